@@ -1,0 +1,58 @@
+"""One output layer: Rich tables for people on stdout, JSON for machines, logs and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def stdout() -> Console:
+    """Console for results; created per call so redirected streams (tests, pipes) are honoured."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def interactive() -> bool:
+    """Progress bars only when a person is watching stderr."""
+    return sys.stderr.isatty()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def print_json(obj: Any) -> None:
+    """The only thing --json writes to stdout: one JSON document (non-finite numbers become null)."""
+    sys.stdout.write(json.dumps(_plain(obj), indent=2, sort_keys=False) + "\n")
+
+
+def table(title: str, columns: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
+    """A right-aligned numeric table; the first column (a name) is left-aligned."""
+    t = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23M'; keeps three significant digits."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}{unit}"
+    return f"{n:g}{unit}"

@@ -1,0 +1,215 @@
+"""`cbam-bench profile MODEL`: parameters, multiply-adds, element-wise work and latency of one network."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import (
+    AttentionOpt,
+    BlocksOpt,
+    DescriptorOpt,
+    InputSizeOpt,
+    JsonOpt,
+    KernelOpt,
+    MinHiddenOpt,
+    ModelArg,
+    NumClassesOpt,
+    OrderOpt,
+    PoolingOpt,
+    PositionOpt,
+    ReductionOpt,
+    StagesOpt,
+    StrideOnOpt,
+    WeightsOpt,
+    WidthOpt,
+    arch_from_options,
+)
+from cbam_bench.errors import SpecError, allowed
+from cbam_bench.measure import BREAKDOWNS
+from cbam_bench.models.catalog import backbone_info
+from cbam_bench.paper import PAPER_STRIDE_ON
+
+if TYPE_CHECKING:
+    from cbam_bench.measure.counting import Cost
+    from cbam_bench.measure.profile import Profile
+    from cbam_bench.paper import ComplexityRow
+
+CONVENTIONS = {
+    "params": "every parameter, exact",
+    "macs": "paper convention: multiply-adds of convolutions and linear layers, one image, eval mode",
+    "fvcore_flops": "fvcore's own total: one multiply-add = one flop, plus batch norm and adaptive pooling",
+    "elementwise_ops": "inside attention only: one op per element of each sigmoid, multiply, add, ReLU, norm, pooling",
+}
+
+CAPTION = (
+    "MACs (paper): multiply-adds of convolutions and linear layers, one image, eval mode (the paper's GFLOPs).\n"
+    "fvcore flops: fvcore's own total, which also counts batch norm and pooling.\n"
+    "Element-wise ops: inside attention, one per element of each sigmoid, multiply, add, norm and pooling."
+)
+
+EXAMPLES = """
+Examples:
+
+  cbam-bench profile resnet50 --attention cbam --reference paper
+
+  cbam-bench profile cifar_resnet20 --attention se --reduction 8 --by block
+
+  cbam-bench profile mobilenet_v2 --attention cbam --stages 3,4 --latency --json
+"""
+
+
+def _cost_dict(cost: Cost) -> dict[str, int]:
+    return {
+        "params": cost.params,
+        "macs": cost.macs,
+        "fvcore_flops": cost.fvcore_flops,
+        "elementwise_ops": cost.elementwise_ops,
+        "attention_params": cost.attention_params,
+        "attention_macs": cost.attention_macs,
+    }
+
+
+def _reference_dict(result: Profile, row: ComplexityRow) -> dict[str, Any]:
+    ours_params = round(result.total.params / 1e6, 2)
+    ours_gflops = round(result.total.macs / 1e9, 3)
+    return {
+        "table": row.table,
+        "row": row.label,
+        "paper_params_m": row.params_m,
+        "paper_gflops": row.gflops,
+        "params_m": ours_params,
+        "gflops": ours_gflops,
+        "diff_params_m": round(ours_params - row.params_m, 2),
+        "diff_gflops": None if row.gflops is None else round(ours_gflops - row.gflops, 3),
+        "match": ours_params == row.params_m and (row.gflops is None or ours_gflops == row.gflops),
+        "stride_on": result.spec.stride_on,
+    }
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str | None) -> None:
+    spec, total = result.spec, result.total
+    console = output.stdout()
+    title = (
+        f"{spec.backbone}"
+        + (f" (width {spec.width:g})" if spec.width != 1.0 else "")
+        + f" + {spec.attention.summary()}"
+        + (f" @ {spec.placement.position}, {result.modules} modules" if result.modules else "")
+        + f" — {spec.input_size}x{spec.input_size}, archid {spec.archid}"
+    )
+    att = total.attention_params or total.elementwise_ops
+    rows = [
+        ["params", f"{total.params:,}", f"{total.params / 1e6:.2f} M",
+         f"{total.attention_params:,}" if att else "", _share(total.attention_params, total.params) if att else ""],
+        ["MACs (paper)", f"{total.macs:,}", f"{total.macs / 1e9:.3f} G",
+         f"{total.attention_macs:,}" if att else "", _share(total.attention_macs, total.macs) if att else ""],
+        ["fvcore flops", f"{total.fvcore_flops:,}", f"{total.fvcore_flops / 1e9:.3f} G", "", ""],
+        ["element-wise ops", "", "", f"{total.elementwise_ops:,}" if att else "", ""],
+    ]
+    caption = CAPTION
+    if spec.stride_on == "1x1" and backbone_info(spec.backbone).bottleneck:
+        caption += "\nBottleneck stride on the first 1x1 convolution (the paper's layout)."
+    console.print(output.table(title, ["", "network", "", "attention", "share"], rows, caption=caption))
+    if result.rows:
+        columns = ["", "params", "attn params", "MACs", "attn MACs", "elem ops", "mods"]
+        body = [[r.name, output.human(r.cost.params),
+                 f"{output.human(r.cost.attention_params)} ({_share(r.cost.attention_params, r.cost.params)})",
+                 output.human(r.cost.macs),
+                 f"{output.human(r.cost.attention_macs)} ({_share(r.cost.attention_macs, r.cost.macs)})",
+                 output.human(r.cost.elementwise_ops), str(r.modules)]
+                for r in result.rows]
+        kind = "stage" if result.rows[0].name.startswith("stage") else "block"
+        console.print(output.table(f"By {kind}", columns, body,
+                                   caption="(%): attention's share of the row; MACs in the paper's convention"))
+    if reference is not None:
+        gf = reference["paper_gflops"]
+        body = [
+            ["paper " + reference["table"], f"{reference['paper_params_m']:.2f}", "-" if gf is None else f"{gf:.3f}"],
+            ["cbam-bench", f"{reference['params_m']:.2f}", f"{reference['gflops']:.3f}"],
+            ["difference", f"{reference['diff_params_m']:+.2f}",
+             "-" if reference["diff_gflops"] is None else f"{reference['diff_gflops']:+.3f}"],
+        ]
+        verdict = "matches the paper to the printed digit" if reference["match"] else "differs from the paper"
+        note = f"{reference['row']}: {verdict}"
+        if reference["stride_on"] != PAPER_STRIDE_ON:
+            note += f"; the paper counted --stride-on {PAPER_STRIDE_ON}, this is {reference['stride_on']}"
+        console.print(output.table(f"Reference: {reference['row']}", ["", "Param. (M)", "GFLOPs (= G MACs)"], body))
+        console.print(note)
+    if result.latency is not None:
+        lat = result.latency
+        console.print(
+            f"latency (batch {lat.batch}, {lat.device}, {lat.dtype}, {lat.threads} threads, torch {lat.torch_version}): "
+            f"median {lat.median_ms:.2f} ms, p90 {lat.p90_ms:.2f} ms, IQR {lat.iqr_ms:.2f} ms over {lat.repeats} runs"
+        )
+    if weights_note:
+        console.print(weights_note)
+
+
+@reports_errors
+def profile(
+    model: ModelArg,
+    attention: AttentionOpt = "none",
+    reduction: ReductionOpt = 16,
+    min_hidden: MinHiddenOpt = 1,
+    pooling: PoolingOpt = "avg,max",
+    descriptor: DescriptorOpt = "avg+max",
+    kernel: KernelOpt = 7,
+    order: OrderOpt = "channel-spatial",
+    stages: StagesOpt = None,
+    blocks: BlocksOpt = "all",
+    position: PositionOpt = "residual",
+    width: WidthOpt = 1.0,
+    stride_on: StrideOnOpt = None,
+    input_size: InputSizeOpt = None,
+    num_classes: NumClassesOpt = None,
+    weights: WeightsOpt = None,
+    by: Annotated[str, typer.Option("--by", help=f"Rows: {allowed(BREAKDOWNS)}.")] = "total",
+    reference: Annotated[str | None, typer.Option("--reference", help="Show the paper's row for the same network: paper.", show_default=False)] = None,
+    latency: Annotated[bool, typer.Option("--latency", help="Also time batch-1 inference on the CPU (median, p90).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Count parameters, multiply-adds and attention's element-wise work of one network."""
+    from cbam_bench.measure.profile import default_stride_on, paper_row
+    from cbam_bench.measure.profile import profile as run_profile
+    from cbam_bench.models.build import build_model, load_backbone_weights
+
+    if reference not in (None, "paper"):
+        raise SpecError(f"--reference: {reference!r} is not allowed; allowed: paper")
+    spec = arch_from_options(
+        model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
+        descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
+        width=width, stride_on=stride_on or default_stride_on(reference == "paper"),
+        input_size=input_size, num_classes=num_classes,
+    )
+    ref_row = paper_row(spec) if reference == "paper" else None
+    weights_note = None
+    if weights is not None:
+        load_backbone_weights(build_model(spec), weights)
+        weights_note = f"weights: {weights} fits this backbone; attention would start fresh"
+    result = run_profile(spec, by=by, latency=latency)
+    ref = _reference_dict(result, ref_row) if ref_row is not None else None
+    if json:
+        doc: dict[str, Any] = {"model": spec.backbone, "archid": spec.archid, "arch": spec.to_dict(),
+                               "input_shape": list(result.input_shape), "attention_modules": result.modules,
+                               **_cost_dict(result.total), "conventions": CONVENTIONS}
+        if result.rows:
+            doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **_cost_dict(r.cost)} for r in result.rows]
+        if ref is not None:
+            doc["reference"] = ref
+        if result.latency is not None:
+            doc["latency_ms"] = result.latency.median_ms
+            doc["latency_p90_ms"] = result.latency.p90_ms
+            doc["latency"] = result.latency.to_dict()
+        output.print_json(doc)
+        return
+    _render(result, ref, weights_note)
+
+
+profile.__doc__ = (profile.__doc__ or "") + EXAMPLES

@@ -1,0 +1,156 @@
+"""Latency as the field measures it: warm up, repeat, report the median with its spread.
+
+On a GPU each repetition is timed with CUDA events; on the CPU with perf_counter. Everything runs
+under inference_mode, and the conditions (device, dtype, memory format, batch, threads, torch)
+travel with the number, since a latency without them cannot be compared.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-batch forward latency in milliseconds, and the conditions it was measured under."""
+
+    median_ms: float
+    p90_ms: float
+    iqr_ms: float
+    min_ms: float
+    repeats: int
+    warmup: int
+    batch: int
+    input_size: int
+    device: str
+    dtype: str
+    memory_format: str
+    threads: int
+    torch_version: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of already sorted values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
+    """A function that runs a callable once and returns its duration in ms."""
+    if device.type == "cuda":
+
+        def time_cuda(fn: Callable[[], object]) -> float:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+        return time_cuda
+
+    def time_host(fn: Callable[[], object]) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+    return time_host
+
+
+def _prepare(
+    model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype, channels_last: bool
+) -> tuple[nn.Module, torch.Tensor]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
+    x = torch.randn(input_shape, device=device, dtype=dtype).contiguous(memory_format=fmt)
+    return model, x
+
+
+def _summarise(samples: list[float], **conditions: object) -> Latency:
+    s = sorted(samples)
+    return Latency(
+        median_ms=statistics.median(s),
+        p90_ms=quantile(s, 0.9),
+        iqr_ms=quantile(s, 0.75) - quantile(s, 0.25),
+        min_ms=s[0],
+        repeats=len(s),
+        **conditions,  # type: ignore[arg-type]
+    )
+
+
+def _conditions(input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype, channels_last: bool, warmup: int) -> dict:
+    return {
+        "warmup": warmup,
+        "batch": input_shape[0],
+        "input_size": input_shape[-1],
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": str(dtype).removeprefix("torch."),
+        "memory_format": "channels_last" if channels_last else "contiguous",
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+    }
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    warmup: int = 10,
+    repeats: int = 50,
+) -> Latency:
+    """Median / p90 / IQR of `repeats` forward passes after `warmup` untimed ones."""
+    device = torch.device(device)
+    model, x = _prepare(model, input_shape, device, dtype, channels_last)
+    timer = _timer(device)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        samples = [timer(lambda: model(x)) for _ in range(repeats)]
+    return _summarise(samples, **_conditions(input_shape, device, dtype, channels_last, warmup))
+
+
+def compare_latency(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    warmup: int = 10,
+    repeats: int = 50,
+) -> tuple[Latency, Latency]:
+    """Latency of two models timed alternately (A B A B ...), so machine drift hits both alike."""
+    device = torch.device(device)
+    model_a, x = _prepare(model_a, input_shape, device, dtype, channels_last)
+    model_b, _ = _prepare(model_b, input_shape, device, dtype, channels_last)
+    timer = _timer(device)
+    a_samples: list[float] = []
+    b_samples: list[float] = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model_a(x)
+            model_b(x)
+        for _ in range(repeats):
+            a_samples.append(timer(lambda: model_a(x)))
+            b_samples.append(timer(lambda: model_b(x)))
+    cond = _conditions(input_shape, device, dtype, channels_last, warmup)
+    return _summarise(a_samples, **cond), _summarise(b_samples, **cond)

@@ -1,0 +1,78 @@
+"""build_model(spec): backbone by name, then attention placed as the spec says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cbam_bench.errors import SpecError
+from cbam_bench.models.catalog import backbone_info
+from cbam_bench.models.cifar_resnet import build_cifar_resnet
+from cbam_bench.models.mobilenet import build_mobilenet_v1, build_mobilenet_v2, mobilenet_v1_sites, mobilenet_v2_sites
+from cbam_bench.models.placement import place_attention
+from cbam_bench.models.resnet import build_resnet, resnet_sites
+from cbam_bench.models.sites import BlockSite
+from cbam_bench.spec import ArchSpec
+
+_FAMILIES: dict[str, tuple[Callable[..., nn.Module], Callable[[nn.Module], list[BlockSite]]]] = {
+    "resnet": (build_resnet, resnet_sites),
+    "cifar_resnet": (build_cifar_resnet, resnet_sites),
+    "mobilenet_v1": (build_mobilenet_v1, mobilenet_v1_sites),
+    "mobilenet_v2": (build_mobilenet_v2, mobilenet_v2_sites),
+}
+
+
+def block_sites(model: nn.Module, spec: ArchSpec) -> list[BlockSite]:
+    """Every block of a model built from `spec`, whether or not it carries attention."""
+    return _FAMILIES[backbone_info(spec.backbone).family][1](model)
+
+
+def build_model(spec: ArchSpec) -> nn.Module:
+    """The network `spec` describes, freshly initialised."""
+    info = backbone_info(spec.backbone)
+    build, sites = _FAMILIES[info.family]
+    model = build(
+        info, width=spec.width, stride_on=spec.stride_on, num_classes=spec.num_classes, in_channels=spec.in_channels
+    )
+    place_attention(sites(model), spec)
+    return model
+
+
+def is_attention_key(key: str) -> bool:
+    return ".attention." in f".{key}"
+
+
+def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a plain backbone state_dict (torchvision's, say) into a model that may carry attention.
+
+    Attention keeps its fresh initialisation; every backbone weight must be present and fit.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SpecError(f"--weights: {path}: no such file") from None
+    except Exception as exc:  # unpickling refused, truncated file, not a torch file
+        raise SpecError(f"--weights: {path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise SpecError(f"--weights: {path}: expected a state_dict (a mapping of names to tensors)")
+    own = model.state_dict()
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not is_attention_key(k)]
+    if unexpected or missing:
+        first = (unexpected or missing)[0]
+        what = "is not in this model" if unexpected else "is missing from the file"
+        raise SpecError(
+            f"--weights: {path}: {len(unexpected)} unexpected and {len(missing)} missing backbone keys; "
+            f"first: {first!r} {what}"
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise SpecError(
+                f"--weights: {path}: {key!r} has shape {tuple(value.shape)}, the model needs {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state, strict=False)

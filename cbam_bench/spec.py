@@ -1,0 +1,312 @@
+"""The specs every step passes along: what attention, where, on which backbone, trained how.
+
+All are frozen dataclasses that validate on construction, round-trip through JSON, and (for
+ArchSpec) hash to an ``archid`` that depends only on the network they build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cbam_bench.errors import SpecError, allowed, check_choice, did_you_mean
+from cbam_bench.models.catalog import backbone_info
+
+ATTENTION_KINDS = ("none", "se", "eca", "cbam")
+POOLINGS = ("avg", "max", "lp", "lse")
+DESCRIPTORS = ("avg+max", "conv1x1")
+KERNELS = (3, 5, 7)
+ORDERS = ("channel-spatial", "spatial-channel", "parallel", "channel-only", "spatial-only")
+POSITIONS = ("residual", "post-add", "pre")
+STRIDE_ON = ("1x1", "3x3")
+_EVERY = re.compile(r"every-([1-9][0-9]*)$")
+
+
+def _canonical_pooling(pooling: Any) -> tuple[str, ...]:
+    if isinstance(pooling, str):
+        pooling = [p for p in re.split(r"[,+ ]+", pooling) if p]
+    if not isinstance(pooling, (list, tuple)) or not pooling:
+        raise SpecError(f"attention.pooling: must be a non-empty set of {allowed(POOLINGS)}")
+    for p in pooling:
+        check_choice("attention.pooling", p, POOLINGS)
+    # The MLP is shared and its outputs are summed, so the order of pools does not matter.
+    return tuple(p for p in POOLINGS if p in pooling)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SpecError(f"{name}: {value!r} is not allowed; allowed: an integer >= {low}")
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """What attention module to build. The defaults are the paper's CBAM."""
+
+    kind: str = "cbam"
+    pooling: tuple[str, ...] = ("avg", "max")
+    reduction: int = 16
+    min_hidden: int = 1
+    mlp_bias: bool = True
+    descriptor: str = "avg+max"
+    kernel: int = 7
+    spatial_bn: bool = True
+    order: str = "channel-spatial"
+
+    def __post_init__(self) -> None:
+        check_choice("attention.kind", self.kind, ATTENTION_KINDS)
+        object.__setattr__(self, "pooling", _canonical_pooling(self.pooling))
+        _check_int("attention.reduction", self.reduction, 1)
+        _check_int("attention.min_hidden", self.min_hidden, 1)
+        check_choice("attention.descriptor", self.descriptor, DESCRIPTORS)
+        check_choice("attention.kernel", self.kernel, KERNELS)
+        check_choice("attention.order", self.order, ORDERS)
+        for name in ("mlp_bias", "spatial_bn"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"attention.{name}: {getattr(self, name)!r} is not allowed; allowed: true, false")
+
+    @property
+    def uses_channel_gate(self) -> bool:
+        return self.kind == "se" or (self.kind == "cbam" and self.order != "spatial-only")
+
+    @property
+    def uses_spatial_gate(self) -> bool:
+        return self.kind == "cbam" and self.order != "channel-only"
+
+    def canonical(self) -> dict[str, Any]:
+        """Only the options that shape the module; `se` and channel-only CBAM with avg pooling match."""
+        if self.kind in ("none", "eca"):
+            return {"gate": self.kind}
+        if self.kind == "se":
+            out: dict[str, Any] = {"gate": "channel-only", "pooling": ["avg"]}
+        else:
+            out = {"gate": self.order}
+            if self.uses_channel_gate:
+                out["pooling"] = list(self.pooling)
+        if self.uses_channel_gate:
+            out.update(reduction=self.reduction, min_hidden=self.min_hidden, mlp_bias=self.mlp_bias)
+        if self.uses_spatial_gate:
+            out.update(descriptor=self.descriptor, kernel=self.kernel, spatial_bn=self.spatial_bn)
+        return out
+
+    def summary(self) -> str:
+        """A short human label, e.g. 'cbam avg+max r16 k7 c-s'."""
+        if self.kind in ("none", "eca"):
+            return self.kind
+        parts = [self.kind]
+        if self.uses_channel_gate:
+            pooling = "avg" if self.kind == "se" else "+".join(self.pooling)
+            parts += [pooling, f"r{self.reduction}"]
+        if self.uses_spatial_gate:
+            desc = "" if self.descriptor == "avg+max" else "1x1conv "
+            parts.append(f"{desc}k{self.kernel}")
+        if self.kind == "cbam":
+            parts.append({"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par",
+                          "channel-only": "c", "spatial-only": "s"}[self.order])
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class PlacementSpec:
+    """Where modules go: which stages (1-based, None = all), which blocks, where in a block."""
+
+    stages: tuple[int, ...] | None = None
+    blocks: str = "all"
+    position: str = "residual"
+
+    def __post_init__(self) -> None:
+        if self.stages is not None:
+            stages = self.stages
+            if isinstance(stages, int) and not isinstance(stages, bool):
+                stages = (stages,)
+            if not isinstance(stages, (list, tuple)) or not stages:
+                raise SpecError("placement.stages: must be a non-empty list of stage numbers, or omitted for all")
+            for s in stages:
+                _check_int("placement.stages", s, 1)
+            object.__setattr__(self, "stages", tuple(sorted(set(stages))))
+        if self.blocks not in ("all", "first", "last") and not _EVERY.match(str(self.blocks)):
+            raise SpecError(f"placement.blocks: {self.blocks!r} is not allowed; allowed: all, first, last, every-K")
+        if self.blocks == "every-1":
+            object.__setattr__(self, "blocks", "all")
+        check_choice("placement.position", self.position, POSITIONS)
+
+    def selects(self, stage: int, index: int, depth: int) -> bool:
+        """Whether block `index` (0-based) of 1-based `stage`, which has `depth` blocks, gets a module."""
+        if self.stages is not None and stage not in self.stages:
+            return False
+        if self.blocks == "first":
+            return index == 0
+        if self.blocks == "last":
+            return index == depth - 1
+        match = _EVERY.match(self.blocks)
+        every = int(match.group(1)) if match else 1
+        return index % every == 0
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One network: a backbone, its options, and the attention placed in it."""
+
+    backbone: str
+    width: float = 1.0
+    stride_on: str = "3x3"
+    num_classes: int | None = None
+    input_size: int | None = None
+    in_channels: int = 3
+    attention: AttentionSpec = field(default_factory=lambda: AttentionSpec(kind="none"))
+    placement: PlacementSpec = field(default_factory=PlacementSpec)
+
+    def __post_init__(self) -> None:
+        info = backbone_info(self.backbone)
+        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 8:
+            raise SpecError(f"width: {self.width!r} is not allowed; allowed: a number in (0, 8]")
+        object.__setattr__(self, "width", float(self.width))
+        check_choice("stride_on", self.stride_on, STRIDE_ON)
+        if self.num_classes is None:
+            object.__setattr__(self, "num_classes", info.num_classes)
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", info.input_size)
+        _check_int("num_classes", self.num_classes, 1)
+        _check_int("input_size", self.input_size, 8)
+        _check_int("in_channels", self.in_channels, 1)
+        if not isinstance(self.attention, AttentionSpec):
+            raise SpecError("attention: must be an AttentionSpec")
+        if not isinstance(self.placement, PlacementSpec):
+            raise SpecError("placement: must be a PlacementSpec")
+        if self.placement.stages is not None:
+            for s in self.placement.stages:
+                if s > len(info.depths):
+                    raise SpecError(
+                        f"placement.stages: {s} is out of range for {self.backbone}; "
+                        f"allowed: {allowed(range(1, len(info.depths) + 1))}"
+                    )
+
+    def sites(self) -> list[tuple[int, int]]:
+        """(stage, block index) of every block that gets a module; empty without attention."""
+        if self.attention.kind == "none":
+            return []
+        depths = backbone_info(self.backbone).depths
+        return [
+            (stage, index)
+            for stage, depth in enumerate(depths, start=1)
+            for index in range(depth)
+            if self.placement.selects(stage, index, depth)
+        ]
+
+    def canonical(self) -> dict[str, Any]:
+        """What determines the built network and its cost; options that change nothing are dropped."""
+        info = backbone_info(self.backbone)
+        sites = self.sites()
+        out: dict[str, Any] = {
+            "backbone": self.backbone,
+            "width": self.width,
+            "num_classes": self.num_classes,
+            "input_size": self.input_size,
+            "in_channels": self.in_channels,
+        }
+        if info.bottleneck:
+            out["stride_on"] = self.stride_on
+        if sites:
+            out["attention"] = self.attention.canonical()
+            out["sites"] = [list(s) for s in sites]
+            out["position"] = self.placement.position
+        return out
+
+    @property
+    def archid(self) -> str:
+        """Stable short hash of the network this spec builds."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["attention"]["pooling"] = list(self.attention.pooling)
+        if self.placement.stages is not None:
+            out["placement"]["stages"] = list(self.placement.stages)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
+        if not isinstance(data, dict):
+            raise SpecError("arch: must be a JSON object")
+        fields = _checked_fields(cls, data, "")
+        if "attention" in fields:
+            fields["attention"] = AttentionSpec(**_checked_fields(AttentionSpec, fields["attention"], "attention."))
+        if "placement" in fields:
+            fields["placement"] = PlacementSpec(**_checked_fields(PlacementSpec, fields["placement"], "placement."))
+        if "backbone" not in fields:
+            raise SpecError("arch: the key 'backbone' is required")
+        return cls(**fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"arch: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+
+def _checked_fields(cls: type, data: Any, prefix: str) -> dict[str, Any]:
+    """Reject unknown keys with a 'did you mean' hint instead of a TypeError."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{prefix.rstrip('.') or 'spec'}: must be a mapping")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise SpecError(f"{prefix}{key}: unknown key{did_you_mean(str(key), names)}; allowed: {allowed(names)}")
+    return dict(data)
+
+
+SCHEDULES = ("cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How one network is trained and evaluated. Defaults are the built-in recipe."""
+
+    dataset: str = "digits-clutter"
+    data_dir: str | None = None
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_int("train.epochs", self.epochs, 1)
+        _check_int("train.batch_size", self.batch_size, 1)
+        _check_int("train.seed", self.seed, 0)
+        for name, low in (("lr", 0.0), ("momentum", 0.0), ("weight_decay", 0.0), ("label_smoothing", 0.0), ("warmup_epochs", 0.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise SpecError(f"train.{name}: {value!r} is not allowed; allowed: a number >= {low:g}")
+        if self.lr <= 0:
+            raise SpecError(f"train.lr: {self.lr!r} is not allowed; allowed: a number > 0")
+        if self.label_smoothing >= 1:
+            raise SpecError(f"train.label_smoothing: {self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
+        check_choice("train.schedule", self.schedule, SCHEDULES)
+        check_choice("train.device", self.device, DEVICES)
+        check_choice("train.precision", self.precision, PRECISIONS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
+        return cls(**_checked_fields(cls, data, "train."))

@@ -1,0 +1,111 @@
+"""Specs validate, round-trip through JSON, and hash to the same archid exactly when the network is the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from cbam_bench.errors import SpecError
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+
+
+def test_arch_spec_json_round_trip() -> None:
+    spec = ArchSpec(
+        "resnet50",
+        width=1.5,
+        stride_on="1x1",
+        attention=AttentionSpec(kind="cbam", pooling=("max", "avg", "lse"), reduction=8, kernel=5, order="parallel"),
+        placement=PlacementSpec(stages=(3, 2), blocks="every-2", position="pre"),
+    )
+    back = ArchSpec.from_json(spec.to_json())
+    assert back == spec
+    assert back.archid == spec.archid
+    assert back.attention.pooling == ("avg", "max", "lse")  # canonical order
+    assert back.placement.stages == (2, 3)
+
+
+def test_defaults_are_resolved_from_the_backbone() -> None:
+    assert (ArchSpec("resnet18").num_classes, ArchSpec("resnet18").input_size) == (1000, 224)
+    assert (ArchSpec("cifar_resnet20").num_classes, ArchSpec("cifar_resnet20").input_size) == (10, 32)
+    assert ArchSpec("resnet18").archid == ArchSpec("resnet18", num_classes=1000, input_size=224).archid
+
+
+def test_unused_options_do_not_change_the_archid() -> None:
+    plain = ArchSpec("resnet50")
+    assert ArchSpec("resnet50", attention=AttentionSpec(kind="none", reduction=4, kernel=3)).archid == plain.archid
+    assert ArchSpec("resnet50", attention=AttentionSpec(kind="none"), placement=PlacementSpec(stages=(2,))).archid == plain.archid
+    # stride_on only matters for bottlenecks
+    assert ArchSpec("resnet18", stride_on="1x1").archid == ArchSpec("resnet18", stride_on="3x3").archid
+    assert ArchSpec("resnet50", stride_on="1x1").archid != ArchSpec("resnet50", stride_on="3x3").archid
+    se = ArchSpec("resnet50", attention=AttentionSpec(kind="se", kernel=3, pooling=("max",)))
+    assert se.archid == ArchSpec("resnet50", attention=AttentionSpec(kind="se")).archid
+    # SE is CBAM's channel gate with average pooling: the same network
+    channel_avg = ArchSpec("resnet50", attention=AttentionSpec(kind="cbam", order="channel-only", pooling=("avg",), kernel=3))
+    assert channel_avg.archid == se.archid
+    # every stage listed is the same as all stages; every-1 is all
+    cbam = AttentionSpec(kind="cbam")
+    assert (
+        ArchSpec("resnet50", attention=cbam, placement=PlacementSpec(stages=(1, 2, 3, 4))).archid
+        == ArchSpec("resnet50", attention=cbam, placement=PlacementSpec(blocks="every-1")).archid
+        == ArchSpec("resnet50", attention=cbam).archid
+    )
+
+
+def test_options_that_change_the_network_change_the_archid() -> None:
+    base = AttentionSpec(kind="cbam")
+    variants = [
+        base,
+        AttentionSpec(kind="cbam", reduction=8),
+        AttentionSpec(kind="cbam", kernel=3),
+        AttentionSpec(kind="cbam", order="parallel"),
+        AttentionSpec(kind="cbam", pooling=("avg",)),
+        AttentionSpec(kind="cbam", descriptor="conv1x1"),
+        AttentionSpec(kind="cbam", spatial_bn=False),
+        AttentionSpec(kind="eca"),
+    ]
+    ids = {ArchSpec("cifar_resnet20", attention=a).archid for a in variants}
+    assert len(ids) == len(variants)
+    placements = [PlacementSpec(), PlacementSpec(stages=(3,)), PlacementSpec(blocks="first"), PlacementSpec(position="pre")]
+    ids = {ArchSpec("cifar_resnet20", attention=base, placement=p).archid for p in placements}
+    assert len(ids) == len(placements)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: AttentionSpec(kind="cbm"), "attention.kind: 'cbm' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam"),
+        (lambda: AttentionSpec(pooling=()), "attention.pooling: must be a non-empty set of avg, max, lp, lse"),
+        (lambda: AttentionSpec(pooling=("avg", "mean")), "attention.pooling: 'mean' is not allowed"),
+        (lambda: AttentionSpec(kernel=4), "attention.kernel: 4 is not allowed; allowed: 3, 5, 7"),
+        (lambda: AttentionSpec(reduction=0), "attention.reduction: 0 is not allowed; allowed: an integer >= 1"),
+        (lambda: PlacementSpec(blocks="every-0"), "placement.blocks: 'every-0' is not allowed; allowed: all, first, last, every-K"),
+        (lambda: PlacementSpec(position="after"), "placement.position: 'after' is not allowed"),
+        (lambda: ArchSpec("resnet50", placement=PlacementSpec(stages=(5,))), "placement.stages: 5 is out of range for resnet50; allowed: 1, 2, 3, 4"),
+        (lambda: ArchSpec("resnet51"), "backbone: 'resnet51' is not allowed (did you mean"),
+        (lambda: ArchSpec("resnet50", width=0), "width: 0 is not allowed"),
+        (lambda: ArchSpec.from_dict({"backbone": "resnet50", "atention": {}}), "atention: unknown key (did you mean 'attention'?)"),
+        (lambda: ArchSpec.from_dict({"backbone": "resnet50", "attention": {"kernal": 3}}), "attention.kernal: unknown key (did you mean 'kernel'?)"),
+        (lambda: ArchSpec.from_json("{"), "arch: not valid JSON"),
+        (lambda: TrainSpec(epochs=0), "train.epochs: 0 is not allowed"),
+        (lambda: TrainSpec(schedule="step"), "train.schedule: 'step' is not allowed"),
+    ],
+)
+def test_invalid_values_raise_spec_error_naming_key_and_allowed(make, message) -> None:
+    with pytest.raises(SpecError) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_sites_follow_placement() -> None:
+    cbam = AttentionSpec(kind="cbam")
+    assert len(ArchSpec("resnet50", attention=cbam).sites()) == 16
+    assert ArchSpec("resnet50", attention=cbam, placement=PlacementSpec(blocks="first")).sites() == [(1, 0), (2, 0), (3, 0), (4, 0)]
+    assert ArchSpec("resnet50", attention=cbam, placement=PlacementSpec(stages=(4,), blocks="last")).sites() == [(4, 2)]
+    assert ArchSpec("resnet34", attention=cbam, placement=PlacementSpec(stages=(3,), blocks="every-2")).sites() == [
+        (3, 0), (3, 2), (3, 4)
+    ]
+    assert ArchSpec("resnet50").sites() == []
+
+
+def test_train_spec_round_trip() -> None:
+    spec = TrainSpec(epochs=3, lr=0.05, seed=7)
+    assert TrainSpec.from_dict(spec.to_dict()) == spec
