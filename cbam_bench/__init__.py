@@ -1,0 +1,33 @@
+"""cbam-bench: architecture and ablation search over CBAM-style attention.
+
+The library works without the command line. The main verbs are imported lazily so that
+`import cbam_bench` (and `cbam-bench --help`) does not pay for torch:
+
+    from cbam_bench import ArchSpec, AttentionSpec, build_model, profile
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ArchSpec": "cbam_bench.spec",
+    "AttentionSpec": "cbam_bench.spec",
+    "PlacementSpec": "cbam_bench.spec",
+    "TrainSpec": "cbam_bench.spec",
+    "build_model": "cbam_bench.models.build",
+    "profile": "cbam_bench.measure.profile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cbam_bench' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_EXPORTS)
