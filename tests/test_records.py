@@ -1,0 +1,77 @@
+"""Reading stored studies: plain records from SQLite, statuses and counts, and errors that write nothing."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_studies import MIXED, Fake, make_study
+
+from cbam_bench.errors import StudyError
+from cbam_bench.metrics import Objective
+from cbam_bench.records import load_records
+from cbam_bench.storage import study_names
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    make_study(MIXED, storage=url, name="mixed", budgets={"latency_ms": 5.0})
+    make_study([Fake(kind="none")], storage=url, name="other", objectives=("accuracy:max", "params:min"))
+    return url
+
+
+def test_records_carry_objectives_budgets_and_every_trial(db) -> None:
+    study = load_records(db, "mixed")
+    assert study.objectives == (Objective("accuracy", "max"), Objective("macs", "min"), Objective("latency_ms", "min"))
+    assert study.budgets == {"latency_ms": 5.0}
+    assert (study.dataset, study.backbone, study.storage) == ("digits-clutter", "cifar_resnet20", db)
+    assert [t.status for t in study.trials] == ["complete"] * 4 + ["infeasible", "pruned", "failed"]
+    assert study.counts() == {"total": 7, "complete": 4, "infeasible": 1, "pruned": 1, "failed": 1, "running": 0}
+    cbam = study.trial(2)
+    assert cbam.values == (pytest.approx(0.88), 40.2e6, 2.0)
+    assert cbam.params == {"attention.kind": "cbam", "channel.reduction": 16}
+    assert cbam.summary == "cbam avg+max r16 k7 c-s" and cbam.attention_kind == "cbam" and cbam.device == "cpu"
+    assert cbam.attrs["seed_accuracies"] == [0.87, 0.88, 0.89]
+    assert [t.number for t in study.usable] == [0, 1, 2, 3]
+
+
+def test_objectives_fall_back_to_metric_names_and_directions(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    study = make_study([Fake()], storage=url, name="bare", objectives=("accuracy:max", "params:min"))
+    study.set_user_attr("objectives", None)
+    assert load_records(url, "bare").objectives == (Objective("accuracy", "max"), Objective("params", "min"))
+
+
+def test_feasibility_comes_from_constraints_when_the_verdict_is_missing() -> None:
+    from cbam_bench.records import TrialRecord
+
+    assert TrialRecord(0, "complete", (1.0,), attrs={"constraints": [0.0, -2.0]}).status == "complete"
+    assert TrialRecord(0, "complete", (1.0,), attrs={"constraints": [0.5]}).status == "infeasible"
+    assert TrialRecord(0, "running", None).status == "running"
+    assert not TrialRecord(0, "complete", (float("nan"),)).usable
+
+
+def test_missing_study_names_the_studies_that_exist(db) -> None:
+    with pytest.raises(StudyError) as err:
+        load_records(db, "mixd")
+    assert str(err.value) == f"study 'mixd' not found in {db} (did you mean 'mixed'?); studies there: mixed, other"
+
+
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert study_names(url) == []
+    with pytest.raises(StudyError, match="no studies there yet"):
+        load_records(url, "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_optuna_storage_is_refused_untouched(tmp_path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"")
+    with pytest.raises(StudyError, match="is not an Optuna storage"):
+        study_names(f"sqlite:///{path}")
+    assert path.read_bytes() == b""
+
+
+def test_text_that_is_not_a_url_is_refused() -> None:
+    with pytest.raises(StudyError, match="--storage: 'results.db' is not a database URL"):
+        study_names("results.db")
