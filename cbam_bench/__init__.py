@@ -4,6 +4,7 @@ The library works without the command line. The main verbs are imported lazily s
 `import cbam_bench` (and `cbam-bench --help`) does not pay for torch:
 
     from cbam_bench import ArchSpec, AttentionSpec, build_model, profile
+    from cbam_bench import load_records, pareto_front
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ _EXPORTS = {
     "PlacementSpec": "cbam_bench.spec",
     "TrainSpec": "cbam_bench.spec",
     "build_model": "cbam_bench.models.build",
+    "load_records": "cbam_bench.records",
+    "pareto_front": "cbam_bench.pareto",
     "profile": "cbam_bench.measure.profile",
 }
 
