@@ -1,0 +1,64 @@
+"""Is a difference in accuracy real or noise: Welch's t interval for a difference of two means.
+
+Welch's interval does not assume equal variances, which matters here: one design can be far
+less stable across seeds than another. Seeds are treated as independent draws; the same seed
+number on two architectures does not make a pair, since it initialises different weights.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Summary of repeated runs: mean, sample standard deviation (ddof=1), and their number."""
+
+    mean: float
+    sd: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Sample:
+        return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided confidence interval for mean(a) - mean(b)."""
+
+    estimate: float
+    low: float
+    high: float
+    df: float | None  # Welch-Satterthwaite degrees of freedom; None when both samples have no spread
+    level: float = LEVEL
+    method: str = "welch-t"
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level,
+                "method": self.method, "df": self.df, "excludes_zero": self.excludes_zero}
+
+
+def welch_interval(a: Sample, b: Sample, level: float = LEVEL) -> Interval:
+    """Interval for a.mean - b.mean: estimate ± t(1 - (1 - level) / 2, df) * sqrt(sa²/na + sb²/nb)."""
+    from scipy.stats import t as student_t
+
+    if a.n < 2 or b.n < 2:
+        raise ValueError("a confidence interval needs at least two runs on each side")
+    estimate = a.mean - b.mean
+    va, vb = a.sd**2 / a.n, b.sd**2 / b.n
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(estimate, estimate, estimate, None, level)
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    half = float(student_t.ppf(1 - (1 - level) / 2, df)) * se
+    return Interval(estimate, estimate - half, estimate + half, df, level)

@@ -1,0 +1,107 @@
+"""Deltas against a baseline and Welch's interval of the accuracy difference, checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_studies import Fake, make_study
+
+from cbam_bench.compare import Entry, compare, find_baseline, parse_target, seed_sample, trial_entry
+from cbam_bench.errors import StudyError
+from cbam_bench.records import TrialRecord, records_from_study
+from cbam_bench.stats import Sample, welch_interval
+
+T_975_DF4 = 2.7764451  # Student t, 97.5th percentile, 4 degrees of freedom (printed tables: 2.776)
+
+
+def test_welch_interval_by_hand_equal_spread() -> None:
+    # Both sides: 3 seeds, sd 0.02, so se = sqrt(2 * 0.0004 / 3) = 0.0163299 and df = 4 exactly.
+    a, b = Sample.of([0.90, 0.92, 0.94]), Sample.of([0.86, 0.88, 0.90])
+    interval = welch_interval(a, b)
+    se = (2 * 0.0004 / 3) ** 0.5
+    assert interval.df == pytest.approx(4.0)
+    assert interval.estimate == pytest.approx(0.04)
+    assert (interval.low, interval.high) == (pytest.approx(0.04 - T_975_DF4 * se), pytest.approx(0.04 + T_975_DF4 * se))
+    assert (round(interval.low, 4), round(interval.high, 4)) == (-0.0053, 0.0853)
+    assert not interval.excludes_zero
+
+
+def test_welch_interval_excludes_zero_for_a_clear_gain() -> None:
+    interval = welch_interval(Sample.of([0.90, 0.92, 0.94]), Sample.of([0.80, 0.82, 0.84]))
+    assert (round(interval.low, 4), round(interval.high, 4)) == (0.0547, 0.1453)
+    assert interval.excludes_zero
+
+
+def test_welch_degrees_of_freedom_for_unequal_spread() -> None:
+    # va = 0.0004/3, vb = 0.0001/2: df = (va + vb)^2 / (va^2/2 + vb^2/1) = 2.8824.
+    interval = welch_interval(Sample.of([0.90, 0.92, 0.94]), Sample.of([0.85, 0.87]))
+    va, vb = 0.0004 / 3, 0.0002 / 2
+    assert interval.df == pytest.approx((va + vb) ** 2 / (va**2 / 2 + vb**2 / 1))
+    assert interval.df == pytest.approx(2.8824, abs=1e-4)
+
+
+def test_no_interval_from_a_single_seed() -> None:
+    with pytest.raises(ValueError):
+        welch_interval(Sample.of([0.9]), Sample.of([0.8, 0.9]))
+
+
+def test_seed_sample_prefers_per_seed_accuracies_then_mean_and_std() -> None:
+    runs = TrialRecord(0, "complete", (0.9,), attrs={"seed_accuracies": [0.9, 0.92], "accuracy": 0.91})
+    summary = TrialRecord(1, "complete", (0.9,), attrs={"accuracy": 0.9, "accuracy_std": 0.01, "seeds": 3})
+    single = TrialRecord(2, "complete", (0.9,), attrs={"accuracy": 0.9, "accuracy_std": 0.0, "seeds": 1})
+    assert seed_sample(runs) == (Sample(pytest.approx(0.91), pytest.approx(0.0141421356), 2), "seed_accuracies")
+    assert seed_sample(summary) == (Sample(0.9, 0.01, 3), "accuracy_std")
+    assert seed_sample(single) is None
+
+
+@pytest.fixture
+def study():
+    fakes = [
+        Fake(kind="none", macs=40e6, params=250e3, latency_ms=2.0, seed_accuracies=(0.86, 0.88, 0.90)),
+        Fake(kind="cbam", macs=41e6, params=275e3, latency_ms=2.5, seed_accuracies=(0.90, 0.92, 0.94)),
+        Fake(kind="cbam", reduction=4, macs=42e6, params=300e3, latency_ms=3.0, accuracy=0.95),
+        Fake(kind="none", backbone="cifar_resnet32", macs=70e6, seed_accuracies=(0.9, 0.91)),
+        Fake(kind="se", latency_ms=2.2, device="cuda:0 (NVIDIA H100)", seed_accuracies=(0.9, 0.91)),
+        Fake(status="pruned", kind="se"),
+    ]
+    return records_from_study(make_study(fakes, name="s"))
+
+
+def test_deltas_and_interval_against_the_no_attention_trial(study) -> None:
+    pool = [Entry(study, t) for t in study.usable]
+    cbam = Entry(study, study.trial(1))
+    base = find_baseline(cbam, pool)
+    assert base.ref == "s:0"  # the resnet32 no-attention trial is another network
+    c = compare(cbam, base)
+    assert c.delta["accuracy"] == pytest.approx(0.04)
+    assert c.delta["macs_pct"] == pytest.approx(2.5)
+    assert c.delta["params_pct"] == pytest.approx(10.0)
+    assert c.delta["latency_pct"] == pytest.approx(25.0)
+    assert c.interval_source == "seed_accuracies"
+    assert (round(c.interval.low, 4), round(c.interval.high, 4)) == (-0.0053, 0.0853)
+
+
+def test_one_seed_gives_deltas_but_no_interval(study) -> None:
+    c = compare(Entry(study, study.trial(2)), Entry(study, study.trial(0)))
+    assert c.delta["accuracy"] == pytest.approx(0.07) and c.interval is None
+
+
+def test_latency_on_another_device_is_not_compared(study) -> None:
+    c = compare(Entry(study, study.trial(4)), Entry(study, study.trial(0)))
+    assert c.delta["latency_pct"] is None
+    assert c.notes == ("latency not compared: measured on cuda:0 (NVIDIA H100) and cpu",)
+
+
+def test_baseline_against_itself_is_marked() -> None:
+    study = records_from_study(make_study([Fake(kind="none")], name="s"))
+    entry = Entry(study, study.trial(0))
+    assert compare(entry, entry).is_baseline
+
+
+def test_targets_and_trial_errors(study) -> None:
+    assert parse_target("s:12") == ("s", 12)
+    assert parse_target("s") == ("s", None)
+    assert parse_target("a:b") == ("a:b", None)
+    with pytest.raises(StudyError, match=r"^s:9: study 's' has no trial 9; trials there: 0-5$"):
+        trial_entry(study, 9, "s:9")
+    with pytest.raises(StudyError, match=r"^s:5: trial 5 is pruned; allowed: complete trials within budget$"):
+        trial_entry(study, 5, "s:5")
