@@ -1,0 +1,1 @@
+"""Stored studies turned into answers for people: Rich tables, exports for papers, plots."""

@@ -1,0 +1,179 @@
+"""A study as a file: CSV and JSON with every parameter and measure, Markdown and LaTeX for papers.
+
+Every format has one row per trial (or per front member with front_only). Renderers yield text
+chunks that write_atomic streams into a temporary file, so a failure half-way through leaves
+the previous export untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from cbam_bench.atomic import write_atomic
+from cbam_bench.metrics import METRICS
+from cbam_bench.records import TrialRecord
+from cbam_bench.report.format import DASH, caption, cells, columns, conventions, placement_label
+from cbam_bench.report.summary import StudySummary, trial_item
+
+FORMATS = ("csv", "json", "md", "latex")
+PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
+_STATUS_WORD = {"infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
+
+
+def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord]:
+    """Front first, then by dominance rank; within a rank in objective order; unranked trials last."""
+    from cbam_bench.pareto import as_minimised
+
+    study = summary.study
+    trials = summary.front if front_only else list(study.trials)
+
+    def key(t: TrialRecord) -> tuple[Any, ...]:
+        rank = summary.ranks.get(t.number)
+        values = as_minimised(t, study.objectives) if rank is not None else ()
+        return (rank is None, rank or 0, values, t.number)
+
+    return sorted(trials, key=key)
+
+
+def _row(t: TrialRecord, rank: int | None, knee: int | None) -> dict[str, Any]:
+    item = trial_item(t, rank)
+    item["on_front"] = rank == 1
+    item["knee"] = t.number == knee
+    item["feasible"] = t.feasible if t.state == "complete" else None
+    item["constraints"] = t.attrs.get("constraints")
+    item["env"] = t.attrs.get("env")
+    return item
+
+
+def export_rows(summary: StudySummary, front_only: bool = False) -> list[dict[str, Any]]:
+    """One JSON-ready dict per trial: identity, rank, every sampled parameter and every stored measure."""
+    knee = summary.knee.number if summary.knee else None
+    return [_row(t, summary.ranks.get(t.number), knee) for t in ordered(summary, front_only)]
+
+
+def _flat(row: dict[str, Any], param_names: Sequence[str]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "params_sampled"}
+    sampled = row.get("params_sampled") or {}
+    out.update({f"param:{name}": sampled.get(name) for name in param_names})
+    return out
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)  # str(float) is its shortest round-tripping repr
+
+
+def csv_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    """Header then one line per trial; nested values (arch, env, lists) as JSON text; missing = empty."""
+    rows = export_rows(summary, front_only)
+    param_names = sorted({name for t in summary.study.trials for name in t.params})
+    flat = [_flat(r, param_names) for r in rows]
+    header = list(flat[0] if flat else _flat(_row(TrialRecord(-1, "complete", None), None, None), param_names))
+    for line in [header, *([_csv_cell(r.get(k)) for k in header] for r in flat)]:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(line)
+        yield buffer.getvalue()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    study = summary.study
+    trials = [t for t in study.trials if not front_only or t in summary.front]
+    doc = {
+        "study": study.name,
+        "storage": study.storage,
+        "dataset": study.dataset,
+        "backbone": study.backbone,
+        "objectives": [str(o) for o in study.objectives],
+        "budgets": study.budgets,
+        "counts": study.counts(),
+        "knee": summary.knee.number if summary.knee else None,
+        "conventions": conventions(trials, [m for m in METRICS if any(t.measure(m) is not None for t in trials)]),
+        "trials": export_rows(summary, front_only),
+    }
+    yield json.dumps(_json_safe(doc), indent=2) + "\n"
+
+
+def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headers, cells and caption sentences shared by the Markdown and LaTeX tables."""
+    study = summary.study
+    trials = ordered(summary, front_only)
+    cols = columns(trials, PAPER_METRICS)
+    knee = summary.knee.number if summary.knee else None
+    headers = ["Trial", "Attention", "Placement", *(c.header for c in cols), "Rank"]
+    body = []
+    for t in trials:
+        rank = summary.ranks.get(t.number)
+        rank_text = _STATUS_WORD.get(t.status, DASH) if rank is None else str(rank) + (" (knee)" if t.number == knee else "")
+        body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), rank_text])
+    where = ", ".join(x for x in (study.dataset, study.backbone) if x)
+    lines = [f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials.",
+             *caption(trials, cols, study.objectives),
+             "Rank: dominance rank among complete trials within budget (1 = Pareto front)."]
+    return headers, body, lines
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def markdown_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    """A pipe table, numbers right-aligned, with a pandoc-style 'Table:' caption below it."""
+    headers, body, lines = paper_table(summary, front_only)
+    align = [":--" if i < 3 else "--:" for i in range(len(headers))]
+    for row in [headers, align, *body]:
+        yield "| " + " | ".join(_md_cell(c) for c in row) + " |\n"
+    yield "\nTable: " + " ".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    escaped = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return escaped.replace("±", r"$\pm$").replace("≤", r"$\le$")
+
+
+def latex_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    """A booktabs table environment; needs \\usepackage{booktabs}."""
+    headers, body, lines = paper_table(summary, front_only)
+    label = re.sub(r"[^A-Za-z0-9:-]+", "-", summary.study.name)
+    yield f"% cbam-bench export of study {latex_escape(summary.study.name)}; needs \\usepackage{{booktabs}}\n"
+    yield "\\begin{table}[t]\n\\centering\n\\small\n"
+    yield "\\caption{" + latex_escape(" ".join(lines)) + "}\n"
+    yield f"\\label{{tab:{label}}}\n"
+    yield "\\begin{tabular}{" + "rll" + "r" * (len(headers) - 4) + "l}\n\\toprule\n"
+    yield " & ".join(latex_escape(h) for h in headers) + " \\\\\n\\midrule\n"
+    for row in body:
+        yield " & ".join(latex_escape(c) for c in row) + " \\\\\n"
+    yield "\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+
+
+_RENDERERS = {"csv": csv_chunks, "json": json_chunks, "md": markdown_chunks, "latex": latex_chunks}
+
+
+def export(summary: StudySummary, fmt: str, out: str | Path, front_only: bool = False) -> Path:
+    """Write the study in fmt to out atomically; returns the path written."""
+    return write_atomic(out, _RENDERERS[fmt](summary, front_only))

@@ -1,0 +1,129 @@
+"""How measures are shown: units chosen per column, cells, placement labels and captions.
+
+Every table (terminal, Markdown, LaTeX) is built from the same columns and the same caption,
+so a number means the same thing wherever it is pasted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cbam_bench.metrics import METRICS, Objective
+from cbam_bench.records import TrialRecord
+
+_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
+DASH = "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column with the divisor and decimals fitted to the values it shows."""
+
+    metric: str
+    divisor: float
+    unit: str
+    decimals: int
+
+    @property
+    def header(self) -> str:
+        return f"{METRICS[self.metric].label} ({self.unit})" if self.unit else METRICS[self.metric].label
+
+    def cell(self, value: float | None) -> str:
+        return DASH if value is None else f"{value / self.divisor:.{self.decimals}f}"
+
+
+def _decimals(largest: float) -> int:
+    return 3 if largest < 10 else 2 if largest < 100 else 1
+
+
+def column(metric: str, values: Iterable[float | None]) -> Column:
+    """Accuracy-like metrics in %, counts with the K/M/G prefix that suits the column's largest value."""
+    unit = METRICS[metric].unit
+    present = [abs(v) for v in values if v is not None]
+    largest = max(present, default=0.0)
+    if unit == "%":
+        return Column(metric, 0.01, "%", 2)
+    if unit == "count":
+        divisor, prefix = next(((s, p) for s, p in _PREFIXES if largest >= s), (1.0, ""))
+        return Column(metric, divisor, prefix, _decimals(largest / divisor) if prefix else 0)
+    return Column(metric, 1.0, unit, 2)
+
+
+def columns(trials: Sequence[TrialRecord], metrics: Sequence[str]) -> list[Column]:
+    """Columns for the metrics that at least one trial stores."""
+    out = []
+    for metric in metrics:
+        values = [t.measure(metric) for t in trials]
+        if any(v is not None for v in values):
+            out.append(column(metric, values))
+    return out
+
+
+def accuracy_cell(trial: TrialRecord, col: Column) -> str:
+    """'91.23 ± 0.40' with the std over seeds; '-' for accuracy an over-budget trial never earned."""
+    if col.unit == "%" and trial.status == "infeasible":
+        return DASH
+    text = col.cell(trial.measure(col.metric))
+    std, seeds = trial.measure("accuracy_std"), trial.measure("seeds")
+    if col.metric == "accuracy" and text != DASH and std is not None and (seeds or 0) > 1:
+        text += f" ± {std / col.divisor:.{col.decimals}f}"
+    return text
+
+
+def cells(trial: TrialRecord, cols: Sequence[Column]) -> list[str]:
+    return [accuracy_cell(trial, c) for c in cols]
+
+
+def placement_label(arch: dict[str, Any]) -> str:
+    """'2,3/every-2/post-add': stages, blocks in a stage, position in a block; '-' without attention."""
+    attention, placement = arch.get("attention") or {}, arch.get("placement") or {}
+    if not placement or attention.get("kind") == "none":
+        return DASH
+    stages = placement.get("stages")
+    where = "all" if not stages else ",".join(str(s) for s in stages)
+    return f"{where}/{placement.get('blocks', 'all')}/{placement.get('position', '?')}"
+
+
+def devices(trials: Iterable[TrialRecord]) -> list[str]:
+    return sorted({t.device for t in trials if t.device})
+
+
+def seed_counts(trials: Iterable[TrialRecord]) -> list[int]:
+    return sorted({int(s) for t in trials if (s := t.measure("seeds")) is not None})
+
+
+def conventions(trials: Sequence[TrialRecord], metrics: Iterable[str]) -> dict[str, str]:
+    """metric -> what it counts, with the latency device and seed counts of these trials filled in."""
+    out = {}
+    where = ", ".join(devices(trials)) or "an unrecorded device"
+    for metric in metrics:
+        text = METRICS[metric].convention
+        if metric.startswith("latency"):
+            text = text.replace("the named device", where)
+        out[metric] = text
+    return out
+
+
+def _plural(values: list[int], noun: str) -> str:
+    text = " or ".join(str(v) for v in values)
+    return f"{text} {noun}{'' if values == [1] else 's'}"
+
+
+def caption(trials: Sequence[TrialRecord], cols: Sequence[Column], objectives: Sequence[Objective]) -> list[str]:
+    """One sentence per column naming its unit and convention, then what the front means."""
+    lines = ["Placement: stages/blocks/position of the attention modules "
+             "(residual: end of the residual branch, before the addition, as in the paper)."]
+    convention = conventions(trials, [c.metric for c in cols])
+    seeds = seed_counts(trials)
+    for c in cols:
+        unit = f" in {c.unit}" if c.unit and c.unit != "%" else ""
+        text = f"{METRICS[c.metric].label}{unit}: {convention[c.metric]}"
+        if c.metric == "accuracy" and seeds and seeds != [1]:
+            text += f", ± std over {_plural(seeds, 'seed')}"
+        lines.append(text + ".")
+    arrows = ", ".join(f"{METRICS[o.metric].label if o.metric in METRICS else o.metric} "
+                       f"{'higher' if o.direction == 'max' else 'lower'} is better" for o in objectives)
+    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded.")
+    return lines

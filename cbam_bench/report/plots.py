@@ -1,0 +1,69 @@
+"""Accuracy against MACs and against latency, as a PNG: the front labelled, the baseline marked.
+
+Drawn on a bare Figure with the Agg canvas, so no pyplot state, display or backend setting is
+involved, and written atomically like every other file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from cbam_bench.atomic import write_atomic
+from cbam_bench.records import TrialRecord
+from cbam_bench.report.format import column, devices
+from cbam_bench.report.summary import StudySummary
+
+X_METRICS = {
+    "macs": "MACs ({unit}): multiply-adds of conv and linear layers",
+    "latency_ms": "latency (ms): median at batch 1 on {device}",
+}
+
+
+def _points(trials: Sequence[TrialRecord], metric: str, divisor: float) -> tuple[list[float], list[float]]:
+    pairs = [(x / divisor, 100 * y) for t in trials
+             if (x := t.measure(metric)) is not None and (y := t.measure("accuracy")) is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def plot_study(summary: StudySummary, path: str | Path) -> Path:
+    """Write the PNG and return its path; one panel per cost the trials store (MACs, latency)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    study, front = summary.study, summary.front
+    trials = study.usable
+    numbers = {t.number for t in front}
+    metrics = [m for m in X_METRICS if any(t.measure(m) is not None for t in trials)] or ["macs"]
+    fig = Figure(figsize=(5.5 * len(metrics), 4.6), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        col = column(metric, [t.measure(metric) for t in trials])
+        ax.scatter(*_points([t for t in trials if t.number not in numbers], metric, col.divisor),
+                   s=18, color="0.65", label="other complete trials")
+        shown = [t for t in front if t.measure(metric) is not None and t.measure("accuracy") is not None]
+        fx, fy = _points(shown, metric, col.divisor)
+        ax.scatter(fx, fy, s=46, color="tab:orange", edgecolors="black", linewidths=0.6, zorder=3, label="Pareto front")
+        for t, x, y in zip(shown, fx, fy):
+            ax.annotate(f"#{t.number} {t.summary}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        if summary.knee is not None:
+            kx, ky = _points([summary.knee], metric, col.divisor)
+            ax.scatter(kx, ky, marker="*", s=240, color="tab:red", edgecolors="black", linewidths=0.6, zorder=4,
+                       label=f"knee (#{summary.knee.number})")
+        baseline = [t for t in trials if t.attention_kind == "none"]
+        bx, by = _points(baseline, metric, col.divisor)
+        ax.scatter(bx, by, marker="X", s=90, color="black", zorder=5, label="no attention (baseline)")
+        ax.set_xlabel(X_METRICS[metric].format(unit=col.unit or "count", device=", ".join(devices(trials)) or "?"))
+        ax.set_ylabel("accuracy (%): validation top-1")
+        ax.grid(alpha=0.3)
+        ax.margins(x=0.12, y=0.08)
+        if not trials:
+            ax.text(0.5, 0.5, "no complete trials yet", transform=ax.transAxes, ha="center", va="center")
+    axes[0].legend(fontsize=7, loc="lower right")
+    objectives = ", ".join(str(o) for o in study.objectives)
+    fig.suptitle(f"{study.name}: {len(front)} on the front ({objectives}) of {len(trials)} complete trials", fontsize=10)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return write_atomic(path, [buffer.getvalue()])

@@ -1,0 +1,155 @@
+"""Rich tables for people: the front, every trial with its rank, and comparisons against a baseline.
+
+Numbers are right-aligned and never wrapped; long labels (attention, notes) wrap instead, so a
+120-column terminal shows every number in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich import box
+from rich.table import Table
+
+from cbam_bench.compare import Comparison
+from cbam_bench.metrics import METRICS
+from cbam_bench.records import TrialRecord
+from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
+from cbam_bench.report.summary import StudySummary
+
+# The terminal shows these and any other objective of the study; exports show every measure.
+TABLE_METRICS = ("accuracy", "params", "macs", "latency_ms")
+WRAPPING = ("attention", "placement", "note")
+
+
+def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
+    table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, header in enumerate(headers):
+        wraps = header in WRAPPING
+        table.add_column(header, justify="left" if i < text_columns or wraps else "right", no_wrap=not wraps,
+                         overflow="fold", min_width=10 if wraps else None, max_width=40 if header == "note" else None)
+    return table
+
+
+def _metrics(summary: StudySummary) -> list[str]:
+    objectives = [o.metric for o in summary.study.objectives if o.metric in METRICS]
+    return [m for m in METRICS if m in TABLE_METRICS or m in objectives]
+
+
+def _marks(summary: StudySummary, trial: TrialRecord) -> str:
+    marks = []
+    if summary.knee is not None and trial.number == summary.knee.number:
+        marks.append("knee")
+    if summary.pick is not None and trial.number == summary.pick.number:
+        marks.append("pick")
+    return ",".join(marks)
+
+
+def front_table(summary: StudySummary) -> Table:
+    """The Pareto front, best first, knee and budget pick marked, units and conventions in the caption."""
+    study = summary.study
+    cols = columns(summary.front, _metrics(summary))
+    objectives = ", ".join(str(o) for o in study.objectives)
+    title = f"Pareto front of {study.name} ({objectives}): {len(summary.front)} of {len(study.usable)} complete trials"
+    table = _table(title, ["#", "attention", "placement", *(c.header for c in cols), ""], 3,
+                   caption(summary.front, cols, study.objectives))
+    for t in summary.front:
+        table.add_row(str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), _marks(summary, t))
+    return table
+
+
+def trials_table(summary: StudySummary) -> Table:
+    """Every trial with its status and dominance rank (1 = on the front)."""
+    study = summary.study
+    trials = sorted(study.trials, key=lambda t: (summary.ranks.get(t.number, 10**9), t.number))
+    cols = columns(trials, _metrics(summary))
+    table = _table(f"All trials of {study.name}, by dominance rank",
+                   ["#", "status", "rank", "attention", "placement", *(c.header for c in cols), "note"], 5,
+                   caption(trials, cols, study.objectives))
+    for t in trials:
+        rank = summary.ranks.get(t.number)
+        note = t.attrs.get("fail_reason") or (f"reused trial {t.attrs['reused_from']}" if "reused_from" in t.attrs else "")
+        table.add_row(str(t.number), t.status, DASH if rank is None else str(rank), t.summary,
+                      placement_label(t.arch), *cells(t, cols), str(note))
+    return table
+
+
+def _signed(value: float | None, scale: float, digits: int, unit: str) -> str:
+    return DASH if value is None else f"{value * scale:+.{digits}f}{unit}"
+
+
+def compare_table(comparisons: Sequence[Comparison]) -> Table:
+    """Each entry with its measures and, in brackets, their change against its baseline."""
+    trials = [c.entry.trial for c in comparisons]
+    cols = {m: column(m, [t.measure(m) for t in trials]) for m in ("accuracy", "macs", "params", "latency_ms")}
+    baselines = {c.baseline.ref for c in comparisons if c.baseline} | {c.entry.ref for c in comparisons if c.is_baseline}
+    shared = len(baselines) == 1
+    headers = ["trial", "attention", *([] if shared else ["vs"]), cols["accuracy"].header, "Δ acc (pp)",
+               "CI95 (pp)", "excl. 0", *(cols[m].header for m in ("macs", "params", "latency_ms"))]
+    sources = sorted({c.interval_source for c in comparisons if c.interval_source})
+    lines = [
+        "Acc.: validation top-1, mean over seeds. Δ acc: its change in percentage points. (+x%): change of MACs, "
+        "params and latency relative to the baseline.",
+        f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
+        "CI95: 95% Welch t interval of Δ acc from per-seed accuracies"
+        + (f" ({', '.join(sources)})" if sources else "") + ", shown when both sides have two or more seeds; "
+        "excl. 0: the interval excludes 0, so the difference is resolved.",
+    ]
+    title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
+    table = _table(title, headers, 3 if shared else 4, lines)
+
+    def with_delta(metric: str, trial: TrialRecord, delta: float | None) -> str:
+        text = cols[metric].cell(trial.measure(metric))
+        return text if delta is None else f"{text} ({delta:+.1f}%)"
+
+    for c in comparisons:
+        t, d, i = c.entry.trial, c.delta, c.interval
+        vs = "baseline" if c.is_baseline else c.baseline.ref if c.baseline else DASH
+        table.add_row(
+            c.entry.ref, t.summary, *([] if shared else [vs]), cols["accuracy"].cell(t.measure("accuracy")),
+            "baseline" if c.is_baseline else _signed(d.get("accuracy"), 100, 2, ""),
+            DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
+            DASH if i is None else "yes" if i.excludes_zero else "no",
+            with_delta("macs", t, d.get("macs_pct")), with_delta("params", t, d.get("params_pct")),
+            with_delta("latency_ms", t, d.get("latency_pct")),
+        )
+    return table
+
+
+def _value(metric: str, value: float) -> str:
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    if unit == "%":
+        return f"{100 * value:.2f}%"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:g} {unit}".rstrip()
+
+
+def summary_lines(summary: StudySummary) -> list[str]:
+    """Counts, hypervolume with its reference point, the knee, and the pick under the user's budgets."""
+    study, counts = summary.study, summary.study.counts()
+    lines = [
+        f"Trials: {counts['complete']} complete, {counts['infeasible']} over budget (never trained), "
+        f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running; {counts['total']} in all."
+    ]
+    ref = ", ".join(f"{m} {_value(m, v)}" for m, v in summary.reference.items())
+    norm = summary.normalized_hypervolume
+    lines.append(
+        f"Hypervolume: {summary.hypervolume:.6g} in the objectives' stored units (reference point: {ref or 'none'})"
+        + (f"; {norm:.4f} of the box from the ideal point (accuracy 100%, cost 0) to the reference." if norm is not None else ".")
+    )
+    if summary.knee is not None:
+        lines.append(f"Knee: trial {summary.knee.number} ({summary.knee.summary}), the front member farthest beyond "
+                     "the plane through the front's extremes, each objective scaled to [0, 1] over the front.")
+    if summary.budgets:
+        caps = ", ".join(f"{m} <= {_value(m, v)}" for m, v in summary.budgets.items())
+        if summary.pick is None:
+            lines.append(f"Within {caps}: no complete trial.")
+        else:
+            p = summary.pick
+            lines.append(f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, "
+                         f"accuracy {_value('accuracy', p.measure('accuracy') or 0.0)}.")
+    if not study.usable:
+        lines.append("No complete trial within budget yet: the front is empty.")
+    return lines
