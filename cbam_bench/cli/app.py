@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from cbam_bench.cli import compare as compare_command
+from cbam_bench.cli import export as export_command
 from cbam_bench.cli import profile as profile_command
+from cbam_bench.cli import report as report_command
 from cbam_bench.cli.errors import DEBUG
 
 app = typer.Typer(
@@ -28,6 +31,9 @@ def root(
 
 
 app.command("profile")(profile_command.profile)
+app.command("report")(report_command.report)
+app.command("compare")(compare_command.compare)
+app.command("export")(export_command.export)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import typer
 
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.storage import DEFAULT_STORAGE
 from cbam_bench.spec import (
     ATTENTION_KINDS,
     DESCRIPTORS,
@@ -42,6 +43,9 @@ InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input re
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.", rich_help_panel=ARCH, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
+StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
+StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {

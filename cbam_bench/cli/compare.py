@@ -1,0 +1,94 @@
+"""`cbam-bench compare A B ...`: stored fronts or trials side by side, with deltas against a baseline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import JsonOpt, StorageOpt
+from cbam_bench.errors import SpecError
+from cbam_bench.storage import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from cbam_bench.compare import Comparison
+
+EXAMPLES = """
+Examples:
+
+  cbam-bench compare cbam-default
+
+  cbam-bench compare cbam-default:12 cbam-default:7 placement
+
+  cbam-bench compare paper-arrangement --baseline paper-channel:0 --json
+"""
+
+
+def _row(c: Comparison) -> dict[str, Any]:
+    from cbam_bench.report.format import placement_label
+
+    t = c.entry.trial
+    return {
+        "study": c.entry.study.name,
+        "trial": t.number,
+        "summary": t.summary,
+        "placement": placement_label(t.arch),
+        "archid": t.attrs.get("archid"),
+        **{k: t.attrs.get(k) for k in ("accuracy", "accuracy_std", "seeds", "seed_accuracies", "macs", "params", "latency_ms")},
+        "device": t.device,
+        "is_baseline": c.is_baseline,
+        "baseline": c.baseline.ref if c.baseline else None,
+        "delta": c.delta or None,
+        "ci95": c.interval.to_dict() if c.interval else None,
+        "ci_source": c.interval_source,
+        "notes": list(c.notes),
+    }
+
+
+@reports_errors
+def compare(
+    targets: Annotated[list[str], typer.Argument(help="Studies (their Pareto fronts) or single trials as STUDY:N.", show_default=False)],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline trial STUDY:N (default: the no-attention trial of the same network and dataset).", show_default=False)] = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    json: JsonOpt = False,
+) -> None:
+    """Compare stored trials: Δ accuracy (with a 95% Welch t interval over seeds), Δ MACs, params and latency."""
+    from cbam_bench.compare import compare_all, parse_target, resolve, trial_entry
+    from cbam_bench.records import load_records
+
+    base_name, base_number = parse_target(baseline) if baseline is not None else (None, None)
+    if baseline is not None and base_number is None:
+        raise SpecError(f"--baseline: {baseline!r} is not allowed; allowed: a stored trial as STUDY:N")
+    names = [parse_target(t)[0] for t in targets] + ([base_name] if base_name else [])
+    studies = {name: load_records(storage, name) for name in dict.fromkeys(names)}
+    chosen = None
+    if base_name is not None and base_number is not None:
+        chosen = trial_entry(studies[base_name], base_number, f"--baseline {baseline}")
+    comparisons = compare_all(resolve(targets, studies), chosen)
+    if json:
+        output.print_json({"rows": [_row(c) for c in comparisons], "conventions": _conventions()})
+        return
+    from cbam_bench.report.tables import compare_table
+
+    console = output.stdout()
+    console.print(compare_table(comparisons))
+    for c in comparisons:
+        for note in c.notes:
+            console.print(f"{c.entry.ref}: {note}", markup=False)
+
+
+def _conventions() -> dict[str, str]:
+    from cbam_bench.metrics import METRICS
+
+    return {
+        "delta.accuracy": "difference of validation top-1 accuracy, as a fraction (0.01 = 1 percentage point)",
+        "delta.macs_pct": "MACs relative to the baseline, in %; " + METRICS["macs"].convention,
+        "delta.params_pct": "parameters relative to the baseline, in %",
+        "delta.latency_pct": "latency relative to the baseline, in %; null when measured on different devices",
+        "ci95": "95% Welch t interval of delta.accuracy from per-seed accuracies; null with fewer than two seeds a side",
+    }
+
+
+compare.__doc__ = (compare.__doc__ or "") + EXAMPLES

@@ -1,0 +1,55 @@
+"""`cbam-bench export STUDY`: every trial of a stored study as CSV, JSON, Markdown or LaTeX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import StorageOpt, StudyArg
+from cbam_bench.errors import SpecError, allowed, check_choice
+from cbam_bench.report.export import FORMATS
+from cbam_bench.storage import DEFAULT_STORAGE
+
+EXAMPLES = """
+Examples:
+
+  cbam-bench export cbam-default --format csv --out results/cbam-default.csv
+
+  cbam-bench export cbam-default --format latex --front --out paper/front.tex
+
+  cbam-bench export placement --format md --out results/placement.md --storage sqlite:///runs.db
+"""
+
+
+@reports_errors
+def export(
+    study: StudyArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"File format: {allowed(FORMATS)}.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (replaced atomically).", show_default=False)] = None,
+    front: Annotated[bool, typer.Option("--front", help="Only the trials on the Pareto front.")] = False,
+    storage: StorageOpt = DEFAULT_STORAGE,
+) -> None:
+    """Write one row per trial, with every sampled parameter and stored measure, to a file."""
+    check_choice("--format", fmt, FORMATS)
+    if out is None:
+        raise SpecError("--out: missing; allowed: a file path, e.g. --out results/study.csv")
+    if not out.parent.is_dir():
+        raise SpecError(f"--out: folder {str(out.parent)!r} does not exist; allowed: a path in an existing folder")
+    if out.is_dir():
+        raise SpecError(f"--out: {str(out)!r} is a folder; allowed: a file path")
+
+    from cbam_bench.records import load_records
+    from cbam_bench.report.export import export as write_export
+    from cbam_bench.report.summary import summarize
+
+    summary = summarize(load_records(storage, study))
+    path = write_export(summary, fmt, out, front_only=front)
+    rows = len(summary.front) if front else len(summary.study.trials)
+    output.stderr().print(f"wrote {path}: {fmt}, {rows} trials{' (the front)' if front else ''}", markup=False)
+
+
+export.__doc__ = (export.__doc__ or "") + EXAMPLES

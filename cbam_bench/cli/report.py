@@ -1,0 +1,79 @@
+"""`cbam-bench report STUDY`: the Pareto front of a stored study, its hypervolume, knee and budget pick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import JsonOpt, StorageOpt, StudyArg
+from cbam_bench.errors import SpecError
+from cbam_bench.metrics import BUDGET_METRICS, METRICS, parse_limits
+from cbam_bench.storage import DEFAULT_STORAGE
+
+EXAMPLES = """
+Examples:
+
+  cbam-bench report cbam-default
+
+  cbam-bench report cbam-default --budget latency_ms=5 --budget params=3e6 --plot results/front.png
+
+  cbam-bench report cbam-default --all --json --storage postgresql://user@db-host/cbam
+"""
+
+
+def check_png_path(path: Path | None, option: str) -> None:
+    """Refuse before any work is done: the folder must exist and the name must end in .png."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise SpecError(f"{option}: {str(path)!r} is not allowed; allowed: a file name ending in .png")
+    if not path.parent.is_dir():
+        raise SpecError(f"{option}: folder {str(path.parent)!r} does not exist; allowed: a path in an existing folder")
+
+
+@reports_errors
+def report(
+    study: StudyArg,
+    storage: StorageOpt = DEFAULT_STORAGE,
+    all_trials: Annotated[bool, typer.Option("--all", help="Also list every trial with its status and dominance rank.")] = False,
+    budget: Annotated[list[str] | None, typer.Option("--budget", help=f"Cap for the pick, METRIC=NUMBER (K/M/G allowed); repeat for several. METRIC: {', '.join(BUDGET_METRICS)}.", show_default=False)] = None,
+    ref: Annotated[list[str] | None, typer.Option("--ref", help="Hypervolume reference point for one objective, METRIC=NUMBER; repeat for several (default: accuracy 0, costs at the study's budget or 10% beyond the worst trial).", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write accuracy against MACs and latency to this PNG.", show_default=False)] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show a study's Pareto front, hypervolume, knee and the best trial under a budget, from storage only."""
+    budgets = parse_limits(budget, "--budget")
+    reference = parse_limits(ref, "--ref", tuple(METRICS))
+    check_png_path(plot, "--plot")
+
+    from cbam_bench.records import load_records
+    from cbam_bench.report.summary import summarize, to_json
+    from cbam_bench.report.tables import front_table, summary_lines, trials_table
+
+    summary = summarize(load_records(storage, study), budgets=budgets, reference=reference)
+    if plot is not None:
+        from cbam_bench.report.plots import plot_study
+
+        plot_study(summary, plot)
+    if json:
+        doc = to_json(summary, include_all=all_trials)
+        if plot is not None:
+            doc["plot"] = str(plot)
+        output.print_json(doc)
+        return
+    console = output.stdout()
+    if summary.front:
+        console.print(front_table(summary))
+    if all_trials:
+        console.print(trials_table(summary))
+    for line in summary_lines(summary):
+        console.print(line, markup=False)
+    if plot is not None:
+        console.print(f"Plot: {plot}", markup=False)
+
+
+report.__doc__ = (report.__doc__ or "") + EXAMPLES
