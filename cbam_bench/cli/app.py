@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cbam_bench.cli import profile as profile_command
+from cbam_bench.cli import spaces as spaces_command
 from cbam_bench.cli.errors import DEBUG
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ def root(
 
 
 app.command("profile")(profile_command.profile)
+app.add_typer(spaces_command.app, name="spaces")
 
 
 def main() -> None:
