@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cbam_bench.cli import profile as profile_command
+from cbam_bench.cli import search as search_command
 from cbam_bench.cli import spaces as spaces_command
 from cbam_bench.cli.errors import DEBUG
 
@@ -29,6 +30,7 @@ def root(
 
 
 app.command("profile")(profile_command.profile)
+app.command("search")(search_command.search)
 app.add_typer(spaces_command.app, name="spaces")
 
 
