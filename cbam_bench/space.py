@@ -422,7 +422,7 @@ class _Checker:
         dataset = top.get("dataset", TrainSpec().dataset)
         if not isinstance(dataset, str) or not dataset:
             self.bad("dataset", f"must be a dataset name such as digits-clutter or cifar10; got {_show(dataset)}")
-        objectives = self.objectives(top.get("objectives", []))
+        objectives = self.objectives(top["objectives"]) if "objectives" in top else ()
         budgets = self.budgets(top.get("budgets", {}))
         sampler = top.get("sampler", "tpe")
         if sampler not in SAMPLERS:
@@ -433,7 +433,7 @@ class _Checker:
         early_stop = self.early_stop(top.get("early_stop", True))
         latency = self.latency(top.get("latency", {}))
         train = self.train(top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset)
-        params, variants = self.params(top.get("params", {}), backbone)
+        params, variants = self.params(top["params"], backbone) if "params" in top else ({}, {})
         if self.problems or backbone is None or train is None or latency is None:
             return None
         return Space(

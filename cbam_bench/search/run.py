@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MAX_FAILURES_IN_A_ROW = 10
 INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
 _REASON_CHARS = 500
+Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
 
 
 class SearchObserver:
@@ -66,15 +67,13 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _tell(
-    ctx: TrialContext, storage: RDBStorage, tid: int, trial: optuna.Trial, outcome: tuple[TrialState, list[float] | None, str | None]
-) -> bool:
+def _tell(study: optuna.Study, storage: RDBStorage, tid: int, trial: optuna.Trial, outcome: Outcome) -> bool:
     """Record the outcome; False when another worker already failed the trial (it missed heartbeats)."""
     state, values, reason = outcome
     try:
         if state == TrialState.FAIL:
             trial.set_user_attr("fail_reason", reason)
-        ctx.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+        study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
         if storage.get_trial(tid).state == TrialState.RUNNING:
             raise
@@ -82,7 +81,7 @@ def _tell(
     return True
 
 
-def _attempt(trial: optuna.Trial, ctx: TrialContext) -> tuple[TrialState, list[float] | None, str | None]:
+def _attempt(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
     try:
         return TrialState.COMPLETE, evaluate(trial, ctx), None
     except optuna.TrialPruned as exc:
@@ -98,7 +97,7 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
     plan, study, observer = ctx.plan, ctx.study, ctx.observer
     target = plan.trials
     poll_s = min(5.0, float(heartbeat_s))
-    failures: list[str] = []
+    failures_in_a_row = 0
     waited_on: Counts | None = None
     while True:
         fail_stale(study)
@@ -125,24 +124,24 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
         except (KeyboardInterrupt, CbamBenchError) as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             reason = INTERRUPTED if interrupted else failure_reason(exc)
-            if _tell(ctx, storage, tid, trial, (TrialState.FAIL, None, reason)) and interrupted:
+            if _tell(study, storage, tid, trial, (TrialState.FAIL, None, reason)) and interrupted:
                 study.enqueue_trial(trial.params)
             raise
         if outcome is None:  # another worker took the last slot first
             release(storage, tid)
             continue
         state, _, reason = outcome
-        if not _tell(ctx, storage, tid, trial, outcome):
+        if not _tell(study, storage, tid, trial, outcome):
             observer.note(
                 f"trial {trial.number} was failed by another worker (no heartbeat for {2 * heartbeat_s} s); "
                 "its result is discarded and its retry runs it again"
             )
             continue
         observer.trial_finished(storage.get_trial(tid), count_trials(study), target)
-        failures = failures + [reason or ""] if state == TrialState.FAIL else []
-        if len(failures) >= MAX_FAILURES_IN_A_ROW:
+        failures_in_a_row = failures_in_a_row + 1 if state == TrialState.FAIL else 0
+        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
             raise RuntimeError(
-                f"{len(failures)} trials in a row failed, the last with {failures[-1]!r}; "
+                f"{failures_in_a_row} trials in a row failed, the last with {reason!r}; "
                 "the study stops here (each failed trial has its fail_reason)"
             )
 
