@@ -1,12 +1,6 @@
-"""Search-space files: load and validate one, count its candidates, and turn a trial into an ArchSpec.
+"""Validating a parsed space file: every problem becomes one line naming the key and what is allowed.
 
-The schema is documented in search_spaces/README.md. Loading collects every problem of a file and
-raises one SpaceError with one line per problem (file, key, what is allowed), so a user fixes a
-file in one pass; nothing else runs before a space is valid.
-
-Only parameters that apply to what was already sampled are sampled: no spatial options for `se`,
-no channel options for a spatial-only CBAM, no placement without attention. Optuna then sees a
-conditional space, and two candidates that differ only in unused options never both exist.
+The checker carries on past a problem, so a user fixes a file in one pass.
 """
 
 from __future__ import annotations
@@ -14,62 +8,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import yaml
+from typing import Any
 
 from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
 from cbam_bench.metrics import BUDGET_METRICS, METRICS
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
+from cbam_bench.space.model import (
+    LATENCY_DEVICES,
+    PAPER_PREFIX,
+    PARAM_FIELDS,
+    SAMPLERS,
+    Choice,
+    EarlyStop,
+    LatencySetup,
+    Objective,
+    Space,
+)
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
-# Shipped spaces live in the repository's search_spaces/; the package reaches them through its
-# cbam_bench/search_spaces link, which a wheel replaces by a copy (package data).
-SPACES_DIR = (Path(__file__).parent / "search_spaces").resolve()
-
-SAMPLERS = ("tpe", "nsga2", "random", "grid", "gp")
-DEFAULT_TRIALS = 20
-LATENCY_DEVICES = ("cpu", "cuda")
-PAPER_PREFIX = "paper:"
-
-# Every searchable parameter, in sampling order, and the spec field it sets.
-PARAM_FIELDS: dict[str, tuple[str, str]] = {
-    "backbone.width": ("arch", "width"),
-    "backbone.stride_on": ("arch", "stride_on"),
-    "attention.variant": ("attention", "*"),
-    "attention.kind": ("attention", "kind"),
-    "attention.order": ("attention", "order"),
-    "channel.pooling": ("attention", "pooling"),
-    "channel.reduction": ("attention", "reduction"),
-    "channel.min_hidden": ("attention", "min_hidden"),
-    "spatial.descriptor": ("attention", "descriptor"),
-    "spatial.kernel": ("attention", "kernel"),
-    "spatial.bn": ("attention", "spatial_bn"),
-    "placement.stages": ("placement", "stages"),
-    "placement.blocks": ("placement", "blocks"),
-    "placement.position": ("placement", "position"),
-}
-# When each parameter is sampled (what suggest_fields does, in words, for `spaces show`).
-APPLIES_WHEN: dict[str, str] = {
-    "backbone.width": "always",
-    "backbone.stride_on": "always (changes only bottleneck ResNets)",
-    "attention.variant": "always",
-    "attention.kind": "always",
-    "attention.order": "kind is cbam",
-    "channel.pooling": "kind is cbam with a channel gate (SE pools by average)",
-    "channel.reduction": "kind is se, or cbam with a channel gate",
-    "channel.min_hidden": "kind is se, or cbam with a channel gate",
-    "spatial.descriptor": "kind is cbam with a spatial gate",
-    "spatial.kernel": "kind is cbam with a spatial gate",
-    "spatial.bn": "kind is cbam with a spatial gate",
-    "placement.stages": "kind is not none",
-    "placement.blocks": "kind is not none",
-    "placement.position": "kind is not none",
-}
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
     "name", "description", "backbone", "dataset", "objectives", "budgets", "sampler", "seed",
@@ -77,265 +35,16 @@ _TOP_KEYS = (
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-Choice = str | int | float | bool
 
 
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    direction: str  # "max" or "min"
 
-    def __str__(self) -> str:
-        return f"{self.metric}:{self.direction}"
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    """Stop a trial whose validation accuracy at epoch e is below the median of earlier trials at e."""
-
-    warmup_epochs: int = 1  # never stop at or before this epoch
-    min_trials: int = 4  # earlier trials needed at an epoch before the median is trusted
-
-
-@dataclass(frozen=True)
-class LatencySetup:
-    """How the latency measure (and any latency budget) is taken for every candidate."""
-
-    device: str = "cpu"
-    batch: int = 1
-    warmup: int = 5
-    repeats: int = 20
-    threads: int = 1  # CPU threads while timing: one is steady on a shared machine, like one phone core
-
-
-@dataclass(frozen=True)
-class Space:
-    """A validated search space; `source` is the file as a plain dict (stored with the study)."""
-
-    name: str
-    path: str
-    source: dict[str, Any]
-    description: str
-    backbone: str
-    dataset: str
-    objectives: tuple[Objective, ...]
-    budgets: dict[str, float]
-    params: dict[str, tuple[Choice, ...]]  # in sampling order; one choice = fixed, not sampled
-    variants: dict[str, dict[str, Any]]  # attention.variant label -> AttentionSpec fields
-    sampler: str
-    seed: int
-    trials: int | None
-    seeds: int
-    early_stop: EarlyStop | None
-    latency: LatencySetup
-    train: TrainSpec
-
-    @property
-    def searched(self) -> dict[str, tuple[Choice, ...]]:
-        """The parameters Optuna samples (more than one choice)."""
-        return {k: v for k, v in self.params.items() if len(v) > 1}
-
-    @property
-    def default_trials(self) -> int:
-        """`trials` from the file; else every candidate once for grid, else DEFAULT_TRIALS."""
-        if self.trials is not None:
-            return self.trials
-        return count_candidates(self) if self.sampler == "grid" else DEFAULT_TRIALS
-
-
-# ---------------------------------------------------------------------------------------------
-# Turning a trial into an ArchSpec
-
-
-class Suggests(Protocol):
-    """What suggest_arch needs from a trial: optuna.Trial fits, and so does a replay for counting."""
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any: ...
-
-
-def _pick(trial: Suggests, space: Space, key: str) -> Any:
-    choices = space.params.get(key)
-    if choices is None:
-        return None
-    if len(choices) == 1:
-        return choices[0]
-    return trial.suggest_categorical(key, list(choices))
-
-
-def _decode(key: str, value: Choice) -> Any:
-    """A stored choice back to its spec value ('avg+max' -> ('avg', 'max'), '2,3' -> (2, 3))."""
-    if key == "channel.pooling":
-        return tuple(str(value).split("+"))
-    if key == "placement.stages":
-        return None if value == "all" else tuple(int(s) for s in str(value).split(","))
-    return value
-
-
-def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Sample the arch, attention and placement fields that apply; unset fields keep spec defaults."""
-    fields: dict[str, dict[str, Any]] = {"arch": {}, "attention": {}, "placement": {}}
-
-    def take(key: str) -> None:
-        value = _pick(trial, space, key)
-        if value is not None:
-            group, field = PARAM_FIELDS[key]
-            fields[group][field] = _decode(key, value)
-
-    take("backbone.width")
-    take("backbone.stride_on")
-    variant = _pick(trial, space, "attention.variant")
-    attention = fields["attention"]
-    if variant is not None:
-        attention.update(space.variants[variant])
-    else:
-        take("attention.kind")
-    kind = attention.get("kind", "none")
-    attention["kind"] = kind
-    if kind == "cbam" and "order" not in attention:
-        take("attention.order")
-    probe = AttentionSpec(kind=kind, order=attention.get("order", "channel-spatial"))
-    if probe.uses_channel_gate:
-        if kind == "cbam" and "pooling" not in attention:
-            take("channel.pooling")
-        for key in ("channel.reduction", "channel.min_hidden"):
-            if PARAM_FIELDS[key][1] not in attention:
-                take(key)
-    if probe.uses_spatial_gate:
-        for key in ("spatial.descriptor", "spatial.kernel", "spatial.bn"):
-            if PARAM_FIELDS[key][1] not in attention:
-                take(key)
-    if kind != "none":
-        for key in ("placement.stages", "placement.blocks", "placement.position"):
-            take(key)
-    return fields["arch"], attention, fields["placement"]
-
-
-def suggest_arch(trial: Suggests, space: Space) -> ArchSpec:
-    """The candidate a trial describes, before it is fitted to the dataset (classes, channels, size)."""
-    arch, attention, placement = suggest_fields(trial, space)
-    return ArchSpec(
-        space.backbone, attention=AttentionSpec(**attention), placement=PlacementSpec(**placement), **arch
-    )
-
-
-class _Replay:
-    """A stand-in trial that replays chosen indices, takes the first choice after them, and records."""
-
-    def __init__(self, prefix: list[int]) -> None:
-        self.prefix = prefix
-        self.widths: list[int] = []
-        self.params: dict[str, Any] = {}
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        depth = len(self.widths)
-        index = self.prefix[depth] if depth < len(self.prefix) else 0
-        self.widths.append(len(choices))
-        self.params[name] = choices[index]
-        return choices[index]
-
-
-def iter_candidates(space: Space) -> Iterator[dict[str, Any]]:
-    """Every distinct assignment of sampled parameters (what an exhaustive search visits)."""
-    stack: list[list[int]] = [[]]
-    while stack:
-        prefix = stack.pop()
-        replay = _Replay(prefix)
-        suggest_fields(replay, space)
-        yield replay.params
-        for depth in range(len(prefix), len(replay.widths)):
-            base = prefix + [0] * (depth - len(prefix))
-            stack.extend(base + [alt] for alt in range(1, replay.widths[depth]))
-
-
-def count_candidates(space: Space) -> int:
-    return sum(1 for _ in iter_candidates(space))
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding and loading files
-
-
-def space_names() -> list[str]:
-    """Names of the shipped spaces (file stems in SPACES_DIR)."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
-
-
-def find_space(name_or_path: str) -> Path:
-    """A shipped space by name, or a YAML file by path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
-        if not path.is_file():
-            raise SpaceError(f"{name_or_path}: no such file")
-        return path
-    shipped = SPACES_DIR / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
-    names = space_names()
-    raise SpaceError(
-        f"space {name_or_path!r} not found{did_you_mean(name_or_path, names)}; "
-        f"shipped: {allowed(names)}; or give the path of a .yaml file"
-    )
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that rejects duplicate keys and reads 1e6 as a number (YAML 1.2), not a string."""
-
-
-def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            duplicate = key in seen
-            seen.add(key)
-        except TypeError:  # unhashable; construct_mapping reports it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpaceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise SpaceError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpaceError(f"{path}: not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise SpaceError(f"{path}: not valid YAML: nested too deeply") from None
-
-
-def load_space(path: str | Path) -> Space:
-    """Read and validate a search-space file; SpaceError lists every problem, one per line."""
-    path = Path(path)
-    data = _read_yaml(path)
+def check_space(path: Path, data: Any) -> Space:
+    """The Space a parsed file describes; SpaceError with one line per problem, each naming the file."""
     checker = _Checker(path)
     space = checker.space(data)
     if checker.problems or space is None:
         raise SpaceError("\n".join(f"{path}: {p}" for p in checker.problems))
     return space
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
 
 
 class _Bad(Exception):
