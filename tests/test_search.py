@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import fake_training
@@ -11,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from cbam_bench.errors import DataError, StudyError
+from cbam_bench.errors import DataError, SpaceError, StudyError
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.front import pareto_front
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
@@ -19,7 +20,7 @@ from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import EarlyStop, load_space
-from cbam_bench.spec import ArchSpec
+from cbam_bench.spec import ArchSpec, TrainSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -38,8 +39,6 @@ params:
   attention.kind: [none, se, cbam]
   spatial.kernel: [3, 7]
 """
-# Cheap measures of a network do not change between tests: measure each once per session.
-CHEAP: dict = {}
 
 
 class Calls:
@@ -58,20 +57,35 @@ class Calls:
         return Trainer(train=self.train, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info)
 
 
-def search(tmp_path: Path, text: str = SPACE, calls: Calls | None = None, **kwargs: Any) -> optuna.Study:
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / "space.yaml"
-    path.write_text(text)
-    kwargs.setdefault("storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
-    kwargs.setdefault("heartbeat_s", 2)
-    return run_search(load_space(path), trainer=(calls or Calls()).trainer, cheap_cache=CHEAP, **kwargs)
+Search = Callable[..., optuna.Study]
+
+
+@pytest.fixture(scope="session")
+def cheap_cache() -> dict:
+    """Cheap measures of a network do not change between tests: measure each once per session."""
+    return {}
+
+
+@pytest.fixture
+def search(cheap_cache: dict) -> Search:
+    """run_search on a space text in a folder, with the fake trainer and a SQLite file there."""
+
+    def run(tmp_path: Path, text: str = SPACE, calls: Calls | None = None, **kwargs: Any) -> optuna.Study:
+        tmp_path.mkdir(exist_ok=True)
+        path = tmp_path / "space.yaml"
+        path.write_text(text)
+        kwargs.setdefault("storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
+        kwargs.setdefault("heartbeat_s", 2)
+        return run_search(load_space(path), trainer=(calls or Calls()).trainer, cheap_cache=cheap_cache, **kwargs)
+
+    return run
 
 
 def trials(study: optuna.Study, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=states or None)
 
 
-def test_trials_store_every_measure_of_the_contract(tmp_path: Path) -> None:
+def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Search) -> None:
     study = search(tmp_path, early_stop=False)
     assert study.metric_names == ["accuracy", "macs"]
     assert study.user_attrs["objectives"] == ["accuracy:max", "macs:min"]
@@ -92,10 +106,12 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path) -> None:
         assert t.user_attrs["seeds"] == 1 and t.user_attrs["accuracy_std"] == 0.0
 
 
-def test_budget_rules_candidates_out_before_training(tmp_path: Path) -> None:
+def test_budget_rules_candidates_out_before_training(tmp_path: Path, search: Search) -> None:
     calls = Calls()
-    plain = fake_training.fit_arch(ArchSpec("cifar_resnet20"), load_space_default(tmp_path).train)
-    limit = parameter_count(plain)  # only the network without attention fits
+    from cbam_bench.models.build import build_model
+
+    plain = fake_training.fit_arch(ArchSpec("cifar_resnet20"), TrainSpec())
+    limit = sum(p.numel() for p in build_model(plain).parameters())  # only the network without attention fits
     study = search(tmp_path, SPACE + f"sampler: grid\nbudgets: {{params: {limit}}}\n", calls)
     done = trials(study, TrialState.COMPLETE)
     assert sorted(t.user_attrs["summary"] for t in done) == ["cbam avg+max r16 k3 c-s", "cbam avg+max r16 k7 c-s", "none", "se avg r16"]
@@ -108,19 +124,7 @@ def test_budget_rules_candidates_out_before_training(tmp_path: Path) -> None:
     assert calls.calls == [(plain.archid, 0)]
 
 
-def load_space_default(tmp_path: Path) -> Any:
-    path = tmp_path / "plain.yaml"
-    path.write_text(SPACE)
-    return load_space(path)
-
-
-def parameter_count(arch: ArchSpec) -> int:
-    from cbam_bench.models.build import build_model
-
-    return sum(p.numel() for p in build_model(arch).parameters())
-
-
-def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path) -> None:
+def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path, search: Search) -> None:
     calls = Calls()
     study = search(tmp_path, SPACE + "budgets: {macs: 1000}\n", calls, trials=3)
     assert calls.calls == []
@@ -128,7 +132,7 @@ def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path) ->
     assert pareto_front(study) == []
 
 
-def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path) -> None:
+def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, search: Search) -> None:
     calls = Calls()
     text = SPACE.replace("[none, se, cbam]", "[none, se]")  # two networks
     study = search(tmp_path, text, calls, trials=6, early_stop=False)
@@ -160,7 +164,7 @@ def test_median_rule_by_hand() -> None:
     assert median_rule(earlier, 2, 0.0, EarlyStop(warmup_epochs=1, min_trials=4)) is None  # only 3 reached epoch 2
 
 
-def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path) -> None:
+def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Search) -> None:
     text = SPACE.replace("trials: 4", "trials: 8") + "early_stop: {warmup_epochs: 1, min_trials: 2}\n"
     stopped = search(tmp_path / "on", text)
     pruned = trials(stopped, TrialState.PRUNED)
@@ -175,7 +179,7 @@ def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path) -> None:
     assert trials(unstopped, TrialState.PRUNED) == [] and len(trials(unstopped, TrialState.COMPLETE)) == 8
 
 
-def test_one_objective_uses_optunas_pruner(tmp_path: Path) -> None:
+def test_one_objective_uses_optunas_pruner(tmp_path: Path, search: Search) -> None:
     text = SPACE.replace("[accuracy:max, macs:min]", "[accuracy:max]").replace("trials: 4", "trials: 8") + (
         "early_stop: {warmup_epochs: 1, min_trials: 2}\n"
     )
@@ -187,7 +191,7 @@ def test_one_objective_uses_optunas_pruner(tmp_path: Path) -> None:
     assert all(t.user_attrs["stopped_reason"].startswith("Optuna's median pruner") for t in trials(study, TrialState.PRUNED))
 
 
-def test_seeds_give_mean_std_and_every_seed(tmp_path: Path) -> None:
+def test_seeds_give_mean_std_and_every_seed(tmp_path: Path, search: Search) -> None:
     calls = Calls()
     study = search(tmp_path, SPACE.replace("trials: 4", "trials: 2"), calls, seeds=3, early_stop=False)
     for t in trials(study, TrialState.COMPLETE):
@@ -202,7 +206,9 @@ def test_seeds_give_mean_std_and_every_seed(tmp_path: Path) -> None:
         assert [s for a, s in calls.calls if a == arch.archid] == [0, 1, 2]
 
 
-def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search
+) -> None:
     monkeypatch.setenv("FAKE_FAIL_KIND", "se")
     study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), early_stop=False)
     failed = trials(study, TrialState.FAIL)
@@ -214,7 +220,7 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(tmp_path:
     assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
 
 
-def test_a_model_exception_is_a_failure_too(tmp_path: Path) -> None:
+def test_a_model_exception_is_a_failure_too(tmp_path: Path, search: Search) -> None:
     def out_of_memory(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         if arch.attention.kind == "cbam":
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
@@ -226,7 +232,7 @@ def test_a_model_exception_is_a_failure_too(tmp_path: Path) -> None:
     assert count_trials(study).finished == 5
 
 
-def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path) -> None:
+def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path, search: Search) -> None:
     def broken(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         raise ValueError("shapes do not match")
 
@@ -236,7 +242,7 @@ def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path) -> None:
     assert len(trials(study, TrialState.FAIL)) == MAX_FAILURES_IN_A_ROW
 
 
-def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path) -> None:
+def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path, search: Search) -> None:
     calls = Calls()
     first = search(tmp_path, SPACE, calls, trials=3)
     before = [(t.number, t.state, t.values) for t in trials(first)]
@@ -247,13 +253,22 @@ def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path) -> None:
     assert count_trials(more).finished == 5 and [t.number for t in trials(more)][: len(before)] == [n for n, _, _ in before]
 
 
-def test_bad_dataset_writes_nothing(tmp_path: Path) -> None:
+def test_bad_dataset_writes_nothing(tmp_path: Path, search: Search) -> None:
     with pytest.raises(DataError, match="not available"):
         search(tmp_path, SPACE + "dataset: cifar100\n")
     assert not (tmp_path / "db.sqlite").exists()
 
 
-def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+def test_gpu_latency_without_a_gpu_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SpaceError, match="latency.device: cuda is not available on this machine"):
+        search(tmp_path, SPACE.replace("latency: {warmup: 0, repeats: 2}", "latency: {device: cuda}"))
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path, search: Search) -> None:
     search(tmp_path, SPACE, trials=1)
     with pytest.raises(StudyError, match=r"study 'space' in sqlite:///.* was created with different settings \(train: stored"):
         search(tmp_path, SPACE, trials=2, epochs=2)
@@ -264,7 +279,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     search(tmp_path, SPACE, trials=2, epochs=2, study_name="space-2-epochs")
 
 
-def test_an_interrupted_trial_is_failed_and_queued_again(tmp_path: Path) -> None:
+def test_an_interrupted_trial_is_failed_and_queued_again(tmp_path: Path, search: Search) -> None:
     def interrupt(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         raise KeyboardInterrupt
 
@@ -293,7 +308,7 @@ def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> Non
     assert len(study.get_trials(states=LIVE)) == 2
 
 
-def test_pareto_front_is_the_non_dominated_feasible_trials(tmp_path: Path) -> None:
+def test_pareto_front_is_the_non_dominated_feasible_trials() -> None:
     study = optuna.create_study(directions=["maximize", "minimize"])
 
     def add(acc: float, macs: float, **attrs: Any) -> None:

@@ -184,9 +184,9 @@ def run_search(
         early_stop=early_stop, device=device, data_dir=data_dir,
     )
     parse_url(storage)
+    _check_latency_device(space)
     trainer = trainer or default_trainer()
     trainer.dataset_info(plan.train)
-    _check_latency_device(space)
     store = open_storage(storage, heartbeat_s)
     study = open_study(store, plan, redact(storage))
     observer = observer or SearchObserver()
