@@ -1,39 +1,117 @@
-"""The measures a study can optimise or budget, with their direction and convention, in one place.
+"""The measures a trial stores, each with its direction, unit and counting convention, in one place.
 
-Search spaces name them in `objectives` and `budgets`, trials store them under these names as
-user_attrs, and reports label columns with them.
+Searches pick objectives and budgets from here; reports take column headers, units and captions
+from here, so a table can never drift from what was measured.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+
+from cbam_bench.errors import SpecError, allowed, did_you_mean
+
+DIRECTIONS = ("max", "min")
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One measure: its better direction, whether it is known before training, and what it means."""
+    """One stored measure. `ideal` is the best value it could take (None when unbounded)."""
 
     name: str
-    direction: str  # "max" or "min"
-    cheap: bool  # measured before training, so a budget on it can skip training
+    direction: str
     label: str
+    unit: str  # "%" (stored as a fraction), "count" (shown with K/M/G), or a physical unit such as "ms"
     convention: str
-
-    @property
-    def optuna_direction(self) -> str:
-        return "maximize" if self.direction == "max" else "minimize"
+    ideal: float | None = None
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", "max", False, "accuracy", "top-1 on the validation split, a fraction; mean over seeds"),
-        Metric("top5", "max", False, "top-5", "top-5 on the validation split, a fraction; mean over seeds"),
-        Metric("macs", "min", True, "MACs", "multiply-adds of convolutions and linear layers, one image (paper convention)"),
-        Metric("params", "min", True, "params", "every parameter, exact"),
-        Metric("latency_ms", "min", True, "latency (ms)", "median forward time of one batch, milliseconds"),
-        Metric("elementwise_ops", "min", True, "element-wise ops", "inside attention: sigmoid, multiply, add, norm, pooling"),
+        Metric("accuracy", "max", "Acc.", "%", "validation top-1, mean over seeds (stored as a fraction, shown as %)", 1.0),
+        Metric("top5", "max", "Top-5", "%", "validation top-5, mean over seeds (stored as a fraction, shown as %)", 1.0),
+        Metric("test_accuracy", "max", "Test acc.", "%", "test-split top-1, never used for selection", 1.0),
+        Metric("test_top5", "max", "Test top-5", "%", "test-split top-5, never used for selection", 1.0),
+        Metric("params", "min", "Params", "count", "every parameter, exact", 0.0),
+        Metric("macs", "min", "MACs", "count",
+               "multiply-adds of convolution and linear layers, one image, eval mode (the paper's FLOPs)", 0.0),
+        Metric("elementwise_ops", "min", "Elem. ops", "count",
+               "inside attention only: one op per element of each sigmoid, multiply, add, norm and pooling", 0.0),
+        Metric("latency_ms", "min", "Latency", "ms", "median of timed forward passes at batch 1 on the named device", 0.0),
+        Metric("latency_p90_ms", "min", "Latency p90", "ms", "90th percentile at batch 1 on the named device", 0.0),
     )
 }
 
-BUDGET_METRICS = tuple(name for name, m in METRICS.items() if m.cheap)
+# What a search may optimise, and what a user may cap with --budget.
+OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "elementwise_ops")
+BUDGET_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms")
+
+_SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9}
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMgG]?)\s*$")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of a study, e.g. accuracy:max."""
+
+    metric: str
+    direction: str
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.direction}"
+
+    @property
+    def sign(self) -> float:
+        """Multiplier that turns this objective into one to minimise."""
+        return -1.0 if self.direction == "max" else 1.0
+
+
+def parse_objective(text: str) -> Objective:
+    """'accuracy:max' -> Objective; a bare known metric takes its natural direction."""
+    name, _, direction = str(text).partition(":")
+    name = name.strip()
+    if not direction:
+        if name not in METRICS:
+            raise SpecError(f"objectives: {text!r} is not allowed{did_you_mean(name, METRICS)}; "
+                            f"allowed: {allowed(f'{m}:{METRICS[m].direction}' for m in OBJECTIVE_METRICS)}")
+        direction = METRICS[name].direction
+    if direction not in DIRECTIONS:
+        raise SpecError(f"objectives: {text!r} has direction {direction!r}; allowed: {allowed(DIRECTIONS)}")
+    return Objective(name, direction)
+
+
+def parse_number(text: str) -> float:
+    """'5', '3e6', '50M' -> float; K, M and G are powers of ten."""
+    match = _NUMBER.match(str(text))
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1.0)
+
+
+def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...] = BUDGET_METRICS) -> dict[str, float]:
+    """['latency_ms=5', 'params=3M'] -> {'latency_ms': 5.0, 'params': 3e6}; errors name the option."""
+    out: dict[str, float] = {}
+    hint = f"allowed: METRIC=NUMBER with METRIC one of {allowed(metrics)}"
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise SpecError(f"{option}: {item!r} has no value; {hint}")
+        if name not in metrics:
+            raise SpecError(f"{option}: {item!r} is not allowed{did_you_mean(name, metrics)}; {hint}")
+        try:
+            value = parse_number(raw)
+        except ValueError:
+            raise SpecError(f"{option} {name}: {raw.strip()!r} is not a number; {hint}") from None
+        if not math.isfinite(value) or value < 0:
+            raise SpecError(f"{option} {name}: {raw.strip()!r} is not allowed; {hint} (a finite number >= 0)")
+        out[name] = value
+    return out
+
+# Numeric per-trial user_attrs of the search contract, in the order tables and exports show them.
+TRIAL_MEASURES = (
+    "accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds",
+    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "train_s", "images_per_s",
+)

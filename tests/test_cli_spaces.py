@@ -73,7 +73,7 @@ def test_validate_reports_every_problem_and_exits_2(tmp_path: Path) -> None:
     result = invoke("spaces", "validate", str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert f"error: {path}: backbone: 'resnet19' is not allowed (did you mean" in result.stderr
-    assert f"{path}: objectives: 'acuracy' is not a metric (did you mean 'accuracy'?)" in result.stderr
+    assert f"{path}: objectives: 'acuracy' is not allowed (did you mean 'accuracy'?)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

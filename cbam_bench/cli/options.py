@@ -8,7 +8,7 @@ import typer
 
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.search.storage import DEFAULT_STORAGE
+from cbam_bench.storage import DEFAULT_STORAGE
 from cbam_bench.spec import (
     ATTENTION_KINDS,
     DESCRIPTORS,
@@ -43,14 +43,15 @@ InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input re
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.", rich_help_panel=ARCH, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
+StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
+StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
-STUDY = "Study"
-StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL: SQLite file or PostgreSQL (postgresql://USER:PASSWORD@HOST/DB). Default {DEFAULT_STORAGE}.", rich_help_panel=STUDY, show_default=False)]
-StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", rich_help_panel=STUDY, show_default=False)]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=STUDY, show_default=False)]
-SeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times; accuracy is the mean, its std is stored.", rich_help_panel=STUDY, show_default=False)]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's, else auto).", show_default=False)]
-DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", show_default=False)]
+TRAINING = "Training"
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAINING, show_default=False)]
+SeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times; accuracy is the mean, its std is stored.", rich_help_panel=TRAINING, show_default=False)]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's, else auto).", rich_help_panel=TRAINING, show_default=False)]
+DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAINING, show_default=False)]
 
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {

@@ -1,4 +1,6 @@
-"""Where studies live: any Optuna RDB URL, SQLite by default, PostgreSQL for many machines.
+"""Opening a study's storage for a search (cbam_bench/storage.py opens one for reading only).
+
+Any Optuna RDB URL works: SQLite by default, PostgreSQL for many machines.
 
 Heartbeats are always on: a running trial records one every `heartbeat_s` seconds, and a trial
 silent for twice that long is failed by whichever worker looks next and queued again with the
@@ -13,16 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cbam_bench.errors import StudyError
+from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
     from sqlalchemy.engine import URL
 
-DEFAULT_STORAGE = "sqlite:///results/cbam-bench.db"
 HEARTBEAT_S = 30
 MAX_RETRIES = 2
 SQLITE_LOCK_TIMEOUT_S = 60
-_EXAMPLES = "sqlite:///results/cbam-bench.db or postgresql://USER:PASSWORD@HOST:5432/DB"
+_EXAMPLES = f"{DEFAULT_STORAGE} or postgresql://USER:PASSWORD@HOST:5432/DB"
 
 
 def parse_url(url: str) -> URL:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed
-from cbam_bench.metrics import METRICS
+from cbam_bench.metrics import BUDGET_METRICS
 from cbam_bench.space import SAMPLERS, EarlyStop, Space
 from cbam_bench.spec import TrainSpec
 
@@ -45,7 +45,7 @@ class Plan:
     @property
     def needs_training(self) -> bool:
         """False when every objective is known before training (e.g. only MACs and latency)."""
-        return any(not METRICS[o.metric].cheap for o in self.space.objectives)
+        return any(o.metric not in BUDGET_METRICS for o in self.space.objectives)
 
     @property
     def multi_objective(self) -> bool:
@@ -160,7 +160,7 @@ def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.St
     """Resume the plan's study, or create it with its metric names and settled attributes."""
     import optuna
 
-    directions = [METRICS[o.metric].optuna_direction for o in plan.space.objectives]
+    directions = ["maximize" if o.direction == "max" else "minimize" for o in plan.space.objectives]
     sampler = make_sampler(plan.sampler, plan.space.seed)
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=_pruner(plan))

@@ -5,6 +5,7 @@ model (what a Space is), files (finding and reading files), check (validation), 
 ArchSpec, and every candidate of a space).
 """
 
+from cbam_bench.metrics import Objective
 from cbam_bench.space.check import variant_label
 from cbam_bench.space.files import SPACES_DIR, find_space, load_space, space_names
 from cbam_bench.space.model import (
@@ -14,7 +15,6 @@ from cbam_bench.space.model import (
     SAMPLERS,
     EarlyStop,
     LatencySetup,
-    Objective,
     Space,
 )
 from cbam_bench.space.sampling import count_candidates, iter_candidates, suggest_arch, suggest_fields

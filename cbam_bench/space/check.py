@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
-from cbam_bench.metrics import BUDGET_METRICS, METRICS
+from cbam_bench.metrics import BUDGET_METRICS, METRICS, OBJECTIVE_METRICS, Objective
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
 from cbam_bench.space.model import (
@@ -23,7 +23,6 @@ from cbam_bench.space.model import (
     Choice,
     EarlyStop,
     LatencySetup,
-    Objective,
     Space,
 )
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
@@ -180,8 +179,8 @@ class _Checker:
                 self.bad("objectives", f"{_show(item)} is not allowed; each item is METRIC or METRIC:max|min")
                 continue
             metric, _, direction = item.partition(":")
-            if metric not in METRICS:
-                self.bad("objectives", f"{metric!r} is not a metric{did_you_mean(metric, METRICS)}; allowed: {allowed(METRICS)}")
+            if metric not in OBJECTIVE_METRICS:
+                self.bad("objectives", f"{metric!r} is not allowed{did_you_mean(metric, OBJECTIVE_METRICS)}; allowed: {allowed(OBJECTIVE_METRICS)}")
                 continue
             best = METRICS[metric].direction
             if direction and direction != best:
@@ -200,7 +199,7 @@ class _Checker:
         out: dict[str, float] = {}
         for metric, limit in value.items():
             key = f"budgets.{metric}"
-            if metric in METRICS and metric not in BUDGET_METRICS:
+            if metric in METRICS and metric not in BUDGET_METRICS:  # known only after training
                 self.bad(key, f"only measures known before training can carry a budget; allowed: {allowed(BUDGET_METRICS)}")
             elif metric not in BUDGET_METRICS:
                 self.bad(key, f"unknown metric{did_you_mean(str(metric), BUDGET_METRICS)}; allowed: {allowed(BUDGET_METRICS)}")

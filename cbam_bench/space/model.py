@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cbam_bench.metrics import Objective
 from cbam_bench.spec import TrainSpec
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid", "gp")
@@ -49,15 +50,6 @@ APPLIES_WHEN: dict[str, str] = {
 }
 
 Choice = str | int | float | bool
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    direction: str  # "max" or "min"
-
-    def __str__(self) -> str:
-        return f"{self.metric}:{self.direction}"
 
 
 @dataclass(frozen=True)
