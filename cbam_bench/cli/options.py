@@ -47,12 +47,6 @@ StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL 
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
-TRAINING = "Training"
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAINING, show_default=False)]
-SeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times; accuracy is the mean, its std is stored.", rich_help_panel=TRAINING, show_default=False)]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's, else auto).", rich_help_panel=TRAINING, show_default=False)]
-DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAINING, show_default=False)]
-
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {
     "backbone": "MODEL",

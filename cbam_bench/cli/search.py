@@ -9,18 +9,11 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import (
-    DataDirOpt,
-    DeviceOpt,
-    EpochsOpt,
-    JsonOpt,
-    SeedsOpt,
-    StorageOpt,
-    StudyOpt,
-)
+from cbam_bench.cli.options import JsonOpt, StorageOpt
 from cbam_bench.errors import allowed
-from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S
+from cbam_bench.search.storage import HEARTBEAT_S
 from cbam_bench.space import SAMPLERS
+from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     import optuna
@@ -43,6 +36,7 @@ Examples:
   cbam-bench search cifar10-resnet18 --storage postgresql://cbam:PASSWORD@db-host/cbam
 """
 
+TRAINING = "Training"
 CAPTION = (
     "accuracy: top-1 on the validation split, mean ± std over seeds. MACs: multiply-adds of convolutions "
     "and linear layers, one image (paper convention). latency: median forward time of one batch."
@@ -206,13 +200,13 @@ def search(
     space: Annotated[str, typer.Argument(help="A shipped space's name (see `cbam-bench spaces list`) or a YAML file.")] = "default",
     trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
-    study: StudyOpt = None,
-    epochs: EpochsOpt = None,
-    seeds: SeedsOpt = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help=f"Override the space's sampler: {allowed(SAMPLERS)}.", show_default=False)] = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
+    device: Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAINING, show_default=False)] = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", min=1, help="Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.")] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
