@@ -8,11 +8,11 @@ INSTALLED := $(VENV)/.installed
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/cbam-bench profile resnet50 --attention cbam --reference paper
+	$(BIN)/cbam-bench search default
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

@@ -11,6 +11,8 @@ from cbam_bench.cli import compare as compare_command
 from cbam_bench.cli import export as export_command
 from cbam_bench.cli import profile as profile_command
 from cbam_bench.cli import report as report_command
+from cbam_bench.cli import search as search_command
+from cbam_bench.cli import spaces as spaces_command
 from cbam_bench.cli.errors import DEBUG
 
 app = typer.Typer(
@@ -30,10 +32,12 @@ def root(
     DEBUG.set(debug or os.environ.get("CBAM_BENCH_DEBUG") == "1")
 
 
+app.command("search")(search_command.search)
 app.command("profile")(profile_command.profile)
 app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
+app.add_typer(spaces_command.app, name="spaces")
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""`cbam-bench spaces list | show NAME | validate FILE`: the search-space files, checked."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import JsonOpt
+
+app = typer.Typer(
+    help="List, show and validate search-space files (YAML; schema in search_spaces/README.md).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SpaceArg = Annotated[str, typer.Argument(help="A shipped space's name, or the path of a YAML file.", show_default=False)]
+
+
+def _overview(space: Any) -> dict[str, Any]:
+    from cbam_bench.space import count_candidates
+
+    return {
+        "name": space.name,
+        "path": space.path,
+        "description": space.description,
+        "backbone": space.backbone,
+        "dataset": space.dataset,
+        "objectives": [str(o) for o in space.objectives],
+        "budgets": space.budgets,
+        "sampler": space.sampler,
+        "trials": space.default_trials,
+        "seeds": space.seeds,
+        "candidates": count_candidates(space),
+    }
+
+
+@app.command("list")
+@reports_errors
+def list_spaces(json: JsonOpt = False) -> None:
+    """The shipped spaces, with what each searches.
+
+    Examples:
+
+      cbam-bench spaces list
+
+      cbam-bench spaces list --json
+    """
+    from cbam_bench.space import SPACES_DIR, load_space, space_names
+
+    spaces = [_overview(load_space(SPACES_DIR / f"{name}.yaml")) for name in space_names()]
+    if json:
+        output.print_json(spaces)
+        return
+    rows = [
+        [s["name"], s["backbone"], ", ".join(o.split(":")[0] for o in s["objectives"]),
+         ", ".join(f"{k}<={v:g}" for k, v in s["budgets"].items()) or "-", s["sampler"], str(s["trials"]),
+         str(s["candidates"])]
+        for s in spaces
+    ]
+    columns = ["space", "backbone", "objectives", "budgets", "sampler", "trials", "candidates"]
+    output.stdout().print(output.table(
+        "Search spaces", columns, rows,
+        caption=f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters.",
+    ))
+
+
+@app.command("show")
+@reports_errors
+def show(space: SpaceArg, json: JsonOpt = False) -> None:
+    """One space: its settings and every parameter with its choices and when it is sampled.
+
+    Examples:
+
+      cbam-bench spaces show default
+
+      cbam-bench spaces show paper-channel --json
+    """
+    from cbam_bench.space import APPLIES_WHEN, find_space, load_space
+
+    loaded = load_space(find_space(space))
+    overview = _overview(loaded)
+    if json:
+        output.print_json(overview | {
+            "params": {k: list(v) for k, v in loaded.params.items()},
+            "variants": {k: {f: list(v) if isinstance(v, tuple) else v for f, v in row.items()} for k, row in loaded.variants.items()},
+            "train": loaded.train.to_dict(),
+            "early_stop": None if loaded.early_stop is None else dataclasses.asdict(loaded.early_stop),
+            "latency": dataclasses.asdict(loaded.latency),
+            "source": loaded.source,
+        })
+        return
+    es = loaded.early_stop
+    settings = [
+        ["file", loaded.path],
+        ["backbone", loaded.backbone],
+        ["dataset", loaded.dataset],
+        ["objectives", ", ".join(overview["objectives"])],
+        ["budgets", ", ".join(f"{k} <= {v:g}" for k, v in loaded.budgets.items()) or "-"],
+        ["sampler", f"{loaded.sampler} (seed {loaded.seed})"],
+        ["trials", f"{overview['trials']} ({overview['candidates']} candidates)"],
+        ["seeds", str(loaded.seeds)],
+        ["early stop", "off" if es is None else f"median rule after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it"],
+        ["training", f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, {loaded.train.schedule}"],
+        ["latency", f"batch {loaded.latency.batch} on {loaded.latency.device}, median of {loaded.latency.repeats}"],
+    ]
+    console = output.stdout()
+    console.print(f"{loaded.name}: {loaded.description}".rstrip(": "), markup=False, highlight=False)
+    for key, value in settings:
+        console.print(f"  {key:<11} {value}", markup=False, highlight=False)
+    rows = [[k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()]
+    console.print(output.table("Parameters", ["parameter", "choices", "sampled when"], rows))
+
+
+@app.command("validate")
+@reports_errors
+def validate(file: SpaceArg, json: JsonOpt = False) -> None:
+    """Check a space file: exit 0 when valid, 2 with one line per problem when not.
+
+    Examples:
+
+      cbam-bench spaces validate my-space.yaml
+
+      cbam-bench spaces validate search_spaces/placement.yaml --json
+    """
+    from cbam_bench.space import find_space, load_space
+
+    loaded = load_space(find_space(file))
+    overview = _overview(loaded)
+    if json:
+        output.print_json({"file": loaded.path, "valid": True} | overview)
+        return
+    output.stdout().print(
+        f"{loaded.path}: valid; {len(loaded.searched)} sampled parameter(s), {overview['candidates']} candidates",
+        markup=False, highlight=False,
+    )

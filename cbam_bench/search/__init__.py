@@ -1,0 +1,35 @@
+"""Studies: one Optuna study per search space, resumable, shared by any number of workers.
+
+    from cbam_bench.search import run_search
+    from cbam_bench.space import find_space, load_space
+
+    study = run_search(load_space(find_space("default")), trials=8)
+
+Split by job: storage (URLs, heartbeats), study (create / resume, samplers), slots (exactly N
+trials across workers), trial (one candidate: cheap measures, budgets, dedup, training), early_stop,
+measures (cheap measures and the environment), front (the non-dominated set), run (the loop).
+Names are imported lazily so the command line's --help does not import Optuna or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "run_search": "cbam_bench.search.run",
+    "SearchObserver": "cbam_bench.search.run",
+    "Trainer": "cbam_bench.search.trainer",
+    "DEFAULT_STORAGE": "cbam_bench.search.storage",
+    "pareto_front": "cbam_bench.search.front",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cbam_bench.search' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,85 @@
+"""What a trial stores besides accuracy: cheap measures taken before training, the environment,
+and the seeds' results folded into one set of measures."""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from cbam_bench.space import LatencySetup
+from cbam_bench.spec import ArchSpec, TrainSpec
+
+
+def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
+    """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch."""
+    import torch
+
+    from cbam_bench.measure.counting import count_cost
+    from cbam_bench.measure.latency import measure_latency
+    from cbam_bench.models.build import build_model
+
+    model = build_model(arch)
+    image = (arch.in_channels, arch.input_size, arch.input_size)
+    cost = count_cost(model, (1, *image))[""]
+    threads = torch.get_num_threads()
+    if setup.device == "cpu":
+        torch.set_num_threads(setup.threads)
+    try:
+        latency = measure_latency(
+            model, (setup.batch, *image), device=setup.device, warmup=setup.warmup, repeats=setup.repeats
+        )
+    finally:
+        torch.set_num_threads(threads)
+    conditions = latency.to_dict()
+    return {
+        "params": cost.params,
+        "macs": cost.macs,
+        "elementwise_ops": cost.elementwise_ops,
+        "latency_ms": latency.median_ms,
+        "latency_p90_ms": latency.p90_ms,
+        "latency_setup": {k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats")},
+    }
+
+
+def environment(train: TrainSpec) -> dict[str, Any]:
+    """Where the trial was trained: Python, torch, CUDA, the device, and this package's version."""
+    import torch
+
+    from cbam_bench import __version__
+
+    use_cuda = train.device == "cuda" or (train.device == "auto" and torch.cuda.is_available())
+    device = torch.cuda.get_device_name() if use_cuda else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": device,
+        "cbam_bench": __version__,
+    }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present and len(present) == len(values) else None
+
+
+def fold_seeds(results: Sequence[Any]) -> dict[str, Any]:
+    """One set of measures from the TrainResults of several seeds: means, the accuracy's sample
+    standard deviation (0 for one seed) and every seed's accuracy."""
+    accuracies = [float(r.accuracy) for r in results]
+    if not all(math.isfinite(a) for a in accuracies):
+        raise ValueError(f"training returned a non-finite accuracy: {accuracies}")
+    return {
+        "accuracy": statistics.fmean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "seed_accuracies": accuracies,
+        "top5": statistics.fmean(float(r.top5) for r in results),
+        "test_accuracy": _mean([r.test_accuracy for r in results]),
+        "test_top5": _mean([r.test_top5 for r in results]),
+        "train_s": sum(float(r.wall_s) for r in results),
+        "images_per_s": statistics.fmean(float(r.images_per_s) for r in results),
+        "epochs": len(results[0].history),
+    }

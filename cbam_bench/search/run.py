@@ -1,0 +1,196 @@
+"""run_search: one worker's loop over a study. Any number of workers may run it on one study.
+
+Each pass: fail the trials of dead workers, stop when the study has its N finished trials, wait
+while the trials still running elsewhere would complete it, otherwise take a trial, check that it
+holds one of the N slots (slots.py), evaluate it (trial.py) and record the outcome. A failing
+candidate is recorded FAIL with its reason and the study goes on; bad input stops the run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from cbam_bench.errors import CbamBenchError, SpaceError
+from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
+from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
+from cbam_bench.search.study import Plan, make_plan, make_sampler, open_study
+from cbam_bench.search.trainer import Trainer, default_trainer
+from cbam_bench.search.trial import TrialContext, evaluate
+from cbam_bench.space import LatencySetup, Space
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+MAX_FAILURES_IN_A_ROW = 10
+INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
+_REASON_CHARS = 500
+Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
+
+
+class SearchObserver:
+    """What a run reports as it goes; this one ignores everything, the command line shows it."""
+
+    def opened(self, study: optuna.Study, plan: Plan, counts: Counts) -> None:
+        """The study is open; `counts` is where it stands."""
+
+    def trial_started(self, number: int, counts: Counts, target: int) -> None:
+        """This worker starts trial `number`."""
+
+    def epoch(self, number: int, seed_index: int, epoch: int, epochs: int, accuracy: float) -> None:
+        """Trial `number` finished an epoch of its `seed_index`-th seed."""
+
+    def trial_finished(self, trial: FrozenTrial, counts: Counts, target: int) -> None:
+        """A trial of this worker is recorded (COMPLETE, PRUNED or FAIL)."""
+
+    def waiting(self, counts: Counts, target: int) -> None:
+        """Trials running elsewhere would complete the study; this worker waits for them."""
+
+    def note(self, text: str) -> None:
+        """Something worth a line that is not a trial's outcome."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line: the exception's type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
+
+
+def _free_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _tell(study: optuna.Study, storage: RDBStorage, tid: int, trial: optuna.Trial, outcome: Outcome) -> bool:
+    """Record the outcome; False when another worker already failed the trial (it missed heartbeats)."""
+    state, values, reason = outcome
+    try:
+        if state == TrialState.FAIL:
+            trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        if storage.get_trial(tid).state == TrialState.RUNNING:
+            raise
+        return False
+    return True
+
+
+def _attempt(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
+    try:
+        return TrialState.COMPLETE, evaluate(trial, ctx), None
+    except optuna.TrialPruned as exc:
+        return TrialState.PRUNED, None, str(exc)
+    except (KeyboardInterrupt, CbamBenchError):
+        raise
+    except Exception as exc:  # the candidate's model, measures or training failed: record and go on
+        _free_accelerator_memory()
+        return TrialState.FAIL, None, failure_reason(exc)
+
+
+def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
+    plan, study, observer = ctx.plan, ctx.study, ctx.observer
+    target = plan.trials
+    poll_s = min(5.0, float(heartbeat_s))
+    failures_in_a_row = 0
+    waited_on: Counts | None = None
+    while True:
+        fail_stale(study)
+        counts = count_trials(study)
+        if counts.finished >= target:
+            return
+        if counts.finished + counts.running >= target:
+            if counts != waited_on:
+                observer.waiting(counts, target)
+                waited_on = counts
+            time.sleep(poll_s)
+            continue
+        waited_on = None
+        study.sampler = make_sampler(plan.sampler, plan.space.seed + len(study.get_trials(deepcopy=False)))
+        trial = ask(study)
+        tid = trial_id(storage, study, trial.number)
+        try:
+            with Heartbeat(storage, tid, heartbeat_s):
+                if not holds_slot(study, trial.number, target):
+                    outcome = None
+                else:
+                    observer.trial_started(trial.number, counts, target)
+                    outcome = _attempt(trial, ctx)
+        except (KeyboardInterrupt, CbamBenchError) as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            reason = INTERRUPTED if interrupted else failure_reason(exc)
+            if _tell(study, storage, tid, trial, (TrialState.FAIL, None, reason)) and interrupted:
+                study.enqueue_trial(trial.params)
+            raise
+        if outcome is None:  # another worker took the last slot first
+            release(storage, tid)
+            continue
+        state, _, reason = outcome
+        if not _tell(study, storage, tid, trial, outcome):
+            observer.note(
+                f"trial {trial.number} was failed by another worker (no heartbeat for {2 * heartbeat_s} s); "
+                "its result is discarded and its retry runs it again"
+            )
+            continue
+        observer.trial_finished(storage.get_trial(tid), count_trials(study), target)
+        failures_in_a_row = failures_in_a_row + 1 if state == TrialState.FAIL else 0
+        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise RuntimeError(
+                f"{failures_in_a_row} trials in a row failed, the last with {reason!r}; "
+                "the study stops here (each failed trial has its fail_reason)"
+            )
+
+
+def _check_latency_device(space: Space) -> None:
+    import torch
+
+    if space.latency.device == "cuda" and not torch.cuda.is_available():
+        raise SpaceError(
+            f"{space.path}: latency.device: cuda is not available on this machine; "
+            "run this space on a GPU machine, or measure latency on the cpu"
+        )
+
+
+def run_search(
+    space: Space,
+    *,
+    trials: int | None = None,
+    storage: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    epochs: int | None = None,
+    seeds: int | None = None,
+    sampler: str | None = None,
+    early_stop: bool = True,
+    device: str | None = None,
+    data_dir: str | None = None,
+    heartbeat_s: int = HEARTBEAT_S,
+    trainer: Trainer | None = None,
+    observer: SearchObserver | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup], dict[str, Any]] | None = None,
+) -> optuna.Study:
+    """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
+
+    Everything that can be wrong with the input (space, options, dataset, storage URL, a stored
+    study with other settings) is checked before anything is written. `cheap_cache`
+    ((archid, latency set-up) -> cheap measures) may be shared by several runs in one process.
+    """
+    plan = make_plan(
+        space, study_name=study_name, trials=trials, epochs=epochs, seeds=seeds, sampler=sampler,
+        early_stop=early_stop, device=device, data_dir=data_dir,
+    )
+    parse_url(storage)
+    _check_latency_device(space)
+    trainer = trainer or default_trainer()
+    trainer.dataset_info(plan.train)
+    store = open_storage(storage, heartbeat_s)
+    study = open_study(store, plan, redact(storage))
+    observer = observer or SearchObserver()
+    ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer, cheap={} if cheap_cache is None else cheap_cache)
+    observer.opened(study, plan, count_trials(study))
+    _work(ctx, store, heartbeat_s)
+    return study

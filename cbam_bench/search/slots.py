@@ -1,0 +1,117 @@
+"""Exactly N finished trials, however many workers share a study.
+
+A worker first creates its trial (study.ask, which also hands out queued trials, oldest first),
+then checks that the trial holds one of the N slots: fewer than N live trials (complete, pruned,
+running or queued) have a smaller number. Trial numbers are handed out under a lock on the
+study's row, so every trial with a smaller number is visible by then, and a live trial only ever
+leaves the live set by failing; so at most N trials ever pass the check and finish, and a trial
+that does not pass goes back to the queue (WAITING) for a later, larger run. Failed trials free
+their slot, which the next worker to look takes.
+
+Heartbeats: storage.record_heartbeat while a trial runs; fail_stale() fails trials whose worker
+went silent (and queues their retry, see storage.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import TrialState
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Trials of a study by outcome; `infeasible` are COMPLETE trials over a budget (not trained)."""
+
+    complete: int
+    infeasible: int
+    pruned: int
+    failed: int
+    running: int
+    waiting: int
+
+    @property
+    def finished(self) -> int:
+        """What --trials counts: complete (feasible or not) and pruned."""
+        return self.complete + self.pruned
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "finished": self.finished, "complete": self.complete, "infeasible": self.infeasible,
+            "pruned": self.pruned, "failed": self.failed, "running": self.running, "waiting": self.waiting,
+        }
+
+
+def count_trials(study: optuna.Study) -> Counts:
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state for t in trials)
+    infeasible = sum(1 for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible") is False)
+    return Counts(
+        complete=states[TrialState.COMPLETE], infeasible=infeasible, pruned=states[TrialState.PRUNED],
+        failed=states[TrialState.FAIL], running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],
+    )
+
+
+def holds_slot(study: optuna.Study, number: int, target: int) -> bool:
+    """Whether trial `number` (just asked for) is among the first `target` live trials."""
+    ahead = sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number)
+    return ahead < target
+
+
+def trial_id(storage: RDBStorage, study: optuna.Study, number: int) -> int:
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
+def release(storage: RDBStorage, trial: int) -> None:
+    """Put a trial that holds no slot back in the queue, where a later run picks it up first."""
+    storage.set_trial_state_values(trial, TrialState.WAITING)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the running trials of workers that stopped sending heartbeats (and queue their retry)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def ask(study: optuna.Study) -> optuna.Trial:
+    """study.ask() without its warning that heartbeats are meant for study.optimize (we send them)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
+
+
+class Heartbeat:
+    """Records a trial's heartbeat now and then every `interval_s` seconds until the block ends."""
+
+    def __init__(self, storage: RDBStorage, trial: int, interval_s: float) -> None:
+        self._storage = storage
+        self._trial = trial
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._storage.record_heartbeat(self._trial)
+
+    def __enter__(self) -> Heartbeat:
+        self._storage.record_heartbeat(self._trial)
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,143 @@
+"""One trial: sample a candidate, fit it to the data, then reuse, rule out, or measure and train it.
+
+Every measure goes to the trial's user_attrs under the names of the training contract, so reports
+never re-run anything. Cheap measures (params, MACs, element-wise ops, latency) come first and are
+cached by archid in this process; a candidate over a budget is recorded as infeasible (constraints
+> 0, accuracy 0) and never trained; a network that already has a complete trial reuses its measures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from cbam_bench.search.early_stop import CURVE, median_rule
+from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
+from cbam_bench.search.slots import FINISHED
+from cbam_bench.search.study import Plan
+from cbam_bench.search.trainer import Trainer
+from cbam_bench.space import LatencySetup, suggest_arch
+from cbam_bench.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from cbam_bench.search.run import SearchObserver
+
+# What a trial that reuses an earlier one copies from it (identity attrs are its own).
+REUSED = (
+    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_setup", "accuracy", "top5",
+    "accuracy_std", "seed_accuracies", "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env",
+    "feasible", "constraints",
+)
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one run shares; `cheap` caches cheap measures by archid and latency set-up."""
+
+    plan: Plan
+    trainer: Trainer
+    study: optuna.Study
+    observer: SearchObserver
+    cheap: dict[tuple[str, LatencySetup], dict[str, Any]] = field(default_factory=dict)
+
+
+def _store(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _values(ctx: TrialContext, measures: dict[str, Any]) -> list[float]:
+    return [float(measures[o.metric]) for o in ctx.plan.space.objectives]
+
+
+def _same_network(study: optuna.Study, archid: str) -> FrozenTrial | None:
+    """The first complete trial of the same network, if any."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("archid") == archid:
+            return t
+    return None
+
+
+def _reuse(trial: optuna.Trial, prior: FrozenTrial) -> list[float]:
+    source = prior.user_attrs.get("reused_from", prior.number)
+    _store(trial, {k: prior.user_attrs[k] for k in REUSED if k in prior.user_attrs} | {"reused_from": source})
+    for key, value in prior.constraints.items():
+        trial.set_constraint(key, value)
+    return list(prior.values)
+
+
+def _epoch_callback(trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float]) -> Callable[[Any], None]:
+    """Progress for every epoch; early stopping on the first seed (Optuna's pruner for one
+    objective, the median rule for several)."""
+    plan = ctx.plan
+    epochs = plan.train.epochs
+    metric = plan.space.objectives[0].metric
+
+    def on_epoch(report: Any) -> None:
+        ctx.observer.epoch(trial.number, seed_index, report.epoch, epochs, float(report.val_accuracy))
+        if seed_index:
+            return
+        curve.append(float(report.val_accuracy))
+        if not plan.multi_objective:  # Optuna's pruner, and the dashboard, read reported values
+            trial.report(float(report.val_top5 if metric == "top5" else report.val_accuracy), report.epoch)
+        if plan.early_stop is None or report.epoch >= epochs:
+            return
+        if plan.multi_objective:
+            earlier = ctx.study.get_trials(deepcopy=False, states=FINISHED)
+            reason = median_rule(earlier, report.epoch, float(report.val_accuracy), plan.early_stop)
+        else:
+            reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
+        if reason:
+            _store(trial, {CURVE: curve, "stopped_at_epoch": report.epoch, "stopped_reason": reason})
+            raise optuna.TrialPruned(reason)
+
+    return on_epoch
+
+
+def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: dict[str, Any]) -> bool:
+    """Record constraints (measure - budget; <= 0 within) on the trial; True when all are met."""
+    constraints = []
+    for metric, limit in ctx.plan.space.budgets.items():
+        value = float(cheap[metric]) - limit
+        constraints.append(value)
+        if metric not in trial.constraints:  # a retried trial carries its constraints over
+            trial.set_constraint(metric, value)
+    feasible = all(c <= 0 for c in constraints)
+    _store(trial, {"constraints": constraints, "feasible": feasible})
+    return feasible
+
+
+def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
+    """The trial's objective values; raises optuna.TrialPruned when stopped early, and whatever the
+    candidate's model or training raises when it fails (the run records that as FAIL)."""
+    plan = ctx.plan
+    arch: ArchSpec = ctx.trainer.fit_arch(suggest_arch(trial, plan.space), plan.train)
+    archid = arch.archid
+    _store(trial, {"archid": archid, "arch": arch.to_dict(), "summary": arch.attention.summary(), "seeds": plan.seeds})
+    prior = _same_network(ctx.study, archid)
+    if prior is not None:
+        return _reuse(trial, prior)
+    key = (archid, plan.space.latency)
+    if key not in ctx.cheap:
+        ctx.cheap[key] = cheap_measures(arch, plan.space.latency)
+    cheap = ctx.cheap[key]
+    _store(trial, cheap | {"env": environment(plan.train)})
+    if not _budget_check(trial, ctx, cheap):
+        untrained = {"accuracy": 0.0, "top5": 0.0, "accuracy_std": 0.0, "seed_accuracies": [], "train_s": 0.0}
+        _store(trial, untrained)
+        return _values(ctx, cheap | untrained)
+    if not plan.needs_training:
+        return _values(ctx, cheap)
+    curve: list[float] = []
+    results = []
+    for k in range(plan.seeds):
+        spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
+        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve)))
+    trained = fold_seeds(results)
+    _store(trial, trained | {CURVE: curve})
+    return _values(ctx, cheap | trained)

@@ -1,0 +1,407 @@
+"""Validating a parsed space file: every problem becomes one line naming the key and what is allowed.
+
+The checker carries on past a problem, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
+from cbam_bench.metrics import BUDGET_METRICS, METRICS, OBJECTIVE_METRICS, Objective
+from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.paper import ABLATIONS
+from cbam_bench.space.model import (
+    LATENCY_DEVICES,
+    PAPER_PREFIX,
+    PARAM_FIELDS,
+    SAMPLERS,
+    Choice,
+    EarlyStop,
+    LatencySetup,
+    Space,
+)
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+
+_ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
+_TOP_KEYS = (
+    "name", "description", "backbone", "dataset", "objectives", "budgets", "sampler", "seed",
+    "trials", "seeds", "early_stop", "latency", "train", "params",
+)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+
+
+def check_space(path: Path, data: Any) -> Space:
+    """The Space a parsed file describes; SpaceError with one line per problem, each naming the file."""
+    checker = _Checker(path)
+    space = checker.space(data)
+    if checker.problems or space is None:
+        raise SpaceError("\n".join(f"{path}: {p}" for p in checker.problems))
+    return space
+
+
+class _Bad(Exception):
+    """One problem with one value; the checker records it and carries on."""
+
+
+def _spec_reason(exc: SpecError) -> str:
+    """'attention.kernel: 4 is not allowed; ...' -> '4 is not allowed; ...' (we name our own key)."""
+    text = str(exc)
+    head, sep, rest = text.partition(": ")
+    return rest if sep and " " not in head else text
+
+
+def _key_hint(key: str, names: list[str]) -> str:
+    suffix = [n for n in names if n.endswith(f".{key}")]
+    return f" (did you mean {suffix[0]!r}?)" if len(suffix) == 1 else did_you_mean(key, names)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Checker:
+    """Walks one parsed file, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(f"{key or 'file'}: {message}")
+
+    def mapping(self, key: str, value: Any, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+        """The mapping with unknown keys reported (and dropped)."""
+        if not isinstance(value, dict):
+            self.bad(key, f"must be a mapping with keys from: {allowed(names)}; got {_show(value)}")
+            return {}
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                self.bad(key, f"key {_show(k)} is not allowed; keys are names from: {allowed(names)}")
+            elif k not in names:
+                prefix = f"{key}." if key else ""
+                self.bad(f"{prefix}{k}", f"unknown key{_key_hint(k, list(names))}; allowed: {allowed(names)}")
+            else:
+                out[k] = v
+        return out
+
+    def integer(self, key: str, value: Any, low: int) -> int | None:
+        if _is_int(value) and value >= low:
+            return value
+        self.bad(key, f"{_show(value)} is not allowed; allowed: an integer >= {low}")
+        return None
+
+    # -- the whole file -----------------------------------------------------------------------
+
+    def space(self, data: Any) -> Space | None:
+        if data is None:
+            self.bad("file", "is empty; a space needs at least backbone, objectives and params")
+            return None
+        top = self.mapping("", data, _TOP_KEYS) if isinstance(data, dict) else None
+        if top is None:
+            self.problems.append(
+                f"the file must be a mapping with keys from: {allowed(_TOP_KEYS)}; got {type(data).__name__}"
+            )
+            return None
+        for key in ("backbone", "objectives", "params"):
+            if key not in top:
+                self.bad(key, "is required")
+        name = self.name(top.get("name", self.path.stem))
+        description = top.get("description", "")
+        if not isinstance(description, str):
+            self.bad("description", f"must be text; got {_show(description)}")
+        backbone = self.backbone(top.get("backbone"))
+        dataset = top.get("dataset", TrainSpec().dataset)
+        if not isinstance(dataset, str) or not dataset:
+            self.bad("dataset", f"must be a dataset name such as digits-clutter or cifar10; got {_show(dataset)}")
+        objectives = self.objectives(top["objectives"]) if "objectives" in top else ()
+        budgets = self.budgets(top.get("budgets", {}))
+        sampler = top.get("sampler", "tpe")
+        if sampler not in SAMPLERS:
+            self.bad("sampler", f"{_show(sampler)} is not allowed{did_you_mean(str(sampler), SAMPLERS)}; allowed: {allowed(SAMPLERS)}")
+        seed = self.integer("seed", top.get("seed", 0), 0)
+        trials = self.integer("trials", top["trials"], 1) if "trials" in top else None
+        seeds = self.integer("seeds", top.get("seeds", 1), 1)
+        early_stop = self.early_stop(top.get("early_stop", True))
+        latency = self.latency(top.get("latency", {}))
+        train = self.train(top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset)
+        params, variants = self.params(top["params"], backbone) if "params" in top else ({}, {})
+        if self.problems or backbone is None or train is None or latency is None:
+            return None
+        return Space(
+            name=name, path=str(self.path), source=data, description=description, backbone=backbone,
+            dataset=dataset, objectives=objectives, budgets=budgets, params=params, variants=variants,
+            sampler=sampler, seed=seed or 0, trials=trials, seeds=seeds or 1, early_stop=early_stop,
+            latency=latency, train=train,
+        )
+
+    def name(self, value: Any) -> str:
+        if isinstance(value, str) and _NAME.match(value):
+            return value
+        self.bad("name", f"{_show(value)} is not allowed; allowed: letters, digits, '.', '_' and '-'")
+        return ""
+
+    def backbone(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and value in BACKBONES:
+            return value
+        self.bad("backbone", f"{_show(value)} is not allowed{did_you_mean(str(value), BACKBONES)}; allowed: {allowed(BACKBONES)}")
+        return None
+
+    def objectives(self, value: Any) -> tuple[Objective, ...]:
+        example = "a list such as [accuracy:max, macs:min]"
+        if not isinstance(value, list) or not value:
+            if value != []:
+                self.bad("objectives", f"must be {example}; got {_show(value)}")
+            else:
+                self.bad("objectives", f"must name at least one metric: {example}")
+            return ()
+        out: list[Objective] = []
+        for item in value:
+            if not isinstance(item, str):
+                self.bad("objectives", f"{_show(item)} is not allowed; each item is METRIC or METRIC:max|min")
+                continue
+            metric, _, direction = item.partition(":")
+            if metric not in OBJECTIVE_METRICS:
+                self.bad("objectives", f"{metric!r} is not allowed{did_you_mean(metric, OBJECTIVE_METRICS)}; allowed: {allowed(OBJECTIVE_METRICS)}")
+                continue
+            best = METRICS[metric].direction
+            if direction and direction != best:
+                self.bad("objectives", f"{item!r} is not allowed: {metric} can only be {best}imised ({metric}:{best})")
+                continue
+            if any(o.metric == metric for o in out):
+                self.bad("objectives", f"{metric!r} is listed twice")
+                continue
+            out.append(Objective(metric, best))
+        return tuple(out)
+
+    def budgets(self, value: Any) -> dict[str, float]:
+        if not isinstance(value, dict):
+            self.bad("budgets", f"must be a mapping of metric to maximum, such as {{latency_ms: 5}}; got {_show(value)}")
+            return {}
+        out: dict[str, float] = {}
+        for metric, limit in value.items():
+            key = f"budgets.{metric}"
+            if metric in METRICS and metric not in BUDGET_METRICS:  # known only after training
+                self.bad(key, f"only measures known before training can carry a budget; allowed: {allowed(BUDGET_METRICS)}")
+            elif metric not in BUDGET_METRICS:
+                self.bad(key, f"unknown metric{did_you_mean(str(metric), BUDGET_METRICS)}; allowed: {allowed(BUDGET_METRICS)}")
+            elif _is_number(limit) and math.isfinite(limit) and limit > 0:
+                out[metric] = float(limit)
+            else:
+                self.bad(key, f"{_show(limit)} is not allowed; allowed: a number > 0 (the maximum)")
+        return out
+
+    def early_stop(self, value: Any) -> EarlyStop | None:
+        if value is False:
+            return None
+        if value is True:
+            return EarlyStop()
+        names = [f.name for f in dataclasses.fields(EarlyStop)]
+        if not isinstance(value, dict):
+            self.bad("early_stop", f"must be true, false or a mapping with {allowed(names)}; got {_show(value)}")
+            return None
+        fields = self.mapping("early_stop", value, names)
+        warmup = self.integer("early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0)
+        min_trials = self.integer("early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1)
+        return EarlyStop(warmup or 0, min_trials or 1)
+
+    def latency(self, value: Any) -> LatencySetup | None:
+        names = [f.name for f in dataclasses.fields(LatencySetup)]
+        fields = self.mapping("latency", value, names)
+        device = fields.get("device", LatencySetup.device)
+        if device not in LATENCY_DEVICES:
+            self.bad("latency.device", f"{_show(device)} is not allowed; allowed: {allowed(LATENCY_DEVICES)}")
+        batch = self.integer("latency.batch", fields.get("batch", LatencySetup.batch), 1)
+        warmup = self.integer("latency.warmup", fields.get("warmup", LatencySetup.warmup), 0)
+        repeats = self.integer("latency.repeats", fields.get("repeats", LatencySetup.repeats), 1)
+        threads = self.integer("latency.threads", fields.get("threads", LatencySetup.threads), 1)
+        if batch is None or warmup is None or repeats is None or threads is None or device not in LATENCY_DEVICES:
+            return None
+        return LatencySetup(device=device, batch=batch, warmup=warmup, repeats=repeats, threads=threads)
+
+    def train(self, value: Any, dataset: str) -> TrainSpec | None:
+        names = [f.name for f in dataclasses.fields(TrainSpec) if f.name != "dataset"]
+        if isinstance(value, dict) and "dataset" in value:
+            self.bad("train.dataset", "set the dataset at the top level (dataset: NAME)")
+            value = {k: v for k, v in value.items() if k != "dataset"}
+        fields = self.mapping("train", value, names)
+        if "nesterov" in fields and not isinstance(fields["nesterov"], bool):
+            self.bad("train.nesterov", f"{_show(fields.pop('nesterov'))} is not allowed; allowed: true, false")
+        if "data_dir" in fields and not isinstance(fields["data_dir"], (str, type(None))):
+            self.bad("train.data_dir", f"{_show(fields.pop('data_dir'))} is not allowed; allowed: a folder path")
+        try:
+            return TrainSpec(dataset=dataset, **fields)
+        except SpecError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def params(self, value: Any, backbone: str | None) -> tuple[dict[str, tuple[Choice, ...]], dict[str, dict[str, Any]]]:
+        fields = self.mapping("params", value, list(PARAM_FIELDS))
+        variants: dict[str, dict[str, Any]] = {}
+        if "attention.variant" in fields:
+            variants = self.variants(fields["attention.variant"])
+            taken = {f for row in variants.values() for f in row}
+            for key in list(fields):
+                group, field = PARAM_FIELDS[key]
+                if key == "attention.kind" or (group == "attention" and field in taken):
+                    self.bad(f"params.{key}", "is also set by attention.variant; set it in one place")
+                    del fields[key]
+        elif isinstance(value, dict) and "attention.kind" not in fields and not any(
+            str(k).startswith("attention.") for k in value
+        ):
+            self.bad("params", "must set attention.kind (or attention.variant): the module to search over")
+        out: dict[str, tuple[Choice, ...]] = {}
+        for key in PARAM_FIELDS:
+            if key not in fields:
+                continue
+            if key == "attention.variant":
+                if variants:
+                    out[key] = tuple(variants)
+                continue
+            choices = self.choices(key, fields[key], backbone)
+            if choices:
+                out[key] = choices
+        return out, variants
+
+    def choices(self, key: str, value: Any, backbone: str | None) -> tuple[Choice, ...]:
+        name = f"params.{key}"
+        if key == "placement.stages" and isinstance(value, dict):
+            value = self.subsets(name, value)
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            self.bad(name, "must list at least one choice")
+            return ()
+        out: list[Choice] = []
+        for item in items:
+            try:
+                choice = _encode(key, item, backbone)
+            except _Bad as exc:
+                self.bad(name, str(exc))
+                continue
+            if choice in out:
+                self.bad(name, f"{_show(item)} is listed twice")
+                continue
+            out.append(choice)
+        return tuple(out)
+
+    def subsets(self, name: str, value: dict[str, Any]) -> list[Any]:
+        fields = self.mapping(name, value, ["subsets_of"])
+        stages = fields.get("subsets_of")
+        if not isinstance(stages, list) or not stages or not all(_is_int(s) for s in stages) or len(stages) > 8:
+            self.bad(f"{name}.subsets_of", f"must be a list of up to 8 stage numbers; got {_show(stages)}")
+            return []
+        unique = sorted(set(stages))
+        return [
+            [s for bit, s in enumerate(unique) if mask >> bit & 1] for mask in range(1, 2 ** len(unique))
+        ]
+
+    def variants(self, value: Any) -> dict[str, dict[str, Any]]:
+        name = "params.attention.variant"
+        items = value if isinstance(value, list) else [value]
+        rows: list[dict[str, Any]] = []
+        for item in items:
+            if isinstance(item, str) and item.startswith(PAPER_PREFIX):
+                table = item[len(PAPER_PREFIX):]
+                if table in ABLATIONS:
+                    rows.extend(dict(fields) for fields, _ in ABLATIONS[table])
+                else:
+                    tables = [PAPER_PREFIX + t for t in ABLATIONS]
+                    self.bad(name, f"{item!r} is not allowed{did_you_mean(item, tables)}; allowed: {allowed(tables)} or a mapping of attention fields")
+            elif isinstance(item, dict):
+                row = self.mapping(name, item, _ATTENTION_FIELDS)
+                if "kind" not in row:
+                    self.bad(name, f"{_show(item)} needs a kind")
+                    continue
+                rows.append(row)
+            else:
+                self.bad(name, f"{_show(item)} is not allowed; allowed: paper:TABLE ({allowed(ABLATIONS)}) or a mapping of attention fields such as {{kind: cbam, kernel: 3}}")
+        out: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            try:
+                spec = AttentionSpec(**row)
+            except SpecError as exc:
+                self.bad(name, f"{_show(row)}: {exc}")
+                continue
+            canonical = {k: (list(spec.pooling) if k == "pooling" else getattr(spec, k)) for k in row}
+            label = variant_label(canonical)
+            if label in out:
+                self.bad(name, f"{label!r} is listed twice")
+                continue
+            out[label] = {k: (tuple(v) if k == "pooling" else v) for k, v in canonical.items()}
+        if not out and not any(p.startswith(name) for p in self.problems):
+            self.bad(name, "must list at least one variant")
+        return out
+
+
+def variant_label(fields: dict[str, Any]) -> str:
+    """'cbam order=channel-only pooling=max': the kind, then the fields a variant sets."""
+    rest = " ".join(
+        f"{k}={'+'.join(v) if isinstance(v, (list, tuple)) else str(v).lower() if isinstance(v, bool) else v}"
+        for k, v in sorted(fields.items())
+        if k != "kind"
+    )
+    return f"{fields['kind']} {rest}".strip()
+
+
+def _encode(key: str, item: Any, backbone: str | None) -> Choice:
+    """A YAML choice to the plain value Optuna stores, checked against the spec; _Bad when wrong."""
+    group, field = PARAM_FIELDS[key]
+    if key == "channel.pooling":
+        if isinstance(item, str):
+            item = [p for p in re.split(r"[+, ]+", item) if p]
+        if not isinstance(item, list) or not item or not all(isinstance(p, str) for p in item):
+            raise _Bad(f"{_show(item)} is not allowed; each choice is a set of poolings such as [avg, max] or avg+max")
+    if key == "placement.stages":
+        if item == "all":
+            return "all"
+        if _is_int(item):
+            item = [item]
+        if not isinstance(item, list) or not item or not all(_is_int(s) for s in item):
+            raise _Bad(f"{_show(item)} is not allowed; each choice is all or a list of stage numbers such as [2, 3]")
+    if key in ("channel.reduction", "channel.min_hidden", "spatial.kernel") and not _is_int(item):
+        raise _Bad(f"{_show(item)} is not allowed; allowed: integers")
+    if key == "spatial.bn" and not isinstance(item, bool):
+        raise _Bad(f"{_show(item)} is not allowed; allowed: true, false")
+    if key in ("attention.kind", "attention.order", "spatial.descriptor", "placement.blocks",
+               "placement.position", "backbone.stride_on") and not isinstance(item, str):
+        raise _Bad(f"{_show(item)} is not allowed; allowed: names such as in the README's table")
+    try:
+        if group == "attention":
+            spec = AttentionSpec(**{field: item})
+            value = getattr(spec, field)
+        elif group == "placement":
+            placement = PlacementSpec(**{field: item})
+            value = getattr(placement, field)
+            if backbone is not None:
+                ArchSpec(backbone, placement=placement)
+        elif backbone is None:  # already reported; the value cannot be checked against it
+            value = item
+        else:
+            value = getattr(ArchSpec(backbone, **{field: item}), field)
+    except SpecError as exc:
+        raise _Bad(_spec_reason(exc)) from None
+    if key == "channel.pooling":
+        return "+".join(value)
+    if key == "placement.stages":
+        return ",".join(str(s) for s in value)
+    return value

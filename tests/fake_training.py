@@ -1,0 +1,100 @@
+"""A stand-in for cbam_bench.train / cbam_bench.data that honours their contract, for search tests.
+
+Accuracy is a fixed function of the network and the seed, so tests can compute what a study must
+record. In a separate process, select it with CBAM_BENCH_TRAINER=fake_training (tests/ on
+PYTHONPATH); FAKE_EPOCH_S makes every epoch sleep, FAKE_FAIL_KIND makes every candidate of that
+attention kind fail with a non-finite loss, FAKE_CALLS names a file that gets one line per train().
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cbam_bench.errors import DataError
+from cbam_bench.spec import ArchSpec, TrainSpec
+
+IMAGE_SIZE = 16
+KIND_BONUS = {"none": 0.0, "se": 0.05, "eca": 0.04, "cbam": 0.1}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    train_loss: float
+    val_accuracy: float
+    val_top5: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    arch: ArchSpec
+    accuracy: float
+    top5: float
+    test_accuracy: float | None
+    test_top5: float | None
+    loss: float
+    history: list[EpochReport]
+    epoch_seconds: list[float]
+    images_per_s: float
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def dataset_info(spec: TrainSpec) -> DatasetInfo:
+    if spec.dataset != "digits-clutter":
+        raise DataError(f"--dataset: {spec.dataset!r} is not available to the fake trainer")
+    return DatasetInfo(spec.dataset, 10, 1, IMAGE_SIZE)
+
+
+def fit_arch(arch: ArchSpec, spec: TrainSpec) -> ArchSpec:
+    info = dataset_info(spec)
+    return dataclasses.replace(arch, num_classes=info.num_classes, in_channels=info.in_channels, input_size=info.image_size)
+
+
+def final_accuracy(arch: ArchSpec, seed: int) -> float:
+    """0.5 + a bonus per attention kind + up to 0.1 from the network's hash + up to 0.01 from the seed."""
+    digest = int(hashlib.sha256(f"{arch.archid}:{seed}".encode()).hexdigest()[:8], 16)
+    net = int(arch.archid[:8], 16) / 0xFFFFFFFF
+    return 0.5 + KIND_BONUS[arch.attention.kind] + 0.1 * net + 0.01 * (digest / 0xFFFFFFFF)
+
+
+def train(arch: ArchSpec, spec: TrainSpec, *, on_epoch: Callable[[EpochReport], None] | None = None) -> TrainResult:
+    arch = fit_arch(arch, spec)
+    calls = os.environ.get("FAKE_CALLS")
+    if calls:
+        with open(calls, "a") as f:
+            f.write(f"{arch.archid} {spec.seed}\n")
+    final = final_accuracy(arch, spec.seed)
+    history = []
+    for epoch in range(1, spec.epochs + 1):
+        time.sleep(float(os.environ.get("FAKE_EPOCH_S", "0")))
+        if os.environ.get("FAKE_FAIL_KIND") == arch.attention.kind:
+            raise TrainingError(f"loss became nan at epoch {epoch}, step 3 (lr {spec.lr})")
+        report = EpochReport(epoch, 1.0 / epoch, final * epoch / spec.epochs, min(1.0, final + 0.2), 0.01)
+        history.append(report)
+        if on_epoch is not None:
+            on_epoch(report)
+    return TrainResult(
+        arch=arch, accuracy=final, top5=min(1.0, final + 0.2), test_accuracy=final - 0.01, test_top5=None,
+        loss=0.5, history=history, epoch_seconds=[0.01] * spec.epochs, images_per_s=1000.0 + spec.seed, wall_s=0.05,
+    )

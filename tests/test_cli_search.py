@@ -1,0 +1,89 @@
+"""`cbam-bench search` through CliRunner with the stand-in trainer: JSON contract, table, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cbam_bench.cli.app import app
+
+runner = CliRunner()
+SPACE = """
+backbone: cifar_resnet20
+objectives: [accuracy:max, macs:min]
+budgets: {macs: 10100000}
+sampler: grid
+latency: {warmup: 0, repeats: 2}
+train: {epochs: 2}
+params:
+  attention.kind: [none, se, cbam]
+  placement.stages: [all, [3]]
+"""
+
+
+@pytest.fixture
+def space(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+def invoke(tmp_path: Path, *args: str):
+    env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
+    return runner.invoke(app, ["search", *args, "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--heartbeat", "2"], env=env)
+
+
+def test_json_is_the_front_with_every_measure(tmp_path: Path, space: Path) -> None:
+    result = invoke(tmp_path, str(space), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["study"] == doc["space"] == "cli" and doc["storage"].startswith("sqlite:///")
+    assert doc["objectives"] == ["accuracy:max", "macs:min"] and doc["budgets"] == {"macs": 10100000.0}
+    # grid: none, then se and cbam each in all stages or stage 3 -> 5 candidates, all visited
+    assert doc["target"] == 5 and doc["counts"]["finished"] == 5 and doc["counts"]["running"] == 0
+    assert doc["counts"]["infeasible"] >= 1  # attention everywhere costs more than 10.1M MACs
+    front = doc["front"]
+    assert front and [f["accuracy"] for f in front] == sorted((f["accuracy"] for f in front), reverse=True)
+    for item in front:
+        assert item["macs"] <= 10_100_000 and item["values"] == [item["accuracy"], item["macs"]]
+        assert {"trial", "archid", "summary", "accuracy_std", "params", "latency_ms", "arch", "seed_accuracies"} <= item.keys()
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert len(lines) == 5 and any("over budget (macs" in line and "not trained" in line for line in lines)
+
+
+def test_table_and_rerun_at_the_target(tmp_path: Path, space: Path) -> None:
+    first = invoke(tmp_path, str(space), "--trials", "3")
+    assert first.exit_code == 0, first.output
+    assert "Pareto front" in first.stdout and "3 of 3 trials finished" in first.stdout
+    assert "accuracy: top-1 on the validation split" in first.stdout and "placement" in first.stdout
+    again = invoke(tmp_path, str(space), "--trials", "3", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["finished"] == 3
+    assert not any(line.startswith("[") for line in again.stderr.splitlines())  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["defualt"], "space 'defualt' not found (did you mean 'default'?)"),
+        (["--sampler", "bayes"], "--sampler: 'bayes' is not allowed; allowed: tpe, nsga2, random, grid, gp"),
+        (["--device", "gpu"], "--device: 'gpu' is not allowed"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space: Path, args: list[str], message: str) -> None:
+    result = invoke(tmp_path, *(args if args[0] == "defualt" else [str(space), *args]))
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_bad_storage_url_is_exit_2(space: Path) -> None:
+    env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
+    result = runner.invoke(app, ["search", str(space), "--storage", "mysqlx://nowhere/db"], env=env)
+    assert result.exit_code == 2 and "--storage: 'mysqlx://nowhere/db' is not a database URL" in result.stderr
+
+
+def test_help_ends_with_examples() -> None:
+    result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0 and "cbam-bench search placement --trials 40" in result.stdout

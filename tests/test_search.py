@@ -1,0 +1,323 @@
+"""run_search in one process with a stand-in trainer: what a study records, and the rules it follows."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import fake_training
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from cbam_bench.errors import DataError, SpaceError, StudyError
+from cbam_bench.search.early_stop import median_rule
+from cbam_bench.search.front import pareto_front
+from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
+from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release, trial_id
+from cbam_bench.search.storage import open_storage
+from cbam_bench.search.trainer import Trainer
+from cbam_bench.space import EarlyStop, load_space
+from cbam_bench.spec import ArchSpec, TrainSpec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+CONTRACT_ATTRS = {
+    "archid", "arch", "summary", "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "accuracy",
+    "top5", "accuracy_std", "test_accuracy", "test_top5", "seeds", "train_s", "images_per_s", "env", "feasible",
+    "constraints",
+}
+SPACE = """
+backbone: cifar_resnet20
+objectives: [accuracy:max, macs:min]
+trials: 4
+latency: {warmup: 0, repeats: 2}
+train: {epochs: 3}
+params:
+  attention.kind: [none, se, cbam]
+  spatial.kernel: [3, 7]
+"""
+
+
+class Calls:
+    """The fake trainer, counting its train() calls by (archid, seed)."""
+
+    def __init__(self, train: Any = fake_training.train) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self._train = train
+
+    def train(self, arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        self.calls.append((fake_training.fit_arch(arch, spec).archid, spec.seed))
+        return self._train(arch, spec, on_epoch=on_epoch)
+
+    @property
+    def trainer(self) -> Trainer:
+        return Trainer(train=self.train, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info)
+
+
+Search = Callable[..., optuna.Study]
+
+
+@pytest.fixture(scope="session")
+def cheap_cache() -> dict:
+    """Cheap measures of a network do not change between tests: measure each once per session."""
+    return {}
+
+
+@pytest.fixture
+def search(cheap_cache: dict) -> Search:
+    """run_search on a space text in a folder, with the fake trainer and a SQLite file there."""
+
+    def run(tmp_path: Path, text: str = SPACE, calls: Calls | None = None, **kwargs: Any) -> optuna.Study:
+        tmp_path.mkdir(exist_ok=True)
+        path = tmp_path / "space.yaml"
+        path.write_text(text)
+        kwargs.setdefault("storage", f"sqlite:///{tmp_path / 'db.sqlite'}")
+        kwargs.setdefault("heartbeat_s", 2)
+        return run_search(load_space(path), trainer=(calls or Calls()).trainer, cheap_cache=cheap_cache, **kwargs)
+
+    return run
+
+
+def trials(study: optuna.Study, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(states=states or None)
+
+
+def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Search) -> None:
+    study = search(tmp_path, early_stop=False)
+    assert study.metric_names == ["accuracy", "macs"]
+    assert study.user_attrs["objectives"] == ["accuracy:max", "macs:min"]
+    assert study.user_attrs["budgets"] == {} and study.user_attrs["backbone"] == "cifar_resnet20"
+    assert study.user_attrs["dataset"] == "digits-clutter" and study.user_attrs["space"]["params"]["spatial.kernel"] == [3, 7]
+    done = trials(study, TrialState.COMPLETE)
+    assert len(done) == 4
+    for t in done:
+        assert CONTRACT_ATTRS <= t.user_attrs.keys(), CONTRACT_ATTRS - t.user_attrs.keys()
+        arch = ArchSpec.from_dict(t.user_attrs["arch"])
+        assert arch.archid == t.user_attrs["archid"] and (arch.in_channels, arch.input_size) == (1, 16)
+        assert t.user_attrs["summary"] == arch.attention.summary()
+        assert t.user_attrs["accuracy"] == pytest.approx(fake_training.final_accuracy(arch, 0))
+        assert t.values == [t.user_attrs["accuracy"], t.user_attrs["macs"]]
+        assert t.user_attrs["feasible"] is True and t.user_attrs["constraints"] == []
+        assert t.user_attrs["latency_ms"] <= t.user_attrs["latency_p90_ms"]
+        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench"}
+        assert t.user_attrs["seeds"] == 1 and t.user_attrs["accuracy_std"] == 0.0
+
+
+def test_budget_rules_candidates_out_before_training(tmp_path: Path, search: Search) -> None:
+    calls = Calls()
+    from cbam_bench.models.build import build_model
+
+    plain = fake_training.fit_arch(ArchSpec("cifar_resnet20"), TrainSpec())
+    limit = sum(p.numel() for p in build_model(plain).parameters())  # only the network without attention fits
+    study = search(tmp_path, SPACE + f"sampler: grid\nbudgets: {{params: {limit}}}\n", calls)
+    done = trials(study, TrialState.COMPLETE)
+    assert sorted(t.user_attrs["summary"] for t in done) == ["cbam avg+max r16 k3 c-s", "cbam avg+max r16 k7 c-s", "none", "se avg r16"]
+    for t in done:
+        over = t.user_attrs["params"] - limit
+        assert t.user_attrs["constraints"] == [over] and t.constraints == {"params": over}
+        assert t.user_attrs["feasible"] is (over <= 0)
+        if over > 0:
+            assert t.user_attrs["accuracy"] == 0.0 and t.values[0] == 0.0 and t.user_attrs["train_s"] == 0.0
+    assert calls.calls == [(plain.archid, 0)]
+
+
+def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path, search: Search) -> None:
+    calls = Calls()
+    study = search(tmp_path, SPACE + "budgets: {macs: 1000}\n", calls, trials=3)
+    assert calls.calls == []
+    assert [t.user_attrs["feasible"] for t in trials(study)] == [False] * 3
+    assert pareto_front(study) == []
+
+
+def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, search: Search) -> None:
+    calls = Calls()
+    text = SPACE.replace("[none, se, cbam]", "[none, se]")  # two networks
+    study = search(tmp_path, text, calls, trials=6, early_stop=False)
+    done = trials(study, TrialState.COMPLETE)
+    first = {}
+    for t in done:
+        first.setdefault(t.user_attrs["archid"], t)
+    assert len(calls.calls) == len(first) <= 2
+    reused = [t for t in done if "reused_from" in t.user_attrs]
+    assert len(reused) == 6 - len(first)
+    for t in reused:
+        source = first[t.user_attrs["archid"]]
+        assert t.user_attrs["reused_from"] == source.number and "reused_from" not in source.user_attrs
+        assert t.values == source.values and t.user_attrs["accuracy"] == source.user_attrs["accuracy"]
+    assert all("reused_from" not in t.user_attrs for t in pareto_front(study))
+
+
+def test_median_rule_by_hand() -> None:
+    class T:
+        def __init__(self, *curve: float) -> None:
+            self.user_attrs = {"curve": list(curve)}
+
+    earlier = [T(0.2, 0.5), T(0.3, 0.6), T(0.4, 0.7), T(0.1)]
+    rule = EarlyStop(warmup_epochs=1, min_trials=3)
+    assert median_rule(earlier, 1, 0.0, rule) is None  # warm-up
+    assert median_rule(earlier, 2, 0.6, rule) is None  # at the median of 0.5, 0.6, 0.7
+    reason = median_rule(earlier, 2, 0.59, rule)
+    assert reason == "validation accuracy 0.5900 at epoch 2 is below the median 0.6000 of 3 earlier trials"
+    assert median_rule(earlier, 2, 0.0, EarlyStop(warmup_epochs=1, min_trials=4)) is None  # only 3 reached epoch 2
+
+
+def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Search) -> None:
+    text = SPACE.replace("trials: 4", "trials: 8") + "early_stop: {warmup_epochs: 1, min_trials: 2}\n"
+    stopped = search(tmp_path / "on", text)
+    pruned = trials(stopped, TrialState.PRUNED)
+    assert pruned, "some trial is below the median"
+    for t in pruned:
+        epoch = t.user_attrs["stopped_at_epoch"]
+        assert 1 < epoch < 3 and len(t.user_attrs["curve"]) == epoch
+        assert t.user_attrs["stopped_reason"].startswith(f"validation accuracy {t.user_attrs['curve'][-1]:.4f} at epoch {epoch}")
+        assert t.intermediate_values == {}  # several objectives: no trial.report
+    assert count_trials(stopped).finished == 8
+    unstopped = search(tmp_path / "off", text, early_stop=False)
+    assert trials(unstopped, TrialState.PRUNED) == [] and len(trials(unstopped, TrialState.COMPLETE)) == 8
+
+
+def test_one_objective_uses_optunas_pruner(tmp_path: Path, search: Search) -> None:
+    text = SPACE.replace("[accuracy:max, macs:min]", "[accuracy:max]").replace("trials: 4", "trials: 8") + (
+        "early_stop: {warmup_epochs: 1, min_trials: 2}\n"
+    )
+    study = search(tmp_path, text)
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    trained = [t for t in trials(study, TrialState.COMPLETE, TrialState.PRUNED) if "reused_from" not in t.user_attrs]
+    for t in trained:
+        assert sorted(t.intermediate_values) == list(range(1, len(t.user_attrs["curve"]) + 1))
+    assert all(t.user_attrs["stopped_reason"].startswith("Optuna's median pruner") for t in trials(study, TrialState.PRUNED))
+
+
+def test_seeds_give_mean_std_and_every_seed(tmp_path: Path, search: Search) -> None:
+    calls = Calls()
+    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 2"), calls, seeds=3, early_stop=False)
+    for t in trials(study, TrialState.COMPLETE):
+        if "reused_from" in t.user_attrs:
+            continue
+        arch = ArchSpec.from_dict(t.user_attrs["arch"])
+        expected = [fake_training.final_accuracy(arch, s) for s in (0, 1, 2)]
+        assert t.user_attrs["seed_accuracies"] == pytest.approx(expected)
+        assert t.user_attrs["accuracy"] == pytest.approx(statistics.mean(expected))
+        assert t.user_attrs["accuracy_std"] == pytest.approx(statistics.stdev(expected))
+        assert t.user_attrs["seeds"] == 3 and t.user_attrs["images_per_s"] == pytest.approx(1001.0)
+        assert [s for a, s in calls.calls if a == arch.archid] == [0, 1, 2]
+
+
+def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search
+) -> None:
+    monkeypatch.setenv("FAKE_FAIL_KIND", "se")
+    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), early_stop=False)
+    failed = trials(study, TrialState.FAIL)
+    assert failed, "se was sampled"
+    for t in failed:
+        assert t.user_attrs["summary"].startswith("se")
+        assert t.user_attrs["fail_reason"] == "TrainingError: loss became nan at epoch 1, step 3 (lr 0.1)"
+    assert count_trials(study).finished == 5
+    assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
+
+
+def test_a_model_exception_is_a_failure_too(tmp_path: Path, search: Search) -> None:
+    def out_of_memory(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        if arch.attention.kind == "cbam":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+        return fake_training.train(arch, spec, on_epoch=on_epoch)
+
+    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), Calls(out_of_memory), early_stop=False)
+    reasons = {t.user_attrs["fail_reason"] for t in trials(study, TrialState.FAIL)}
+    assert reasons == {"RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"}
+    assert count_trials(study).finished == 5
+
+
+def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path, search: Search) -> None:
+    def broken(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        raise ValueError("shapes do not match")
+
+    with pytest.raises(RuntimeError, match=f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with 'ValueError: shapes do not match'"):
+        search(tmp_path, SPACE, Calls(broken))
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert len(trials(study, TrialState.FAIL)) == MAX_FAILURES_IN_A_ROW
+
+
+def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path, search: Search) -> None:
+    calls = Calls()
+    first = search(tmp_path, SPACE, calls, trials=3)
+    before = [(t.number, t.state, t.values) for t in trials(first)]
+    made = len(calls.calls)
+    again = search(tmp_path, SPACE, calls, trials=3)
+    assert [(t.number, t.state, t.values) for t in trials(again)] == before and len(calls.calls) == made
+    more = search(tmp_path, SPACE, calls, trials=5)
+    assert count_trials(more).finished == 5 and [t.number for t in trials(more)][: len(before)] == [n for n, _, _ in before]
+
+
+def test_bad_dataset_writes_nothing(tmp_path: Path, search: Search) -> None:
+    with pytest.raises(DataError, match="not available"):
+        search(tmp_path, SPACE + "dataset: cifar100\n")
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_gpu_latency_without_a_gpu_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SpaceError, match="latency.device: cuda is not available on this machine"):
+        search(tmp_path, SPACE.replace("latency: {warmup: 0, repeats: 2}", "latency: {device: cuda}"))
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path, search: Search) -> None:
+    search(tmp_path, SPACE, trials=1)
+    with pytest.raises(StudyError, match=r"study 'space' in sqlite:///.* was created with different settings \(train: stored"):
+        search(tmp_path, SPACE, trials=2, epochs=2)
+    with pytest.raises(StudyError, match="the searched parameters"):
+        search(tmp_path, SPACE.replace("[3, 7]", "[3, 5]"), trials=2)
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert len(study.trials) == 1
+    search(tmp_path, SPACE, trials=2, epochs=2, study_name="space-2-epochs")
+
+
+def test_an_interrupted_trial_is_failed_and_queued_again(tmp_path: Path, search: Search) -> None:
+    def interrupt(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path, SPACE, Calls(interrupt))
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    failed, queued = study.trials
+    assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"] == INTERRUPTED
+    assert queued.state == TrialState.WAITING
+    resumed = search(tmp_path, SPACE, trials=1)
+    assert resumed.trials[1].state == TrialState.COMPLETE and resumed.trials[1].params == failed.params
+
+
+def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = open_storage(url, heartbeat_s=1)
+    study = optuna.create_study(storage=storage, study_name="slots", directions=["maximize"])
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    mine, other = ask(study), ask(study)
+    assert holds_slot(study, mine.number, 2) and not holds_slot(study, other.number, 2)
+    release(storage, trial_id(storage, study, other.number))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING]
+    study.tell(mine, state=TrialState.FAIL)  # a failure frees its slot ...
+    assert holds_slot(study, other.number, 2)
+    assert ask(study).number == other.number  # ... and the queued trial is handed out first
+    assert len(study.get_trials(states=LIVE)) == 2
+
+
+def test_pareto_front_is_the_non_dominated_feasible_trials() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+
+    def add(acc: float, macs: float, **attrs: Any) -> None:
+        study.add_trial(optuna.trial.create_trial(values=[acc, macs], user_attrs={"accuracy": acc, "feasible": True} | attrs))
+
+    add(0.9, 100)  # 0: front
+    add(0.8, 50)  # 1: front
+    add(0.7, 60)  # 2: dominated by 1
+    add(0.95, 10, feasible=False)  # 3: over budget
+    add(0.9, 100, reused_from=0)  # 4: same network as 0
+    add(0.85, 50)  # 5: front, dominates 1
+    assert [t.number for t in pareto_front(study)] == [0, 5]

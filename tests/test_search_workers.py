@@ -1,0 +1,207 @@
+"""Searches as separate processes: killed mid-trial and resumed, and several workers on one study.
+
+The processes run `python -m cbam_bench search` with the stand-in trainer (tests/fake_training.py,
+selected through CBAM_BENCH_TRAINER) whose epochs sleep, so a trial is reliably in flight.
+
+The PostgreSQL test starts its own server from the Debian `postgresql` package (initdb and pg_ctl
+on a temporary folder and a free port on 127.0.0.1, as the `postgres` user when run as root).
+Without those binaries it fails when the CI environment variable is set (.ci/run sets it and
+installs the package) and is skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = """
+backbone: cifar_resnet20
+objectives: [accuracy:max, macs:min]
+early_stop: false
+latency: {warmup: 0, repeats: 2}
+train: {epochs: 4}
+params:
+  attention.kind: [none, se, cbam]
+  channel.reduction: [4, 8, 16]
+  spatial.kernel: [3, 5, 7]
+"""
+
+
+def command(space: Path, storage: str, trials: int) -> list[str]:
+    return [sys.executable, "-m", "cbam_bench", "search", str(space), "--storage", storage, "--trials", str(trials),
+            "--heartbeat", "1", "--json"]
+
+
+def environment(epoch_s: float) -> dict[str, str]:
+    return os.environ | {
+        "CBAM_BENCH_TRAINER": "fake_training",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
+        "FAKE_EPOCH_S": str(epoch_s),
+        "COLUMNS": "120",
+    }
+
+
+def space_file(tmp_path: Path) -> Path:
+    path = tmp_path / "workers.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[dict, str]:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return json.loads(out), err
+
+
+def load(storage: str) -> optuna.Study:
+    return optuna.load_study(study_name="workers", storage=storage)
+
+
+def wait_for(predicate, timeout: float = 120) -> None:  # noqa: ANN001 - a zero-argument callable
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except KeyError:  # the study does not exist yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_loses_nothing_and_the_rerun_finishes(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    space = space_file(tmp_path)
+    proc = subprocess.Popen(command(space, storage, 4), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def one_done_and_one_training() -> bool:
+        trials = load(storage).trials
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        return bool(done) and any(t.state == TrialState.RUNNING and "env" in t.user_attrs for t in trials)
+
+    try:
+        wait_for(one_done_and_one_training)
+        time.sleep(0.6)  # inside an epoch of the running trial
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    before = load(storage).trials
+    killed = next(t for t in before if t.state == TrialState.RUNNING)
+    complete = {t.number: (t.values, t.user_attrs) for t in before if t.state == TrialState.COMPLETE}
+    assert complete
+
+    rerun = subprocess.run(command(space, storage, 4), cwd=ROOT, env=environment(0.0), capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr
+    doc = json.loads(rerun.stdout)
+    after = load(storage).trials
+    assert doc["counts"]["finished"] == 4 and doc["counts"]["running"] == 0
+    assert [t for t in after if t.state == TrialState.RUNNING] == []
+    assert after[killed.number].state == TrialState.FAIL
+    retry = next(t for t in after if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert {t.number: (t.values, t.user_attrs) for t in after if t.number in complete} == complete
+
+
+def run_workers(space: Path, storage: str, trials: int, workers: int = 2) -> list[tuple[dict, str]]:
+    procs = [
+        subprocess.Popen(command(space, storage, trials), cwd=ROOT, env=environment(0.25), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    return [finish(p) for p in procs]
+
+
+def assert_exactly(storage: str, runs: list[tuple[dict, str]], trials: int) -> None:
+    study = load(storage)
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == trials
+    assert study.get_trials(states=(TrialState.RUNNING,)) == []
+    for doc, _ in runs:
+        assert doc["counts"]["finished"] == trials
+    # Every finished trial was run by exactly one worker (each logs the trials it finished).
+    logged = sorted(int(line.split("trial ")[1].split(":")[0]) for _, err in runs for line in err.splitlines() if line.startswith("["))
+    assert logged == sorted(t.number for t in finished)
+
+
+@pytest.mark.slow
+def test_two_workers_reach_exactly_n_on_sqlite(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    runs = run_workers(space_file(tmp_path), storage, 7)
+    assert_exactly(storage, runs, 7)
+    # Running it again at the target trains nothing and prints the same front.
+    again = subprocess.run(command(space_file(tmp_path), storage, 7), cwd=ROOT, env=environment(0.0), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and json.loads(again.stdout)["front"] == runs[0][0]["front"]
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the PostgreSQL test (.ci/run installs the postgresql package)")
+    pytest.skip(f"{reason} (install the Debian postgresql package and the [postgres] extra; CI runs this test)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    bindir = _postgres_bin()
+    if bindir is None:
+        _unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        _unavailable("the psycopg2 driver (the [postgres] extra) is not installed")
+    root = Path(tempfile.mkdtemp(prefix="cbam-bench-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", _free_port()
+    subprocess.run(as_postgres + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_workers_reach_exactly_n_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    runs = run_workers(space_file(tmp_path), postgres_url, 7)
+    assert_exactly(postgres_url, runs, 7)
+    assert runs[0][0]["storage"] == postgres_url
