@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cbam_bench.cli import profile as profile_command
+from cbam_bench.cli import train as train_command
 from cbam_bench.cli.errors import DEBUG
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ def root(
 
 
 app.command("profile")(profile_command.profile)
+app.command("train")(train_command.train)
 
 
 def main() -> None:
