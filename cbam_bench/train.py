@@ -42,6 +42,8 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class EpochReport:
+    """One epoch's training loss and validation accuracy, handed to the on_epoch callback."""
+
     epoch: int  # 1-based
     train_loss: float  # mean over the epoch's steps, with label smoothing if any
     val_accuracy: float  # top-1 on the validation split, a fraction
@@ -134,6 +136,8 @@ def initial_model(arch: ArchSpec, seed: int, weights: str | Path | None = None) 
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Mean cross-entropy and top-1 / top-5 accuracy (fractions) on one split."""
+
     loss: float
     top1: float
     top5: float
@@ -170,13 +174,90 @@ def _non_finite(losses: torch.Tensor, first_step: int) -> tuple[int, float] | No
 
 
 @contextlib.contextmanager
-def _backend_flags(device: torch.device) -> Iterator[None]:
-    """cuDNN autotuning on a GPU (every batch has the same shape); nothing on the CPU."""
-    if device.type == "cuda":
-        with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False):
-            yield
-    else:
+def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """cuDNN picks the fastest kernels on a GPU (every batch has the same shape); restored afterwards."""
+    if device.type != "cuda":
         yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The fixed shape of one run: where it runs, in what precision, and how many steps it takes."""
+
+    device: torch.device
+    amp: torch.dtype | None  # autocast dtype, None for plain float32
+    memory_format: torch.memory_format
+    batch: int
+    steps: int  # per epoch
+    warmup: int  # steps
+    total: int  # steps
+
+    def lr_at(self, spec: TrainSpec, step: int) -> float:
+        return spec.lr * lr_factor(step, self.total, self.warmup, spec.schedule)
+
+
+def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
+    batch = min(spec.batch_size, len(data.train))
+    steps = steps_per_epoch(len(data.train), batch)
+    return _Plan(
+        device=device,
+        amp=autocast_dtype(spec.precision, device),
+        memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format,
+        batch=batch,
+        steps=steps,
+        warmup=round(spec.warmup_epochs * steps),
+        total=steps * spec.epochs,
+    )
+
+
+def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, plan: _Plan, spec: TrainSpec) -> None:
+    """Raise TrainingError at the first nan/inf among the losses of steps first_step, first_step + 1, ..."""
+    found = _non_finite(losses, first_step)
+    if found is None:
+        return
+    step, value = found
+    lr = plan.lr_at(spec, (epoch - 1) * plan.steps + step - 1)
+    raise TrainingError(
+        f"loss became {value} at epoch {epoch}, step {step} of {plan.steps} (lr {lr:.3g}); the network diverged, "
+        f"so training stopped: try a lower --lr than {spec.lr:g} or a longer warm-up"
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data: Data,
+    generator: torch.Generator,
+    plan: _Plan,
+    spec: TrainSpec,
+    epoch: int,
+) -> float:
+    """One pass over the training split; returns the mean loss."""
+    model.train()
+    losses = torch.zeros(plan.steps, device=plan.device)
+    check_every = CHECK_EVERY.get(plan.device.type, 1)
+    checked = 0
+    for step, (x, y) in enumerate(train_batches(data, plan.batch, generator, plan.memory_format)):
+        with torch.autocast(plan.device.type, dtype=plan.amp or torch.float32, enabled=plan.amp is not None):
+            loss = F.cross_entropy(model(x), y, label_smoothing=spec.label_smoothing)
+        losses[step] = loss.detach()
+        if step + 1 - checked >= check_every:
+            _check_finite(losses[checked : step + 1], checked, epoch, plan, spec)
+            checked = step + 1
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    _check_finite(losses[checked:], checked, epoch, plan, spec)
+    return losses.mean().item()  # waits for the device, so the epoch's time is honest
 
 
 def train_model(
@@ -191,69 +272,48 @@ def train_model(
     device = resolve_device(spec.device)
     arch = fit_arch(arch, spec)
     data = load_data(spec, device)
-    amp = autocast_dtype(spec.precision, device)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=memory_format)
+    plan = _plan(spec, data, device)
+    model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=plan.memory_format)
     optimizer = torch.optim.SGD(
         param_groups(model, spec.weight_decay),
         lr=spec.lr,
         momentum=spec.momentum,
         nesterov=spec.nesterov and spec.momentum > 0,
     )
-    batch = min(spec.batch_size, len(data.train))
-    steps = steps_per_epoch(len(data.train), batch)
-    total, warmup = steps * spec.epochs, round(spec.warmup_epochs * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, spec.schedule))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan.total, plan.warmup, spec.schedule))
     generator = torch.Generator(device=device).manual_seed(spec.seed)
-    check_every = CHECK_EVERY.get(device.type, 1)
     history: list[EpochReport] = []
 
-    with track_peak_memory(device) as memory, _backend_flags(device):
+    with track_peak_memory(device) as memory, _cudnn_autotune(device):
         for epoch in range(1, spec.epochs + 1):
-            model.train()
-            losses = torch.zeros(steps, device=device)
-            checked = 0
             began = time.perf_counter()
-            for step, (x, y) in enumerate(train_batches(data, batch, generator, memory_format)):
-                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                    loss = F.cross_entropy(model(x), y, label_smoothing=spec.label_smoothing)
-                losses[step] = loss.detach()
-                if step + 1 - checked >= check_every:
-                    _raise_if_non_finite(losses[checked : step + 1], checked, epoch, steps, spec, total, warmup)
-                    checked = step + 1
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-            _raise_if_non_finite(losses[checked:], checked, epoch, steps, spec, total, warmup)
-            train_loss = losses.mean().item()  # waits for the device, so the time below is honest
+            train_loss = _train_epoch(model, optimizer, scheduler, data, generator, plan, spec, epoch)
             seconds = time.perf_counter() - began
-            val = evaluate(model, data, data.val, amp=amp, memory_format=memory_format)
-            report = EpochReport(epoch, train_loss, val.top1, val.top5, seconds)
-            history.append(report)
+            val = evaluate(model, data, data.val, amp=plan.amp, memory_format=plan.memory_format)
+            history.append(EpochReport(epoch, train_loss, val.top1, val.top5, seconds))
             if on_epoch is not None:
-                on_epoch(report)
+                on_epoch(history[-1])
 
-    test = evaluate(model, data, data.test, amp=amp, memory_format=memory_format) if data.test is not None else None
+    test = None if data.test is None else evaluate(model, data, data.test, amp=plan.amp, memory_format=plan.memory_format)
     epoch_seconds = [r.seconds for r in history]
     result = TrainResult(
         arch=arch,
-        accuracy=history[-1].val_accuracy,
-        top5=history[-1].val_top5,
+        accuracy=val.top1,
+        top5=val.top5,
         test_accuracy=None if test is None else test.top1,
         test_top5=None if test is None else test.top5,
         loss=val.loss,
         history=history,
         epoch_seconds=epoch_seconds,
-        images_per_s=statistics.median(steps * batch / s for s in epoch_seconds),
+        images_per_s=statistics.median(plan.steps * plan.batch / s for s in epoch_seconds),
         wall_s=time.perf_counter() - start,
         peak_memory_bytes=memory.bytes,
         extras={
             "device": str(device),
-            "precision": "bf16" if amp is torch.bfloat16 else "fp32",
-            "memory_format": "channels_last" if memory_format is torch.channels_last else "contiguous",
-            "steps_per_epoch": steps,
-            "batch_size": batch,
+            "precision": "bf16" if plan.amp is torch.bfloat16 else "fp32",
+            "memory_format": "channels_last" if plan.memory_format is torch.channels_last else "contiguous",
+            "steps_per_epoch": plan.steps,
+            "batch_size": plan.batch,
             "train_images": len(data.train),
             "val_images": len(data.val),
             "test_images": None if data.test is None else len(data.test),
@@ -261,20 +321,6 @@ def train_model(
         },
     )
     return model.eval(), result
-
-
-def _raise_if_non_finite(
-    losses: torch.Tensor, first_step: int, epoch: int, steps: int, spec: TrainSpec, total: int, warmup: int
-) -> None:
-    found = _non_finite(losses, first_step)
-    if found is None:
-        return
-    step, value = found
-    lr = spec.lr * lr_factor((epoch - 1) * steps + step - 1, total, warmup, spec.schedule)
-    raise TrainingError(
-        f"loss became {value} at epoch {epoch}, step {step} of {steps} (lr {lr:.3g}); the network diverged, "
-        f"so training stopped: try a lower --lr than {spec.lr:g} or a longer warm-up"
-    )
 
 
 def train(
