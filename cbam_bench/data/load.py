@@ -80,6 +80,8 @@ def _load(key: _Key, info: DatasetInfo) -> Data:
     on_device = {name: Split(x.to(device), y.to(device)) for name, (x, y) in splits.items()}
     mean, std = channel_stats(on_device["train"].images)
     recipe = recipe_of(key.dataset)
+    # The shift range is part of the recipe at its native size and scales with --image-size.
+    padding = round(recipe.crop_padding * key.image_size / recipe.image_size)
     return Data(
         info=info,
         train=on_device["train"],
@@ -87,7 +89,7 @@ def _load(key: _Key, info: DatasetInfo) -> Data:
         test=on_device.get("test"),
         mean=mean,
         std=std,
-        crop_padding=recipe.crop_padding,
+        crop_padding=max(1, padding) if recipe.crop_padding else 0,
         flip=recipe.flip,
     )
 
