@@ -214,3 +214,22 @@ def test_source_digits_are_scikit_learns() -> None:
     reference = load_digits()
     assert images.shape == (1797, 8, 8) and images.dtype == np.float32
     assert np.array_equal(images * 16, reference.images) and np.array_equal(labels, reference.target)
+
+
+def test_download_without_the_network_is_one_line_saying_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets
+
+    from cbam_bench.data.load import download
+
+    def offline(**kwargs: object) -> None:
+        raise OSError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    with pytest.raises(DataError) as info:
+        download(TrainSpec(dataset="cifar10", data_dir=str(tmp_path)))
+    assert str(info.value) == (
+        "--download: could not fetch cifar10 (OSError: [Errno 101] Network is unreachable); extract the python "
+        f"version (cifar-10-batches-py/, from https://www.cs.toronto.edu/~kriz/cifar.html) into {tmp_path} (--data-dir)"
+    )
+    _write_fake_cifar(tmp_path)
+    download(TrainSpec(dataset="cifar10", data_dir=str(tmp_path)))  # already there: nothing to fetch

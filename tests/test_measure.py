@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from cbam_bench.measure.env import environment
 from cbam_bench.measure.latency import compare_latency, measure_latency, quantile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,8 +45,6 @@ from cbam_bench.cli.options import (
 from cbam_bench.errors import CbamBenchError, SpecError
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from cbam_bench.measure.counting import Cost
     from cbam_bench.measure.latency import Latency
     from cbam_bench.spec import TrainSpec
@@ -83,13 +82,13 @@ def _epoch_line(report: EpochReport, epochs: int) -> str:
     )
 
 
-def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], Any]:
+def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], Callable[[EpochReport], None] | None]:
     """A Rich progress bar over epochs on stderr, or nothing when nobody watches."""
     if not enabled:
         return nullcontext(), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress: Progress = Progress(
+    progress = Progress(
         TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=output.stderr(), transient=True,
     )
