@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cbam_bench.data.catalog import check_dataset_name
 from cbam_bench.errors import SpecError, allowed, check_choice, did_you_mean
 from cbam_bench.models.catalog import backbone_info
 
@@ -271,27 +272,43 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """How one network is trained and evaluated. Defaults are the built-in recipe."""
+    """How one network is trained and evaluated. Defaults are the built-in recipe.
+
+    `image_size`, `train_images` and `val_images` left at None take the dataset's own defaults
+    (cbam_bench.data.catalog.RECIPES); `data_seed` fixes the generated data and the CIFAR hold-out,
+    so every trial of a search sees the same images while `seed` varies the network's.
+    """
 
     dataset: str = "digits-clutter"
     data_dir: str | None = None
-    epochs: int = 6
-    batch_size: int = 128
-    lr: float = 0.1
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.2
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
     schedule: str = "cosine"
-    warmup_epochs: float = 0.5
+    warmup_epochs: float = 1.0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    image_size: int | None = None
+    train_images: int | None = None
+    val_images: int | None = None
+    data_seed: int = 0
 
     def __post_init__(self) -> None:
+        check_dataset_name(self.dataset)
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise SpecError(f"train.data_dir: {self.data_dir!r} is not allowed; allowed: a folder path")
         _check_int("train.epochs", self.epochs, 1)
         _check_int("train.batch_size", self.batch_size, 1)
         _check_int("train.seed", self.seed, 0)
+        _check_int("train.data_seed", self.data_seed, 0)
+        for name, low in (("image_size", 8), ("train_images", 1), ("val_images", 1)):
+            if getattr(self, name) is not None:
+                _check_int(f"train.{name}", getattr(self, name), low)
         for name, low in (("lr", 0.0), ("momentum", 0.0), ("weight_decay", 0.0), ("label_smoothing", 0.0), ("warmup_epochs", 0.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
@@ -300,6 +317,8 @@ class TrainSpec:
             raise SpecError(f"train.lr: {self.lr!r} is not allowed; allowed: a number > 0")
         if self.label_smoothing >= 1:
             raise SpecError(f"train.label_smoothing: {self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
+        if not isinstance(self.nesterov, bool):
+            raise SpecError(f"train.nesterov: {self.nesterov!r} is not allowed; allowed: true, false")
         check_choice("train.schedule", self.schedule, SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.precision", self.precision, PRECISIONS)

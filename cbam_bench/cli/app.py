@@ -13,6 +13,7 @@ from cbam_bench.cli import profile as profile_command
 from cbam_bench.cli import report as report_command
 from cbam_bench.cli import search as search_command
 from cbam_bench.cli import spaces as spaces_command
+from cbam_bench.cli import train as train_command
 from cbam_bench.cli.errors import DEBUG
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ def root(
 
 app.command("search")(search_command.search)
 app.command("profile")(profile_command.profile)
+app.command("train")(train_command.train)
 app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)

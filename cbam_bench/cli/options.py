@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
-from cbam_bench.errors import SpecError, allowed
+from cbam_bench.data.catalog import DATASET_NAMES, DEFAULT_DATA_DIR, RECIPES
+from cbam_bench.errors import CbamBenchError, SpecError, allowed
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.storage import DEFAULT_STORAGE
 from cbam_bench.spec import (
     ATTENTION_KINDS,
     DESCRIPTORS,
+    DEVICES,
     KERNELS,
     ORDERS,
     POOLINGS,
@@ -20,11 +22,17 @@ from cbam_bench.spec import (
     ArchSpec,
     AttentionSpec,
     PlacementSpec,
+    TrainSpec,
 )
 
 ARCH = "Architecture"
 ATT = "Attention"
 PLACE = "Placement"
+DATA = "Data"
+TRAIN = "Training"
+_SIZES = ", ".join(f"{recipe.image_size} {name}" for name, recipe in RECIPES.items())
+# The training defaults shown in --help come from TrainSpec, the one place they are set.
+TRAIN_DEFAULTS = TrainSpec()
 
 ModelArg = Annotated[str, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}.", show_default=False)]
 AttentionOpt = Annotated[str, typer.Option("--attention", "-a", help=f"Module kind: {allowed(ATTENTION_KINDS)}.", rich_help_panel=ATT)]
@@ -47,6 +55,17 @@ StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL 
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help=f"Dataset: {allowed(DATASET_NAMES)} (PATH holds train/CLASS/* and val/CLASS/*).", rich_help_panel=DATA)]
+DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help=f"Folder of downloaded datasets and decoded caches (default ./{DEFAULT_DATA_DIR}).", rich_help_panel=DATA, show_default=False)]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="Fetch CIFAR into --data-dir first if it is not there (needs the network).", rich_help_panel=DATA)]
+ImageSizeOpt = Annotated[int | None, typer.Option("--image-size", help=f"Image side in pixels (default: {_SIZES}).", rich_help_panel=DATA, show_default=False)]
+TrainImagesOpt = Annotated[int | None, typer.Option("--train-images", help="Training images: how many digits-clutter generates, or at most this many of another dataset.", rich_help_panel=DATA, show_default=False)]
+EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Passes over the training split.", rich_help_panel=TRAIN)]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Training batch size.", rich_help_panel=TRAIN)]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate of SGD (after warm-up).", rich_help_panel=TRAIN)]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and augmentation.", rich_help_panel=TRAIN)]
+DeviceOpt = Annotated[str, typer.Option("--device", help=f"Where to train and time: {allowed(DEVICES)} (auto: the GPU if there is one).", rich_help_panel=TRAIN)]
+
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {
     "backbone": "MODEL",
@@ -64,14 +83,24 @@ _FLAG_OF_KEY = {
     "placement.stages": "--stages",
     "placement.blocks": "--blocks",
     "placement.position": "--position",
+    "train.dataset": "--dataset",
+    "train.data_dir": "--data-dir",
+    "train.image_size": "--image-size",
+    "train.train_images": "--train-images",
+    "train.epochs": "--epochs",
+    "train.batch_size": "--batch-size",
+    "train.lr": "--lr",
+    "train.seed": "--seed",
+    "train.device": "--device",
 }
 
 
-def _as_flag(exc: SpecError) -> SpecError:
+def as_flag(exc: CbamBenchError) -> CbamBenchError:
+    """The same error with its leading spec key (train.lr) replaced by the option the user typed (--lr)."""
     text = str(exc)
     key = text.split(":", 1)[0]
     flag = _FLAG_OF_KEY.get(key)
-    return SpecError(flag + text[len(key) :]) if flag else exc
+    return type(exc)(flag + text[len(key) :]) if flag else exc
 
 
 def parse_stages(text: str | None) -> tuple[int, ...] | None:
@@ -123,4 +152,33 @@ def arch_from_options(
             placement=PlacementSpec(stages=parse_stages(stages), blocks=blocks, position=position),
         )
     except SpecError as exc:
-        raise _as_flag(exc) from None
+        raise as_flag(exc) from None
+
+
+def train_spec_from_options(
+    *,
+    dataset: str,
+    data_dir: str | None,
+    image_size: int | None,
+    train_images: int | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+) -> TrainSpec:
+    """The TrainSpec the options describe, other fields at their defaults; errors name the option."""
+    try:
+        return TrainSpec(
+            dataset=dataset,
+            data_dir=data_dir,
+            image_size=image_size,
+            train_images=train_images,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+        )
+    except SpecError as exc:
+        raise as_flag(exc) from None

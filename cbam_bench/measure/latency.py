@@ -1,19 +1,26 @@
 """Latency as the field measures it: warm up, repeat, report the median with its spread.
 
 On a GPU each repetition is timed with CUDA events; on the CPU with perf_counter. Everything runs
-under inference_mode, and the conditions (device, dtype, memory format, batch, threads, torch)
-travel with the number, since a latency without them cannot be compared.
+under inference_mode on a copy of the model (the caller's keeps its device, dtype and mode), the
+garbage collector is paused while timing so its pauses do not land in the tail, and the
+conditions (device, dtype, memory format, batch, threads, torch) travel with the number, since a
+latency without them cannot be compared.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from cbam_bench.measure.env import device_name
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,20 @@ def _prepare(
     model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype, channels_last: bool
 ) -> tuple[nn.Module, torch.Tensor]:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device=device, dtype=dtype, memory_format=fmt).eval()
+    model = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=fmt).eval()
     x = torch.randn(input_shape, device=device, dtype=dtype).contiguous(memory_format=fmt)
     return model, x
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _summarise(samples: list[float], **conditions: object) -> Latency:
@@ -96,7 +114,7 @@ def _conditions(input_shape: tuple[int, ...], device: torch.device, dtype: torch
         "warmup": warmup,
         "batch": input_shape[0],
         "input_size": input_shape[-1],
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device": device_name(device),
         "dtype": str(dtype).removeprefix("torch."),
         "memory_format": "channels_last" if channels_last else "contiguous",
         "threads": torch.get_num_threads(),
@@ -118,7 +136,7 @@ def measure_latency(
     device = torch.device(device)
     model, x = _prepare(model, input_shape, device, dtype, channels_last)
     timer = _timer(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), _gc_paused():
         for _ in range(warmup):
             model(x)
         if device.type == "cuda":
@@ -145,10 +163,12 @@ def compare_latency(
     timer = _timer(device)
     a_samples: list[float] = []
     b_samples: list[float] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), _gc_paused():
         for _ in range(warmup):
             model_a(x)
             model_b(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         for _ in range(repeats):
             a_samples.append(timer(lambda: model_a(x)))
             b_samples.append(timer(lambda: model_b(x)))

@@ -1,0 +1,147 @@
+"""Training images/s of cbam-bench's trainer against two references, measured in one run.
+
+(a) raw: a bare forward / backward / step loop over pre-made, normalised batches already in memory:
+    no shuffling, no augmentation, no schedule, no loss checks. The limit any trainer can reach.
+(b) loader: the plain torchvision pipeline on the same images: a Dataset returning PIL images,
+    transforms.Compose([RandomCrop(padding), (RandomHorizontalFlip), ToTensor(), Normalize]) and a
+    shuffling DataLoader.
+
+All three train the same network with the same optimizer and batch size on the same device. They
+run in interleaved rounds (ours, raw, loader, ours, ...), each round a fresh network trained for
+--steps steps. Ratios are taken within each round and the median over rounds is reported, so drift
+on a shared machine hits all three alike.
+
+    python benchmarks/train_throughput.py                      # the default recipe's network
+    python benchmarks/train_throughput.py --width 0.25 -a none # a light network: input handling shows
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from cbam_bench.data import fit_arch
+from cbam_bench.data.batches import eval_batches
+from cbam_bench.data.load import Data, load_data
+from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.train import initial_model, param_groups, resolve_device, train
+
+
+class PilImages(Dataset):
+    """What a torchvision dataset does per item: an array to a PIL image, then the transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index]
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        return self.transform(pil), int(self.labels[index])
+
+
+def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+    return torch.optim.SGD(param_groups(model, spec.weight_decay), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+
+
+def _timed_steps(model: torch.nn.Module, spec: TrainSpec, batches, device: torch.device) -> float:
+    """Images/s of forward/backward/step over `batches` (an iterable of (x, y) on any device)."""
+    optimizer = _optimizer(model, spec)
+    model.train()
+    images = 0
+    start = time.perf_counter()
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        images += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return images / (time.perf_counter() - start)
+
+
+def run_ours(arch: ArchSpec, spec: TrainSpec) -> float:
+    return train(arch, spec).images_per_s
+
+
+def run_raw(arch: ArchSpec, spec: TrainSpec, data: Data, steps: int, device: torch.device) -> float:
+    premade = [(x.clone(), y.clone()) for x, y in eval_batches(data, data.train, batch_size=spec.batch_size)][:steps]
+    return _timed_steps(initial_model(arch, spec.seed).to(device), spec, premade, device)
+
+
+def run_loader(arch: ArchSpec, spec: TrainSpec, data: Data, workers: int, device: torch.device) -> float:
+    images = data.train.images.cpu().permute(0, 2, 3, 1).numpy()  # HWC uint8, as torchvision datasets hold them
+    labels = data.train.labels.cpu().numpy()
+    size = data.info.image_size
+    steps = [transforms.RandomCrop(size, padding=data.crop_padding)] if data.crop_padding else []
+    steps += [transforms.RandomHorizontalFlip()] if data.flip else []
+    steps += [transforms.ToTensor(), transforms.Normalize((data.mean / 255).tolist(), (data.std / 255).tolist())]
+    loader = DataLoader(
+        PilImages(images, labels, transforms.Compose(steps)),
+        batch_size=spec.batch_size, shuffle=True, drop_last=True, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=False,
+    )
+    return _timed_steps(initial_model(arch, spec.seed).to(device), spec, loader, device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="cifar_resnet20")
+    parser.add_argument("-a", "--attention", default="cbam")
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--dataset", default=TrainSpec().dataset)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=TrainSpec().batch_size)
+    parser.add_argument("--steps", type=int, default=15, help="training steps per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes of the reference")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    spec = TrainSpec(
+        dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, batch_size=args.batch_size,
+        train_images=args.steps * args.batch_size, val_images=args.batch_size, epochs=1, device=args.device,
+    )
+    device = resolve_device(spec.device)
+    arch = fit_arch(ArchSpec(args.model, width=args.width, attention=AttentionSpec(kind=args.attention)), spec)
+    data = load_data(spec, device)
+    run_ours(arch, spec)  # warm-up: first-call costs (allocator, kernels) land here, untimed
+    rounds: dict[str, list[float]] = {"ours": [], "raw": [], "loader": []}
+    for _ in range(args.rounds):
+        rounds["ours"].append(run_ours(arch, spec))
+        rounds["raw"].append(run_raw(arch, spec, data, args.steps, device))
+        rounds["loader"].append(run_loader(arch, spec, data, args.workers, device))
+    median = {name: statistics.median(values) for name, values in rounds.items()}
+    to_raw = statistics.median(o / r for o, r in zip(rounds["ours"], rounds["raw"]))
+    to_loader = statistics.median(o / b for o, b in zip(rounds["ours"], rounds["loader"]))
+
+    print(f"{arch.backbone} + {arch.attention.summary()} (width {arch.width:g}) on {spec.dataset}, "
+          f"{arch.in_channels}x{arch.input_size}x{arch.input_size}, batch {spec.batch_size}, {args.steps} steps x "
+          f"{args.rounds} rounds, device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"DataLoader workers {args.workers}")
+    for name, label in (("ours", "cbam-bench trainer"), ("raw", "(a) raw loop, pre-made tensors"), ("loader", "(b) DataLoader + transforms")):
+        spread = ", ".join(f"{v:.0f}" for v in rounds[name])
+        print(f"  {label:34s} {median[name]:8.0f} images/s   (rounds: {spread})")
+    print(f"  ours / raw    = {to_raw:.2f}   (target >= 0.9; median of per-round ratios)")
+    print(f"  ours / loader = {to_loader:.2f}   (target >= 2; median of per-round ratios)")
+
+
+if __name__ == "__main__":
+    main()

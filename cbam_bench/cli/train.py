@@ -1,0 +1,257 @@
+"""`cbam-bench train MODEL`: train one network on a dataset; report accuracy, cost, latency and speed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cbam_bench.cli import output
+from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.options import (
+    TRAIN_DEFAULTS,
+    AttentionOpt,
+    BatchSizeOpt,
+    BlocksOpt,
+    DataDirOpt,
+    DatasetOpt,
+    DescriptorOpt,
+    DeviceOpt,
+    DownloadOpt,
+    EpochsOpt,
+    ImageSizeOpt,
+    JsonOpt,
+    KernelOpt,
+    LrOpt,
+    MinHiddenOpt,
+    ModelArg,
+    OrderOpt,
+    PoolingOpt,
+    PositionOpt,
+    ReductionOpt,
+    SeedOpt,
+    StagesOpt,
+    StrideOnOpt,
+    TrainImagesOpt,
+    WeightsOpt,
+    WidthOpt,
+    arch_from_options,
+    as_flag,
+    train_spec_from_options,
+)
+from cbam_bench.errors import CbamBenchError, SpecError
+
+if TYPE_CHECKING:
+    from cbam_bench.measure.counting import Cost
+    from cbam_bench.measure.latency import Latency
+    from cbam_bench.spec import TrainSpec
+    from cbam_bench.train import EpochReport, TrainResult
+
+CONVENTIONS = {
+    "accuracy": "top-1 on the validation split, a fraction; test_accuracy on the test split, never used for selection",
+    "macs": "paper convention: multiply-adds of convolutions and linear layers, one image, eval mode",
+    "latency_ms": "median forward time of one image on the training device, inference mode",
+    "images_per_s": "training images per second: median over epochs, evaluation excluded",
+    "peak_memory_bytes": "growth during training: CUDA max allocated, or the CPU's peak resident set",
+}
+
+EXAMPLES = """
+Examples:
+
+  cbam-bench train cifar_resnet20 --attention cbam --dataset digits-clutter
+
+  cbam-bench train cifar_resnet20 -a se --seed 1 --save se.pt --json
+
+  cbam-bench train resnet18 -a cbam --dataset cifar10 --download --epochs 30 --device cuda
+
+  cbam-bench train cifar_resnet56 -a cbam --dataset imagefolder:~/data/flowers --image-size 64
+"""
+
+
+def _percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _epoch_line(report: EpochReport, epochs: int) -> str:
+    return (
+        f"epoch {report.epoch}/{epochs}: train loss {report.train_loss:.4f}, "
+        f"val top-1 {_percent(report.val_accuracy)}, top-5 {_percent(report.val_top5)}, {report.seconds:.1f} s"
+    )
+
+
+def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], Callable[[EpochReport], None] | None]:
+    """A Rich progress bar over epochs on stderr, or nothing when nobody watches."""
+    if not enabled:
+        return nullcontext(), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=output.stderr(), transient=True,
+    )
+    task = progress.add_task("epochs", total=epochs)
+
+    def on_epoch(report: EpochReport) -> None:
+        progress.console.print(_epoch_line(report, epochs), markup=False, highlight=False)
+        progress.advance(task)
+
+    return progress, on_epoch
+
+
+def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, saved: str | None) -> None:
+    arch, run = result.arch, result.extras
+    memory = "-" if result.peak_memory_bytes is None else f"{result.peak_memory_bytes / 2**20:.0f} MiB"
+    rows = [
+        ["accuracy (val top-1)", _percent(result.accuracy)],
+        ["top-5 (val)", _percent(result.top5)],
+        ["test accuracy (top-1)", _percent(result.test_accuracy)],
+        ["test top-5", _percent(result.test_top5)],
+        ["val loss", f"{result.loss:.4f}"],
+        ["params", f"{cost.params:,} ({cost.params / 1e6:.2f} M)"],
+        ["MACs (paper)", f"{cost.macs:,} ({output.human(cost.macs)})"],
+        ["latency (median / p90)", f"{latency.median_ms:.2f} / {latency.p90_ms:.2f} ms"],
+        ["training images/s", f"{result.images_per_s:,.0f}"],
+        ["training time", f"{sum(result.epoch_seconds):.1f} s over {len(result.history)} epoch" + ("s" if len(result.history) > 1 else "")],
+        ["wall time", f"{result.wall_s:.1f} s"],
+        ["peak memory (training)", memory],
+    ]
+    notes = [
+        f"{arch.backbone} + {arch.attention.summary()}, archid {arch.archid}, "
+        f"input {arch.in_channels}x{arch.input_size}x{arch.input_size}, {arch.num_classes} classes.",
+        f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation"
+        + (f", {run['test_images']:,} test" if run["test_images"] else "")
+        + f" images; {run['device']}, {run['precision']}, batch {run['batch_size']}, lr {spec.lr:g}, seed {spec.seed}.",
+        f"Latency: batch {latency.batch}, {latency.device}, {latency.dtype}, {latency.memory_format}, "
+        f"{latency.threads} threads, torch {latency.torch_version}, {latency.repeats} runs.",
+        "MACs (paper): multiply-adds of convolutions and linear layers, one image, eval mode.",
+    ]
+    if saved:
+        notes.append(f"Saved to {saved}: weights, ArchSpec and TrainSpec (cbam_bench.checkpoint.load_checkpoint).")
+    console = output.stdout()
+    console.print(output.table(f"train {arch.backbone} + {arch.attention.summary()}", ["", "value"], rows))
+    for note in notes:
+        console.print(note, markup=False)
+
+
+def _check_save_path(save: str | None) -> None:
+    if save is not None and Path(save).is_dir():
+        raise SpecError(f"--save: {save} is a folder; allowed: a file path such as model.pt")
+
+
+@reports_errors
+def train(
+    model: ModelArg,
+    attention: AttentionOpt = "none",
+    reduction: ReductionOpt = 16,
+    min_hidden: MinHiddenOpt = 1,
+    pooling: PoolingOpt = "avg,max",
+    descriptor: DescriptorOpt = "avg+max",
+    kernel: KernelOpt = 7,
+    order: OrderOpt = "channel-spatial",
+    stages: StagesOpt = None,
+    blocks: BlocksOpt = "all",
+    position: PositionOpt = "residual",
+    width: WidthOpt = 1.0,
+    stride_on: StrideOnOpt = None,
+    weights: WeightsOpt = None,
+    dataset: DatasetOpt = TRAIN_DEFAULTS.dataset,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    image_size: ImageSizeOpt = None,
+    train_images: TrainImagesOpt = None,
+    epochs: EpochsOpt = TRAIN_DEFAULTS.epochs,
+    batch_size: BatchSizeOpt = TRAIN_DEFAULTS.batch_size,
+    lr: LrOpt = TRAIN_DEFAULTS.lr,
+    seed: SeedOpt = TRAIN_DEFAULTS.seed,
+    device: DeviceOpt = TRAIN_DEFAULTS.device,
+    save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Train one network on a dataset and report its accuracy, cost, latency and training speed.
+
+    The network's classifier, input channels and input size follow the dataset. Accuracy is top-1
+    on the validation split; the test split (digits-clutter, CIFAR) is reported beside it.
+    """
+    import torch
+
+    from cbam_bench.checkpoint import save_checkpoint
+    from cbam_bench.data import fit_arch
+    from cbam_bench.data.load import download as fetch
+    from cbam_bench.measure.counting import count_cost
+    from cbam_bench.measure.env import environment
+    from cbam_bench.measure.latency import measure_latency
+    from cbam_bench.measure.profile import default_stride_on
+    from cbam_bench.models.build import build_model
+    from cbam_bench.train import autocast_dtype, resolve_device, train_model
+
+    arch = arch_from_options(
+        model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
+        descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
+        width=width, stride_on=stride_on or default_stride_on(False), input_size=None, num_classes=None,
+    )
+    spec = train_spec_from_options(
+        dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+    )
+    _check_save_path(save)
+    try:
+        torch_device = resolve_device(spec.device)
+        if download:
+            fetch(spec)
+        fitted = fit_arch(arch, spec)  # missing files fail here, before anything is built
+    except CbamBenchError as exc:
+        raise as_flag(exc) from None
+
+    bar, on_epoch = _progress(output.interactive() and not json, spec.epochs)
+    with bar:
+        net, result = train_model(fitted, spec, on_epoch=on_epoch, weights=weights)
+
+    shape = (1, fitted.in_channels, fitted.input_size, fitted.input_size)
+    cost = count_cost(build_model(fitted), shape)[""]
+    amp = autocast_dtype(spec.precision, torch_device)
+    latency = measure_latency(
+        net, shape, device=torch_device, dtype=amp or torch.float32,
+        channels_last=torch_device.type == "cuda",
+    )
+    if save is not None:
+        save_checkpoint(save, net, fitted, spec, metrics=result.to_dict())
+
+    if json:
+        history = result.to_dict()["history"]
+        output.print_json({
+            "model": fitted.backbone,
+            "archid": fitted.archid,
+            "summary": fitted.attention.summary(),
+            "arch": fitted.to_dict(),
+            "dataset": spec.dataset,
+            "accuracy": result.accuracy,
+            "top5": result.top5,
+            "test_accuracy": result.test_accuracy,
+            "test_top5": result.test_top5,
+            "loss": result.loss,
+            "params": cost.params,
+            "macs": cost.macs,
+            "elementwise_ops": cost.elementwise_ops,
+            "latency_ms": latency.median_ms,
+            "latency_p90_ms": latency.p90_ms,
+            "latency": latency.to_dict(),
+            "images_per_s": result.images_per_s,
+            "train_s": sum(result.epoch_seconds),
+            "wall_s": result.wall_s,
+            "peak_memory_bytes": result.peak_memory_bytes,
+            "history": history,
+            "epoch_seconds": result.epoch_seconds,
+            "run": result.extras,
+            "train": spec.to_dict(),
+            "env": environment(torch_device),
+            "saved": save,
+            "conventions": CONVENTIONS,
+        })
+        return
+    _render(result, spec, cost, latency, save)
+
+
+train.__doc__ = (train.__doc__ or "") + EXAMPLES

@@ -1,0 +1,154 @@
+"""What each dataset is and looks like, found without decoding it.
+
+Kept free of torch so specs can validate dataset names and the CLI can fail fast on missing files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cbam_bench.errors import DataError, SpecError, allowed, did_you_mean
+
+if TYPE_CHECKING:
+    from cbam_bench.spec import ArchSpec, TrainSpec
+
+DIGITS = "digits-clutter"
+IMAGEFOLDER = "imagefolder:"
+DATASET_NAMES = (DIGITS, "cifar10", "cifar100", IMAGEFOLDER + "PATH")
+DEFAULT_DATA_DIR = "data"
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The shape of a dataset's images and labels: what a network needs to fit it."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Static facts of one dataset kind: its native shape, default sizes and the augmentation that fits it."""
+
+    num_classes: int | None  # None: read from the folder
+    in_channels: int
+    image_size: int  # the default when --image-size is not given
+    train_images: int | None  # None: all there are
+    val_images: int | None
+    crop_padding: int  # random crop after zero padding by this many pixels; 0 = no crop
+    flip: bool  # horizontal flips; never for digits, whose mirror image is another glyph or none
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """The python-version archive, as extracted: one folder of pickled batches."""
+
+    folder: str
+    train_files: tuple[str, ...]
+    test_file: str
+    label_key: str
+
+
+RECIPES: dict[str, Recipe] = {
+    DIGITS: Recipe(10, 1, image_size=20, train_images=4000, val_images=1000, crop_padding=2, flip=False),
+    "cifar10": Recipe(10, 3, image_size=32, train_images=None, val_images=5000, crop_padding=4, flip=True),
+    "cifar100": Recipe(100, 3, image_size=32, train_images=None, val_images=5000, crop_padding=4, flip=True),
+    "imagefolder": Recipe(None, 3, image_size=64, train_images=None, val_images=None, crop_padding=8, flip=True),
+}
+
+CIFAR: dict[str, CifarLayout] = {
+    "cifar10": CifarLayout(
+        "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "labels"
+    ),
+    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "fine_labels"),
+}
+
+
+def check_dataset_name(name: object, key: str = "train.dataset") -> None:
+    """Raise SpecError unless `name` is a known dataset or `imagefolder:` followed by a path."""
+    if isinstance(name, str) and (name in RECIPES and name != "imagefolder" or _folder_path(name)):
+        return
+    hint = did_you_mean(str(name), DATASET_NAMES[:-1]) if isinstance(name, str) else ""
+    if isinstance(name, str) and name.startswith("imagefolder"):
+        hint = " (write imagefolder:PATH with the folder that holds train/ and val/)"
+    raise SpecError(f"{key}: {name!r} is not allowed{hint}; allowed: {allowed(DATASET_NAMES)}")
+
+
+def _folder_path(name: str) -> str:
+    return name[len(IMAGEFOLDER) :] if name.startswith(IMAGEFOLDER) else ""
+
+
+def recipe_of(name: str) -> Recipe:
+    return RECIPES["imagefolder" if name.startswith(IMAGEFOLDER) else name]
+
+
+def data_root(spec: TrainSpec) -> Path:
+    """Where downloaded datasets and decoded caches live: --data-dir, else ./data."""
+    return Path(spec.data_dir if spec.data_dir is not None else DEFAULT_DATA_DIR).expanduser()
+
+
+def missing_cifar_file(root: Path, name: str) -> Path | None:
+    """The first file of the python-version CIFAR folder that is not there, or None when complete."""
+    layout = CIFAR[name]
+    for file in (*layout.train_files, layout.test_file):
+        path = root / layout.folder / file
+        if not path.is_file():
+            return path
+    return None
+
+
+def cifar_missing_error(root: Path, name: str, missing: Path) -> DataError:
+    folder = CIFAR[name].folder
+    return DataError(
+        f"dataset {name}: {missing} not found; run with --download, or extract the python version "
+        f"({folder}/, from {CIFAR_URL}) into {root} (--data-dir)"
+    )
+
+
+def imagefolder_classes(path: Path) -> list[str]:
+    """Class names of an image folder (the sub-folders of train/), checked against val/."""
+    name = IMAGEFOLDER + str(path)
+    for split in ("train", "val"):
+        if not (path / split).is_dir():
+            raise DataError(f"dataset {name}: {path / split} is not a folder; expected {path}/train/CLASS/*.png and {path}/val/CLASS/*.png")
+    classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(f"dataset {name}: {path / 'train'} has no class folders; expected {path}/train/CLASS/*.png")
+    unknown = sorted(p.name for p in (path / "val").iterdir() if p.is_dir() and p.name not in classes)
+    if unknown:
+        raise DataError(f"dataset {name}: {path / 'val' / unknown[0]} is a class that train/ does not have")
+    return classes
+
+
+def dataset_info(spec: TrainSpec) -> DatasetInfo:
+    """Classes, channels and image size of spec's dataset; DataError when its files are missing.
+
+    Cheap: CIFAR is checked file by file, an image folder by listing its class folders.
+    """
+    name = spec.dataset
+    recipe = recipe_of(name)
+    size = spec.image_size or recipe.image_size
+    classes = recipe.num_classes
+    if name in CIFAR:
+        root = data_root(spec)
+        missing = missing_cifar_file(root, name)
+        if missing is not None:
+            raise cifar_missing_error(root, name, missing)
+    elif name.startswith(IMAGEFOLDER):
+        classes = len(imagefolder_classes(Path(_folder_path(name)).expanduser()))
+    assert classes is not None
+    return DatasetInfo(name=name, num_classes=classes, in_channels=recipe.in_channels, image_size=size)
+
+
+def fit_arch(arch: ArchSpec, spec: TrainSpec) -> ArchSpec:
+    """`arch` with its classifier, input channels and input size set for spec's dataset."""
+    info = dataset_info(spec)
+    return dataclasses.replace(
+        arch, num_classes=info.num_classes, in_channels=info.in_channels, input_size=info.image_size
+    )

@@ -1,0 +1,339 @@
+"""train(arch, spec): fit one network to a dataset, and say how well and how fast it learned.
+
+The recipe is the usual one for ResNets on small images: SGD with (Nesterov) momentum, weight
+decay, optional label smoothing, a linear warm-up then a cosine decay (or one-cycle), per step.
+On a GPU it runs in bfloat16 autocast with channels_last tensors; on the CPU in float32, where a
+seed fixes the result exactly. Batches come from tensors already on the device (cbam_bench.data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cbam_bench.data import fit_arch
+from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
+from cbam_bench.data.load import Data, Split, load_data
+from cbam_bench.errors import SpecError
+from cbam_bench.measure.memory import track_peak_memory
+from cbam_bench.models.build import build_model, load_backbone_weights
+from cbam_bench.spec import ArchSpec, TrainSpec
+
+ONECYCLE_PEAK_AT = 0.3  # share of the steps spent rising to the peak (torch's OneCycleLR default)
+ONECYCLE_START = 1 / 25  # start and end, as fractions of the peak learning rate
+# How often the loss is checked for nan/inf: every step costs nothing on the CPU, but on a GPU each
+# check waits for the device, so there the losses are kept on the device and looked at in bulk.
+CHECK_EVERY = {"cpu": 1, "cuda": 50}
+
+
+class TrainingError(RuntimeError):
+    """Training could not go on, e.g. the loss became nan; the message says where and what to try."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch's training loss and validation accuracy, handed to the on_epoch callback."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean over the epoch's steps, with label smoothing if any
+    val_accuracy: float  # top-1 on the validation split, a fraction
+    val_top5: float
+    seconds: float  # training only, evaluation excluded
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run produced. Accuracies are fractions; `accuracy` is on the validation split."""
+
+    arch: ArchSpec
+    accuracy: float
+    top5: float
+    test_accuracy: float | None
+    test_top5: float | None
+    loss: float  # final validation loss (plain cross-entropy)
+    history: list[EpochReport]
+    epoch_seconds: list[float]
+    images_per_s: float  # training images per second, median over epochs
+    wall_s: float  # the whole call, data loading included
+    peak_memory_bytes: int | None = None  # growth during training (see cbam_bench.measure.memory)
+    extras: dict[str, Any] = field(default_factory=dict)  # device, precision, steps: how it ran
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["arch"] = self.arch.to_dict()
+        return out
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is the GPU when there is one; asking for 'cuda' without one is bad input."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SpecError("train.device: 'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu")
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 under 'auto' on a GPU that has it; float32 (no autocast) on the CPU unless asked."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return None
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate at optimizer step `step` (0-based) of `total`.
+
+    cosine: linear from 1/(warmup+1) up to 1 over `warmup` steps, then half a cosine down to 0.
+    onecycle: cosine from ONECYCLE_START up to 1 over the first 30% of steps, then cosine down to
+    ONECYCLE_START / 1e4 (Smith & Topin's schedule as torch's OneCycleLR draws it).
+    """
+    if schedule == "onecycle":
+        rise = max(1, round(ONECYCLE_PEAK_AT * total))
+        if step < rise:
+            return ONECYCLE_START + (1 - ONECYCLE_START) * (1 - math.cos(math.pi * step / rise)) / 2
+        end = ONECYCLE_START / 1e4
+        progress = (step - rise) / max(1, total - rise)
+        return end + (1 - end) * (1 + math.cos(math.pi * progress)) / 2
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = (step - warmup) / max(1, total - warmup)
+    return (1 + math.cos(math.pi * progress)) / 2
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on convolution and linear weights only.
+
+    Biases and norm scales/shifts (every tensor with one dimension) are left undecayed: decaying a
+    scale that a norm layer follows only fights the norm, and CBAM's spatial gate ends in a
+    one-channel BatchNorm whose weight starts at 0 on purpose, which decay would pin there.
+    """
+    decay, plain = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else plain).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def initial_model(arch: ArchSpec, seed: int, weights: str | Path | None = None) -> nn.Module:
+    """arch's network initialised from `seed`, leaving the caller's global RNG state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch)
+    if weights is not None:
+        load_backbone_weights(model, weights)
+    return model
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean cross-entropy and top-1 / top-5 accuracy (fractions) on one split."""
+
+    loss: float
+    top1: float
+    top5: float
+
+
+def evaluate(
+    model: nn.Module, data: Data, split: Split, *, amp: torch.dtype | None = None, memory_format: torch.memory_format = torch.contiguous_format
+) -> Evaluation:
+    """Mean cross-entropy, top-1 and top-5 accuracy (top-k with k capped at the classes) on `split`."""
+    device = split.labels.device
+    k = min(5, data.info.num_classes)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    hits = torch.zeros(2, dtype=torch.int64, device=device)
+    model.eval()
+    with torch.inference_mode():
+        for x, y in eval_batches(data, split, memory_format):
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                logits = model(x).float()
+            loss += F.cross_entropy(logits, y, reduction="sum")
+            correct = logits.topk(k, dim=1).indices.eq(y[:, None])
+            hits += torch.stack([correct[:, 0].sum(), correct.any(dim=1).sum()])
+    n = max(1, len(split))
+    top1, top5 = hits.tolist()
+    return Evaluation(loss=loss.item() / n, top1=top1 / n, top5=top5 / n)
+
+
+def _non_finite(losses: torch.Tensor, first_step: int) -> tuple[int, float] | None:
+    """(1-based step, value) of the first nan/inf among losses of steps first_step, first_step+1, ..."""
+    bad = ~torch.isfinite(losses)
+    if not bad.any():
+        return None
+    index = int(bad.nonzero()[0, 0])
+    return first_step + index + 1, float(losses[index])
+
+
+@contextlib.contextmanager
+def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """cuDNN picks the fastest kernels on a GPU (every batch has the same shape); restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The fixed shape of one run: where it runs, in what precision, and how many steps it takes."""
+
+    device: torch.device
+    amp: torch.dtype | None  # autocast dtype, None for plain float32
+    memory_format: torch.memory_format
+    batch: int
+    steps: int  # per epoch
+    warmup: int  # steps
+    total: int  # steps
+
+    def lr_at(self, spec: TrainSpec, step: int) -> float:
+        return spec.lr * lr_factor(step, self.total, self.warmup, spec.schedule)
+
+
+def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
+    batch = min(spec.batch_size, len(data.train))
+    steps = steps_per_epoch(len(data.train), batch)
+    return _Plan(
+        device=device,
+        amp=autocast_dtype(spec.precision, device),
+        memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format,
+        batch=batch,
+        steps=steps,
+        warmup=round(spec.warmup_epochs * steps),
+        total=steps * spec.epochs,
+    )
+
+
+def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, plan: _Plan, spec: TrainSpec) -> None:
+    """Raise TrainingError at the first nan/inf among the losses of steps first_step, first_step + 1, ..."""
+    found = _non_finite(losses, first_step)
+    if found is None:
+        return
+    step, value = found
+    lr = plan.lr_at(spec, (epoch - 1) * plan.steps + step - 1)
+    raise TrainingError(
+        f"loss became {value} at epoch {epoch}, step {step} of {plan.steps} (lr {lr:.3g}); the network diverged, "
+        f"so training stopped: try a lower --lr than {spec.lr:g} or a longer warm-up"
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data: Data,
+    generator: torch.Generator,
+    plan: _Plan,
+    spec: TrainSpec,
+    epoch: int,
+) -> float:
+    """One pass over the training split; returns the mean loss."""
+    model.train()
+    losses = torch.zeros(plan.steps, device=plan.device)
+    check_every = CHECK_EVERY.get(plan.device.type, 1)
+    checked = 0
+    for step, (x, y) in enumerate(train_batches(data, plan.batch, generator, plan.memory_format)):
+        with torch.autocast(plan.device.type, dtype=plan.amp or torch.float32, enabled=plan.amp is not None):
+            loss = F.cross_entropy(model(x), y, label_smoothing=spec.label_smoothing)
+        losses[step] = loss.detach()
+        if step + 1 - checked >= check_every:
+            _check_finite(losses[checked : step + 1], checked, epoch, plan, spec)
+            checked = step + 1
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    _check_finite(losses[checked:], checked, epoch, plan, spec)
+    return losses.mean().item()  # waits for the device, so the epoch's time is honest
+
+
+def train_model(
+    arch: ArchSpec,
+    spec: TrainSpec,
+    *,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    weights: str | Path | None = None,
+) -> tuple[nn.Module, TrainResult]:
+    """train(), also returning the trained network (on the training device, in eval mode)."""
+    start = time.perf_counter()
+    device = resolve_device(spec.device)
+    arch = fit_arch(arch, spec)
+    data = load_data(spec, device)
+    plan = _plan(spec, data, device)
+    model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=plan.memory_format)
+    optimizer = torch.optim.SGD(
+        param_groups(model, spec.weight_decay),
+        lr=spec.lr,
+        momentum=spec.momentum,
+        nesterov=spec.nesterov and spec.momentum > 0,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan.total, plan.warmup, spec.schedule))
+    generator = torch.Generator(device=device).manual_seed(spec.seed)
+    history: list[EpochReport] = []
+
+    with track_peak_memory(device) as memory, _cudnn_autotune(device):
+        for epoch in range(1, spec.epochs + 1):
+            began = time.perf_counter()
+            train_loss = _train_epoch(model, optimizer, scheduler, data, generator, plan, spec, epoch)
+            seconds = time.perf_counter() - began
+            val = evaluate(model, data, data.val, amp=plan.amp, memory_format=plan.memory_format)
+            history.append(EpochReport(epoch, train_loss, val.top1, val.top5, seconds))
+            if on_epoch is not None:
+                on_epoch(history[-1])
+
+    test = None if data.test is None else evaluate(model, data, data.test, amp=plan.amp, memory_format=plan.memory_format)
+    epoch_seconds = [r.seconds for r in history]
+    result = TrainResult(
+        arch=arch,
+        accuracy=val.top1,
+        top5=val.top5,
+        test_accuracy=None if test is None else test.top1,
+        test_top5=None if test is None else test.top5,
+        loss=val.loss,
+        history=history,
+        epoch_seconds=epoch_seconds,
+        images_per_s=statistics.median(plan.steps * plan.batch / s for s in epoch_seconds),
+        wall_s=time.perf_counter() - start,
+        peak_memory_bytes=memory.bytes,
+        extras={
+            "device": str(device),
+            "precision": "bf16" if plan.amp is torch.bfloat16 else "fp32",
+            "memory_format": "channels_last" if plan.memory_format is torch.channels_last else "contiguous",
+            "steps_per_epoch": plan.steps,
+            "batch_size": plan.batch,
+            "train_images": len(data.train),
+            "val_images": len(data.val),
+            "test_images": None if data.test is None else len(data.test),
+            "peak_memory_method": memory.method,
+        },
+    )
+    return model.eval(), result
+
+
+def train(
+    arch: ArchSpec,
+    spec: TrainSpec,
+    *,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    weights: str | Path | None = None,
+) -> TrainResult:
+    """Fit `arch` to spec's dataset (fit_arch) and train it; see TrainResult for what comes back.
+
+    `on_epoch` is called after each epoch's evaluation; whatever it raises (optuna.TrialPruned, say)
+    propagates unchanged. `weights`, a backbone state_dict file, starts the network from it.
+    Raises SpecError / DataError for bad input and TrainingError when the loss becomes nan or inf.
+    """
+    return train_model(arch, spec, on_epoch=on_epoch, weights=weights)[1]

@@ -1,0 +1,55 @@
+"""--save files: one file, loadable with weights_only=True, that rebuilds the same network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cbam_bench.checkpoint import load_checkpoint, save_checkpoint
+from cbam_bench.errors import SpecError
+from cbam_bench.models.build import build_model
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+
+ARCH = ArchSpec(
+    "cifar_resnet20",
+    width=0.5,
+    in_channels=1,
+    input_size=16,
+    attention=AttentionSpec(kind="cbam", reduction=4, kernel=3, order="parallel"),
+    placement=PlacementSpec(stages=(2, 3), position="post-add"),
+)
+
+
+def test_round_trip_rebuilds_the_same_network(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = build_model(ARCH).eval()
+    with torch.no_grad():  # weights no fresh network has, so a rebuild cannot pass by chance
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    spec = TrainSpec(epochs=2, lr=0.05, seed=3, image_size=16)
+    path = tmp_path / "net.pt"
+    save_checkpoint(path, model, ARCH, spec, metrics={"accuracy": 0.9})
+    raw = torch.load(path, weights_only=True)
+    assert raw["metrics"] == {"accuracy": 0.9} and raw["arch"]["attention"]["order"] == "parallel"
+    loaded, arch, train_spec = load_checkpoint(path)
+    assert arch == ARCH and arch.archid == ARCH.archid and train_spec == spec
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    assert not loaded.training
+    assert [p.name for p in tmp_path.iterdir()] == ["net.pt"]  # no temporary file left behind
+
+
+def test_not_a_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pt"
+    torch.save(build_model(ARCH).state_dict(), plain)
+    with pytest.raises(SpecError, match=r"plain.pt: not a cbam-bench checkpoint \(written by `cbam-bench train --save`\)"):
+        load_checkpoint(plain)
+    with pytest.raises(SpecError, match="missing.pt: no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(SpecError, match="junk.pt: not loadable"):
+        load_checkpoint(junk)

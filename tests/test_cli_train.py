@@ -1,0 +1,97 @@
+"""`cbam-bench train` through typer's CliRunner: the JSON contract, --save, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cbam_bench.checkpoint import load_checkpoint
+from cbam_bench.cli.app import app
+
+runner = CliRunner()
+QUICK = ["--epochs", "1", "--train-images", "128", "--image-size", "16", "--batch-size", "32", "--device", "cpu"]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), env={"COLUMNS": "120"})
+
+
+def test_json_has_the_contract_keys_and_nothing_else_on_stdout(tmp_path: Path) -> None:
+    save = tmp_path / "out" / "se.pt"
+    result = invoke("train", "cifar_resnet20", "--attention", "se", "--width", "0.5", *QUICK, "--save", str(save), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert {"accuracy", "top5", "params", "macs", "latency_ms", "images_per_s", "wall_s", "arch", "archid", "env",
+            "test_accuracy", "test_top5", "history", "train"} <= set(doc)
+    assert 0 <= doc["accuracy"] <= doc["top5"] <= 1 and 0 <= doc["test_accuracy"] <= 1
+    assert isinstance(doc["params"], int) and isinstance(doc["macs"], int) and doc["params"] > 0
+    assert doc["latency_ms"] > 0 and doc["latency_ms"] <= doc["latency_p90_ms"] and doc["images_per_s"] > 0
+    assert doc["arch"]["in_channels"] == 1 and doc["arch"]["input_size"] == 16 and doc["arch"]["attention"]["kind"] == "se"
+    assert [h["epoch"] for h in doc["history"]] == [1] and doc["history"][0]["val_accuracy"] == doc["accuracy"]
+    assert doc["env"]["device"] == "cpu" and doc["env"]["torch"] == torch.__version__
+    assert doc["train"]["train_images"] == 128 and doc["saved"] == str(save)
+    # The saved file rebuilds the trained network, with the specs that made it.
+    model, arch, spec = load_checkpoint(save)
+    assert arch.archid == doc["archid"] and spec.epochs == 1 and spec.image_size == 16
+    assert sum(p.numel() for p in model.parameters()) == doc["params"]
+
+
+def test_summary_table_for_people() -> None:
+    result = invoke("train", "cifar_resnet20", "--width", "0.5", *QUICK)
+    assert result.exit_code == 0, result.output
+    for label in ("accuracy (val top-1)", "top-5 (val)", "test accuracy", "params", "MACs (paper)", "latency", "training images/s", "wall time"):
+        assert label in result.stdout
+    assert "epoch 1/1" not in result.stderr  # no progress when stderr is not a terminal
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--dataset", "cifar"], "--dataset: 'cifar' is not allowed (did you mean 'cifar10'?); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH"),
+        (["--epochs", "0"], "--epochs: 0 is not allowed; allowed: an integer >= 1"),
+        (["--lr", "0"], "--lr: 0.0 is not allowed; allowed: a number > 0"),
+        (["--device", "tpu"], "--device: 'tpu' is not allowed (did you mean 'cpu'?); allowed: auto, cpu, cuda"),
+        (["--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?)"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    result = invoke("train", "cifar_resnet20", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+
+
+def test_missing_cifar_files_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    save = tmp_path / "never.pt"
+    result = invoke("train", "cifar_resnet20", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--save", str(save))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"dataset cifar10: {tmp_path}/cifar-10-batches-py/data_batch_1 not found; run with --download" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cuda_without_a_gpu_is_bad_input() -> None:
+    result = invoke("train", "cifar_resnet20", "--device", "cuda", "--json")
+    if torch.cuda.is_available():
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["env"]["cuda"] is not None
+    else:
+        assert result.exit_code == 2
+        assert result.stderr.strip() == "error: --device: 'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu"
+
+
+def test_save_to_a_folder_is_refused_before_training(tmp_path: Path) -> None:
+    result = invoke("train", "cifar_resnet20", "--save", str(tmp_path))
+    assert result.exit_code == 2 and "--save: " in result.stderr and "is a folder" in result.stderr
+
+
+def test_help_has_examples() -> None:
+    result = invoke("train", "--help")
+    assert result.exit_code == 0
+    assert "cbam-bench train cifar_resnet20 --attention cbam --dataset digits-clutter" in result.stdout
