@@ -4,28 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+_DEFAULT_MODE = 0o644
+
 
 @contextlib.contextmanager
-def atomic_write(target: str | Path) -> Iterator[BinaryIO]:
+def atomic_write(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces `target` only when the block ends without an error.
 
     The temporary file lives in the target's folder, so the final os.replace is a rename on one
-    file system; on failure it is removed and `target` is untouched.
+    file system; it is synced first and takes the old file's permissions. On failure it is
+    removed and `target` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _DEFAULT_MODE
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) -> Path:
+    """Stream text or bytes chunks into `path` atomically; a chunk that raises leaves the old file."""
+    with atomic_write(path) as f:
+        for chunk in chunks:
+            f.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+    return Path(path)

@@ -9,7 +9,7 @@ import re
 import pytest
 from synthetic_studies import MIXED, Fake, make_study
 
-from cbam_bench.atomic import write_atomic
+from cbam_bench.files import write_atomic
 from cbam_bench.records import StudyRecords, records_from_study
 from cbam_bench.report import export as export_module
 from cbam_bench.report.export import export

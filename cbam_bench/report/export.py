@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from cbam_bench.atomic import write_atomic
+from cbam_bench.files import write_atomic
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import DASH, caption, cells, columns, conventions, placement_label

@@ -10,7 +10,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from cbam_bench.atomic import write_atomic
+from cbam_bench.files import write_atomic
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import column, devices
 from cbam_bench.report.summary import StudySummary
