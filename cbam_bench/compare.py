@@ -58,6 +58,10 @@ def trial_entry(study: StudyRecords, number: int, text: str) -> Entry:
         numbers = [t.number for t in study.trials]
         there = f"trials there: {min(numbers)}-{max(numbers)}" if numbers else "it has no trials"
         raise StudyError(f"{text}: study {study.name!r} has no trial {number}; {there}")
+    if trial.status == "reused":
+        original = f"{study.name}:{trial.reused_from}"
+        raise StudyError(f"{text}: trial {number} reused the measures of trial {trial.reused_from} (the same network); "
+                         f"allowed: complete trials within budget, here {original}")
     if not trial.usable:
         raise StudyError(f"{text}: trial {number} is {trial.status}; allowed: complete trials within budget")
     return Entry(study, trial)

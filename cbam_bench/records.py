@@ -15,7 +15,7 @@ from cbam_bench.metrics import Objective, parse_objective
 if TYPE_CHECKING:
     import optuna
 
-STATUSES = ("complete", "infeasible", "pruned", "failed", "running")
+STATUSES = ("complete", "reused", "infeasible", "pruned", "failed", "running")
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,25 @@ class TrialRecord:
         return all(c <= 0 for c in constraints)
 
     @property
+    def reused_from(self) -> int | None:
+        """The trial whose measures this one copied (the search met the same network again), if any."""
+        source = self.attrs.get("reused_from")
+        return source if isinstance(source, int) and not isinstance(source, bool) else None
+
+    @property
     def status(self) -> str:
-        """complete (and within budget), infeasible (over budget, never trained), pruned, failed, running."""
+        """complete (within budget, measured here), reused (a copy of an earlier complete trial of the
+        same network), infeasible (over budget, never trained), pruned, failed, running."""
         if self.state == "complete":
-            return "complete" if self.feasible else "infeasible"
+            if not self.feasible:
+                return "infeasible"
+            return "complete" if self.reused_from is None else "reused"
         return {"pruned": "pruned", "fail": "failed"}.get(self.state, "running")
 
     @property
     def usable(self) -> bool:
-        """Whether the trial takes part in fronts, ranks and picks."""
+        """Whether the trial takes part in fronts, ranks and picks: a reused trial does not, since
+        its original stands for the network (counting both would list one network twice)."""
         return (self.status == "complete" and self.values is not None
                 and all(math.isfinite(v) for v in self.values))
 
@@ -96,7 +106,8 @@ class StudyRecords:
         return next((t for t in self.trials if t.number == number), None)
 
     def counts(self) -> dict[str, int]:
-        """Trials by status; infeasible ones are COMPLETE in Optuna but counted apart from complete."""
+        """Trials by status, each counted once: reused and infeasible trials are COMPLETE in Optuna
+        but counted apart from complete, so the statuses add up to the total."""
         out = {status: 0 for status in STATUSES}
         for t in self.trials:
             out[t.status] += 1

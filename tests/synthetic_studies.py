@@ -41,6 +41,8 @@ class Fake:
     seed_accuracies: tuple[float, ...] | None = None
     device: str = "cpu"
     backbone: str = "cifar_resnet20"
+    reused_from: int | None = None  # a complete trial that copied this earlier trial's measures
+    latency_setup: dict[str, object] | None = None
 
 
 def arch_of(fake: Fake) -> ArchSpec:
@@ -57,6 +59,10 @@ def user_attrs(fake: Fake, budgets: dict[str, float] | None = None) -> dict[str,
         "latency_ms": fake.latency_ms, "latency_p90_ms": round(fake.latency_ms * 1.1, 6),
         "env": {**ENV, "device": fake.device}, "feasible": fake.status != "infeasible",
     }
+    if fake.reused_from is not None:
+        attrs["reused_from"] = fake.reused_from
+    if fake.latency_setup is not None:
+        attrs["latency_setup"] = dict(fake.latency_setup)
     limits = budgets or {}
     attrs["constraints"] = [float(attrs[m]) - cap for m, cap in limits.items()]  # type: ignore[arg-type]
     if fake.status == "infeasible":

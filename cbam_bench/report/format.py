@@ -125,5 +125,6 @@ def caption(trials: Sequence[TrialRecord], cols: Sequence[Column], objectives: S
         lines.append(text + ".")
     arrows = ", ".join(f"{METRICS[o.metric].label if o.metric in METRICS else o.metric} "
                        f"{'higher' if o.direction == 'max' else 'lower'} is better" for o in objectives)
-    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded.")
+    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded, "
+                 "and so are trials that reused an earlier trial's measures (the same network).")
     return lines

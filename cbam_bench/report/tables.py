@@ -130,7 +130,8 @@ def summary_lines(summary: StudySummary) -> list[str]:
     """Counts, hypervolume with its reference point, the knee, and the pick under the user's budgets."""
     study, counts = summary.study, summary.study.counts()
     lines = [
-        f"Trials: {counts['complete']} complete, {counts['infeasible']} over budget (never trained), "
+        f"Trials: {counts['complete']} complete, {counts['reused']} reused (same network as an earlier trial), "
+        f"{counts['infeasible']} over budget (never trained), "
         f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running; {counts['total']} in all."
     ]
     ref = ", ".join(f"{m} {_value(m, v)}" for m, v in summary.reference.items())
