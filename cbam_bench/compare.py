@@ -119,9 +119,10 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     notes: list[str] = []
     acc, base_acc = a.measure("accuracy"), b.measure("accuracy")
     latency = _pct(a.measure("latency_ms"), b.measure("latency_ms"))
-    if a.device and b.device and a.device != b.device:
+    where_a, where_b = a.latency_label, b.latency_label
+    if where_a and where_b and where_a != where_b:
         latency = None
-        notes.append(f"latency not compared: measured on {a.device} and {b.device}")
+        notes.append(f"latency not compared: timed on {where_a} and on {where_b}")
     if entry.study.dataset and baseline.study.dataset and entry.study.dataset != baseline.study.dataset:
         notes.append(f"different datasets: {entry.study.dataset} and {baseline.study.dataset}")
     delta = {

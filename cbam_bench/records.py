@@ -82,8 +82,38 @@ class TrialRecord:
 
     @property
     def device(self) -> str | None:
+        """The device the trial was trained on (env)."""
         env = self.attrs.get("env")
         return str(env["device"]) if isinstance(env, dict) and env.get("device") else None
+
+    @property
+    def latency_setup(self) -> dict[str, Any] | None:
+        """How the latency was timed (device, threads, batch, dtype, memory format), when stored."""
+        setup = self.attrs.get("latency_setup")
+        return setup if isinstance(setup, dict) and setup.get("device") else None
+
+    @property
+    def latency_label(self) -> str | None:
+        """Where latency was timed, e.g. 'cpu, 1 thread, batch 1, float32'.
+
+        The search times every candidate under its space's latency set-up, which need not be the
+        device it trains on (a GPU worker may time on one CPU thread), so the set-up names it.
+        A trial without one falls back to the training device in env; None when neither is stored.
+        """
+        setup = self.latency_setup
+        if setup is None:
+            return self.device
+        parts = [str(setup["device"])]
+        threads = setup.get("threads")
+        if setup["device"] == "cpu" and isinstance(threads, int):
+            parts.append(f"{threads} thread{'' if threads == 1 else 's'}")
+        if setup.get("batch") is not None:
+            parts.append(f"batch {setup['batch']}")
+        if setup.get("dtype"):
+            parts.append(str(setup["dtype"]))
+        if setup.get("memory_format") not in (None, "contiguous"):
+            parts.append(str(setup["memory_format"]))
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ def test_report_tables_name_units_and_conventions(db) -> None:
     assert "Pareto front of mixed (accuracy:max, macs:min, latency_ms:min): 3 of 4 complete trials" in out
     for needle in ("Acc. (%)", "MACs (M)", "Latency (ms)", "88.00 ± 1.00",
                    "MACs in M: multiply-adds of convolution and linear layers",
-                   "Latency in ms: median of timed forward passes at batch 1 on cpu",
+                   "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
+                   "(latency_setup: device, threads, batch, dtype), not the training device; here: cpu, 1 thread, batch 1,",
                    "Trials: 4 complete, 0 reused (same network as an earlier trial), 1 over budget (never trained), 1 pruned, 1 failed",
                    "reference point: accuracy 0.00%", "Knee: trial 1 (se avg r16)",
                    "Within latency_ms <= 1.5 ms: trial 1 (se avg r16) is the most accurate"):
@@ -178,7 +179,8 @@ def test_compare_table(db) -> None:
     result = invoke("compare", "mixed", "--storage", db)
     assert result.exit_code == 0, result.output
     for needle in ("Comparison against baseline mixed:0", "+8.00", "[+5.73, +10.27]", "40.20 (+0.5%)",
-                   "95% Welch t interval of Δ acc from per-seed accuracies", "at batch 1 on cpu"):
+                   "95% Welch t interval of Δ acc from per-seed accuracies",
+                   "here: cpu, 1 thread, batch 1, float32"):
         assert needle in result.stdout, needle
 
 
