@@ -9,7 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, StorageOpt
+from cbam_bench.cli.options import DataDirOpt, DeviceOpt, EpochsOpt, JsonOpt, SeedsOpt, StorageOpt
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed
 from cbam_bench.search.storage import HEARTBEAT_S
@@ -33,9 +33,6 @@ Examples:
   # one study on several machines: the same command on each
   cbam-bench search cifar10-resnet18 --storage postgresql://cbam:PASSWORD@db-host/cbam
 """
-
-TRAINING = "Training"
-
 
 def _front_item(trial: TrialRecord) -> dict[str, Any]:
     """A front member as the search's --json shows it: report's trial item plus the objective values."""
@@ -69,12 +66,12 @@ def search(
     trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
+    epochs: EpochsOpt = None,
+    seeds: SeedsOpt = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help=f"Override the space's sampler: {allowed(SAMPLERS)}.", show_default=False)] = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
-    device: Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAINING, show_default=False)] = None,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAINING, show_default=False)] = None,
+    device: DeviceOpt = None,
+    data_dir: DataDirOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", min=1, help="Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.")] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
