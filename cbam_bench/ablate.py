@@ -90,7 +90,9 @@ def plan_ablation(
     """
     from cbam_bench.space import find_space, load_space
 
-    tables_named(table)
+    if table not in TABLES:
+        tables_named(table)  # names what is allowed
+        raise SpecError(f"TABLE: plan one table at a time; allowed: {allowed(TABLES)}")
     if backbone is not None and backbone not in BACKBONES:
         raise SpecError(f"--backbone: {backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
                         f"allowed: {allowed(BACKBONES)}")

@@ -100,8 +100,6 @@ class SearchDisplay:
 
     # SearchObserver
     def opened(self, study: optuna.Study, plan: Plan, counts: Counts) -> None:
-        from cbam_bench.search.storage import redact
-
         self.study = study
         self.budgets = dict(plan.space.budgets)
         objectives = ", ".join(str(o) for o in plan.space.objectives)
