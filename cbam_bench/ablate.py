@@ -105,7 +105,10 @@ def plan_ablation(
         changes["backbone"] = backbone
     if dataset is not None:
         changes["dataset"] = dataset
-        changes["train"] = dataclasses.replace(shipped.train, dataset=dataset)
+        try:
+            changes["train"] = dataclasses.replace(shipped.train, dataset=dataset)
+        except SpecError as exc:  # a TrainSpec that checks dataset names says train.dataset
+            raise SpecError("--" + str(exc).removeprefix("train.")) from None
     # The stored copy of the file says what the study really holds.
     source = {**shipped.source, **{k: v for k, v in changes.items() if k != "train"}}
     space = dataclasses.replace(shipped, **changes, source=source)

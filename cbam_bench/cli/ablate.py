@@ -9,7 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import DataDirOpt, DeviceOpt, EpochsOpt, JsonOpt, SeedsOpt, StorageOpt
+from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed
 from cbam_bench.models.catalog import BACKBONES
@@ -35,11 +35,11 @@ def ablate(
     table: Annotated[str, typer.Argument(help=f"Which of the paper's ablations: {TABLE_CHOICES}.", show_default=False)],
     backbone: Annotated[str | None, typer.Option("--backbone", help=f"Network to ablate on (default: the paper-* spaces', cifar_resnet20): {allowed(BACKBONES)}.", show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset to train on (default: the paper-* spaces', digits-clutter).", show_default=False)] = None,
-    seeds: SeedsOpt = None,
-    epochs: EpochsOpt = None,
+    seeds: SpaceSeedsOpt = None,
+    epochs: SpaceEpochsOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
+    device: SpaceDeviceOpt = None,
+    data_dir: SpaceDataDirOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Re-run the CBAM paper's ablation tables as grid studies and set them beside the paper.

@@ -25,7 +25,6 @@ from cbam_bench.spec import (
 ARCH = "Architecture"
 ATT = "Attention"
 PLACE = "Placement"
-TRAINING = "Training"
 
 ModelArg = Annotated[str, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}.", show_default=False)]
 AttentionOpt = Annotated[str, typer.Option("--attention", "-a", help=f"Module kind: {allowed(ATTENTION_KINDS)}.", rich_help_panel=ATT)]
@@ -43,15 +42,16 @@ StrideOnOpt = Annotated[str | None, typer.Option("--stride-on", help=f"Bottlenec
 InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input resolution (default 224 for ImageNet models, 32 for CIFAR ones).", rich_help_panel=ARCH, show_default=False)]
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.", rich_help_panel=ARCH, show_default=False)]
+# Training overrides of the commands that run studies (search, ablate): unset keeps the space's value.
+STUDY_TRAINING = "Training"
+SpaceEpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=STUDY_TRAINING, show_default=False)]
+SpaceSeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=STUDY_TRAINING, show_default=False)]
+SpaceDeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=STUDY_TRAINING, show_default=False)]
+SpaceDataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=STUDY_TRAINING, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
-# Training options of the commands that run studies (search, ablate); unset means the space's value.
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAINING, show_default=False)]
-SeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=TRAINING, show_default=False)]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAINING, show_default=False)]
-DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAINING, show_default=False)]
 
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {

@@ -9,7 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import DataDirOpt, DeviceOpt, EpochsOpt, JsonOpt, SeedsOpt, StorageOpt
+from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed
 from cbam_bench.search.storage import HEARTBEAT_S
@@ -66,12 +66,12 @@ def search(
     trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)] = None,
-    epochs: EpochsOpt = None,
-    seeds: SeedsOpt = None,
+    epochs: SpaceEpochsOpt = None,
+    seeds: SpaceSeedsOpt = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help=f"Override the space's sampler: {allowed(SAMPLERS)}.", show_default=False)] = None,
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
+    device: SpaceDeviceOpt = None,
+    data_dir: SpaceDataDirOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", min=1, help="Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.")] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
