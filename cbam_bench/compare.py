@@ -58,6 +58,10 @@ def trial_entry(study: StudyRecords, number: int, text: str) -> Entry:
         numbers = [t.number for t in study.trials]
         there = f"trials there: {min(numbers)}-{max(numbers)}" if numbers else "it has no trials"
         raise StudyError(f"{text}: study {study.name!r} has no trial {number}; {there}")
+    if trial.status == "reused":
+        original = f"{study.name}:{trial.reused_from}"
+        raise StudyError(f"{text}: trial {number} reused the measures of trial {trial.reused_from} (the same network); "
+                         f"allowed: complete trials within budget, here {original}")
     if not trial.usable:
         raise StudyError(f"{text}: trial {number} is {trial.status}; allowed: complete trials within budget")
     return Entry(study, trial)
@@ -115,9 +119,10 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     notes: list[str] = []
     acc, base_acc = a.measure("accuracy"), b.measure("accuracy")
     latency = _pct(a.measure("latency_ms"), b.measure("latency_ms"))
-    if a.device and b.device and a.device != b.device:
+    where_a, where_b = a.latency_label, b.latency_label
+    if where_a and where_b and where_a != where_b:
         latency = None
-        notes.append(f"latency not compared: measured on {a.device} and {b.device}")
+        notes.append(f"latency not compared: timed on {where_a} and on {where_b}")
     if entry.study.dataset and baseline.study.dataset and entry.study.dataset != baseline.study.dataset:
         notes.append(f"different datasets: {entry.study.dataset} and {baseline.study.dataset}")
     delta = {

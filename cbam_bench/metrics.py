@@ -27,6 +27,13 @@ class Metric:
     ideal: float | None = None
 
 
+# Latency is timed under the search space's latency set-up, stored per trial as `latency_setup`,
+# not on the device the trial trained on (`env`); reports name the set-up after this text.
+LATENCY_CONVENTION = (
+    "{statistic} of timed forward passes of one batch, under the trial's latency set-up "
+    "(latency_setup: device, threads, batch, dtype), not the training device"
+)
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -39,8 +46,8 @@ METRICS: dict[str, Metric] = {
                "multiply-adds of convolution and linear layers, one image, eval mode (the paper's FLOPs)", 0.0),
         Metric("elementwise_ops", "min", "Elem. ops", "count",
                "inside attention only: one op per element of each sigmoid, multiply, add, norm and pooling", 0.0),
-        Metric("latency_ms", "min", "Latency", "ms", "median of timed forward passes at batch 1 on the named device", 0.0),
-        Metric("latency_p90_ms", "min", "Latency p90", "ms", "90th percentile at batch 1 on the named device", 0.0),
+        Metric("latency_ms", "min", "Latency", "ms", LATENCY_CONVENTION.format(statistic="median"), 0.0),
+        Metric("latency_p90_ms", "min", "Latency p90", "ms", LATENCY_CONVENTION.format(statistic="90th percentile"), 0.0),
     )
 }
 

@@ -70,6 +70,14 @@ class AblationRow:
     top5_err: float
 
 
+# What the paper trained Tables 1-3 on, and each table's number and subject.
+ABLATION_SETUP = "ResNet50 on ImageNet-1K"
+ABLATION_TITLES: dict[str, str] = {
+    "channel": "Table 1: channel attention (pooling)",
+    "spatial": "Table 2: spatial attention (descriptor and kernel)",
+    "arrangement": "Table 3: arrangement of the channel and spatial gates",
+}
+
 # Keyed by the attention settings of the row; the baseline (no attention) appears in Table 1.
 ABLATIONS: dict[str, list[tuple[dict[str, object], AblationRow]]] = {
     "channel": [

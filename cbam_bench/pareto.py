@@ -2,7 +2,10 @@
 
 The point functions work on plain tuples in which every coordinate is to be minimised; the record
 functions translate a study's objectives (accuracy:max becomes -accuracy) and keep only trials
-that may take part: COMPLETE, within the study's budgets, with finite values.
+that may take part: COMPLETE, within the study's budgets, with finite values, and measured in
+their own right. A trial that reused an earlier trial's measures (the search met the same network
+again) is a duplicate of that original: it is left out of fronts, ranks, the knee, picks and the
+hypervolume, and the original stands for both (records.TrialRecord.usable).
 """
 
 from __future__ import annotations

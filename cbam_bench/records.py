@@ -15,7 +15,7 @@ from cbam_bench.metrics import Objective, parse_objective
 if TYPE_CHECKING:
     import optuna
 
-STATUSES = ("complete", "infeasible", "pruned", "failed", "running")
+STATUSES = ("complete", "reused", "infeasible", "pruned", "failed", "running")
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,25 @@ class TrialRecord:
         return all(c <= 0 for c in constraints)
 
     @property
+    def reused_from(self) -> int | None:
+        """The trial whose measures this one copied (the search met the same network again), if any."""
+        source = self.attrs.get("reused_from")
+        return source if isinstance(source, int) and not isinstance(source, bool) else None
+
+    @property
     def status(self) -> str:
-        """complete (and within budget), infeasible (over budget, never trained), pruned, failed, running."""
+        """complete (within budget, measured here), reused (a copy of an earlier complete trial of the
+        same network), infeasible (over budget, never trained), pruned, failed, running."""
         if self.state == "complete":
-            return "complete" if self.feasible else "infeasible"
+            if not self.feasible:
+                return "infeasible"
+            return "complete" if self.reused_from is None else "reused"
         return {"pruned": "pruned", "fail": "failed"}.get(self.state, "running")
 
     @property
     def usable(self) -> bool:
-        """Whether the trial takes part in fronts, ranks and picks."""
+        """Whether the trial takes part in fronts, ranks and picks: a reused trial does not, since
+        its original stands for the network (counting both would list one network twice)."""
         return (self.status == "complete" and self.values is not None
                 and all(math.isfinite(v) for v in self.values))
 
@@ -72,8 +82,38 @@ class TrialRecord:
 
     @property
     def device(self) -> str | None:
+        """The device the trial was trained on (env)."""
         env = self.attrs.get("env")
         return str(env["device"]) if isinstance(env, dict) and env.get("device") else None
+
+    @property
+    def latency_setup(self) -> dict[str, Any] | None:
+        """How the latency was timed (device, threads, batch, dtype, memory format), when stored."""
+        setup = self.attrs.get("latency_setup")
+        return setup if isinstance(setup, dict) and setup.get("device") else None
+
+    @property
+    def latency_label(self) -> str | None:
+        """Where latency was timed, e.g. 'cpu, 1 thread, batch 1, float32'.
+
+        The search times every candidate under its space's latency set-up, which need not be the
+        device it trains on (a GPU worker may time on one CPU thread), so the set-up names it.
+        A trial without one falls back to the training device in env; None when neither is stored.
+        """
+        setup = self.latency_setup
+        if setup is None:
+            return self.device
+        parts = [str(setup["device"])]
+        threads = setup.get("threads")
+        if setup["device"] == "cpu" and isinstance(threads, int):
+            parts.append(f"{threads} thread{'' if threads == 1 else 's'}")
+        if setup.get("batch") is not None:
+            parts.append(f"batch {setup['batch']}")
+        if setup.get("dtype"):
+            parts.append(str(setup["dtype"]))
+        if setup.get("memory_format") not in (None, "contiguous"):
+            parts.append(str(setup["memory_format"]))
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -96,7 +136,8 @@ class StudyRecords:
         return next((t for t in self.trials if t.number == number), None)
 
     def counts(self) -> dict[str, int]:
-        """Trials by status; infeasible ones are COMPLETE in Optuna but counted apart from complete."""
+        """Trials by status, each counted once: reused and infeasible trials are COMPLETE in Optuna
+        but counted apart from complete, so the statuses add up to the total."""
         out = {status: 0 for status in STATUSES}
         for t in self.trials:
             out[t.status] += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -21,6 +21,10 @@ OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
 STATES = {"complete": TrialState.COMPLETE, "infeasible": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
           "fail": TrialState.FAIL, "running": TrialState.RUNNING}
 ENV = {"python": "3.11.2", "torch": "2.14.1", "cuda": None, "device": "cpu", "cbam_bench": "0.1.0"}
+# What the search stores by default: latency timed on one CPU thread, whatever the training device.
+CPU_LATENCY = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format": "contiguous", "threads": 1, "repeats": 20}
+GPU_LATENCY = {"batch": 8, "device": "NVIDIA H100", "dtype": "float16", "memory_format": "channels_last", "threads": 16,
+               "repeats": 50}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,6 +45,8 @@ class Fake:
     seed_accuracies: tuple[float, ...] | None = None
     device: str = "cpu"
     backbone: str = "cifar_resnet20"
+    reused_from: int | None = None  # a complete trial that copied this earlier trial's measures
+    latency_setup: dict[str, object] | None = field(default_factory=lambda: dict(CPU_LATENCY))  # None: not stored
 
 
 def arch_of(fake: Fake) -> ArchSpec:
@@ -57,6 +63,10 @@ def user_attrs(fake: Fake, budgets: dict[str, float] | None = None) -> dict[str,
         "latency_ms": fake.latency_ms, "latency_p90_ms": round(fake.latency_ms * 1.1, 6),
         "env": {**ENV, "device": fake.device}, "feasible": fake.status != "infeasible",
     }
+    if fake.reused_from is not None:
+        attrs["reused_from"] = fake.reused_from
+    if fake.latency_setup is not None:
+        attrs["latency_setup"] = dict(fake.latency_setup)
     limits = budgets or {}
     attrs["constraints"] = [float(attrs[m]) - cap for m, cap in limits.items()]  # type: ignore[arg-type]
     if fake.status == "infeasible":

@@ -20,7 +20,7 @@ def db(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'studies.db'}"
     make_study(MIXED, storage=url, name="mixed", budgets={"latency_ms": 5.0})
     make_study([Fake(accuracy=0.9, macs=40e6), Fake(accuracy=0.8, macs=20e6), Fake(accuracy=0.85, macs=45e6),
-                Fake(status="pruned"), Fake(status="infeasible", macs=60e6)],
+                Fake(status="pruned"), Fake(status="infeasible", macs=60e6), Fake(accuracy=0.9, macs=40e6, reused_from=0)],
                storage=url, name="two", objectives=("accuracy:max", "macs:min"), budgets={"macs": 50e6})
     return url
 
@@ -48,7 +48,8 @@ def test_report_json_contract(db) -> None:
     assert [item["trial"] for item in doc["front"]] == [0, 1]
     assert doc["front"][0]["accuracy"] == 0.9 and doc["front"][0]["macs"] == 40_000_000
     assert doc["front"][0]["arch"]["attention"]["kind"] == "cbam" and doc["front"][0]["rank"] == 1
-    assert doc["counts"] == {"total": 5, "complete": 3, "infeasible": 1, "pruned": 1, "failed": 0, "running": 0}
+    assert doc["counts"] == {"total": 6, "complete": 3, "reused": 1, "infeasible": 1, "pruned": 1, "failed": 0,
+                             "running": 0}
     # 0.9 * (50M - 40M) + 0.8 * (40M - 20M) against the study's MACs budget and accuracy 0.
     assert doc["hypervolume"] == {"value": pytest.approx(25e6), "reference_point": {"accuracy": 0.0, "macs": 50e6},
                                   "normalized": pytest.approx(0.5)}
@@ -69,6 +70,13 @@ def test_report_budget_pick_reference_override_and_all(db) -> None:
         (4, "infeasible", None), (5, "pruned", None), (6, "failed", None)]
 
 
+def test_report_all_lists_a_reused_trial_without_a_rank(db) -> None:
+    doc = json.loads(invoke("report", "two", "--storage", db, "--json", "--all").stdout)
+    reused = doc["trials"][5]
+    assert (reused["status"], reused["rank"], reused["reused_from"]) == ("reused", None, 0)
+    assert [item["trial"] for item in doc["front"]] == [0, 1]
+
+
 def test_report_tables_name_units_and_conventions(db) -> None:
     result = invoke("report", "mixed", "--storage", db, "--budget", "latency_ms=1.5")
     assert result.exit_code == 0, result.output
@@ -76,8 +84,9 @@ def test_report_tables_name_units_and_conventions(db) -> None:
     assert "Pareto front of mixed (accuracy:max, macs:min, latency_ms:min): 3 of 4 complete trials" in out
     for needle in ("Acc. (%)", "MACs (M)", "Latency (ms)", "88.00 ± 1.00",
                    "MACs in M: multiply-adds of convolution and linear layers",
-                   "Latency in ms: median of timed forward passes at batch 1 on cpu",
-                   "Trials: 4 complete, 1 over budget (never trained), 1 pruned, 1 failed",
+                   "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
+                   "(latency_setup: device, threads, batch, dtype), not the training device; here: cpu, 1 thread, batch 1,",
+                   "Trials: 4 complete, 0 reused (same network as an earlier trial), 1 over budget (never trained), 1 pruned, 1 failed",
                    "reference point: accuracy 0.00%", "Knee: trial 1 (se avg r16)",
                    "Within latency_ms <= 1.5 ms: trial 1 (se avg r16) is the most accurate"):
         assert needle in out, needle
@@ -170,7 +179,8 @@ def test_compare_table(db) -> None:
     result = invoke("compare", "mixed", "--storage", db)
     assert result.exit_code == 0, result.output
     for needle in ("Comparison against baseline mixed:0", "+8.00", "[+5.73, +10.27]", "40.20 (+0.5%)",
-                   "95% Welch t interval of Δ acc from per-seed accuracies", "at batch 1 on cpu"):
+                   "95% Welch t interval of Δ acc from per-seed accuracies",
+                   "here: cpu, 1 thread, batch 1, float32"):
         assert needle in result.stdout, needle
 
 
@@ -179,6 +189,8 @@ def test_compare_table(db) -> None:
     [
         (["mixed:9"], "mixed:9: study 'mixed' has no trial 9; trials there: 0-6"),
         (["mixed:5"], "mixed:5: trial 5 is pruned; allowed: complete trials within budget"),
+        (["two:5"], "two:5: trial 5 reused the measures of trial 0 (the same network); "
+                    "allowed: complete trials within budget, here two:0"),
         (["mixed:2", "--baseline", "mixed"], "--baseline: 'mixed' is not allowed; allowed: a stored trial as STUDY:N"),
         (["two"], "no no-attention trial of cifar_resnet20 in two; allowed: name a baseline with --baseline STUDY:N"),
         (["nope:1"], "study 'nope' not found"),

@@ -44,9 +44,11 @@ def test_json_is_the_front_with_every_measure(tmp_path: Path, space: Path) -> No
     assert doc["objectives"] == ["accuracy:max", "macs:min"] and doc["budgets"] == {"macs": 10100000.0}
     # grid: none, then se and cbam each in all stages or stage 3 -> 5 candidates, all visited
     assert doc["target"] == 5 and doc["counts"]["finished"] == 5 and doc["counts"]["running"] == 0
+    assert doc["counts"]["reused"] == 0  # a grid visits every network once
     assert doc["counts"]["infeasible"] >= 1  # attention everywhere costs more than 10.1M MACs
     front = doc["front"]
     assert front and [f["accuracy"] for f in front] == sorted((f["accuracy"] for f in front), reverse=True)
+    assert all(f["rank"] == 1 and f["status"] == "complete" for f in front)
     for item in front:
         assert item["macs"] <= 10_100_000 and item["values"] == [item["accuracy"], item["macs"]]
         assert {"trial", "archid", "summary", "accuracy_std", "params", "latency_ms", "arch", "seed_accuracies"} <= item.keys()
@@ -58,7 +60,9 @@ def test_table_and_rerun_at_the_target(tmp_path: Path, space: Path) -> None:
     first = invoke(tmp_path, str(space), "--trials", "3")
     assert first.exit_code == 0, first.output
     assert "Pareto front" in first.stdout and "3 of 3 trials finished" in first.stdout
-    assert "accuracy: top-1 on the validation split" in first.stdout and "placement" in first.stdout
+    # The same front table as `cbam-bench report`, units and conventions in its caption.
+    assert "Acc.: validation top-1, mean over seeds" in first.stdout and "placement" in first.stdout
+    assert "cbam-bench report cli" in first.stdout
     again = invoke(tmp_path, str(space), "--trials", "3", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["finished"] == 3
     assert not any(line.startswith("[") for line in again.stderr.splitlines())  # nothing ran

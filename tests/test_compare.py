@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synthetic_studies import Fake, make_study
+from synthetic_studies import GPU_LATENCY, Fake, make_study
 
 from cbam_bench.compare import Entry, compare, find_baseline, parse_target, seed_sample, trial_entry
 from cbam_bench.errors import StudyError
@@ -62,6 +62,9 @@ def study():
         Fake(kind="none", backbone="cifar_resnet32", macs=70e6, seed_accuracies=(0.9, 0.91)),
         Fake(kind="se", latency_ms=2.2, device="cuda:0 (NVIDIA H100)", seed_accuracies=(0.9, 0.91)),
         Fake(status="pruned", kind="se"),
+        Fake(kind="se", reduction=8, latency_ms=0.5, latency_setup=GPU_LATENCY, seed_accuracies=(0.9, 0.91)),
+        Fake(kind="none", latency_ms=1.0, device="cuda:0 (NVIDIA H100)", latency_setup=None),
+        Fake(kind="se", latency_ms=1.5, latency_setup=None),
     ]
     return records_from_study(make_study(fakes, name="s"))
 
@@ -85,10 +88,23 @@ def test_one_seed_gives_deltas_but_no_interval(study) -> None:
     assert c.delta["accuracy"] == pytest.approx(0.07) and c.interval is None
 
 
-def test_latency_on_another_device_is_not_compared(study) -> None:
+def test_latency_is_compared_by_how_it_was_timed_not_where_the_trial_trained(study) -> None:
+    # Trial 4 trained on a GPU, but the search timed it like trial 0: on one CPU thread at batch 1.
     c = compare(Entry(study, study.trial(4)), Entry(study, study.trial(0)))
+    assert c.delta["latency_pct"] == pytest.approx(10.0) and c.notes == ()
+
+
+def test_latency_timed_under_another_set_up_is_not_compared(study) -> None:
+    c = compare(Entry(study, study.trial(6)), Entry(study, study.trial(0)))
     assert c.delta["latency_pct"] is None
-    assert c.notes == ("latency not compared: measured on cuda:0 (NVIDIA H100) and cpu",)
+    assert c.notes == ("latency not compared: timed on NVIDIA H100, batch 8, float16, channels_last "
+                       "and on cpu, 1 thread, batch 1, float32",)
+
+
+def test_without_a_latency_set_up_the_training_device_stands_in(study) -> None:
+    c = compare(Entry(study, study.trial(8)), Entry(study, study.trial(7)))
+    assert c.delta["latency_pct"] is None
+    assert c.notes == ("latency not compared: timed on cpu and on cuda:0 (NVIDIA H100)",)
 
 
 def test_baseline_against_itself_is_marked() -> None:
@@ -101,7 +117,7 @@ def test_targets_and_trial_errors(study) -> None:
     assert parse_target("s:12") == ("s", 12)
     assert parse_target("s") == ("s", None)
     assert parse_target("a:b") == ("a:b", None)
-    with pytest.raises(StudyError, match=r"^s:9: study 's' has no trial 9; trials there: 0-5$"):
+    with pytest.raises(StudyError, match=r"^s:9: study 's' has no trial 9; trials there: 0-8$"):
         trial_entry(study, 9, "s:9")
     with pytest.raises(StudyError, match=r"^s:5: trial 5 is pruned; allowed: complete trials within budget$"):
         trial_entry(study, 5, "s:5")

@@ -63,7 +63,7 @@ def test_json_round_trip(study, summary, tmp_path) -> None:
         assert {k: item[k] for k in ("accuracy", "macs", "latency_ms", "constraints", "env")} == {
             k: trial.attrs.get(k) for k in ("accuracy", "macs", "latency_ms", "constraints", "env")}
     assert "multiply-adds of convolution and linear layers" in doc["conventions"]["macs"]
-    assert doc["conventions"]["latency_ms"].endswith("at batch 1 on cpu")
+    assert doc["conventions"]["latency_ms"].endswith("not the training device; here: cpu, 1 thread, batch 1, float32")
 
 
 def test_front_only_exports_the_front(summary, tmp_path) -> None:
@@ -96,7 +96,8 @@ def test_markdown_is_a_pipe_table_with_units_in_its_caption(summary, tmp_path) -
     caption = text.strip().splitlines()[-1]
     assert caption.startswith("Table: Study cbam_ablation (digits-clutter, cifar_resnet20): 7 trials.")
     for needle in ("MACs in M: multiply-adds of convolution and linear layers", "Params in K: every parameter",
-                   "Latency in ms: median of timed forward passes at batch 1 on cpu", "± std over 3 seeds",
+                   "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
+                   "here: cpu, 1 thread, batch 1, float32", "± std over 3 seeds",
                    "Acc.: validation top-1", "(1 = Pareto front)"):
         assert needle in caption
 

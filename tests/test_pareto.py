@@ -24,8 +24,9 @@ OBJECTIVE_SETS = [
 # Few levels per measure, so that ties and duplicate points are common.
 fakes = st.lists(
     st.builds(
-        lambda status, a, m, lat: Fake(status=status, accuracy=0.5 + 0.1 * a, macs=m * 1e6, latency_ms=float(lat)),
-        st.sampled_from(["complete"] * 5 + ["infeasible", "pruned", "fail"]),
+        lambda status, a, m, lat: Fake(status="complete" if status == "reused" else status, accuracy=0.5 + 0.1 * a,
+                                       macs=m * 1e6, latency_ms=float(lat), reused_from=0 if status == "reused" else None),
+        st.sampled_from(["complete"] * 5 + ["reused", "infeasible", "pruned", "fail"]),
         st.integers(0, 4),
         st.integers(1, 5),
         st.integers(1, 4),
@@ -47,7 +48,7 @@ def brute_force_front(fs: list[Fake], objectives: tuple[str, ...]) -> set[int]:
     def beats(a: Fake, b: Fake) -> bool:
         return no_worse(a, b) and not no_worse(b, a)
 
-    done = [i for i, f in enumerate(fs) if f.status == "complete"]
+    done = [i for i, f in enumerate(fs) if f.status == "complete" and f.reused_from is None]
     return {i for i in done if not any(beats(fs[j], fs[i]) for j in done)}
 
 
@@ -86,6 +87,30 @@ def test_front_excludes_infeasible_pruned_and_failed_trials() -> None:
           Fake(status="pruned", macs=1e6), Fake(status="fail", macs=1e6), Fake(accuracy=0.9, macs=40e6)]
     study = records(fs)
     assert [t.number for t in pareto.pareto_front(study)] == [4, 0]
+
+
+def test_a_reused_trial_is_a_duplicate_of_its_original_everywhere() -> None:
+    # Trial 2 copied trial 0's measures; whatever it stores, it must not stand beside its original.
+    # Here it stores values that would dominate everything if it were let in.
+    fs = [Fake(accuracy=0.8, macs=30e6), Fake(accuracy=0.9, macs=40e6), Fake(accuracy=0.95, macs=20e6, reused_from=0),
+          Fake(accuracy=0.7, macs=35e6)]
+    study = records(fs, ("accuracy:max", "macs:min"))
+    assert [t.status for t in study.trials] == ["complete", "complete", "reused", "complete"]
+    assert study.counts() == {"total": 4, "complete": 3, "reused": 1, "infeasible": 0, "pruned": 0, "failed": 0,
+                              "running": 0}
+    assert [t.number for t in pareto.pareto_front(study)] == [1, 0]
+    assert pareto.ranks(study) == {0: 1, 1: 1, 3: 2}
+    assert pareto.knee_trial(study).number in (0, 1)
+    assert pareto.pick_under_budget(study.trials, {"macs": 50e6}).number == 1
+    # Reference: accuracy 0, MACs 10% beyond the worst usable trial (40M): 0.9 * 4M + 0.8 * 10M.
+    reference = pareto.reference_point(study)
+    assert reference == pytest.approx({"accuracy": 0.0, "macs": 44e6})
+    assert pareto.study_hypervolume(study, reference) == pytest.approx(0.9 * 4e6 + 0.8 * 10e6)
+
+
+def test_a_reused_copy_of_an_over_budget_trial_counts_as_over_budget() -> None:
+    study = records([Fake(status="infeasible"), Fake(status="infeasible", reused_from=0)])
+    assert [t.status for t in study.trials] == ["infeasible", "infeasible"] and study.counts()["reused"] == 0
 
 
 # --- hypervolume ------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ import pytest
 from optuna.trial import TrialState
 
 from cbam_bench.errors import DataError, SpaceError, StudyError
+from cbam_bench.pareto import pareto_front
+from cbam_bench.records import records_from_study
 from cbam_bench.search.early_stop import median_rule
-from cbam_bench.search.front import pareto_front
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
@@ -129,7 +130,8 @@ def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path, se
     study = search(tmp_path, SPACE + "budgets: {macs: 1000}\n", calls, trials=3)
     assert calls.calls == []
     assert [t.user_attrs["feasible"] for t in trials(study)] == [False] * 3
-    assert pareto_front(study) == []
+    assert pareto_front(records_from_study(study)) == []
+    assert count_trials(study).infeasible == 3
 
 
 def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, search: Search) -> None:
@@ -147,7 +149,10 @@ def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, sea
         source = first[t.user_attrs["archid"]]
         assert t.user_attrs["reused_from"] == source.number and "reused_from" not in source.user_attrs
         assert t.values == source.values and t.user_attrs["accuracy"] == source.user_attrs["accuracy"]
-    assert all("reused_from" not in t.user_attrs for t in pareto_front(study))
+    assert count_trials(study).reused == len(reused)
+    records = records_from_study(study)
+    assert {t.number for t in records.trials if t.status == "reused"} == {t.number for t in reused}
+    assert all(t.reused_from is None for t in pareto_front(records))
 
 
 def test_median_rule_by_hand() -> None:
@@ -215,7 +220,8 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
     assert failed, "se was sampled"
     for t in failed:
         assert t.user_attrs["summary"].startswith("se")
-        assert t.user_attrs["fail_reason"] == f"TrainingError: loss became nan at epoch 1, step 3 (lr {TrainSpec().lr})"
+        lr = TrainSpec().lr  # the stand-in's message carries the recipe's learning rate
+        assert t.user_attrs["fail_reason"] == f"TrainingError: loss became nan at epoch 1, step 3 (lr {lr})"
     assert count_trials(study).finished == 5
     assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
 
@@ -306,18 +312,3 @@ def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> Non
     assert holds_slot(study, other.number, 2)
     assert ask(study).number == other.number  # ... and the queued trial is handed out first
     assert len(study.get_trials(states=LIVE)) == 2
-
-
-def test_pareto_front_is_the_non_dominated_feasible_trials() -> None:
-    study = optuna.create_study(directions=["maximize", "minimize"])
-
-    def add(acc: float, macs: float, **attrs: Any) -> None:
-        study.add_trial(optuna.trial.create_trial(values=[acc, macs], user_attrs={"accuracy": acc, "feasible": True} | attrs))
-
-    add(0.9, 100)  # 0: front
-    add(0.8, 50)  # 1: front
-    add(0.7, 60)  # 2: dominated by 1
-    add(0.95, 10, feasible=False)  # 3: over budget
-    add(0.9, 100, reused_from=0)  # 4: same network as 0
-    add(0.85, 50)  # 5: front, dominates 1
-    assert [t.number for t in pareto_front(study)] == [0, 5]

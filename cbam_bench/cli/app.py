@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cbam_bench.cli import ablate as ablate_command
 from cbam_bench.cli import compare as compare_command
 from cbam_bench.cli import export as export_command
 from cbam_bench.cli import profile as profile_command
@@ -39,6 +40,7 @@ app.command("train")(train_command.train)
 app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
+app.command("ablate")(ablate_command.ablate)
 app.add_typer(spaces_command.app, name="spaces")
 
 

@@ -38,6 +38,7 @@ def _row(c: Comparison) -> dict[str, Any]:
         "archid": t.attrs.get("archid"),
         **{k: t.attrs.get(k) for k in ("accuracy", "accuracy_std", "seeds", "seed_accuracies", "macs", "params", "latency_ms")},
         "device": t.device,
+        "latency_setup": t.latency_setup,
         "is_baseline": c.is_baseline,
         "baseline": c.baseline.ref if c.baseline else None,
         "delta": c.delta or None,
@@ -86,7 +87,8 @@ def _conventions() -> dict[str, str]:
         "delta.accuracy": "difference of validation top-1 accuracy, as a fraction (0.01 = 1 percentage point)",
         "delta.macs_pct": "MACs relative to the baseline, in %; " + METRICS["macs"].convention,
         "delta.params_pct": "parameters relative to the baseline, in %",
-        "delta.latency_pct": "latency relative to the baseline, in %; null when measured on different devices",
+        "delta.latency_pct": "latency relative to the baseline, in %; null when the two were timed under "
+                              "different latency set-ups (device, threads, batch, dtype)",
         "ci95": "95% Welch t interval of delta.accuracy from per-seed accuracies; null with fewer than two seeds a side",
     }
 

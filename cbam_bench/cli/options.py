@@ -50,6 +50,11 @@ StrideOnOpt = Annotated[str | None, typer.Option("--stride-on", help=f"Bottlenec
 InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input resolution (default 224 for ImageNet models, 32 for CIFAR ones).", rich_help_panel=ARCH, show_default=False)]
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.", rich_help_panel=ARCH, show_default=False)]
+# Training overrides of the commands that run studies (search, ablate): unset keeps the space's value.
+SpaceEpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
+SpaceSeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
+SpaceDeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
+SpaceDataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAIN, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]

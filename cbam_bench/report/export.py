@@ -24,7 +24,7 @@ from cbam_bench.report.summary import StudySummary, trial_item
 
 FORMATS = ("csv", "json", "md", "latex")
 PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
-_STATUS_WORD = {"infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
+_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
 
 
 def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord]:

@@ -86,8 +86,9 @@ def placement_label(arch: dict[str, Any]) -> str:
     return f"{where}/{placement.get('blocks', 'all')}/{placement.get('position', '?')}"
 
 
-def devices(trials: Iterable[TrialRecord]) -> list[str]:
-    return sorted({t.device for t in trials if t.device})
+def latency_setups(trials: Iterable[TrialRecord]) -> list[str]:
+    """The distinct conditions the trials' latencies were timed under (see TrialRecord.latency_label)."""
+    return sorted({label for t in trials if (label := t.latency_label)})
 
 
 def seed_counts(trials: Iterable[TrialRecord]) -> list[int]:
@@ -95,13 +96,13 @@ def seed_counts(trials: Iterable[TrialRecord]) -> list[int]:
 
 
 def conventions(trials: Sequence[TrialRecord], metrics: Iterable[str]) -> dict[str, str]:
-    """metric -> what it counts, with the latency device and seed counts of these trials filled in."""
+    """metric -> what it counts; latency with the set-ups these trials were timed under."""
     out = {}
-    where = ", ".join(devices(trials)) or "an unrecorded device"
+    where = "; ".join(latency_setups(trials)) or "not recorded"
     for metric in metrics:
         text = METRICS[metric].convention
         if metric.startswith("latency"):
-            text = text.replace("the named device", where)
+            text += f"; here: {where}"
         out[metric] = text
     return out
 
@@ -125,5 +126,6 @@ def caption(trials: Sequence[TrialRecord], cols: Sequence[Column], objectives: S
         lines.append(text + ".")
     arrows = ", ".join(f"{METRICS[o.metric].label if o.metric in METRICS else o.metric} "
                        f"{'higher' if o.direction == 'max' else 'lower'} is better" for o in objectives)
-    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded.")
+    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded, "
+                 "and so are trials that reused an earlier trial's measures (the same network).")
     return lines

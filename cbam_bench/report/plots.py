@@ -12,12 +12,12 @@ from pathlib import Path
 
 from cbam_bench.files import write_atomic
 from cbam_bench.records import TrialRecord
-from cbam_bench.report.format import column, devices
+from cbam_bench.report.format import column, latency_setups
 from cbam_bench.report.summary import StudySummary
 
 X_METRICS = {
     "macs": "MACs ({unit}): multiply-adds of conv and linear layers",
-    "latency_ms": "latency (ms): median at batch 1 on {device}",
+    "latency_ms": "latency (ms): median on {setup}",
 }
 
 
@@ -55,7 +55,7 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
         baseline = [t for t in trials if t.attention_kind == "none"]
         bx, by = _points(baseline, metric, col.divisor)
         ax.scatter(bx, by, marker="X", s=90, color="black", zorder=5, label="no attention (baseline)")
-        ax.set_xlabel(X_METRICS[metric].format(unit=col.unit or "count", device=", ".join(devices(trials)) or "?"))
+        ax.set_xlabel(X_METRICS[metric].format(unit=col.unit or "count", setup="; ".join(latency_setups(trials)) or "?"))
         ax.set_ylabel("accuracy (%): validation top-1")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.08)

@@ -62,6 +62,7 @@ def trial_item(trial: TrialRecord, rank: int | None = None) -> dict[str, Any]:
     item.update({name: trial.attrs.get(name) for name in TRIAL_MEASURES})
     item["seed_accuracies"] = trial.attrs.get("seed_accuracies")
     item["device"] = trial.device
+    item["latency_setup"] = trial.latency_setup
     item["params_sampled"] = trial.params
     item["arch"] = trial.arch or None
     item["reused_from"] = trial.attrs.get("reused_from")

@@ -7,6 +7,7 @@ Numbers are right-aligned and never wrapped; long labels (attention, notes) wrap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
@@ -17,9 +18,12 @@ from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
 from cbam_bench.report.summary import StudySummary
 
+if TYPE_CHECKING:
+    from cbam_bench.ablate import Ablation
+
 # The terminal shows these and any other objective of the study; exports show every measure.
 TABLE_METRICS = ("accuracy", "params", "macs", "latency_ms")
-WRAPPING = ("attention", "placement", "note")
+WRAPPING = ("attention", "placement", "note", "paper's row")
 
 
 def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
@@ -117,6 +121,32 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
     return table
 
 
+def ablation_table(ablation: Ablation) -> Table:
+    """A paper table re-run: each row with our measures and, beside them, the paper's errors."""
+    from cbam_bench.paper import ABLATION_SETUP
+
+    plan, study = ablation.plan, ablation.study
+    trials = [r.trial for r in ablation.rows if r.trial is not None]
+    cols = columns(trials, TABLE_METRICS)
+    space = plan.space
+    epochs = f"{plan.epochs} epoch{'' if plan.epochs == 1 else 's'}"
+    seeds = f"{plan.seeds} seed{'' if plan.seeds == 1 else 's'}"
+    lines = [f"Ours: {space.backbone} on {space.dataset}, {epochs}, {seeds} per row, study {study.name}."]
+    for c, text in conventions(trials, [c.metric for c in cols]).items():
+        spread = ", ± the standard deviation over seeds" if c == "accuracy" and plan.seeds > 1 else ""
+        lines.append(f"{next(col.header for col in cols if col.metric == c)}: {text}{spread}.")
+    lines.append(f"Paper: top-1 / top-5 error of {ABLATION_SETUP}, as printed (Woo et al., ECCV 2018); "
+                 "lower is better, while our Acc. is an accuracy: higher is better.")
+    table = _table(f"{plan.title}: ours against the paper's", ["#", "paper's row", "attention", "trial",
+                   *(c.header for c in cols), "paper\ntop-1 err (%)", "paper\ntop-5 err (%)"], 4, lines)
+    for row in ablation.rows:
+        t = row.trial
+        table.add_row(str(row.index), row.paper.label, row.attention.summary(), DASH if t is None else str(t.number),
+                      *(cells(t, cols) if t is not None else [DASH] * len(cols)),
+                      f"{row.paper.top1_err:.2f}", f"{row.paper.top5_err:.2f}")
+    return table
+
+
 def _value(metric: str, value: float) -> str:
     unit = METRICS[metric].unit if metric in METRICS else ""
     if unit == "%":
@@ -130,7 +160,8 @@ def summary_lines(summary: StudySummary) -> list[str]:
     """Counts, hypervolume with its reference point, the knee, and the pick under the user's budgets."""
     study, counts = summary.study, summary.study.counts()
     lines = [
-        f"Trials: {counts['complete']} complete, {counts['infeasible']} over budget (never trained), "
+        f"Trials: {counts['complete']} complete, {counts['reused']} reused (same network as an earlier trial), "
+        f"{counts['infeasible']} over budget (never trained), "
         f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running; {counts['total']} in all."
     ]
     ref = ", ".join(f"{m} {_value(m, v)}" for m, v in summary.reference.items())

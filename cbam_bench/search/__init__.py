@@ -7,8 +7,9 @@
 
 Split by job: storage (URLs, heartbeats), study (create / resume, samplers), slots (exactly N
 trials across workers), trial (one candidate: cheap measures, budgets, dedup, training), early_stop,
-measures (cheap measures and the environment), front (the non-dominated set), run (the loop).
-Names are imported lazily so the command line's --help does not import Optuna or torch.
+measures (cheap measures and the environment), run (the loop). A study's front is
+cbam_bench.pareto's, on cbam_bench.records.records_from_study(study). Names are imported lazily so
+the command line's --help does not import Optuna or torch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ _EXPORTS = {
     "SearchObserver": "cbam_bench.search.run",
     "Trainer": "cbam_bench.search.trainer",
     "DEFAULT_STORAGE": "cbam_bench.search.storage",
-    "pareto_front": "cbam_bench.search.front",
 }
 
 

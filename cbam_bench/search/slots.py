@@ -33,10 +33,13 @@ LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.W
 
 @dataclass(frozen=True)
 class Counts:
-    """Trials of a study by outcome; `infeasible` are COMPLETE trials over a budget (not trained)."""
+    """Trials of a study by outcome. `complete` is every COMPLETE trial; `infeasible` (over a budget,
+    not trained) and `reused` (a network met again, measures copied) are the parts of it that are
+    not on any front."""
 
     complete: int
     infeasible: int
+    reused: int
     pruned: int
     failed: int
     running: int
@@ -50,16 +53,18 @@ class Counts:
     def to_dict(self) -> dict[str, int]:
         return {
             "finished": self.finished, "complete": self.complete, "infeasible": self.infeasible,
-            "pruned": self.pruned, "failed": self.failed, "running": self.running, "waiting": self.waiting,
+            "reused": self.reused, "pruned": self.pruned, "failed": self.failed, "running": self.running, "waiting": self.waiting,
         }
 
 
 def count_trials(study: optuna.Study) -> Counts:
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state for t in trials)
-    infeasible = sum(1 for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible") is False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    infeasible = sum(1 for t in done if t.user_attrs.get("feasible") is False)
+    reused = sum(1 for t in done if "reused_from" in t.user_attrs and t.user_attrs.get("feasible") is not False)
     return Counts(
-        complete=states[TrialState.COMPLETE], infeasible=infeasible, pruned=states[TrialState.PRUNED],
+        complete=states[TrialState.COMPLETE], infeasible=infeasible, reused=reused, pruned=states[TrialState.PRUNED],
         failed=states[TrialState.FAIL], running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],
     )
 

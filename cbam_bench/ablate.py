@@ -1,0 +1,371 @@
+"""The paper's ablations (Tables 1-3) re-run as grid studies, and read back the way the paper prints them.
+
+Each table is a shipped grid space (paper-channel, paper-spatial, paper-arrangement) whose
+candidates are the rows of cbam_bench.paper.ABLATIONS, so a run is an ordinary study: run_search
+trains every row `seeds` times, resumes when run again, and `report` / `compare` read it like any
+other. What this module adds is the paper's view of a finished study: each row beside the paper's
+numbers, and whether our ordering of the rows agrees with the paper's, with a 95% Welch interval
+for every pair of rows saying whether our difference is resolved or could be seed noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cbam_bench.compare import seed_sample
+from cbam_bench.errors import SpecError, allowed, did_you_mean
+from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, AblationRow
+from cbam_bench.records import StudyRecords, TrialRecord
+from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.stats import Interval, welch_interval
+from cbam_bench.storage import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from cbam_bench.search.run import SearchObserver
+    from cbam_bench.search.trainer import Trainer
+    from cbam_bench.space import LatencySetup, Space
+
+TABLES = tuple(ABLATIONS)  # in the paper's order; "all" runs them in this order
+ALL = "all"
+
+
+def tables_named(text: str) -> tuple[str, ...]:
+    """'all' -> every table, a table name -> that table; anything else is bad input naming TABLE."""
+    if text == ALL:
+        return TABLES
+    if text in TABLES:
+        return (text,)
+    choices = [*TABLES, ALL]
+    raise SpecError(f"TABLE: {text!r} is not allowed{did_you_mean(text, choices)}; allowed: {allowed(choices)}")
+
+
+def space_of(table: str) -> str:
+    """The shipped grid space holding a table's rows."""
+    return f"paper-{table}"
+
+
+@dataclass(frozen=True)
+class AblationPlan:
+    """One table to run: its space (backbone and dataset as asked) and the study that holds it."""
+
+    table: str
+    space: Space
+    study: str
+    epochs: int
+    seeds: int
+
+    @property
+    def title(self) -> str:
+        return ABLATION_TITLES[self.table]
+
+
+def _study_name(shipped: Space, space: Space, epochs: int, seeds: int) -> str:
+    """The shipped space's name, plus whatever differs from it: one study per setting, so running
+    the same command again resumes it and another setting never collides with it."""
+    parts = [shipped.name]
+    if space.backbone != shipped.backbone:
+        parts.append(space.backbone)
+    if space.dataset != shipped.dataset:
+        parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", space.dataset).strip("_"))
+    if epochs != shipped.train.epochs:
+        parts.append(f"{epochs}ep")
+    if seeds != shipped.seeds:
+        parts.append(f"{seeds}seeds")
+    return "-".join(parts)
+
+
+def plan_ablation(
+    table: str, *, backbone: str | None = None, dataset: str | None = None, epochs: int | None = None,
+    seeds: int | None = None,
+) -> AblationPlan:
+    """The table's shipped space with another backbone or dataset when asked; errors name the option.
+
+    Unset options keep the space's values (cifar_resnet20 on digits-clutter, 6 epochs, 3 seeds for
+    the shipped files). Nothing is written here.
+    """
+    from cbam_bench.space import find_space, load_space
+
+    if table not in TABLES:
+        tables_named(table)  # names what is allowed
+        raise SpecError(f"TABLE: plan one table at a time; allowed: {allowed(TABLES)}")
+    if backbone is not None and backbone not in BACKBONES:
+        raise SpecError(f"--backbone: {backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
+                        f"allowed: {allowed(BACKBONES)}")
+    for flag, value in (("--epochs", epochs), ("--seeds", seeds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError(f"{flag}: {value!r} is not allowed; allowed: an integer >= 1")
+    shipped = load_space(find_space(space_of(table)))
+    changes: dict[str, Any] = {}
+    if backbone is not None:
+        changes["backbone"] = backbone
+    if dataset is not None:
+        changes["dataset"] = dataset
+        try:
+            changes["train"] = dataclasses.replace(shipped.train, dataset=dataset)
+        except SpecError as exc:  # a TrainSpec that checks dataset names says train.dataset
+            raise SpecError("--" + str(exc).removeprefix("train.")) from None
+    # The stored copy of the file says what the study really holds.
+    source = {**shipped.source, **{k: v for k, v in changes.items() if k != "train"}}
+    space = dataclasses.replace(shipped, **changes, source=source)
+    epochs = epochs or shipped.train.epochs
+    seeds = seeds or shipped.seeds
+    return AblationPlan(table, space, _study_name(shipped, space, epochs, seeds), epochs, seeds)
+
+
+# --- reading a study as the paper's table ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a paper table: the paper's numbers and the trial that trained it here (if any)."""
+
+    index: int  # 1-based, in the paper's printed order
+    attention: AttentionSpec
+    paper: AblationRow
+    trial: TrialRecord | None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.trial.measure("accuracy") if self.trial is not None else None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two rows in the paper's order (`better` has the lower top-1 error) and our difference.
+
+    delta = our accuracy of `better` minus that of `worse`: positive when we agree with the paper.
+    """
+
+    better: Row
+    worse: Row
+    delta: float
+    interval: Interval | None  # 95% Welch interval of delta; None without two seeds on each side
+
+    @property
+    def agrees(self) -> bool:
+        return self.delta > 0
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the interval excludes 0, so that seed noise does not explain the difference."""
+        return self.interval is not None and self.interval.excludes_zero
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "better_row": self.better.index, "worse_row": self.worse.index,
+            "better": self.better.paper.label, "worse": self.worse.paper.label,
+            "paper_top1_gap": round(self.worse.paper.top1_err - self.better.paper.top1_err, 4),
+            "delta": self.delta, "ci95": self.interval.to_dict() if self.interval else None,
+            "agrees": self.agrees, "resolved": self.resolved,
+        }
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Our order of the trained rows against the paper's, pair by pair."""
+
+    ours: tuple[Row, ...]  # best first by our mean accuracy
+    paper: tuple[Row, ...]  # the same rows, best first by the paper's top-1 error
+    pairs: tuple[Pair, ...]  # every pair of trained rows
+    untrained: tuple[Row, ...]  # rows without a complete trial, left out
+
+    @property
+    def agrees(self) -> bool | None:
+        """Whether every pair is ordered as in the paper; None with fewer than two trained rows."""
+        return all(p.agrees for p in self.pairs) if self.pairs else None
+
+    @property
+    def unresolved(self) -> tuple[Pair, ...]:
+        return tuple(p for p in self.pairs if not p.resolved)
+
+    @property
+    def contradicted(self) -> tuple[Pair, ...]:
+        """Pairs we order against the paper with an interval that excludes 0."""
+        return tuple(p for p in self.pairs if not p.agrees and p.resolved)
+
+
+def _paper_rank(row: Row) -> tuple[float, float, int]:
+    return (row.paper.top1_err, row.paper.top5_err, row.index)
+
+
+def order_rows(rows: list[Row] | tuple[Row, ...]) -> Ordering:
+    """Compare our order of the rows with the paper's, with a Welch interval per pair.
+
+    Our order is by mean validation accuracy (higher first); ties keep the paper's order. A pair
+    is resolved when the 95% interval of its difference excludes 0; with fewer than two seeds on a
+    side there is no interval and nothing is resolved.
+    """
+    trained = [r for r in rows if r.accuracy is not None]
+    paper = sorted(trained, key=_paper_rank)
+    ours = sorted(paper, key=lambda r: -(r.accuracy or 0.0))
+    pairs = []
+    for better, worse in itertools.combinations(paper, 2):
+        assert better.trial is not None and worse.trial is not None
+        a, b = seed_sample(better.trial), seed_sample(worse.trial)
+        interval = welch_interval(a[0], b[0]) if a and b else None
+        pairs.append(Pair(better, worse, (better.accuracy or 0.0) - (worse.accuracy or 0.0), interval))
+    untrained = tuple(r for r in rows if r.accuracy is None)
+    return Ordering(tuple(ours), tuple(paper), tuple(pairs), untrained)
+
+
+def _pp(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def _pair_text(p: Pair) -> str:
+    where = f" [{_pp(p.interval.low)}, {_pp(p.interval.high)}]" if p.interval else " (no interval: under two seeds)"
+    return f"{p.better.index} vs {p.worse.index}: {_pp(p.delta)} pp{where}"
+
+
+def _chain(rows: tuple[Row, ...]) -> str:
+    return " > ".join(str(r.index) for r in rows)
+
+
+def verdict_lines(ordering: Ordering) -> list[str]:
+    """What the ordering says, in sentences; rows are named by their number in the table."""
+    lines: list[str] = []
+    if ordering.agrees is None:
+        lines.append("Ordering: fewer than two rows have a complete trial yet; nothing to compare.")
+    elif ordering.agrees:
+        lines.append(f"Ordering: agrees with the paper's (best first: {_chain(ordering.ours)}).")
+    else:
+        wrong = sum(1 for p in ordering.pairs if not p.agrees)
+        lines.append(f"Ordering: differs from the paper's in {wrong} of {len(ordering.pairs)} pairs "
+                     f"(ours, best first: {_chain(ordering.ours)}; the paper's: {_chain(ordering.paper)}).")
+    if ordering.pairs:
+        if all(p.interval is None for p in ordering.pairs):
+            lines.append("Not resolved: fewer than two seeds per row, so no difference between rows has an interval.")
+        elif ordering.unresolved:
+            lines.append("Not resolved, the 95% Welch interval of our accuracy difference includes 0 "
+                         "(the paper's better row first, in pp): " + "; ".join(_pair_text(p) for p in ordering.unresolved) + ".")
+        else:
+            lines.append("Every difference between rows is resolved (95% Welch intervals exclude 0).")
+        if ordering.contradicted:
+            lines.append("Resolved against the paper (the paper's better row first, in pp): "
+                         + "; ".join(_pair_text(p) for p in ordering.contradicted) + ".")
+        elif not ordering.agrees and all(p.interval is not None for p in ordering.pairs if not p.agrees):
+            lines.append("Every pair we order differently from the paper is within seed noise (not resolved), "
+                         "so our results do not contradict the paper's order.")
+    if ordering.untrained:
+        lines.append("No complete trial yet, left out: row " + ", ".join(str(r.index) for r in ordering.untrained) + ".")
+    return lines
+
+
+def _attention_of(trial: TrialRecord) -> AttentionSpec | None:
+    try:
+        return ArchSpec.from_dict(trial.arch).attention if trial.arch else None
+    except (SpecError, TypeError):
+        return None
+
+
+def match_rows(table: str, study: StudyRecords) -> list[Row]:
+    """The paper's rows of `table`, each with the study's trial of the same attention module.
+
+    Only usable trials count (complete and measured in their own right, not a reused copy); if
+    several trained the same module, the one with the most seeds, then the earliest, stands.
+    """
+    usable = [(t, _attention_of(t)) for t in study.usable]
+    rows = []
+    for index, (fields, paper_row) in enumerate(ABLATIONS[table], start=1):
+        spec = AttentionSpec(**fields)
+        same = [t for t, a in usable if a is not None and a.canonical() == spec.canonical()]
+        trial = min(same, key=lambda t: (-(t.measure("seeds") or 1), t.number), default=None)
+        rows.append(Row(index, spec, paper_row, trial))
+    return rows
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A table as we ran it: the plan, the study read back, its rows and the ordering verdict."""
+
+    plan: AblationPlan
+    study: StudyRecords
+    rows: tuple[Row, ...]
+    ordering: Ordering
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as JSON: rows in the paper's order with both sides' numbers, then the verdict."""
+        space, ordering = self.plan.space, self.ordering
+        return {
+            "table": self.plan.table,
+            "title": self.plan.title,
+            "study": self.study.name,
+            "space": space_of(self.plan.table),
+            "backbone": space.backbone,
+            "dataset": space.dataset,
+            "epochs": self.plan.epochs,
+            "seeds": self.plan.seeds,
+            "paper_setup": ABLATION_SETUP,
+            "counts": self.study.counts(),
+            "rows": [_row_dict(r) for r in self.rows],
+            "ordering": {
+                "agrees": ordering.agrees,
+                "ours": [r.index for r in ordering.ours],
+                "paper": [r.index for r in ordering.paper],
+                "pairs_agreeing": sum(1 for p in ordering.pairs if p.agrees),
+                "pairs": [p.to_dict() for p in ordering.pairs],
+                "unresolved": [[p.better.index, p.worse.index] for p in ordering.unresolved],
+                "contradicted": [[p.better.index, p.worse.index] for p in ordering.contradicted],
+                "untrained": [r.index for r in ordering.untrained],
+                "text": verdict_lines(ordering),
+            },
+        }
+
+
+def _row_dict(row: Row) -> dict[str, Any]:
+    t = row.trial
+    attrs = t.attrs if t is not None else {}
+    return {
+        "row": row.index,
+        "label": row.paper.label,
+        "attention": row.attention.summary(),
+        "trial": t.number if t is not None else None,
+        "accuracy": attrs.get("accuracy"),
+        "accuracy_std": attrs.get("accuracy_std"),
+        "seed_accuracies": attrs.get("seed_accuracies"),
+        "seeds": attrs.get("seeds"),
+        "params": attrs.get("params"),
+        "macs": attrs.get("macs"),
+        "latency_ms": attrs.get("latency_ms"),
+        "latency_setup": t.latency_setup if t is not None else None,
+        "paper_top1_err": row.paper.top1_err,
+        "paper_top5_err": row.paper.top5_err,
+    }
+
+
+def read_ablation(plan: AblationPlan, study: StudyRecords) -> Ablation:
+    """A stored study of the plan's table, as the paper's table with the ordering verdict."""
+    rows = match_rows(plan.table, study)
+    return Ablation(plan, study, tuple(rows), order_rows(rows))
+
+
+def run_ablation(
+    plan: AblationPlan,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    device: str | None = None,
+    data_dir: str | None = None,
+    trainer: Trainer | None = None,
+    observer: SearchObserver | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup], dict[str, Any]] | None = None,
+) -> Ablation:
+    """Run (or resume) the table's grid study: every row once, `plan.seeds` times; then read it.
+
+    A study that already has every row only prints. `cheap_cache` may be shared by the tables of
+    one process (Table 3 repeats networks of Tables 1 and 2).
+    """
+    from cbam_bench.records import records_from_study
+    from cbam_bench.search.run import run_search
+    from cbam_bench.search.storage import redact
+
+    study = run_search(
+        plan.space, storage=storage, study_name=plan.study, epochs=plan.epochs, seeds=plan.seeds,
+        early_stop=False, device=device, data_dir=data_dir, trainer=trainer, observer=observer,
+        cheap_cache=cheap_cache,
+    )
+    return read_ablation(plan, records_from_study(study, redact(storage)))
