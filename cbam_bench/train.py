@@ -203,6 +203,16 @@ class _Plan:
         return spec.lr * lr_factor(step, self.total, self.warmup, spec.schedule)
 
 
+# A short run (one epoch, say) must still spend most of its steps at the peak rate and on the way
+# down; without a cap, warm-up would take the whole run. The default recipe sits exactly at it.
+MAX_WARMUP_FRACTION = 3  # warm-up is at most 1/3 of all steps
+
+
+def warmup_steps(spec: TrainSpec, steps_per_epoch: int) -> int:
+    """Warm-up length in steps: spec.warmup_epochs, but never more than a third of the run."""
+    return min(round(spec.warmup_epochs * steps_per_epoch), steps_per_epoch * spec.epochs // MAX_WARMUP_FRACTION)
+
+
 def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
     batch = min(spec.batch_size, len(data.train))
     steps = steps_per_epoch(len(data.train), batch)
@@ -212,7 +222,7 @@ def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
         memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format,
         batch=batch,
         steps=steps,
-        warmup=round(spec.warmup_epochs * steps),
+        warmup=warmup_steps(spec, steps),
         total=steps * spec.epochs,
     )
 

@@ -103,8 +103,17 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
         assert t.values == [t.user_attrs["accuracy"], t.user_attrs["macs"]]
         assert t.user_attrs["feasible"] is True and t.user_attrs["constraints"] == []
         assert t.user_attrs["latency_ms"] <= t.user_attrs["latency_p90_ms"]
-        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench"}
+        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench", "threads", "machine"}
         assert t.user_attrs["seeds"] == 1 and t.user_attrs["accuracy_std"] == 0.0
+
+
+def test_the_no_attention_baseline_is_the_first_trial(tmp_path: Path, search: Search) -> None:
+    study = search(tmp_path / "tpe", early_stop=False)
+    first = min(trials(study), key=lambda t: t.number)
+    assert first.params == {"attention.kind": "none"} and first.user_attrs["summary"] == "none"
+    without = SPACE.replace("[none, se, cbam]", "[se, cbam]")
+    first = min(trials(search(tmp_path / "no-none", without, early_stop=False)), key=lambda t: t.number)
+    assert first.params["attention.kind"] != "none"
 
 
 def test_budget_rules_candidates_out_before_training(tmp_path: Path, search: Search) -> None:
@@ -169,8 +178,31 @@ def test_median_rule_by_hand() -> None:
     assert median_rule(earlier, 2, 0.0, EarlyStop(warmup_epochs=1, min_trials=4)) is None  # only 3 reached epoch 2
 
 
+def test_median_rule_compares_only_with_trials_no_costlier() -> None:
+    class T:
+        def __init__(self, macs: float, *curve: float) -> None:
+            self.user_attrs = {"curve": list(curve), "macs": macs}
+
+    earlier = [T(10, 0.5, 0.8), T(10, 0.5, 0.7), T(12, 0.5, 0.9), T(5, 0.5, 0.4), T(5, 0.5, 0.5)]
+    rule = EarlyStop(warmup_epochs=1, min_trials=2)
+    # The cheapest design is judged only against equally cheap ones: 0.45 is at their median.
+    assert median_rule(earlier, 2, 0.45, rule, {"macs": 5}) is None
+    assert median_rule(earlier, 2, 0.44, rule, {"macs": 5}) == (
+        "validation accuracy 0.4400 at epoch 2 is below the median 0.4500 of 2 earlier trials no costlier than it"
+    )
+    # With too few designs as cheap as it, nothing stops the cheapest one
+    assert median_rule(earlier, 2, 0.0, rule, {"macs": 4}) is None
+    # A costly one faces everyone at or below its cost: median of 0.8, 0.7, 0.4, 0.5 is 0.6
+    assert median_rule(earlier, 2, 0.59, rule, {"macs": 10}).endswith("median 0.6000 of 4 earlier trials no costlier than it")
+    # Trials that lack the measure (failed before measuring) are not comparators
+    assert median_rule([T(5, 0.5, 0.9), type("U", (), {"user_attrs": {"curve": [0.5, 0.9]}})()], 2, 0.1, rule, {"macs": 5}) is None
+
+
 def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Search) -> None:
-    text = SPACE.replace("trials: 4", "trials: 8") + "early_stop: {warmup_epochs: 1, min_trials: 2}\n"
+    # No cost objective, so every earlier trial is a comparator (the plain median rule).
+    text = SPACE.replace("trials: 4", "trials: 10").replace("macs:min", "top5:max") + (
+        "  channel.reduction: [4, 8, 16]\nearly_stop: {warmup_epochs: 1, min_trials: 2}\n"
+    )
     stopped = search(tmp_path / "on", text)
     pruned = trials(stopped, TrialState.PRUNED)
     assert pruned, "some trial is below the median"
@@ -179,9 +211,9 @@ def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Sea
         assert 1 < epoch < 3 and len(t.user_attrs["curve"]) == epoch
         assert t.user_attrs["stopped_reason"].startswith(f"validation accuracy {t.user_attrs['curve'][-1]:.4f} at epoch {epoch}")
         assert t.intermediate_values == {}  # several objectives: no trial.report
-    assert count_trials(stopped).finished == 8
+    assert count_trials(stopped).finished == 10
     unstopped = search(tmp_path / "off", text, early_stop=False)
-    assert trials(unstopped, TrialState.PRUNED) == [] and len(trials(unstopped, TrialState.COMPLETE)) == 8
+    assert trials(unstopped, TrialState.PRUNED) == [] and len(trials(unstopped, TrialState.COMPLETE)) == 10
 
 
 def test_one_objective_uses_optunas_pruner(tmp_path: Path, search: Search) -> None:

@@ -18,6 +18,7 @@ from cbam_bench.train import (
     TrainingError,
     evaluate,
     lr_factor,
+    warmup_steps,
     param_groups,
     resolve_device,
     train,
@@ -25,6 +26,13 @@ from cbam_bench.train import (
 
 TINY = dict(image_size=16, train_images=256, val_images=128, batch_size=32, device="cpu")
 ARCH = ArchSpec("cifar_resnet20", width=0.5, attention=AttentionSpec(kind="cbam", reduction=4))
+
+
+def test_warmup_never_takes_more_than_a_third_of_the_run() -> None:
+    assert warmup_steps(TrainSpec(epochs=3, warmup_epochs=1.0), 50) == 50  # the default recipe: uncapped
+    assert warmup_steps(TrainSpec(epochs=1, warmup_epochs=1.0), 50) == 16  # one epoch: a third of it
+    assert warmup_steps(TrainSpec(epochs=10, warmup_epochs=0.5), 50) == 25
+    assert warmup_steps(TrainSpec(epochs=2, warmup_epochs=0.0), 50) == 0
 
 
 def test_warmup_then_cosine_by_hand() -> None:

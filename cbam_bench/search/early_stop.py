@@ -1,8 +1,12 @@
 """Stopping hopeless trials early when there are several objectives.
 
 Optuna refuses trial.report() in multi-objective studies, so its pruners cannot be used there. Our
-rule is the median rule, on validation accuracy: after the warm-up, a trial whose accuracy at epoch
-e is below the median of earlier trials' accuracy at epoch e is stopped. Each trained trial stores
+rule is the median rule, on validation accuracy, made aware of cost: after the warm-up, a trial
+whose accuracy at epoch e is below the median of earlier trials' accuracy at epoch e is stopped,
+where "earlier trials" are only those at least as cheap in every cost objective (measured before
+training). A plain median would stop the cheap designs a front needs — the no-attention
+baseline is less accurate than most attention variants early on, yet it anchors the front at the
+low-cost end; it is only stopped when cheaper-or-equal designs learn faster. Each trained trial stores
 its first seed's curve (`curve`: validation accuracy per epoch), which is what later trials are
 compared with; only the first seed is checked, so a trial that passed it trains its other seeds.
 """
@@ -10,7 +14,7 @@ compared with; only the first seed is checked, so a trial that passed it trains 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cbam_bench.space import EarlyStop
@@ -18,15 +22,28 @@ from cbam_bench.space import EarlyStop
 CURVE = "curve"
 
 
-def median_rule(earlier: Iterable[Any], epoch: int, accuracy: float, rule: EarlyStop) -> str | None:
+def _no_costlier(trial: Any, costs: Mapping[str, float]) -> bool:
+    attrs = trial.user_attrs
+    return all(isinstance(attrs.get(m), (int, float)) and attrs[m] <= v for m, v in costs.items())
+
+
+def median_rule(
+    earlier: Iterable[Any], epoch: int, accuracy: float, rule: EarlyStop, costs: Mapping[str, float] | None = None
+) -> str | None:
     """Why the trial should stop at this 1-based epoch, or None to go on.
 
-    `earlier` are finished trials (FrozenTrial-like: user_attrs with a curve); those without a
-    value at this epoch are ignored.
+    `earlier` are finished trials (FrozenTrial-like: user_attrs with a curve and measures); those
+    without a value at this epoch, or costlier than this trial in any of `costs` (metric -> this
+    trial's value, for the study's cost objectives), are ignored.
     """
     if epoch <= rule.warmup_epochs:
         return None
-    values = [t.user_attrs[CURVE][epoch - 1] for t in earlier if len(t.user_attrs.get(CURVE, ())) >= epoch]
+    costs = costs or {}
+    values = [
+        t.user_attrs[CURVE][epoch - 1]
+        for t in earlier
+        if len(t.user_attrs.get(CURVE, ())) >= epoch and _no_costlier(t, costs)
+    ]
     if len(values) < rule.min_trials:
         return None
     median = statistics.median(values)
@@ -34,5 +51,5 @@ def median_rule(earlier: Iterable[Any], epoch: int, accuracy: float, rule: Early
         return None
     return (
         f"validation accuracy {accuracy:.4f} at epoch {epoch} is below the median {median:.4f} "
-        f"of {len(values)} earlier trials"
+        f"of {len(values)} earlier trials" + (" no costlier than it" if costs else "")
     )

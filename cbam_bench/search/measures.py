@@ -4,7 +4,6 @@ and the seeds' results folded into one set of measures."""
 from __future__ import annotations
 
 import math
-import platform
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -45,20 +44,11 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
 
 
 def environment(train: TrainSpec) -> dict[str, Any]:
-    """Where the trial was trained: Python, torch, CUDA, the device, and this package's version."""
-    import torch
+    """Where the trial was trained: measure.env's record for the training device the spec resolves to."""
+    from cbam_bench.measure.env import environment as describe
+    from cbam_bench.train import resolve_device
 
-    from cbam_bench import __version__
-
-    use_cuda = train.device == "cuda" or (train.device == "auto" and torch.cuda.is_available())
-    device = torch.cuda.get_device_name() if use_cuda else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": device,
-        "cbam_bench": __version__,
-    }
+    return describe(resolve_device(train.device))
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

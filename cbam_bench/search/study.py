@@ -156,6 +156,17 @@ def _pruner(plan: Plan) -> optuna.pruners.BasePruner:
     return MedianPruner(n_startup_trials=rule.min_trials, n_warmup_steps=rule.warmup_epochs + 1, n_min_trials=rule.min_trials)
 
 
+def _enqueue_baseline(study: optuna.Study, plan: Plan) -> None:
+    """Make the no-attention network the first trial when the space offers it.
+
+    Every answer a study gives is read against that baseline (compare's deltas, the cheap end of
+    the front), so it should not be left to the sampler's luck. The grid sampler visits it anyway.
+    """
+    kinds = plan.space.params.get("attention.kind", ())
+    if plan.sampler != "grid" and len(kinds) > 1 and "none" in kinds:
+        study.enqueue_trial({"attention.kind": "none"}, skip_if_exists=True)
+
+
 def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.Study:
     """Resume the plan's study, or create it with its metric names and settled attributes."""
     import optuna
@@ -177,6 +188,7 @@ def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.St
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([o.metric for o in plan.space.objectives])
+        _enqueue_baseline(study, plan)
         for key, value in sorted(wanted.items(), key=lambda item: item[0] == "objectives"):
             study.set_user_attr(key, value)
         return study

@@ -71,7 +71,9 @@ def _reuse(trial: optuna.Trial, prior: FrozenTrial) -> list[float]:
     return list(prior.values)
 
 
-def _epoch_callback(trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float]) -> Callable[[Any], None]:
+def _epoch_callback(
+    trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float], costs: dict[str, float]
+) -> Callable[[Any], None]:
     """Progress for every epoch; early stopping on the first seed (Optuna's pruner for one
     objective, the median rule for several)."""
     plan = ctx.plan
@@ -89,7 +91,7 @@ def _epoch_callback(trial: optuna.Trial, ctx: TrialContext, seed_index: int, cur
             return
         if plan.multi_objective:
             earlier = ctx.study.get_trials(deepcopy=False, states=FINISHED)
-            reason = median_rule(earlier, report.epoch, float(report.val_accuracy), plan.early_stop)
+            reason = median_rule(earlier, report.epoch, float(report.val_accuracy), plan.early_stop, costs)
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
@@ -134,10 +136,11 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     if not plan.needs_training:
         return _values(ctx, cheap)
     curve: list[float] = []
+    costs = {o.metric: float(cheap[o.metric]) for o in plan.space.objectives if o.direction == "min" and o.metric in cheap}
     results = []
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
-        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve)))
+        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
     trained = fold_seeds(results)
     _store(trial, trained | {CURVE: curve})
     return _values(ctx, cheap | trained)
