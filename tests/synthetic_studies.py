@@ -47,9 +47,12 @@ class Fake:
     backbone: str = "cifar_resnet20"
     reused_from: int | None = None  # a complete trial that copied this earlier trial's measures
     latency_setup: dict[str, object] | None = field(default_factory=lambda: dict(CPU_LATENCY))  # None: not stored
+    arch: ArchSpec | None = None  # stored as given (e.g. fitted to the study's data) instead of built from the fields above
 
 
 def arch_of(fake: Fake) -> ArchSpec:
+    if fake.arch is not None:
+        return fake.arch
     return ArchSpec(fake.backbone, attention=AttentionSpec(kind=fake.kind, reduction=fake.reduction),
                     placement=PlacementSpec(stages=fake.stages))
 
@@ -112,8 +115,10 @@ def make_study(
     budgets: dict[str, float] | None = None,
     dataset: str = "digits-clutter",
     backbone: str = "cifar_resnet20",
+    train: dict[str, object] | None = None,
 ) -> optuna.Study:
-    """A study holding these fakes as trials 0, 1, ... (storage None: in memory)."""
+    """A study holding these fakes as trials 0, 1, ... (storage None: in memory); `train` is the
+    stored training recipe (TrainSpec fields), left out when None."""
     directions = ["maximize" if o.endswith(":max") else "minimize" for o in objectives]
     study = optuna.create_study(study_name=name, storage=storage, directions=directions)
     with warnings.catch_warnings():
@@ -124,6 +129,8 @@ def make_study(
     study.set_user_attr("space", {"name": name, "backbone": backbone, "dataset": dataset})
     study.set_user_attr("dataset", dataset)
     study.set_user_attr("backbone", backbone)
+    if train is not None:
+        study.set_user_attr("train", dict(train))
     for fake in fakes:
         study.add_trial(frozen_trial(fake, objectives, budgets))
     return study
