@@ -15,7 +15,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.data import fit_arch
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
 STATES = {"complete": TrialState.COMPLETE, "infeasible": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
@@ -26,7 +27,20 @@ CPU_LATENCY = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format":
 GPU_LATENCY = {"batch": 8, "device": "NVIDIA H100", "dtype": "float16", "memory_format": "channels_last", "threads": 16,
                "repeats": 50}
 
+# A recipe small enough to train in a test (1 epoch, 128 images of 16x16), with values that differ
+# from TrainSpec's defaults so tests can tell where each came from.
+TINY_RECIPE = TrainSpec(epochs=1, batch_size=32, lr=0.05, weight_decay=1e-3, seed=3, image_size=16, train_images=128,
+                        val_images=64)
+# A real candidate as the search stores it: fitted to the study's data (digits-clutter: 1 channel).
+TINY_ARCH = fit_arch(ArchSpec("cifar_resnet20", width=0.25, attention=AttentionSpec(kind="cbam", reduction=4),
+                              placement=PlacementSpec(stages=(2, 3))), TINY_RECIPE)
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def stored_recipe(spec: TrainSpec) -> dict[str, object]:
+    """The study's `train` user_attr as the search writes it: without where a worker trains."""
+    return {k: v for k, v in spec.to_dict().items() if k not in ("data_dir", "device", "precision")}
 
 
 @dataclass(frozen=True)

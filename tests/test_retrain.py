@@ -8,18 +8,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from cbam_bench.data import fit_arch
 from cbam_bench.errors import StudyError
 from cbam_bench.retrain import parse_ref, stored_trial
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
-from tests.synthetic_studies import Fake, make_study
+from cbam_bench.spec import TrainSpec
+from tests.synthetic_studies import TINY_ARCH, TINY_RECIPE, Fake, make_study, stored_recipe
 
-RECIPE = TrainSpec(epochs=2, batch_size=32, lr=0.05, weight_decay=1e-3, seed=3, image_size=16, train_images=128,
-                   val_images=64)
-# What the search stores: the recipe without the fields that say where a worker trains.
-STORED_RECIPE = {k: v for k, v in RECIPE.to_dict().items() if k not in ("data_dir", "device", "precision")}
-ARCH = fit_arch(ArchSpec("cifar_resnet20", width=0.25, attention=AttentionSpec(kind="cbam", reduction=4),
-                         placement=PlacementSpec(stages=(2, 3))), RECIPE)
+RECIPE, ARCH = TINY_RECIPE, TINY_ARCH
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +25,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
         Fake(kind="cbam", accuracy=0.88, arch=ARCH, reused_from=0),                        # 1: the same network again
         Fake(status="infeasible", kind="cbam", arch=ARCH),                                 # 2
         Fake(status="fail", kind="cbam", arch=ARCH),                                       # 3
-    ], storage=url, train=STORED_RECIPE, budgets={"macs": 1e3})
+    ], storage=url, train=stored_recipe(RECIPE), budgets={"macs": 1e3})
     pruned = {"arch": ARCH.to_dict(), "archid": ARCH.archid, "curve": [0.41, 0.52], "stopped_at_epoch": 2,
               "stopped_reason": "below the median of 4 trials at epoch 2"}
     study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=pruned))            # 4
@@ -54,7 +48,7 @@ def test_a_complete_trial_gives_its_arch_recipe_and_mean_accuracy(storage: str) 
     stored = stored_trial(storage, "synthetic:0")
     assert stored.arch == ARCH and stored.archid == ARCH.archid
     assert stored.recipe == RECIPE  # device and precision at their defaults, as the search leaves them out
-    assert (stored.accuracy, stored.epochs, stored.seeds) == (pytest.approx(0.88), 2, 3)
+    assert (stored.accuracy, stored.epochs, stored.seeds) == (pytest.approx(0.88), 1, 3)
     assert stored.status == "complete" and stored.notes == ()
     assert stored.measure("top5") == pytest.approx(0.93) and stored.measure("macs") == 40e6
 
@@ -98,7 +92,7 @@ def test_another_dataset_drops_the_old_datasets_sizes(storage: str) -> None:
     assert stored.recipe_on(None) == RECIPE and stored.recipe_on("digits-clutter") == RECIPE
     moved = stored.recipe_on("cifar10")
     assert (moved.dataset, moved.image_size, moved.train_images, moved.val_images) == ("cifar10", None, None, None)
-    assert (moved.epochs, moved.lr, moved.weight_decay, moved.seed) == (2, 0.05, 1e-3, 3)
+    assert (moved.epochs, moved.lr, moved.weight_decay, moved.seed) == (1, 0.05, 1e-3, 3)
 
 
 @pytest.mark.parametrize("text, message", [
