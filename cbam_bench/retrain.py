@@ -92,7 +92,7 @@ def parse_ref(text: str) -> tuple[str, int]:
     """'STUDY:N' -> (STUDY, N), or a StudyError saying what is allowed."""
     study, number = parse_target(text)
     if number is None:
-        raise StudyError(f"{OPTION}: {text!r} is not allowed; allowed: STUDY:N, a stored trial such as cbam-default:12")
+        raise StudyError(f"{OPTION}: {text!r} is not allowed; allowed: STUDY:N, a stored trial such as default:12")
     return study, number
 
 

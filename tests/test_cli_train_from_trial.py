@@ -117,7 +117,7 @@ def test_the_table_sets_the_stored_accuracy_beside_the_new_one(storage: str) -> 
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--from-trial", "tiny"], "error: --from-trial: 'tiny' is not allowed; allowed: STUDY:N, a stored trial such as cbam-default:12"),
+    (["--from-trial", "tiny"], "error: --from-trial: 'tiny' is not allowed; allowed: STUDY:N, a stored trial such as default:12"),
     (["--from-trial", "tinny:1"], "error: study 'tinny' not found in {url} (did you mean 'tiny'?); studies there: tiny"),
     (["--from-trial", "tiny:9"], "error: --from-trial: study 'tiny' has no trial 9; trials there: 0-3"),
     (["--from-trial", "tiny:3"], "error: --from-trial: tiny:3 is failed and stores no architecture (no candidate was sampled)"),
@@ -146,4 +146,4 @@ def test_a_missing_database_is_reported_and_not_created(tmp_path: Path) -> None:
 def test_help_shows_the_from_trial_example() -> None:
     result = invoke("train", "--help")
     assert result.exit_code == 0
-    assert "cbam-bench train --from-trial cbam-default:12 --epochs 30" in result.stdout
+    assert "cbam-bench train --from-trial default:12 --epochs 30" in result.stdout

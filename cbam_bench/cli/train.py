@@ -73,9 +73,9 @@ Examples:
 
   cbam-bench train cifar_resnet56 -a cbam --dataset imagefolder:~/data/flowers --image-size 64
 
-  cbam-bench train --from-trial cbam-default:12 --epochs 30
+  cbam-bench train --from-trial default:12 --epochs 30
 
-  cbam-bench train --from-trial cbam-default:12 --dataset cifar10 --epochs 60 --device cuda --save best.pt
+  cbam-bench train --from-trial default:12 --dataset cifar10 --epochs 60 --device cuda --save best.pt
 """
 
 TrainModelArg = Annotated[str | None, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}. Leave it out with --from-trial.", show_default=False)]
