@@ -69,6 +69,35 @@ def test_options_given_override_the_stored_recipe_and_nothing_else(storage: str)
         assert train[key] == getattr(TINY_RECIPE, key), key
 
 
+REAL_SPACE = """
+name: real-tiny
+backbone: cifar_resnet20
+objectives: [accuracy:max, macs:min]
+trials: 1
+latency: {warmup: 0, repeats: 2}
+train: {epochs: 1, batch_size: 32, train_images: 128, val_images: 64, image_size: 16}
+params:
+  attention.kind: [cbam]
+"""
+
+
+def test_a_searched_trial_retrained_with_its_recipe_reproduces_its_stored_accuracy(tmp_path: Path) -> None:
+    """The round trip through a real search: on the CPU the same recipe and seed give the same bits."""
+    from cbam_bench.search import run_search
+    from cbam_bench.space import load_space
+
+    (tmp_path / "space.yaml").write_text(REAL_SPACE)
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    study = run_search(load_space(tmp_path / "space.yaml"), storage=url, device="cpu", heartbeat_s=2)
+    searched = study.trials[0].user_attrs
+    result = from_trial(url, "real-tiny:0", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["archid"] == searched["archid"] and doc["arch"] == searched["arch"]
+    assert doc["accuracy"] == searched["accuracy"] == doc["from_trial"]["stored_accuracy"]
+    assert doc["test_accuracy"] == searched["test_accuracy"] and doc["from_trial"]["stored_epochs"] == 1
+
+
 def _write_image_folder(root: Path) -> None:
     """Three colour classes of RGB PNGs, two per class in train/ and one in val/."""
     for split, count in (("train", 2), ("val", 1)):
