@@ -127,6 +127,7 @@ class StudyRecords:
     dataset: str | None = None
     backbone: str | None = None
     storage: str | None = None
+    train: dict[str, Any] | None = None  # the training recipe every trial used (TrainSpec fields), if stored
 
     @property
     def usable(self) -> list[TrialRecord]:
@@ -176,6 +177,7 @@ def records_from_study(study: optuna.Study, storage: str | None = None) -> Study
         dataset=attrs.get("dataset"),
         backbone=attrs.get("backbone"),
         storage=storage,
+        train=dict(attrs["train"]) if isinstance(attrs.get("train"), dict) else None,
     )
 
 

@@ -15,7 +15,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.data import fit_arch
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
 STATES = {"complete": TrialState.COMPLETE, "infeasible": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
@@ -26,7 +27,20 @@ CPU_LATENCY = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format":
 GPU_LATENCY = {"batch": 8, "device": "NVIDIA H100", "dtype": "float16", "memory_format": "channels_last", "threads": 16,
                "repeats": 50}
 
+# A recipe small enough to train in a test (1 epoch, 128 images of 16x16), with values that differ
+# from TrainSpec's defaults so tests can tell where each came from.
+TINY_RECIPE = TrainSpec(epochs=1, batch_size=32, lr=0.05, weight_decay=1e-3, seed=3, image_size=16, train_images=128,
+                        val_images=64)
+# A real candidate as the search stores it: fitted to the study's data (digits-clutter: 1 channel).
+TINY_ARCH = fit_arch(ArchSpec("cifar_resnet20", width=0.25, attention=AttentionSpec(kind="cbam", reduction=4),
+                              placement=PlacementSpec(stages=(2, 3))), TINY_RECIPE)
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def stored_recipe(spec: TrainSpec) -> dict[str, object]:
+    """The study's `train` user_attr as the search writes it: without where a worker trains."""
+    return {k: v for k, v in spec.to_dict().items() if k not in ("data_dir", "device", "precision")}
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,12 @@ class Fake:
     backbone: str = "cifar_resnet20"
     reused_from: int | None = None  # a complete trial that copied this earlier trial's measures
     latency_setup: dict[str, object] | None = field(default_factory=lambda: dict(CPU_LATENCY))  # None: not stored
+    arch: ArchSpec | None = None  # stored as given (e.g. fitted to the study's data) instead of built from the fields above
 
 
 def arch_of(fake: Fake) -> ArchSpec:
+    if fake.arch is not None:
+        return fake.arch
     return ArchSpec(fake.backbone, attention=AttentionSpec(kind=fake.kind, reduction=fake.reduction),
                     placement=PlacementSpec(stages=fake.stages))
 
@@ -112,8 +129,10 @@ def make_study(
     budgets: dict[str, float] | None = None,
     dataset: str = "digits-clutter",
     backbone: str = "cifar_resnet20",
+    train: dict[str, object] | None = None,
 ) -> optuna.Study:
-    """A study holding these fakes as trials 0, 1, ... (storage None: in memory)."""
+    """A study holding these fakes as trials 0, 1, ... (storage None: in memory); `train` is the
+    stored training recipe (TrainSpec fields), left out when None."""
     directions = ["maximize" if o.endswith(":max") else "minimize" for o in objectives]
     study = optuna.create_study(study_name=name, storage=storage, directions=directions)
     with warnings.catch_warnings():
@@ -124,6 +143,8 @@ def make_study(
     study.set_user_attr("space", {"name": name, "backbone": backbone, "dataset": dataset})
     study.set_user_attr("dataset", dataset)
     study.set_user_attr("backbone", backbone)
+    if train is not None:
+        study.set_user_attr("train", dict(train))
     for fake in fakes:
         study.add_trial(frozen_trial(fake, objectives, budgets))
     return study

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import Annotated, Any
 
 import typer
 
@@ -33,19 +34,38 @@ TRAIN = "Training"
 _SIZES = ", ".join(f"{recipe.image_size} {name}" for name, recipe in RECIPES.items())
 # The training defaults shown in --help come from TrainSpec, the one place they are set.
 TRAIN_DEFAULTS = TrainSpec()
+# train --from-trial takes what these options leave out from the study's stored recipe.
+_STUDYS = "; with --from-trial: the study's"
+# The architecture options' defaults: a backbone without attention and, for a module that is asked
+# for, AttentionSpec's and PlacementSpec's own settings (the paper's CBAM). The options themselves
+# default to None, meaning these, so that a command can tell an option given from one left out.
+_ATTENTION = AttentionSpec()
+_PLACEMENT = PlacementSpec()
+ARCH_DEFAULTS: dict[str, Any] = {
+    "attention": "none",
+    "reduction": _ATTENTION.reduction,
+    "min_hidden": _ATTENTION.min_hidden,
+    "pooling": ",".join(_ATTENTION.pooling),
+    "descriptor": _ATTENTION.descriptor,
+    "kernel": _ATTENTION.kernel,
+    "order": _ATTENTION.order,
+    "blocks": _PLACEMENT.blocks,
+    "position": _PLACEMENT.position,
+    "width": 1.0,
+}
 
 ModelArg = Annotated[str, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}.", show_default=False)]
-AttentionOpt = Annotated[str, typer.Option("--attention", "-a", help=f"Module kind: {allowed(ATTENTION_KINDS)}.", rich_help_panel=ATT)]
-ReductionOpt = Annotated[int, typer.Option("--reduction", "-r", help="Channel-gate reduction ratio r (hidden = max(floor, C // r)).", rich_help_panel=ATT)]
-MinHiddenOpt = Annotated[int, typer.Option("--min-hidden", help="Floor of the channel gate's hidden width.", rich_help_panel=ATT)]
-PoolingOpt = Annotated[str, typer.Option("--pooling", help=f"Channel-gate pooling, a comma list of {allowed(POOLINGS)}.", rich_help_panel=ATT)]
-DescriptorOpt = Annotated[str, typer.Option("--descriptor", help=f"Spatial descriptor: {allowed(DESCRIPTORS)}.", rich_help_panel=ATT)]
-KernelOpt = Annotated[int, typer.Option("--kernel", "-k", help=f"Spatial kernel size: {allowed(KERNELS)}.", rich_help_panel=ATT)]
-OrderOpt = Annotated[str, typer.Option("--order", help=f"Gate arrangement: {allowed(ORDERS)}.", rich_help_panel=ATT)]
+AttentionOpt = Annotated[str | None, typer.Option("--attention", "-a", help=f"Module kind: {allowed(ATTENTION_KINDS)} (default: {ARCH_DEFAULTS['attention']}).", rich_help_panel=ATT, show_default=False)]
+ReductionOpt = Annotated[int | None, typer.Option("--reduction", "-r", help=f"Channel-gate reduction ratio r, hidden = max(floor, C // r) (default: {ARCH_DEFAULTS['reduction']}).", rich_help_panel=ATT, show_default=False)]
+MinHiddenOpt = Annotated[int | None, typer.Option("--min-hidden", help=f"Floor of the channel gate's hidden width (default: {ARCH_DEFAULTS['min_hidden']}).", rich_help_panel=ATT, show_default=False)]
+PoolingOpt = Annotated[str | None, typer.Option("--pooling", help=f"Channel-gate pooling, a comma list of {allowed(POOLINGS)} (default: {ARCH_DEFAULTS['pooling']}).", rich_help_panel=ATT, show_default=False)]
+DescriptorOpt = Annotated[str | None, typer.Option("--descriptor", help=f"Spatial descriptor: {allowed(DESCRIPTORS)} (default: {ARCH_DEFAULTS['descriptor']}).", rich_help_panel=ATT, show_default=False)]
+KernelOpt = Annotated[int | None, typer.Option("--kernel", "-k", help=f"Spatial kernel size: {allowed(KERNELS)} (default: {ARCH_DEFAULTS['kernel']}).", rich_help_panel=ATT, show_default=False)]
+OrderOpt = Annotated[str | None, typer.Option("--order", help=f"Gate arrangement: {allowed(ORDERS)} (default: {ARCH_DEFAULTS['order']}).", rich_help_panel=ATT, show_default=False)]
 StagesOpt = Annotated[str | None, typer.Option("--stages", help="Stages that get attention, e.g. 2,3 (default: all).", rich_help_panel=PLACE, show_default=False)]
-BlocksOpt = Annotated[str, typer.Option("--blocks", help="Blocks in a stage: all, first, last or every-K.", rich_help_panel=PLACE)]
-PositionOpt = Annotated[str, typer.Option("--position", help=f"Where in a block: {allowed(POSITIONS)}.", rich_help_panel=PLACE)]
-WidthOpt = Annotated[float, typer.Option("--width", help="Stage-width multiplier (MobileNet: alpha); 1.5 on resnet18 is WideResNet18.", rich_help_panel=ARCH)]
+BlocksOpt = Annotated[str | None, typer.Option("--blocks", help=f"Blocks in a stage: all, first, last or every-K (default: {ARCH_DEFAULTS['blocks']}).", rich_help_panel=PLACE, show_default=False)]
+PositionOpt = Annotated[str | None, typer.Option("--position", help=f"Where in a block: {allowed(POSITIONS)} (default: {ARCH_DEFAULTS['position']}).", rich_help_panel=PLACE, show_default=False)]
+WidthOpt = Annotated[float | None, typer.Option("--width", help=f"Stage-width multiplier (MobileNet: alpha); 1.5 on resnet18 is WideResNet18 (default: {ARCH_DEFAULTS['width']:g}).", rich_help_panel=ARCH, show_default=False)]
 StrideOnOpt = Annotated[str | None, typer.Option("--stride-on", help=f"Bottleneck downsampling conv: {allowed(STRIDE_ON)} (default 3x3, 1x1 under --reference paper).", rich_help_panel=ARCH, show_default=False)]
 InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input resolution (default 224 for ImageNet models, 32 for CIFAR ones).", rich_help_panel=ARCH, show_default=False)]
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
@@ -60,16 +80,16 @@ StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL 
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name in the storage.", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help=f"Dataset: {allowed(DATASET_NAMES)} (PATH holds train/CLASS/* and val/CLASS/*).", rich_help_panel=DATA)]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help=f"Dataset: {allowed(DATASET_NAMES)}; PATH holds train/CLASS/* and val/CLASS/* (default: {TRAIN_DEFAULTS.dataset}{_STUDYS}).", rich_help_panel=DATA, show_default=False)]
 DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help=f"Folder of downloaded datasets and decoded caches (default ./{DEFAULT_DATA_DIR}).", rich_help_panel=DATA, show_default=False)]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="Fetch CIFAR into --data-dir first if it is not there (needs the network).", rich_help_panel=DATA)]
-ImageSizeOpt = Annotated[int | None, typer.Option("--image-size", help=f"Image side in pixels (default: {_SIZES}).", rich_help_panel=DATA, show_default=False)]
-TrainImagesOpt = Annotated[int | None, typer.Option("--train-images", help="Training images: how many digits-clutter generates, or at most this many of another dataset.", rich_help_panel=DATA, show_default=False)]
-EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Passes over the training split.", rich_help_panel=TRAIN)]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Training batch size.", rich_help_panel=TRAIN)]
-LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate of SGD (after warm-up).", rich_help_panel=TRAIN)]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and augmentation.", rich_help_panel=TRAIN)]
-DeviceOpt = Annotated[str, typer.Option("--device", help=f"Where to train and time: {allowed(DEVICES)} (auto: the GPU if there is one).", rich_help_panel=TRAIN)]
+ImageSizeOpt = Annotated[int | None, typer.Option("--image-size", help=f"Image side in pixels (default: {_SIZES}{_STUDYS}).", rich_help_panel=DATA, show_default=False)]
+TrainImagesOpt = Annotated[int | None, typer.Option("--train-images", help=f"Training images: how many digits-clutter generates, or at most this many of another dataset (default: the dataset's{_STUDYS}).", rich_help_panel=DATA, show_default=False)]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", "-e", help=f"Passes over the training split (default: {TRAIN_DEFAULTS.epochs}{_STUDYS}).", rich_help_panel=TRAIN, show_default=False)]
+BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", "-b", help=f"Training batch size (default: {TRAIN_DEFAULTS.batch_size}{_STUDYS}).", rich_help_panel=TRAIN, show_default=False)]
+LrOpt = Annotated[float | None, typer.Option("--lr", help=f"Peak learning rate of SGD, after warm-up (default: {TRAIN_DEFAULTS.lr:g}{_STUDYS}).", rich_help_panel=TRAIN, show_default=False)]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help=f"Seed of initialisation, batch order and augmentation (default: {TRAIN_DEFAULTS.seed}{_STUDYS}).", rich_help_panel=TRAIN, show_default=False)]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help=f"Where to train and time: {allowed(DEVICES)}; auto: the GPU if there is one (default: {TRAIN_DEFAULTS.device}).", rich_help_panel=TRAIN, show_default=False)]
 
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {
@@ -120,70 +140,58 @@ def parse_stages(text: str | None) -> tuple[int, ...] | None:
 def arch_from_options(
     model: str,
     *,
-    attention: str,
-    reduction: int,
-    min_hidden: int,
-    pooling: str,
-    descriptor: str,
-    kernel: int,
-    order: str,
-    stages: str | None,
-    blocks: str,
-    position: str,
-    width: float,
+    attention: str | None = None,
+    reduction: int | None = None,
+    min_hidden: int | None = None,
+    pooling: str | None = None,
+    descriptor: str | None = None,
+    kernel: int | None = None,
+    order: str | None = None,
+    stages: str | None = None,
+    blocks: str | None = None,
+    position: str | None = None,
+    width: float | None = None,
     stride_on: str,
-    input_size: int | None,
-    num_classes: int | None,
+    input_size: int | None = None,
+    num_classes: int | None = None,
     in_channels: int = 3,
 ) -> ArchSpec:
-    """Build the ArchSpec the options describe; errors name the option, not the spec field."""
+    """Build the ArchSpec the options describe (None: ARCH_DEFAULTS); errors name the option, not the spec field."""
+
+    def value(name: str, given: Any) -> Any:
+        return ARCH_DEFAULTS[name] if given is None else given
+
     try:
         return ArchSpec(
             model,
-            width=width,
+            width=value("width", width),
             stride_on=stride_on,
             num_classes=num_classes,
             input_size=input_size,
             in_channels=in_channels,
             attention=AttentionSpec(
-                kind=attention,
-                pooling=pooling,
-                reduction=reduction,
-                min_hidden=min_hidden,
-                descriptor=descriptor,
-                kernel=kernel,
-                order=order,
+                kind=value("attention", attention),
+                pooling=value("pooling", pooling),
+                reduction=value("reduction", reduction),
+                min_hidden=value("min_hidden", min_hidden),
+                descriptor=value("descriptor", descriptor),
+                kernel=value("kernel", kernel),
+                order=value("order", order),
             ),
-            placement=PlacementSpec(stages=parse_stages(stages), blocks=blocks, position=position),
+            placement=PlacementSpec(stages=parse_stages(stages), blocks=value("blocks", blocks), position=value("position", position)),
         )
     except SpecError as exc:
         raise as_flag(exc) from None
 
 
-def train_spec_from_options(
-    *,
-    dataset: str,
-    data_dir: str | None,
-    image_size: int | None,
-    train_images: int | None,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> TrainSpec:
-    """The TrainSpec the options describe, other fields at their defaults; errors name the option."""
+def train_spec_from_options(base: TrainSpec = TRAIN_DEFAULTS, **given: Any) -> TrainSpec:
+    """`base` with the options that were given (not None) put in; errors name the option.
+
+    `given` uses TrainSpec's field names (epochs=..., lr=...); a plain `train` starts from the
+    defaults, a retrained trial from its study's recipe.
+    """
+    changes = {key: value for key, value in given.items() if value is not None}
     try:
-        return TrainSpec(
-            dataset=dataset,
-            data_dir=data_dir,
-            image_size=image_size,
-            train_images=train_images,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            device=device,
-        )
+        return dataclasses.replace(base, **changes)
     except SpecError as exc:
         raise as_flag(exc) from None

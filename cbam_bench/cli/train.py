@@ -1,4 +1,5 @@
-"""`cbam-bench train MODEL`: train one network on a dataset; report accuracy, cost, latency and speed."""
+"""`cbam-bench train MODEL` / `--from-trial STUDY:N`: train one network (given by options, or a stored
+trial's candidate) on a dataset; report accuracy, cost, latency and speed."""
 
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ from cbam_bench.cli.options import (
     KernelOpt,
     LrOpt,
     MinHiddenOpt,
-    ModelArg,
     OrderOpt,
     PoolingOpt,
     PositionOpt,
     ReductionOpt,
     SeedOpt,
     StagesOpt,
+    StorageOpt,
     StrideOnOpt,
     TrainImagesOpt,
     WeightsOpt,
@@ -42,12 +43,15 @@ from cbam_bench.cli.options import (
     as_flag,
     train_spec_from_options,
 )
-from cbam_bench.errors import CbamBenchError, SpecError
+from cbam_bench.errors import CbamBenchError, SpecError, allowed
+from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from cbam_bench.measure.counting import Cost
     from cbam_bench.measure.latency import Latency
-    from cbam_bench.spec import TrainSpec
+    from cbam_bench.retrain import StoredTrial
+    from cbam_bench.spec import ArchSpec, TrainSpec
     from cbam_bench.train import EpochReport, TrainResult
 
 CONVENTIONS = {
@@ -68,7 +72,14 @@ Examples:
   cbam-bench train resnet18 -a cbam --dataset cifar10 --download --epochs 30 --device cuda
 
   cbam-bench train cifar_resnet56 -a cbam --dataset imagefolder:~/data/flowers --image-size 64
+
+  cbam-bench train --from-trial default:12 --epochs 30
+
+  cbam-bench train --from-trial default:12 --dataset cifar10 --epochs 60 --device cuda --save best.pt
 """
+
+TrainModelArg = Annotated[str | None, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}. Leave it out with --from-trial.", show_default=False)]
+FromTrialOpt = Annotated[str | None, typer.Option("--from-trial", help="Retrain a stored trial's network, STUDY:N, with its study's recipe; training and data options given here override it.", show_default=False)]
 
 
 def _percent(x: float | None) -> str:
@@ -101,7 +112,44 @@ def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], 
     return progress, on_epoch
 
 
-def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, saved: str | None) -> None:
+def _stored_column(stored: StoredTrial) -> list[str]:
+    """The stored trial's measures, row for row beside this run's (latency and speed were timed
+    under the search's own set-up, so they are not set beside these)."""
+    def count(name: str) -> str:
+        value = stored.measure(name)
+        return "-" if value is None else f"{int(value):,}"
+
+    seeds = stored.seeds or 1
+    epochs = "-" if stored.epochs is None else f"{stored.epochs} epoch{'s' if stored.epochs > 1 else ''}"
+    return [
+        _percent(stored.accuracy), _percent(stored.measure("top5")), _percent(stored.measure("test_accuracy")),
+        _percent(stored.measure("test_top5")), "-", count("params"), count("macs"), "-", "-",
+        epochs + (f" x {seeds} seeds" if seeds > 1 and stored.epochs is not None else ""), "-", "-",
+    ]
+
+
+def _stored_lines(stored: StoredTrial, fitted: ArchSpec, result: TrainResult, spec: TrainSpec) -> list[str]:
+    """What the short run recorded against what this run measured, and how the network changed."""
+    epochs = len(result.history)
+    now = f"this run {_percent(result.accuracy)} after {epochs} epoch{'s' if epochs > 1 else ''}"
+    head = f"Stored on {stored.ref} ({stored.status}, in {stored.storage})"
+    if stored.accuracy is None:
+        lines = [f"{head}: no validation accuracy (never trained to the end); {now}."]
+    else:
+        after = "" if stored.epochs is None else f" after {stored.epochs} epoch{'s' if stored.epochs > 1 else ''}"
+        mean = f", mean of {stored.seeds} seeds" if stored.seeds and stored.seeds > 1 else ""
+        delta = 100 * (result.accuracy - stored.accuracy)
+        lines = [f"{head}: val top-1 {_percent(stored.accuracy)}{after}{mean}; {now} ({delta:+.2f} points)."]
+    if stored.requested != stored.trial:
+        lines.append(f"{stored.study}:{stored.requested} reused {stored.ref}'s measures (the same network).")
+    if fitted.archid != stored.archid:
+        lines.append(f"Re-fitted to {spec.dataset}: archid {stored.archid} (on {stored.dataset}) became {fitted.archid}; "
+                     "attention and placement are the trial's.")
+    return lines
+
+
+def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, saved: str | None,
+            stored: StoredTrial | None = None) -> None:
     arch, run = result.arch, result.extras
     memory = "-" if result.peak_memory_bytes is None else f"{result.peak_memory_bytes / 2**20:.0f} MiB"
     rows = [
@@ -118,6 +166,10 @@ def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, 
         ["wall time", f"{result.wall_s:.1f} s"],
         ["peak memory (training)", memory],
     ]
+    columns = ["", "value"]
+    if stored is not None:
+        columns = ["", "this run", f"stored {stored.ref}"]
+        rows = [row + [old] for row, old in zip(rows, _stored_column(stored))]
     notes = [
         f"{arch.backbone} + {arch.attention.summary()}, archid {arch.archid}, "
         f"input {arch.in_channels}x{arch.input_size}x{arch.input_size}, {arch.num_classes} classes.",
@@ -128,12 +180,33 @@ def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, 
         f"{latency.threads} threads, torch {latency.torch_version}, {latency.repeats} runs.",
         "MACs (paper): multiply-adds of convolutions and linear layers, one image, eval mode.",
     ]
+    if stored is not None:
+        notes += _stored_lines(stored, arch, result, spec)
     if saved:
         notes.append(f"Saved to {saved}: weights, ArchSpec and TrainSpec (cbam_bench.checkpoint.load_checkpoint).")
     console = output.stdout()
-    console.print(output.table(f"train {arch.backbone} + {arch.attention.summary()}", ["", "value"], rows))
+    console.print(output.table(f"train {arch.backbone} + {arch.attention.summary()}", columns, rows))
     for note in notes:
         console.print(note, markup=False)
+
+
+def _refuse_with_trial(model: str | None, arch_options: dict[str, object]) -> None:
+    """--from-trial retrains the stored network as it is: naming another one is bad input."""
+    if model is not None:
+        raise SpecError(f"MODEL: {model!r} is not allowed with --from-trial (the trial names its network); "
+                        "allowed: one or the other")
+    given = [flag for flag, value in arch_options.items() if value is not None]
+    if given:
+        raise SpecError(f"{', '.join(given)}: not allowed with --from-trial (the trial's architecture is retrained as "
+                        "stored); allowed with it: training and data options such as --epochs, --dataset, --lr")
+
+
+def _stored_recipe(stored: StoredTrial, dataset: str | None) -> TrainSpec:
+    """The study's recipe, on --dataset when given; errors name the option."""
+    try:
+        return stored.recipe_on(dataset)
+    except CbamBenchError as exc:
+        raise as_flag(exc) from None
 
 
 def _check_save_path(save: str | None) -> None:
@@ -143,37 +216,42 @@ def _check_save_path(save: str | None) -> None:
 
 @reports_errors
 def train(
-    model: ModelArg,
-    attention: AttentionOpt = "none",
-    reduction: ReductionOpt = 16,
-    min_hidden: MinHiddenOpt = 1,
-    pooling: PoolingOpt = "avg,max",
-    descriptor: DescriptorOpt = "avg+max",
-    kernel: KernelOpt = 7,
-    order: OrderOpt = "channel-spatial",
+    model: TrainModelArg = None,
+    attention: AttentionOpt = None,
+    reduction: ReductionOpt = None,
+    min_hidden: MinHiddenOpt = None,
+    pooling: PoolingOpt = None,
+    descriptor: DescriptorOpt = None,
+    kernel: KernelOpt = None,
+    order: OrderOpt = None,
     stages: StagesOpt = None,
-    blocks: BlocksOpt = "all",
-    position: PositionOpt = "residual",
-    width: WidthOpt = 1.0,
+    blocks: BlocksOpt = None,
+    position: PositionOpt = None,
+    width: WidthOpt = None,
     stride_on: StrideOnOpt = None,
     weights: WeightsOpt = None,
-    dataset: DatasetOpt = TRAIN_DEFAULTS.dataset,
+    dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     image_size: ImageSizeOpt = None,
     train_images: TrainImagesOpt = None,
-    epochs: EpochsOpt = TRAIN_DEFAULTS.epochs,
-    batch_size: BatchSizeOpt = TRAIN_DEFAULTS.batch_size,
-    lr: LrOpt = TRAIN_DEFAULTS.lr,
-    seed: SeedOpt = TRAIN_DEFAULTS.seed,
-    device: DeviceOpt = TRAIN_DEFAULTS.device,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    from_trial: FromTrialOpt = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
     save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
     json: JsonOpt = False,
 ) -> None:
     """Train one network on a dataset and report its accuracy, cost, latency and training speed.
 
-    The network's classifier, input channels and input size follow the dataset. Accuracy is top-1
-    on the validation split; the test split (digits-clutter, CIFAR) is reported beside it.
+    The network's classifier, input channels and input size follow the dataset. Accuracy is top-1 on
+    the validation split; the test split (digits-clutter, CIFAR) is reported beside it.
+
+    --from-trial STUDY:N retrains a stored trial's network, for longer or on another dataset, with its
+    study's training recipe unless options here say otherwise, and sets its stored accuracy beside the new one.
     """
     import torch
 
@@ -185,15 +263,29 @@ def train(
     from cbam_bench.measure.latency import measure_latency
     from cbam_bench.measure.profile import default_stride_on
     from cbam_bench.models.build import build_model
+    from cbam_bench.retrain import stored_trial
     from cbam_bench.train import autocast_dtype, resolve_device, train_model
 
-    arch = arch_from_options(
-        model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
-        descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
-        width=width, stride_on=stride_on or default_stride_on(False), input_size=None, num_classes=None,
-    )
+    stored = None
+    if from_trial is not None:
+        _refuse_with_trial(model, {
+            "--attention": attention, "--reduction": reduction, "--min-hidden": min_hidden, "--pooling": pooling,
+            "--descriptor": descriptor, "--kernel": kernel, "--order": order, "--stages": stages, "--blocks": blocks,
+            "--position": position, "--width": width, "--stride-on": stride_on,
+        })
+        stored = stored_trial(storage, from_trial)
+        arch, recipe = stored.arch, _stored_recipe(stored, dataset)
+    elif model is None:
+        raise SpecError(f"MODEL: missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
+    else:
+        arch = arch_from_options(
+            model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
+            descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
+            width=width, stride_on=stride_on or default_stride_on(False), input_size=None, num_classes=None,
+        )
+        recipe = TRAIN_DEFAULTS
     spec = train_spec_from_options(
-        dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
+        recipe, dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
     )
     _check_save_path(save)
@@ -204,6 +296,8 @@ def train(
         fitted = fit_arch(arch, spec)  # missing files fail here, before anything is built
     except CbamBenchError as exc:
         raise as_flag(exc) from None
+    for note in stored.notes if stored is not None else ():
+        output.stderr().print(f"note: {note}", markup=False, soft_wrap=True)
 
     bar, on_epoch = _progress(output.interactive() and not json, spec.epochs)
     with bar:
@@ -216,8 +310,9 @@ def train(
         net, shape, device=torch_device, dtype=amp or torch.float32,
         channels_last=torch_device.type == "cuda",
     )
+    provenance = None if stored is None else stored.to_dict() | {"refitted": fitted.archid != stored.archid}
     if save is not None:
-        save_checkpoint(save, net, fitted, spec, metrics=result.to_dict())
+        save_checkpoint(save, net, fitted, spec, metrics=result.to_dict() | ({"from_trial": provenance} if provenance else {}))
 
     if json:
         history = result.to_dict()["history"]
@@ -248,10 +343,11 @@ def train(
             "train": spec.to_dict(),
             "env": environment(torch_device),
             "saved": save,
+            "from_trial": provenance,
             "conventions": CONVENTIONS,
         })
         return
-    _render(result, spec, cost, latency, save)
+    _render(result, spec, cost, latency, save, stored)
 
 
 train.__doc__ = (train.__doc__ or "") + EXAMPLES
