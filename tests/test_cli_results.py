@@ -231,9 +231,9 @@ def test_export_errors_write_nothing(db, tmp_path, args, needle) -> None:
 @pytest.mark.parametrize(
     "command, example",
     [
-        ("report", "cbam-bench report cbam-default --budget latency_ms=5"),
-        ("compare", "cbam-bench compare cbam-default:12 cbam-default:7 placement"),
-        ("export", "cbam-bench export cbam-default --format csv --out results/cbam-default.csv"),
+        ("report", "cbam-bench report default --budget latency_ms=5"),
+        ("compare", "cbam-bench compare default:12 default:7 placement"),
+        ("export", "cbam-bench export default --format csv --out results/default.csv"),
     ],
 )
 def test_help_has_examples(command, example) -> None:

@@ -34,7 +34,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.mark.parametrize("text", ["cbam-default", "cbam-default:", ":3", "cbam-default:-1", "cbam-default:two"])
+@pytest.mark.parametrize("text", ["default", "default:", ":3", "default:-1", "default:two"])
 def test_a_reference_must_be_study_colon_number(text: str) -> None:
     with pytest.raises(StudyError, match=r"--from-trial: .* is not allowed; allowed: STUDY:N"):
         parse_ref(text)

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 EXAMPLES = """
 Examples:
 
-  cbam-bench compare cbam-default
+  cbam-bench compare default
 
-  cbam-bench compare cbam-default:12 cbam-default:7 placement
+  cbam-bench compare default:12 default:7 placement
 
   cbam-bench compare paper-arrangement --baseline paper-channel:0 --json
 """

@@ -17,9 +17,9 @@ from cbam_bench.storage import DEFAULT_STORAGE
 EXAMPLES = """
 Examples:
 
-  cbam-bench export cbam-default --format csv --out results/cbam-default.csv
+  cbam-bench export default --format csv --out results/default.csv
 
-  cbam-bench export cbam-default --format latex --front --out paper/front.tex
+  cbam-bench export default --format latex --front --out paper/front.tex
 
   cbam-bench export placement --format md --out results/placement.md --storage sqlite:///runs.db
 """

@@ -17,11 +17,11 @@ from cbam_bench.storage import DEFAULT_STORAGE
 EXAMPLES = """
 Examples:
 
-  cbam-bench report cbam-default
+  cbam-bench report default
 
-  cbam-bench report cbam-default --budget latency_ms=5 --budget params=3e6 --plot results/front.png
+  cbam-bench report default --budget latency_ms=5 --budget params=3e6 --plot results/front.png
 
-  cbam-bench report cbam-default --all --json --storage postgresql://user@db-host/cbam
+  cbam-bench report default --all --json --storage postgresql://user@db-host/cbam
 """
 
 
