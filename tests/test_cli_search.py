@@ -91,3 +91,23 @@ def test_bad_storage_url_is_exit_2(space: Path) -> None:
 def test_help_ends_with_examples() -> None:
     result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0 and "cbam-bench search placement --trials 40" in result.stdout
+
+
+def test_trial_line_names_the_attention_and_where_it_sits() -> None:
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from cbam_bench.cli.progress import trial_line
+    from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+
+    arch = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="se", reduction=4), placement=PlacementSpec(stages=(3,)))
+    attrs = {"summary": arch.attention.summary(), "arch": arch.to_dict(), "accuracy": 0.924, "macs": 15_700_000,
+             "params": 276_000, "latency_ms": 3.31, "train_s": 19.94, "feasible": True}
+    trial = create_trial(state=TrialState.COMPLETE, values=[0.924], params={"attention.kind": "se"},
+                         distributions={"attention.kind": CategoricalDistribution(["none", "se"])}, user_attrs=attrs)
+    assert trial_line(trial, {}) == (
+        "trial -1: se avg r4 @ 3/all/residual: accuracy 92.40 %, MACs 15.7M, params 276K, latency 3.31 ms, trained in 19.9 s"
+    )
+    plain = ArchSpec("cifar_resnet20")
+    pruned = create_trial(state=TrialState.PRUNED, user_attrs={"summary": "none", "arch": plain.to_dict(), "stopped_reason": "why"})
+    assert trial_line(pruned, {}) == "trial -1: none: stopped early: why"  # an unstored trial has no number yet

@@ -36,7 +36,10 @@ def trial_line(trial: FrozenTrial, budgets: dict[str, float]) -> str:
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
-    head = f"trial {trial.number}: {attrs.get('summary', '?')}"
+    from cbam_bench.report.format import DASH, placement_label
+
+    where = placement_label(attrs.get("arch") or {})
+    head = f"trial {trial.number}: {attrs.get('summary', '?')}" + (f" @ {where}" if where != DASH else "")
     if trial.state == TrialState.FAIL:
         return f"{head}: failed: {attrs.get('fail_reason', 'no reason recorded')}"
     if trial.state == TrialState.PRUNED:
