@@ -9,8 +9,7 @@ The library works without the command line. The main verbs are imported lazily s
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cbam_bench.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,12 +24,6 @@ _EXPORTS = {
     "profile": "cbam_bench.measure.profile",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cbam_bench' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = sorted(_EXPORTS)

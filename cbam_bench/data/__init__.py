@@ -6,10 +6,8 @@ batching it import torch on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from cbam_bench.data.catalog import DATASET_NAMES, DatasetInfo, dataset_info, fit_arch
+from cbam_bench.lazy import lazy_exports
 
 _LAZY = {
     "Data": "cbam_bench.data.load",
@@ -20,12 +18,6 @@ _LAZY = {
     "eval_batches": "cbam_bench.data.batches",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cbam_bench.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = sorted(["DATASET_NAMES", "DatasetInfo", "dataset_info", "fit_arch", *_LAZY])

@@ -14,8 +14,7 @@ the command line's --help does not import Optuna or torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cbam_bench.lazy import lazy_exports
 
 _EXPORTS = {
     "run_search": "cbam_bench.search.run",
@@ -24,12 +23,6 @@ _EXPORTS = {
     "DEFAULT_STORAGE": "cbam_bench.search.storage",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cbam_bench.search' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = sorted(_EXPORTS)
