@@ -1,4 +1,4 @@
-"""A stand-in for cbam_bench.train / cbam_bench.data that honours their contract, for search tests.
+"""A stand-in for cbam_bench.train / cbam_bench.data that returns their own types, for search tests.
 
 Accuracy is a fixed function of the network and the seed, so tests can compute what a study must
 record. In a separate process, select it with CBAM_BENCH_TRAINER=fake_training (tests/ on
@@ -13,51 +13,14 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from cbam_bench.data import DatasetInfo
 from cbam_bench.errors import DataError
 from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.train import EpochReport, TrainingError, TrainResult
 
 IMAGE_SIZE = 16
 KIND_BONUS = {"none": 0.0, "se": 0.05, "eca": 0.04, "cbam": 0.1}
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    num_classes: int
-    in_channels: int
-    image_size: int
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int
-    train_loss: float
-    val_accuracy: float
-    val_top5: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    arch: ArchSpec
-    accuracy: float
-    top5: float
-    test_accuracy: float | None
-    test_top5: float | None
-    loss: float
-    history: list[EpochReport]
-    epoch_seconds: list[float]
-    images_per_s: float
-    wall_s: float
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-class TrainingError(RuntimeError):
-    pass
 
 
 def dataset_info(spec: TrainSpec) -> DatasetInfo:
