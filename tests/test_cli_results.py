@@ -175,10 +175,16 @@ def test_compare_single_trials_with_a_named_baseline(db) -> None:
     assert rows[2]["delta"]["accuracy"] == pytest.approx(0.05)
 
 
+def test_compare_table_drops_interval_columns_without_seeds(db) -> None:
+    result = invoke("compare", "two", "--storage", db, "--baseline", "two:1")
+    assert result.exit_code == 0, result.output
+    assert "CI95" not in result.stdout and "One seed per trial: no confidence interval" in result.stdout
+
+
 def test_compare_table(db) -> None:
     result = invoke("compare", "mixed", "--storage", db)
     assert result.exit_code == 0, result.output
-    for needle in ("Comparison against baseline mixed:0", "+8.00", "[+5.73, +10.27]", "40.20 (+0.5%)",
+    for needle in ("Comparison against baseline mixed:0", "+8.00", "[+5.73, +10.27]", "40.20", "(+0.5%)",
                    "95% Welch t interval of Δ acc from per-seed accuracies",
                    "here: cpu, 1 thread, batch 1, float32"):
         assert needle in result.stdout, needle

@@ -89,8 +89,10 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
     cols = {m: column(m, [t.measure(m) for t in trials]) for m in ("accuracy", "macs", "params", "latency_ms")}
     baselines = {c.baseline.ref for c in comparisons if c.baseline} | {c.entry.ref for c in comparisons if c.is_baseline}
     shared = len(baselines) == 1
+    # Interval columns only when some row has one (two or more seeds), so narrow terminals fit.
+    seeded = any(c.interval is not None for c in comparisons)
     headers = ["trial", "attention", *([] if shared else ["vs"]), cols["accuracy"].header, "Δ acc (pp)",
-               "CI95 (pp)", "excl. 0", *(cols[m].header for m in ("macs", "params", "latency_ms"))]
+               *(["CI95 (pp)", "excl. 0"] if seeded else []), *(cols[m].header for m in ("macs", "params", "latency_ms"))]
     sources = sorted({c.interval_source for c in comparisons if c.interval_source})
     lines = [
         "Acc.: validation top-1, mean over seeds. Δ acc: its change in percentage points. (+x%): change of MACs, "
@@ -98,14 +100,15 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
         "CI95: 95% Welch t interval of Δ acc from per-seed accuracies"
         + (f" ({', '.join(sources)})" if sources else "") + ", shown when both sides have two or more seeds; "
-        "excl. 0: the interval excludes 0, so the difference is resolved.",
+        "excl. 0: the interval excludes 0, so the difference is resolved."
+        if seeded else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
     ]
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
     table = _table(title, headers, 3 if shared else 4, lines)
 
     def with_delta(metric: str, trial: TrialRecord, delta: float | None) -> str:
         text = cols[metric].cell(trial.measure(metric))
-        return text if delta is None else f"{text} ({delta:+.1f}%)"
+        return text if delta is None else f"{text}\n({delta:+.1f}%)"  # two lines keep 80 columns
 
     for c in comparisons:
         t, d, i = c.entry.trial, c.delta, c.interval
@@ -113,8 +116,8 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         table.add_row(
             c.entry.ref, t.summary, *([] if shared else [vs]), cols["accuracy"].cell(t.measure("accuracy")),
             "baseline" if c.is_baseline else _signed(d.get("accuracy"), 100, 2, ""),
-            DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
-            DASH if i is None else "yes" if i.excludes_zero else "no",
+            *([DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
+               DASH if i is None else "yes" if i.excludes_zero else "no"] if seeded else []),
             with_delta("macs", t, d.get("macs_pct")), with_delta("params", t, d.get("params_pct")),
             with_delta("latency_ms", t, d.get("latency_pct")),
         )
