@@ -47,6 +47,27 @@ def test_compare_latency_times_both_models_alike() -> None:
     assert 0 < a.median_ms <= a.p90_ms and 0 < b.median_ms <= b.p90_ms
 
 
+def test_compare_latency_alternates_the_models() -> None:
+    calls: list[str] = []
+
+    class Named(torch.nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 4)
+
+            def note() -> None:  # a plain function survives the deep copy latency takes
+                calls.append(name)
+
+            self.note = note
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.note()
+            return self.linear(x)
+
+    compare_latency(Named("a"), Named("b"), (2, 4), warmup=1, repeats=3)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds, A before B each time
+
+
 def test_throughput_is_the_batch_over_the_median_latency() -> None:
     tp = measure_throughput(build_model(SMALL), (8, 3, 16, 16), warmup=1, repeats=5)
     assert tp.latency.batch == 8

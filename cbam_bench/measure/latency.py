@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gc
 import statistics
 import time
@@ -122,6 +123,24 @@ def _conditions(input_shape: tuple[int, ...], device: torch.device, dtype: torch
     }
 
 
+def _interleaved_samples(
+    models: list[nn.Module], x: torch.Tensor, device: torch.device, warmup: int, repeats: int
+) -> list[list[float]]:
+    """Per-model forward times in ms, the models taking turns in every round (A B A B ...)."""
+    timer = _timer(device)
+    samples: list[list[float]] = [[] for _ in models]
+    with torch.inference_mode(), _gc_paused():
+        for _ in range(warmup):
+            for model in models:
+                model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        for _ in range(repeats):
+            for model, times in zip(models, samples):
+                times.append(timer(functools.partial(model, x)))
+    return samples
+
+
 def measure_latency(
     model: nn.Module,
     input_shape: tuple[int, ...],
@@ -135,13 +154,7 @@ def measure_latency(
     """Median / p90 / IQR of `repeats` forward passes after `warmup` untimed ones."""
     device = torch.device(device)
     model, x = _prepare(model, input_shape, device, dtype, channels_last)
-    timer = _timer(device)
-    with torch.inference_mode(), _gc_paused():
-        for _ in range(warmup):
-            model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        samples = [timer(lambda: model(x)) for _ in range(repeats)]
+    (samples,) = _interleaved_samples([model], x, device, warmup, repeats)
     return _summarise(samples, **_conditions(input_shape, device, dtype, channels_last, warmup))
 
 
@@ -160,17 +173,6 @@ def compare_latency(
     device = torch.device(device)
     model_a, x = _prepare(model_a, input_shape, device, dtype, channels_last)
     model_b, _ = _prepare(model_b, input_shape, device, dtype, channels_last)
-    timer = _timer(device)
-    a_samples: list[float] = []
-    b_samples: list[float] = []
-    with torch.inference_mode(), _gc_paused():
-        for _ in range(warmup):
-            model_a(x)
-            model_b(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        for _ in range(repeats):
-            a_samples.append(timer(lambda: model_a(x)))
-            b_samples.append(timer(lambda: model_b(x)))
+    a_samples, b_samples = _interleaved_samples([model_a, model_b], x, device, warmup, repeats)
     cond = _conditions(input_shape, device, dtype, channels_last, warmup)
     return _summarise(a_samples, **cond), _summarise(b_samples, **cond)
