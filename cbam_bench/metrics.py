@@ -55,7 +55,8 @@ METRICS: dict[str, Metric] = {
 OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "elementwise_ops")
 BUDGET_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms")
 
-_SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9}
+# Largest first: how counts are shown (1.5M) and read back (--budget params=1.5M).
+SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMgG]?)\s*$")
 
 
@@ -94,7 +95,7 @@ def parse_number(text: str) -> float:
     match = _NUMBER.match(str(text))
     if not match:
         raise ValueError(text)
-    return float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1.0)
+    return float(match.group(1)) * dict((p.lower(), v) for v, p in SI_PREFIXES).get(match.group(2).lower(), 1.0)
 
 
 def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...] = BUDGET_METRICS) -> dict[str, float]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from cbam_bench.metrics import SI_PREFIXES
+from cbam_bench.report.format import json_safe
 
 
 def stdout() -> Console:
@@ -25,19 +27,9 @@ def interactive() -> bool:
     return sys.stderr.isatty()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def print_json(obj: Any) -> None:
     """The only thing --json writes to stdout: one JSON document (non-finite numbers become null)."""
-    sys.stdout.write(json.dumps(_plain(obj), indent=2, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
 
 
 def table(title: str, columns: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
@@ -52,7 +44,7 @@ def table(title: str, columns: list[str], rows: list[list[str]], caption: str | 
 
 def human(n: float, unit: str = "") -> str:
     """1234567 -> '1.23M'; keeps three significant digits."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+    for scale, suffix in SI_PREFIXES:
         if abs(n) >= scale:
             return f"{n / scale:.3g}{suffix}{unit}"
     return f"{n:g}{unit}"

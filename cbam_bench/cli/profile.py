@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,7 +35,6 @@ from cbam_bench.models.catalog import backbone_info
 from cbam_bench.paper import PAPER_STRIDE_ON
 
 if TYPE_CHECKING:
-    from cbam_bench.measure.counting import Cost
     from cbam_bench.measure.profile import Profile
     from cbam_bench.paper import ComplexityRow
 
@@ -60,17 +60,6 @@ Examples:
 
   cbam-bench profile mobilenet_v2 --attention cbam --stages 3,4 --latency --json
 """
-
-
-def _cost_dict(cost: Cost) -> dict[str, int]:
-    return {
-        "params": cost.params,
-        "macs": cost.macs,
-        "fvcore_flops": cost.fvcore_flops,
-        "elementwise_ops": cost.elementwise_ops,
-        "attention_params": cost.attention_params,
-        "attention_macs": cost.attention_macs,
-    }
 
 
 def _reference_dict(result: Profile, row: ComplexityRow) -> dict[str, Any]:
@@ -198,9 +187,9 @@ def profile(
     if json:
         doc: dict[str, Any] = {"model": spec.backbone, "archid": spec.archid, "arch": spec.to_dict(),
                                "input_shape": list(result.input_shape), "attention_modules": result.modules,
-                               **_cost_dict(result.total), "conventions": CONVENTIONS}
+                               **asdict(result.total), "conventions": CONVENTIONS}
         if result.rows:
-            doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **_cost_dict(r.cost)} for r in result.rows]
+            doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **asdict(r.cost)} for r in result.rows]
         if ref is not None:
             doc["reference"] = ref
         if result.latency is not None:

@@ -61,11 +61,6 @@ def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats
     return Profile(spec=spec, total=costs[""], modules=len(placed), rows=rows, latency=timing)
 
 
-def paper_attention(kind: str) -> AttentionSpec:
-    """The module the paper used for a given kind: r=16, MLP bias, CBAM's avg+max, k=7, channel first."""
-    return AttentionSpec(kind=kind)
-
-
 def paper_row(spec: ArchSpec) -> ComplexityRow:
     """The paper's complexity row for the same network, or SpecError listing the networks it has."""
     key = (spec.backbone, spec.width, spec.attention.kind)
@@ -77,7 +72,8 @@ def paper_row(spec: ArchSpec) -> ComplexityRow:
         num_classes=1000,
         input_size=224,
         in_channels=3,
-        attention=paper_attention(spec.attention.kind) if spec.attention.kind in ("none", "se", "cbam") else spec.attention,
+        # AttentionSpec's defaults are the paper's module: r=16, MLP bias, avg+max, k=7, channel first.
+        attention=AttentionSpec(kind=spec.attention.kind) if spec.attention.kind in ("none", "se", "cbam") else spec.attention,
         placement=PlacementSpec(),
     )
     if row is None or paper_spec.archid != spec.archid:

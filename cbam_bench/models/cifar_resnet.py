@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from cbam_bench.models.catalog import BackboneInfo
-from cbam_bench.models.resnet import _init_weights
+from cbam_bench.models.resnet import init_resnet_weights
 
 BASE_WIDTHS = (16, 32, 64)
 
@@ -52,7 +52,7 @@ class CifarResNet(nn.Module):
         self.num_stages = len(depths)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
-        _init_weights(self)
+        init_resnet_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

@@ -57,7 +57,7 @@ class ResNet(nn.Module):
         self.num_stages = len(depths)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
-        _init_weights(self)
+        init_resnet_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -66,7 +66,8 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def _init_weights(model: nn.Module) -> None:
+def init_resnet_weights(model: nn.Module) -> None:
+    """He-normal convolutions and unit-gain norms, as torchvision initialises its ResNets."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -19,7 +19,7 @@ from typing import Any
 from cbam_bench.files import write_atomic
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TrialRecord
-from cbam_bench.report.format import DASH, caption, cells, columns, conventions, placement_label
+from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_safe, placement_label
 from cbam_bench.report.summary import StudySummary, trial_item
 
 FORMATS = ("csv", "json", "md", "latex")
@@ -87,16 +87,6 @@ def csv_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]
         yield buffer.getvalue()
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
     study = summary.study
     trials = [t for t in study.trials if not front_only or t in summary.front]
@@ -112,7 +102,7 @@ def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str
         "conventions": conventions(trials, [m for m in METRICS if any(t.measure(m) is not None for t in trials)]),
         "trials": export_rows(summary, front_only),
     }
-    yield json.dumps(_json_safe(doc), indent=2) + "\n"
+    yield json.dumps(json_safe(doc), indent=2) + "\n"
 
 
 def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:

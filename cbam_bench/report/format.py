@@ -6,15 +6,26 @@ so a number means the same thing wherever it is pasted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cbam_bench.metrics import METRICS, Objective
+from cbam_bench.metrics import METRICS, SI_PREFIXES, Objective
 from cbam_bench.records import TrialRecord
 
-_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
 DASH = "-"
+
+
+def json_safe(value: Any) -> Any:
+    """The value with non-finite floats as None, so every JSON we write is standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ def column(metric: str, values: Iterable[float | None]) -> Column:
     if unit == "%":
         return Column(metric, 0.01, "%", 2)
     if unit == "count":
-        divisor, prefix = next(((s, p) for s, p in _PREFIXES if largest >= s), (1.0, ""))
+        divisor, prefix = next(((s, p) for s, p in SI_PREFIXES if largest >= s), (1.0, ""))
         return Column(metric, divisor, prefix, _decimals(largest / divisor) if prefix else 0)
     return Column(metric, 1.0, unit, 2)
 
