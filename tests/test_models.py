@@ -168,6 +168,26 @@ def test_mismatched_weights_name_the_first_bad_key(tmp_path) -> None:
         load_backbone_weights(build_model(ArchSpec("resnet18")), tmp_path / "missing.pth")
 
 
+def test_files_that_are_not_state_dicts_are_refused(tmp_path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(SpecError, match=r"notes.txt: not a loadable state_dict \(UnpicklingError"):
+        load_backbone_weights(build_model(ArchSpec("resnet18")), text)
+    listed = tmp_path / "list.pth"
+    torch.save([torch.zeros(1)], listed)
+    with pytest.raises(SpecError, match=r"list.pth: expected a state_dict \(a mapping of names to tensors\)"):
+        load_backbone_weights(build_model(ArchSpec("resnet18")), listed)
+
+
+def test_a_state_dict_nested_under_state_dict_loads(tmp_path) -> None:
+    path = tmp_path / "wrapped.pth"
+    reference = tv_resnet18()
+    torch.save({"state_dict": reference.state_dict(), "epoch": 90}, path)
+    model = build_model(ArchSpec("resnet18"))
+    load_backbone_weights(model, path)
+    torch.testing.assert_close(model.fc.weight, reference.fc.weight)
+
+
 def test_channel_only_cbam_is_a_bare_channel_gate() -> None:
     spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="cbam", order="channel-only"))
     assert all(type(m) is ChannelGate for m in _attention_modules(build_model(spec)).values())
