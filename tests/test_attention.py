@@ -10,6 +10,7 @@ from cbam_bench.attention.cbam import CBAM
 from cbam_bench.attention.channel import ChannelGate, hidden_width
 from cbam_bench.attention.eca import ECA, eca_kernel_size
 from cbam_bench.attention.factory import build_attention
+from cbam_bench.attention.map_conv import map_conv
 from cbam_bench.attention.spatial import SpatialGate
 from cbam_bench.spec import AttentionSpec
 
@@ -149,3 +150,28 @@ def test_gradients_reach_every_attention_parameter(order, pooling) -> None:
     for name, p in module.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("maps, kernel, bias", [(2, 7, False), (2, 3, True), (1, 5, True), (6, 1, False)])
+def test_map_conv_values_and_gradients_match_conv2d(maps: int, kernel: int, bias: bool) -> None:
+    conv = torch.nn.Conv2d(maps, 1, kernel, padding=kernel // 2, bias=bias).double()
+    x = torch.randn(3, maps, 9, 7, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(3, 1, 9, 7, dtype=torch.float64)
+    ours = map_conv(conv, x)
+    assert ours.grad_fn is not None and "MapConv" in type(ours.grad_fn).__name__  # the fast path ran
+    inputs = (x, conv.weight, *((conv.bias,) if bias else ()))
+    expected_grads = torch.autograd.grad(F.conv2d(x, conv.weight, conv.bias, padding=kernel // 2), inputs, grad_out)
+    torch.testing.assert_close(ours, F.conv2d(x, conv.weight, conv.bias, padding=kernel // 2))
+    for got, expected in zip(torch.autograd.grad(ours, inputs, grad_out), expected_grads):
+        torch.testing.assert_close(got, expected)
+
+
+def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
+    conv = torch.nn.Conv2d(2, 1, 7, padding=3, bias=False)
+    x = torch.randn(2, 2, 8, 8, requires_grad=True)
+    with torch.no_grad():
+        assert map_conv(conv, x).grad_fn is None
+    graph = str(torch.jit.trace(SpatialGate(2, bn=False), x).inlined_graph)  # how fvcore sees the network
+    assert "PythonOp" not in graph and "aten::_convolution" in graph
+    strided = torch.nn.Conv2d(2, 1, 3, stride=2, padding=1)
+    assert "MapConv" not in type(map_conv(strided, x).grad_fn).__name__  # outside what the fast path handles

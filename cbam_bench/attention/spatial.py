@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cbam_bench.attention.map_conv import map_conv
+
 
 class SpatialGate(nn.Module):
     """Ms(F) = sigmoid(conv_kxk(descriptor(F))), one output channel.
@@ -36,11 +38,14 @@ class SpatialGate(nn.Module):
     def describe(self, x: torch.Tensor) -> torch.Tensor:
         if self.compress is not None:
             return self.compress(x)
-        return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        # Cheaper backwards on the CPU, same values: sum / n instead of mean (whose backward divides
+        # the whole expanded map), max instead of amax (whose backward builds a tie mask).
+        mean = x.sum(dim=1, keepdim=True) / x.shape[1]
+        return torch.cat([mean, x.max(dim=1, keepdim=True).values], dim=1)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid map of shape (N, 1, H, W)."""
-        out = self.conv(self.describe(x))
+        out = map_conv(self.conv, self.describe(x))
         return self.bn(out) if self.bn is not None else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,7 @@ ELEMENTWISE_HANDLES: dict[str, Callable[[list, list], Counter]] = {
     },
     **{
         f"aten::{op}": _elementwise_handle(op, _per_input_element)
-        for op in ("mean", "amax", "sum", "pow", "logsumexp", "adaptive_avg_pool2d")
+        for op in ("mean", "amax", "max", "sum", "pow", "logsumexp", "adaptive_avg_pool2d")
     },
 }
 

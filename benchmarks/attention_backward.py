@@ -1,0 +1,142 @@
+"""CBAM's gates on the CPU: cbam-bench's implementation against the formula written plainly, one run.
+
+The gates are mostly cheap element-wise work, but autograd's backward for three of their pieces is
+slow on the CPU, and the three are replaced by the same maths in cheaper form:
+
+- the k x k spatial convolution (2 maps -> 1): its own backward (see attention/map_conv.py);
+- average pooling: sum / n, where mean's backward divides the whole expanded map;
+- max pooling: max(dim), where amax's backward builds a tie mask.
+
+"plain" is the same module with those three as `mean`, `amax` and `conv(x)`. Each comparison runs
+in interleaved rounds (plain, ours, plain, ours, ...) and reports the median of the per-round
+ratios, so drift on a shared machine hits both alike:
+
+1. each gate alone (forward + backward) at each stage's shape of the default network;
+2. a whole training step (forward, backward, SGD step) of a network with CBAM in every block.
+
+    python benchmarks/attention_backward.py
+    python benchmarks/attention_backward.py --model resnet18 --image-size 64 --in-channels 3 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from unittest import mock
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cbam_bench.attention import channel, spatial
+from cbam_bench.attention.factory import build_attention
+from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.train import initial_model
+
+
+def _plain_pool(x: torch.Tensor, kind: str) -> torch.Tensor:
+    flat = x.flatten(2)
+    return {"avg": flat.mean(dim=2), "max": flat.amax(dim=2)}[kind]
+
+
+def _plain_describe(gate: spatial.SpatialGate, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+
+
+def _plain_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    return conv(x)
+
+
+@contextlib.contextmanager
+def plain_gates() -> Iterator[None]:
+    """CBAM exactly as autograd would run the formula."""
+    with (
+        mock.patch.object(channel, "pool_channels", _plain_pool),
+        mock.patch.object(spatial.SpatialGate, "describe", _plain_describe),
+        mock.patch.object(spatial, "map_conv", _plain_conv),
+    ):
+        yield
+
+
+def _seconds(work: Callable[[], None], repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    return (time.perf_counter() - start) / repeats
+
+
+def interleaved(work: Callable[[], None], repeats: int, rounds: int) -> tuple[float, float, float]:
+    """Median seconds of `work` with plain gates and with ours, and the median per-round ratio plain / ours."""
+
+    def plain() -> None:
+        with plain_gates():
+            work()
+
+    plain(), work()  # first-call costs, untimed
+    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    for _ in range(rounds):
+        times["plain"].append(_seconds(plain, repeats))
+        times["ours"].append(_seconds(work, repeats))
+    speedup = statistics.median(p / o for p, o in zip(times["plain"], times["ours"]))
+    return statistics.median(times["plain"]), statistics.median(times["ours"]), speedup
+
+
+def gate_step(module: nn.Module, shape: tuple[int, ...]) -> Callable[[], None]:
+    x = torch.randn(shape, requires_grad=True)
+    grad = torch.randn(shape)
+    return lambda: module(x).backward(grad)
+
+
+def training_step(arch: ArchSpec, batch: int) -> Callable[[], None]:
+    model = initial_model(arch, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, arch.in_channels, arch.input_size, arch.input_size)
+    y = torch.randint(0, arch.num_classes or 10, (batch,))
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="cifar_resnet20")
+    parser.add_argument("--image-size", type=int, default=20, help="default: the default dataset's side")
+    parser.add_argument("--in-channels", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--kernel", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=10, help="calls per timed round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    spec = AttentionSpec(kind="cbam", kernel=args.kernel)
+    arch = ArchSpec(args.model, num_classes=10, input_size=args.image_size, in_channels=args.in_channels, attention=spec)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.rounds} rounds x "
+          f"{args.repeats} calls; times are medians, speed-up = plain / ours (median of per-round ratios)")
+    print(f"gates alone, forward + backward (CBAM: r {spec.reduction}, k {spec.kernel}):")
+    side, width = args.image_size, 16
+    while side >= 4:
+        shape = (args.batch_size, width, side, side)
+        cbam = build_attention(width, spec)
+        for name, module in (("channel", cbam.channel), ("spatial", cbam.spatial), ("cbam", cbam)):
+            plain, ours, speedup = interleaved(gate_step(module, shape), args.repeats, args.rounds)
+            print(f"  {name:8s} {width:3d} x {side:2d} x {side:<2d}  plain {plain * 1e3:7.3f} ms   "
+                  f"ours {ours * 1e3:7.3f} ms   speed-up {speedup:.2f}")
+        side, width = side // 2, width * 2
+    plain, ours, speedup = interleaved(training_step(arch, args.batch_size), max(2, args.repeats // 2), args.rounds)
+    print(f"training step, {arch.backbone} + CBAM, input {arch.in_channels}x{arch.input_size}x{arch.input_size}:")
+    print(f"  plain {plain * 1e3:7.1f} ms   ours {ours * 1e3:7.1f} ms   speed-up {speedup:.2f}")
+
+
+if __name__ == "__main__":
+    main()
