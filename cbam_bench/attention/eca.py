@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from cbam_bench.attention.channel import pool_channels
+
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     """The adaptive kernel: |log2(C)/gamma + b/gamma|, rounded to the nearest odd number above."""
@@ -24,5 +26,5 @@ class ECA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
-        pooled = x.mean(dim=(2, 3)).view(n, 1, c)
+        pooled = pool_channels(x, "avg").view(n, 1, c)
         return x * torch.sigmoid(self.conv(pooled)).view(n, c, 1, 1)
