@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from cbam_bench.attention.cbam import CBAM
 from cbam_bench.attention.channel import ChannelGate, hidden_width
@@ -152,11 +153,15 @@ def test_gradients_reach_every_attention_parameter(order, pooling) -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("maps, kernel, bias", [(2, 7, False), (2, 3, True), (1, 5, True), (6, 1, False)])
-def test_map_conv_values_and_gradients_match_conv2d(maps: int, kernel: int, bias: bool) -> None:
+@pytest.mark.parametrize(
+    "batch, maps, kernel, bias",
+    # batches of up to SMALL_BATCH take the native convolution, larger ones oneDNN's
+    [(3, 2, 7, False), (9, 2, 7, False), (1, 2, 3, True), (6, 1, 5, True), (2, 6, 1, False)],
+)
+def test_map_conv_values_and_gradients_match_conv2d(batch: int, maps: int, kernel: int, bias: bool) -> None:
     conv = torch.nn.Conv2d(maps, 1, kernel, padding=kernel // 2, bias=bias).double()
-    x = torch.randn(3, maps, 9, 7, dtype=torch.float64, requires_grad=True)
-    grad_out = torch.randn(3, 1, 9, 7, dtype=torch.float64)
+    x = torch.randn(batch, maps, 9, 7, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(batch, 1, 9, 7, dtype=torch.float64)
     ours = map_conv(conv, x)
     assert ours.grad_fn is not None and "MapConv" in type(ours.grad_fn).__name__  # the fast path ran
     inputs = (x, conv.weight, *((conv.bias,) if bias else ()))
@@ -164,6 +169,8 @@ def test_map_conv_values_and_gradients_match_conv2d(maps: int, kernel: int, bias
     torch.testing.assert_close(ours, F.conv2d(x, conv.weight, conv.bias, padding=kernel // 2))
     for got, expected in zip(torch.autograd.grad(ours, inputs, grad_out), expected_grads):
         torch.testing.assert_close(got, expected)
+    with torch.inference_mode():
+        torch.testing.assert_close(map_conv(conv, x), F.conv2d(x, conv.weight, conv.bias, padding=kernel // 2))
 
 
 def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
@@ -173,5 +180,9 @@ def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
         assert map_conv(conv, x).grad_fn is None
     graph = str(torch.jit.trace(SpatialGate(2, bn=False), x).inlined_graph)  # how fvcore sees the network
     assert "PythonOp" not in graph and "aten::_convolution" in graph
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():  # batch 2 would take the native convolution if nothing watched
+        map_conv(conv, x)
+    assert counter.get_total_flops() == 2 * (2 * 8 * 8) * (2 * 49)  # 2 flops per multiply-add
     strided = torch.nn.Conv2d(2, 1, 3, stride=2, padding=1)
     assert "MapConv" not in type(map_conv(strided, x).grad_fn).__name__  # outside what the fast path handles

@@ -8,7 +8,11 @@ runs well:
 - input:  the output gradient correlated with the kernel turned 180 degrees, maps and output swapped;
 - weight: each input map correlated with the output gradient, the batch summed as channels.
 
-`benchmarks/attention_backward.py` measures the difference. The result is the same convolution: the
+For a batch of a few images (latency at batch 1, say) oneDNN's set-up costs more than the work:
+a 7x7 convolution of two 5x5 maps takes about 70 us through it and 10 us through the native
+convolution, so small batches go there instead.
+
+`benchmarks/attention_speed.py` measures the difference. The result is the same convolution: the
 values and gradients agree with `F.conv2d`'s to float rounding (tests/test_attention.py).
 """
 
@@ -19,6 +23,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+
+
+# Up to this many images the native convolution beats oneDNN's per-call set-up, at every map size
+# tried (5x5 to 112x112, k 3 and 7, 1 and 2 threads); by 16 images oneDNN is ahead.
+SMALL_BATCH = 4
+
+
+def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
+    """F.conv2d, stride 1, through whichever CPU implementation is faster at this batch."""
+    if x.shape[0] <= SMALL_BATCH and x.dtype in (torch.float32, torch.float64):
+        return torch._C._nn.thnn_conv2d(x, weight, tuple(weight.shape[-2:]), bias, (1, 1), (padding, padding))
+    return F.conv2d(x, weight, bias, padding=padding)
 
 
 class _MapConv(torch.autograd.Function):
@@ -27,7 +44,7 @@ class _MapConv(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
         ctx.has_bias = bias is not None
-        return F.conv2d(x, weight, bias, padding=padding)
+        return _conv(x, weight, bias, padding)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -35,7 +52,7 @@ class _MapConv(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = F.conv2d(grad, weight.flip(-1, -2).transpose(0, 1), padding=ctx.padding)
+            grad_x = _conv(grad, weight.flip(-1, -2).transpose(0, 1).contiguous(), None, ctx.padding)
         if ctx.needs_input_grad[1]:
             # (maps, batch, H, W) correlated with (out, batch, H, W): the batch is summed as channels.
             grad_weight = F.conv2d(x.transpose(0, 1), grad.transpose(0, 1), padding=ctx.padding).transpose(0, 1)
@@ -44,14 +61,22 @@ class _MapConv(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None
 
 
-def map_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """`conv(x)`, through the fast backward when training on the CPU.
+def _operators_watched() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or is_in_torch_dispatch_mode()
 
-    Anywhere else (CUDA, no_grad, a jit trace such as fvcore's count) it is `conv(x)` itself, so
-    the operator counters see an ordinary convolution.
+
+def map_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)`, computed the fastest way on the CPU: the own backward when training, the native
+    convolution for a few images.
+
+    On CUDA, and wherever something watches the operators (fvcore's jit trace, torch.compile, a
+    dispatch mode such as torch's FlopCounterMode), it is `conv(x)` itself, so they see an ordinary
+    convolution.
     """
     plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
     square = isinstance(conv.padding, tuple) and conv.padding[0] == conv.padding[1]
-    if not (plain and square) or x.device.type != "cpu" or not torch.is_grad_enabled() or torch.jit.is_tracing():
+    if not (plain and square) or x.device.type != "cpu" or _operators_watched():
         return conv(x)
-    return _MapConv.apply(x, conv.weight, conv.bias, conv.padding[0])
+    if torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad):
+        return _MapConv.apply(x, conv.weight, conv.bias, conv.padding[0])
+    return _conv(x, conv.weight, conv.bias, conv.padding[0])

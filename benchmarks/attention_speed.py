@@ -1,9 +1,11 @@
 """CBAM's gates on the CPU: cbam-bench's implementation against the formula written plainly, one run.
 
-The gates are mostly cheap element-wise work, but autograd's backward for three of their pieces is
-slow on the CPU, and the three are replaced by the same maths in cheaper form:
+The gates are mostly cheap element-wise work, but on the CPU autograd's backward for three of their
+pieces is slow, and oneDNN's set-up dominates the thin spatial convolution at small batches. The
+same maths is computed in cheaper form:
 
-- the k x k spatial convolution (2 maps -> 1): its own backward (see attention/map_conv.py);
+- the k x k spatial convolution (2 maps -> 1): its own backward, and the native convolution for a
+  batch of a few images (see attention/map_conv.py);
 - average pooling: sum / n, where mean's backward divides the whole expanded map;
 - max pooling: max(dim), where amax's backward builds a tie mask.
 
@@ -12,10 +14,12 @@ in interleaved rounds (plain, ours, plain, ours, ...) and reports the median of 
 ratios, so drift on a shared machine hits both alike:
 
 1. each gate alone (forward + backward) at each stage's shape of the default network;
-2. a whole training step (forward, backward, SGD step) of a network with CBAM in every block.
+2. a whole training step (forward, backward, SGD step) of a network with CBAM in every block;
+3. that network's inference latency at batch 1 on one thread (the search's default latency
+   set-up), beside the same network without attention.
 
-    python benchmarks/attention_backward.py
-    python benchmarks/attention_backward.py --model resnet18 --image-size 64 --in-channels 3 --batch-size 32
+    python benchmarks/attention_speed.py
+    python benchmarks/attention_speed.py --model resnet18 --image-size 64 --in-channels 3 --batch-size 32
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import contextlib
 import statistics
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from unittest import mock
 
@@ -68,17 +73,17 @@ def _seconds(work: Callable[[], None], repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def _plain_seconds(work: Callable[[], None], repeats: int) -> float:
+    with plain_gates():  # entered once per round, so patching costs nothing per call
+        return _seconds(work, repeats)
+
+
 def interleaved(work: Callable[[], None], repeats: int, rounds: int) -> tuple[float, float, float]:
     """Median seconds of `work` with plain gates and with ours, and the median per-round ratio plain / ours."""
-
-    def plain() -> None:
-        with plain_gates():
-            work()
-
-    plain(), work()  # first-call costs, untimed
+    _plain_seconds(work, 1), _seconds(work, 1)  # first-call costs, untimed
     times: dict[str, list[float]] = {"plain": [], "ours": []}
     for _ in range(rounds):
-        times["plain"].append(_seconds(plain, repeats))
+        times["plain"].append(_plain_seconds(work, repeats))
         times["ours"].append(_seconds(work, repeats))
     speedup = statistics.median(p / o for p, o in zip(times["plain"], times["ours"]))
     return statistics.median(times["plain"]), statistics.median(times["ours"]), speedup
@@ -103,6 +108,23 @@ def training_step(arch: ArchSpec, batch: int) -> Callable[[], None]:
         optimizer.step()
 
     return step
+
+
+def inference(model: nn.Module, shape: tuple[int, ...], threads: int) -> Callable[[], None]:
+    """One forward pass under inference_mode on `threads` threads."""
+    model = model.eval()
+    x = torch.randn(shape)
+
+    def forward() -> None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with torch.inference_mode():
+                model(x)
+        finally:
+            torch.set_num_threads(before)
+
+    return forward
 
 
 def main() -> None:
@@ -137,6 +159,23 @@ def main() -> None:
     print(f"training step, {arch.backbone} + CBAM, input {arch.in_channels}x{arch.input_size}x{arch.input_size}:")
     print(f"  plain {plain * 1e3:7.1f} ms   ours {ours * 1e3:7.1f} ms   speed-up {speedup:.2f}")
 
+    shape = (1, arch.in_channels, arch.input_size, arch.input_size)
+    with_cbam = inference(initial_model(arch, seed=0), shape, threads=1)
+    bare = inference(initial_model(replace(arch, attention=AttentionSpec(kind="none")), seed=0), shape, threads=1)
+
+    calls = args.repeats * 20
+    latency: dict[str, list[float]] = {"plain": [], "ours": [], "none": []}
+    _plain_seconds(with_cbam, 1), _seconds(with_cbam, 1), _seconds(bare, 1)  # first-call costs, untimed
+    for _ in range(args.rounds):
+        latency["plain"].append(_plain_seconds(with_cbam, calls))
+        latency["ours"].append(_seconds(with_cbam, calls))
+        latency["none"].append(_seconds(bare, calls))
+    overhead = {name: statistics.median(t - n for t, n in zip(latency[name], latency["none"])) for name in ("plain", "ours")}
+    ms = {name: statistics.median(values) * 1e3 for name, values in latency.items()}
+    print(f"inference latency, batch 1, 1 thread (medians): without attention {ms['none']:.2f} ms; with CBAM "
+          f"plain {ms['plain']:.2f} ms, ours {ms['ours']:.2f} ms")
+    print(f"  CBAM's share of it: plain {overhead['plain'] * 1e3:.2f} ms, ours {overhead['ours'] * 1e3:.2f} ms "
+          f"(median of per-round differences)")
 
 if __name__ == "__main__":
     main()
