@@ -48,12 +48,16 @@ METRICS: dict[str, Metric] = {
                "inside attention only: one op per element of each sigmoid, multiply, add, norm and pooling", 0.0),
         Metric("latency_ms", "min", "Latency", "ms", LATENCY_CONVENTION.format(statistic="median"), 0.0),
         Metric("latency_p90_ms", "min", "Latency p90", "ms", LATENCY_CONVENTION.format(statistic="90th percentile"), 0.0),
+        Metric("latency_ratio", "min", "Lat. ratio", "",
+               "median latency over that of the same network without attention, the two timed alternately "
+               "(A B A B) in one window under the trial's latency set-up, so drift between trials cancels; "
+               "1 without attention", 0.0),
     )
 }
 
 # What a search may optimise, and what a user may cap with --budget.
-OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "elementwise_ops")
-BUDGET_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms")
+OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "latency_ratio", "elementwise_ops")
+BUDGET_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
 
 # Largest first: how counts are shown (1.5M) and read back (--budget params=1.5M).
 SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
@@ -121,5 +125,5 @@ def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...] 
 # Numeric per-trial user_attrs of the search contract, in the order tables and exports show them.
 TRIAL_MEASURES = (
     "accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds",
-    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "train_s", "images_per_s",
+    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "train_s", "images_per_s",
 )

@@ -23,7 +23,7 @@ OPTION = "--from-trial"
 # recipe moved to another dataset takes that dataset's own values unless they are given again.
 DATASET_FIELDS = ("image_size", "train_images", "val_images")
 # Measures a trial stores before any training (the search's cheap measures).
-COST_MEASURES = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms")
+COST_MEASURES = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class Fake:
     macs: float = 40e6
     params: float = 270e3
     latency_ms: float = 2.0
+    latency_ratio: float = 1.0
     elementwise_ops: float = 1e5
     kind: str = "cbam"
     reduction: int = 16
@@ -78,6 +79,7 @@ def user_attrs(fake: Fake, budgets: dict[str, float] | None = None) -> dict[str,
         "archid": arch.archid, "arch": arch.to_dict(), "summary": arch.attention.summary(),
         "params": int(fake.params), "macs": int(fake.macs), "elementwise_ops": int(fake.elementwise_ops),
         "latency_ms": fake.latency_ms, "latency_p90_ms": round(fake.latency_ms * 1.1, 6),
+        "latency_ratio": fake.latency_ratio,
         "env": {**ENV, "device": fake.device}, "feasible": fake.status != "infeasible",
     }
     if fake.reused_from is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import json
 
@@ -22,6 +24,9 @@ def db(tmp_path_factory) -> str:
     make_study([Fake(accuracy=0.9, macs=40e6), Fake(accuracy=0.8, macs=20e6), Fake(accuracy=0.85, macs=45e6),
                 Fake(status="pruned"), Fake(status="infeasible", macs=60e6), Fake(accuracy=0.9, macs=40e6, reused_from=0)],
                storage=url, name="two", objectives=("accuracy:max", "macs:min"), budgets={"macs": 50e6})
+    make_study([Fake(kind="none", accuracy=0.8, latency_ms=3.0), Fake(accuracy=0.9, latency_ms=2.0, latency_ratio=1.6),
+                Fake(kind="se", accuracy=0.85, latency_ms=4.0, latency_ratio=1.1)],
+               storage=url, name="ratio", objectives=("accuracy:max", "latency_ratio:min"))
     return url
 
 
@@ -93,6 +98,19 @@ def test_report_tables_name_units_and_conventions(db) -> None:
     assert "Elem. ops" not in out  # not an objective here: left to the exports
 
 
+def test_latency_ratio_stands_in_for_latency_and_the_table_fits_80_columns(db) -> None:
+    result = runner.invoke(app, ["report", "ratio", "--storage", db], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Lat. ratio" in out and "Latency (ms)" not in out and max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    # Drift between trials made the no-attention network look slower than CBAM in ms; the ratio puts
+    # it where it belongs, so all three are on the front (accuracy up, ratio up).
+    assert "3 of 3 complete trials" in out and "Lat. ratio: median latency over that of the same network" in out
+    rows = [line.split() for line in out.splitlines() if re.match(r" [0-9] ", line)]
+    assert [(row[0], row[1], row[-1]) for row in rows] == [("1", "cbam", "1.60"), ("2", "se", "knee"), ("0", "none", "1.00")]
+    assert rows[1][-2] == "1.10"
+
+
 def test_report_plot_writes_a_png(db, tmp_path) -> None:
     path = tmp_path / "front.png"
     result = invoke("report", "mixed", "--storage", db, "--plot", str(path), "--json")
@@ -103,7 +121,7 @@ def test_report_plot_writes_a_png(db, tmp_path) -> None:
 
 def test_report_missing_study_lists_the_studies_there(db) -> None:
     line = one_line_error(invoke("report", "mixd", "--storage", db), "study 'mixd' not found")
-    assert line.endswith("(did you mean 'mixed'?); studies there: mixed, two")
+    assert line.endswith("(did you mean 'mixed'?); studies there: mixed, ratio, two")
 
 
 def test_report_on_a_missing_database_creates_nothing(tmp_path) -> None:
@@ -111,7 +129,8 @@ def test_report_on_a_missing_database_creates_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-BUDGET_HINT = "allowed: METRIC=NUMBER with METRIC one of params, macs, elementwise_ops, latency_ms, latency_p90_ms"
+BUDGET_HINT = ("allowed: METRIC=NUMBER with METRIC one of params, macs, elementwise_ops, latency_ms, latency_p90_ms, "
+               "latency_ratio")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from pathlib import Path
 from collections.abc import Callable
@@ -10,23 +11,27 @@ from typing import Any
 import fake_training
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from cbam_bench.errors import DataError, SpaceError, StudyError
+from cbam_bench.measure import latency as latency_module
+from cbam_bench.measure.latency import Latency
 from cbam_bench.pareto import pareto_front
 from cbam_bench.records import records_from_study
 from cbam_bench.search.early_stop import median_rule
+from cbam_bench.search.measures import cheap_measures
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
-from cbam_bench.space import EarlyStop, load_space
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.space import EarlyStop, LatencySetup, load_space
+from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CONTRACT_ATTRS = {
-    "archid", "arch", "summary", "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "accuracy",
+    "archid", "arch", "summary", "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "accuracy",
     "top5", "accuracy_std", "test_accuracy", "test_top5", "seeds", "train_s", "images_per_s", "env", "feasible",
     "constraints",
 }
@@ -103,6 +108,7 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
         assert t.values == [t.user_attrs["accuracy"], t.user_attrs["macs"]]
         assert t.user_attrs["feasible"] is True and t.user_attrs["constraints"] == []
         assert t.user_attrs["latency_ms"] <= t.user_attrs["latency_p90_ms"]
+        assert t.user_attrs["latency_ratio"] > 0 and (t.user_attrs["latency_ratio"] == 1.0) == (arch.attention.kind == "none")
         assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench", "threads", "machine"}
         assert t.user_attrs["seeds"] == 1 and t.user_attrs["accuracy_std"] == 0.0
 
@@ -162,6 +168,32 @@ def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, sea
     records = records_from_study(study)
     assert {t.number for t in records.trials if t.status == "reused"} == {t.number for t in reused}
     assert all(t.reused_from is None for t in pareto_front(records))
+
+
+def _latency(median_ms: float) -> Latency:
+    return Latency(median_ms, median_ms * 1.1, 0.1, median_ms * 0.9, 5, 1, 1, 16, "cpu", "float32", "contiguous", 1,
+                   "test")
+
+
+def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[torch.nn.Module, torch.nn.Module]] = []
+
+    def fake_compare(model_a: torch.nn.Module, model_b: torch.nn.Module, shape: tuple[int, ...], **_: Any):
+        calls.append((model_a, model_b))
+        return _latency(2.0), _latency(3.0)
+
+    monkeypatch.setattr(latency_module, "compare_latency", fake_compare)
+    monkeypatch.setattr(latency_module, "measure_latency", lambda model, shape, **_: _latency(1.5))
+    arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1,
+                    attention=AttentionSpec(kind="cbam"))
+    measures = cheap_measures(arch, LatencySetup(repeats=5, warmup=1))
+    assert (measures["latency_ms"], measures["latency_p90_ms"], measures["latency_ratio"]) == (3.0, pytest.approx(3.3), 1.5)
+    ((plain, with_cbam),) = calls
+    assert not any("attention" in name for name, _ in plain.named_modules())  # A: the same network, no attention
+    assert any("attention" in name for name, _ in with_cbam.named_modules())
+    assert sum(p.numel() for p in with_cbam.parameters()) == measures["params"]
+    bare = cheap_measures(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), LatencySetup())
+    assert (bare["latency_ms"], bare["latency_ratio"]) == (1.5, 1.0) and len(calls) == 1  # nothing to compare with
 
 
 def test_median_rule_by_hand() -> None:

@@ -209,8 +209,10 @@ params:
     assert found == [
         "backbone: 'cifar_resnet200' is not allowed (did you mean 'cifar_resnet20'?); allowed: " + found[0].split("allowed: ")[1],
         "objectives: 'accuracy:min' is not allowed: accuracy can only be maximised (accuracy:max)",
-        "objectives: 'flops' is not allowed; allowed: accuracy, top5, macs, params, latency_ms, elementwise_ops",
-        "budgets.accuracy: only measures known before training can carry a budget; allowed: params, macs, elementwise_ops, latency_ms, latency_p90_ms",
+        "objectives: 'flops' is not allowed; "
+        "allowed: accuracy, top5, macs, params, latency_ms, latency_ratio, elementwise_ops",
+        "budgets.accuracy: only measures known before training can carry a budget; "
+        "allowed: params, macs, elementwise_ops, latency_ms, latency_p90_ms, latency_ratio",
         "budgets.latency_ms: -1 is not allowed; allowed: a number > 0 (the maximum)",
         "sampler: 'tpee' is not allowed (did you mean 'tpe'?); allowed: tpe, nsga2, random, grid, gp",
         "trials: 0 is not allowed; allowed: an integer >= 1",

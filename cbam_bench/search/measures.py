@@ -3,33 +3,44 @@ and the seeds' results folded into one set of measures."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from cbam_bench.space import LatencySetup
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 
 
 def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
-    """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch."""
+    """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch.
+
+    Latency is timed alternately with the same network without attention (A B A B), and their
+    ratio is stored beside it: trials are timed minutes apart on a machine whose speed drifts, and
+    the ratio is what stays comparable between them.
+    """
     import torch
 
     from cbam_bench.measure.counting import count_cost
-    from cbam_bench.measure.latency import measure_latency
+    from cbam_bench.measure.latency import compare_latency, measure_latency
     from cbam_bench.models.build import build_model
 
     model = build_model(arch)
     image = (arch.in_channels, arch.input_size, arch.input_size)
     cost = count_cost(model, (1, *image))[""]
+    timing = {"device": setup.device, "warmup": setup.warmup, "repeats": setup.repeats}
     threads = torch.get_num_threads()
     if setup.device == "cpu":
         torch.set_num_threads(setup.threads)
     try:
-        latency = measure_latency(
-            model, (setup.batch, *image), device=setup.device, warmup=setup.warmup, repeats=setup.repeats
-        )
+        if arch.attention.kind == "none":
+            latency = measure_latency(model, (setup.batch, *image), **timing)
+            ratio = 1.0
+        else:
+            plain = build_model(dataclasses.replace(arch, attention=AttentionSpec(kind="none")))
+            plain_latency, latency = compare_latency(plain, model, (setup.batch, *image), **timing)
+            ratio = latency.median_ms / plain_latency.median_ms
     finally:
         torch.set_num_threads(threads)
     conditions = latency.to_dict()
@@ -39,6 +50,7 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
         "elementwise_ops": cost.elementwise_ops,
         "latency_ms": latency.median_ms,
         "latency_p90_ms": latency.p90_ms,
+        "latency_ratio": ratio,
         "latency_setup": {k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats")},
     }
 

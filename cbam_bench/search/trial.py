@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 # What a trial that reuses an earlier one copies from it (identity attrs are its own).
 REUSED = (
-    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_setup", "accuracy", "top5",
+    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "latency_setup", "accuracy", "top5",
     "accuracy_std", "seed_accuracies", "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env",
     "feasible", "constraints",
 )
