@@ -184,5 +184,8 @@ def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
     with counter, torch.no_grad():  # batch 2 would take the native convolution if nothing watched
         map_conv(conv, x)
     assert counter.get_total_flops() == 2 * (2 * 8 * 8) * (2 * 49)  # 2 flops per multiply-add
-    strided = torch.nn.Conv2d(2, 1, 3, stride=2, padding=1)
-    assert "MapConv" not in type(map_conv(strided, x).grad_fn).__name__  # outside what the fast path handles
+    strided, valid, oblong = (torch.nn.Conv2d(2, 1, 3, stride=2, padding=1), torch.nn.Conv2d(2, 1, 3),
+                              torch.nn.Conv2d(2, 1, (3, 5), padding=(1, 2)))
+    for other in (strided, valid, oblong):
+        out = map_conv(other, x)  # outside what the fast path handles: the module's own convolution
+        assert "MapConv" not in type(out.grad_fn).__name__ and out.shape == other(x).shape

@@ -74,8 +74,10 @@ def map_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     convolution.
     """
     plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-    square = isinstance(conv.padding, tuple) and conv.padding[0] == conv.padding[1]
-    if not (plain and square) or x.device.type != "cpu" or _operators_watched():
+    # The gradient formulas assume a square, odd kernel with "same" padding, as the spatial gate's is.
+    k = conv.kernel_size[0]
+    same = k % 2 == 1 and conv.kernel_size == (k, k) and conv.padding == (k // 2, k // 2)
+    if not (plain and same) or x.device.type != "cpu" or _operators_watched():
         return conv(x)
     if torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad):
         return _MapConv.apply(x, conv.weight, conv.bias, conv.padding[0])
