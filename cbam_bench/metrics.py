@@ -55,9 +55,12 @@ METRICS: dict[str, Metric] = {
     )
 }
 
-# What a search may optimise, and what a user may cap with --budget.
+# What a search may optimise.
 OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "latency_ratio", "elementwise_ops")
-BUDGET_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
+# Measured before any training (a trial's cheap measures), so stored even for an untrained trial.
+COST_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
+# What a user may cap with --budget: only what is known before training can rule a candidate out.
+BUDGET_METRICS = COST_METRICS
 
 # Largest first: how counts are shown (1.5M) and read back (--budget params=1.5M).
 SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from cbam_bench.compare import parse_target
 from cbam_bench.errors import SpecError, StudyError
+from cbam_bench.metrics import COST_METRICS
 from cbam_bench.records import StudyRecords, TrialRecord, load_records
 from cbam_bench.search.early_stop import CURVE
 from cbam_bench.spec import ArchSpec, TrainSpec
@@ -22,8 +23,6 @@ OPTION = "--from-trial"
 # TrainSpec fields that mean something only for one dataset (its image size and split sizes): a
 # recipe moved to another dataset takes that dataset's own values unless they are given again.
 DATASET_FIELDS = ("image_size", "train_images", "val_images")
-# Measures a trial stores before any training (the search's cheap measures).
-COST_MEASURES = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class StoredTrial:
     def measure(self, name: str) -> float | None:
         """A measure stored on the trial. Cost (params, MACs, ...) is measured before training;
         the rest only counts for a trained trial (an over-budget one stores 0 placeholders)."""
-        if name not in COST_MEASURES and self.status not in ("complete", "reused"):
+        if name not in COST_METRICS and self.status not in ("complete", "reused"):
             return None
         return self.record.measure(name)
 

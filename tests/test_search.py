@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from cbam_bench.errors import DataError, SpaceError, StudyError
 from cbam_bench.measure import latency as latency_module
+from cbam_bench.metrics import COST_METRICS
 from cbam_bench.measure.latency import Latency
 from cbam_bench.pareto import pareto_front
 from cbam_bench.records import records_from_study
@@ -187,6 +188,7 @@ def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monk
     arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1,
                     attention=AttentionSpec(kind="cbam"))
     measures = cheap_measures(arch, LatencySetup(repeats=5, warmup=1))
+    assert measures.keys() == {*COST_METRICS, "latency_setup"}  # what reuse and retrain treat as known before training
     assert (measures["latency_ms"], measures["latency_p90_ms"], measures["latency_ratio"]) == (3.0, pytest.approx(3.3), 1.5)
     ((plain, with_cbam),) = calls
     assert not any("attention" in name for name, _ in plain.named_modules())  # A: the same network, no attention

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed
-from cbam_bench.metrics import BUDGET_METRICS
+from cbam_bench.metrics import COST_METRICS
 from cbam_bench.space import SAMPLERS, EarlyStop, Space
 from cbam_bench.spec import TrainSpec
 
@@ -45,7 +45,7 @@ class Plan:
     @property
     def needs_training(self) -> bool:
         """False when every objective is known before training (e.g. only MACs and latency)."""
-        return any(o.metric not in BUDGET_METRICS for o in self.space.objectives)
+        return any(o.metric not in COST_METRICS for o in self.space.objectives)
 
     @property
     def multi_objective(self) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from cbam_bench.metrics import COST_METRICS
 from cbam_bench.search.early_stop import CURVE, median_rule
 from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
 from cbam_bench.search.slots import FINISHED
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 # What a trial that reuses an earlier one copies from it (identity attrs are its own).
 REUSED = (
-    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "latency_setup", "accuracy", "top5",
+    *COST_METRICS, "latency_setup", "accuracy", "top5",
     "accuracy_std", "seed_accuracies", "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env",
     "feasible", "constraints",
 )
