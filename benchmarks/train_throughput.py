@@ -62,22 +62,36 @@ def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer
     return torch.optim.SGD(param_groups(model, spec.weight_decay), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
 
 
-def _timed_steps(model: torch.nn.Module, spec: TrainSpec, batches, device: torch.device) -> float:
-    """Images/s of forward/backward/step over `batches` (an iterable of (x, y) on any device)."""
-    optimizer = _optimizer(model, spec)
-    model.train()
+def _images_per_s(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    step: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+) -> float:
+    """Images/s of moving `batches` to `device` and, when given, running `step` on each."""
     images = 0
     start = time.perf_counter()
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if step is not None:
+            step(x, y)
         images += len(y)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return images / (time.perf_counter() - start)
+
+
+def _timed_steps(model: torch.nn.Module, spec: TrainSpec, batches, device: torch.device) -> float:
+    """Images/s of forward/backward/step over `batches` (an iterable of (x, y) on any device)."""
+    optimizer = _optimizer(model, spec)
+    model.train()
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return _images_per_s(batches, device, step)
 
 
 def run_ours(arch: ArchSpec, spec: TrainSpec) -> float:
@@ -110,14 +124,7 @@ def run_loader(arch: ArchSpec, spec: TrainSpec, data: Data, workers: int, device
 
 def input_only(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Images/s of an input path with no network behind it: what it adds to every training step."""
-    images = 0
-    start = time.perf_counter()
-    for x, y in batches:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        images += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return images / (time.perf_counter() - start)
+    return _images_per_s(batches, device)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
@@ -32,13 +34,18 @@ def figures(pattern: str, text: str) -> list[float]:
 def test_train_throughput_prints_both_ratios_and_the_ceiling() -> None:
     out = run("train_throughput.py", "--steps", "2", "--rounds", "1", "--batch-size", "16", "--image-size", "16",
               "--width", "0.25")
-    for label in ("cbam-bench trainer", r"\(a\) raw loop", r"\(b\) DataLoader", "cbam-bench batches, no network",
-                  r"\(b\)'s DataLoader, no network"):
-        assert all(v > 0 for v in figures(rf"{label}.*?{NUMBER} images/s", out))
-    assert figures(rf"ours / raw\s+= {NUMBER}", out)[0] > 0
+    labels = {"ours": "cbam-bench trainer", "raw": r"\(a\) raw loop", "loader": r"\(b\) DataLoader",
+              "ours_input": "cbam-bench batches, no network", "loader_input": r"\(b\)'s DataLoader, no network"}
+    speed = {name: figures(rf"{label}.*?{NUMBER} images/s", out)[0] for name, label in labels.items()}
+    assert all(v > 0 for v in speed.values()), speed
+    # One round: each ratio is the quotient of the two speeds printed (rounded to whole images/s).
+    close = {"rel": 0.02, "abs": 0.01}
+    assert figures(rf"ours / raw\s+= {NUMBER}", out)[0] == pytest.approx(speed["ours"] / speed["raw"], **close)
     to_loader, ceiling = figures(rf"ours / loader = {NUMBER} .*ceiling for any trainer here: {NUMBER}", out)
-    assert to_loader > 0 and ceiling > 1  # 1 + raw / loader_input, and both are positive
-    assert figures(rf"input paths alone, ours / loader = {NUMBER}", out)[0] > 0
+    assert to_loader == pytest.approx(speed["ours"] / speed["loader"], **close)
+    assert ceiling == pytest.approx(1 + speed["raw"] / speed["loader_input"], **close)
+    alone = figures(rf"input paths alone, ours / loader = {NUMBER}", out)[0]
+    assert alone == pytest.approx(speed["ours_input"] / speed["loader_input"], rel=0.02, abs=0.1)
 
 
 def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
