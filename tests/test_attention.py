@@ -189,3 +189,15 @@ def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
     for other in (strided, valid, oblong):
         out = map_conv(other, x)  # outside what the fast path handles: the module's own convolution
         assert "MapConv" not in type(out.grad_fn).__name__ and out.shape == other(x).shape
+
+
+def test_cbam_trains_under_cpu_bfloat16_autocast() -> None:
+    # Autocast casts inside a forward but not in a custom backward, so the fast path stands aside.
+    gate = build_attention(8, AttentionSpec(kind="cbam"))
+    x = torch.randn(6, 8, 5, 5, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gate(x)
+    out.square().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all()
+    grads = [p.grad for p in gate.spatial.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)

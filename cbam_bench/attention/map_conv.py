@@ -71,13 +71,14 @@ def map_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
     On CUDA, and wherever something watches the operators (fvcore's jit trace, torch.compile, a
     dispatch mode such as torch's FlopCounterMode), it is `conv(x)` itself, so they see an ordinary
-    convolution.
+    convolution. Under CPU autocast too: autocast casts inside the forward but not in a custom
+    backward, whose gradient would then meet a weight of another dtype.
     """
     plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
     # The gradient formulas assume a square, odd kernel with "same" padding, as the spatial gate's is.
     k = conv.kernel_size[0]
     same = k % 2 == 1 and conv.kernel_size == (k, k) and conv.padding == (k // 2, k // 2)
-    if not (plain and same) or x.device.type != "cpu" or _operators_watched():
+    if not (plain and same) or x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or _operators_watched():
         return conv(x)
     if torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad):
         return _MapConv.apply(x, conv.weight, conv.bias, conv.padding[0])
