@@ -6,7 +6,9 @@
     transforms.Compose([RandomCrop(padding), (RandomHorizontalFlip), ToTensor(), Normalize]) and a
     shuffling DataLoader.
 
-All three train the same network with the same optimizer and batch size on the same device. They
+All three train the same network with the same optimizer, batch size, precision and memory format
+on the same device (on a GPU: bfloat16 autocast, channels_last, cuDNN autotuning, as the trainer
+does; pinned memory and non-blocking copies for (b)). They
 run in interleaved rounds (ours, raw, loader, ours, ...), each round a fresh network trained for
 --steps steps. Ratios are taken within each round and the median over rounds is reported, so drift
 on a shared machine hits all three alike.
@@ -39,8 +41,17 @@ from torchvision import transforms
 from cbam_bench.data import fit_arch
 from cbam_bench.data.batches import eval_batches, train_batches
 from cbam_bench.data.load import Data, load_data
+from cbam_bench.measure.env import device_name
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
-from cbam_bench.train import initial_model, param_groups, resolve_device, train
+from cbam_bench.train import (
+    autocast_dtype,
+    cudnn_autotune,
+    initial_model,
+    memory_format_for,
+    param_groups,
+    resolve_device,
+    train,
+)
 
 
 class PilImages(Dataset):
@@ -80,13 +91,21 @@ def _images_per_s(
     return images / (time.perf_counter() - start)
 
 
-def _timed_steps(model: torch.nn.Module, spec: TrainSpec, batches, device: torch.device) -> float:
-    """Images/s of forward/backward/step over `batches` (an iterable of (x, y) on any device)."""
+def _timed_steps(arch: ArchSpec, spec: TrainSpec, batches, device: torch.device) -> float:
+    """Images/s of forward/backward/step over `batches` (an iterable of (x, y) on any device).
+
+    The network, precision and memory format are the trainer's for this device, so only the
+    input path and the trainer's bookkeeping differ between the three.
+    """
+    fmt = memory_format_for(device)
+    amp = autocast_dtype(spec.precision, device)
+    model = initial_model(arch, spec.seed).to(device=device, memory_format=fmt)
     optimizer = _optimizer(model, spec)
     model.train()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = F.cross_entropy(model(x.contiguous(memory_format=fmt)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -99,8 +118,9 @@ def run_ours(arch: ArchSpec, spec: TrainSpec) -> float:
 
 
 def run_raw(arch: ArchSpec, spec: TrainSpec, data: Data, steps: int, device: torch.device) -> float:
-    premade = [(x.clone(), y.clone()) for x, y in eval_batches(data, data.train, batch_size=spec.batch_size)][:steps]
-    return _timed_steps(initial_model(arch, spec.seed).to(device), spec, premade, device)
+    fmt = memory_format_for(device)
+    premade = [(x.clone(), y.clone()) for x, y in eval_batches(data, data.train, fmt, batch_size=spec.batch_size)][:steps]
+    return _timed_steps(arch, spec, premade, device)
 
 
 def plain_loader(spec: TrainSpec, data: Data, workers: int, device: torch.device) -> DataLoader:
@@ -113,13 +133,12 @@ def plain_loader(spec: TrainSpec, data: Data, workers: int, device: torch.device
     return DataLoader(
         PilImages(images, labels, transforms.Compose(steps)),
         batch_size=spec.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        pin_memory=device.type == "cuda", persistent_workers=False,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
     )
 
 
-def run_loader(arch: ArchSpec, spec: TrainSpec, data: Data, workers: int, device: torch.device) -> float:
-    loader = plain_loader(spec, data, workers, device)
-    return _timed_steps(initial_model(arch, spec.seed).to(device), spec, loader, device)
+def run_loader(arch: ArchSpec, spec: TrainSpec, loader: DataLoader, device: torch.device) -> float:
+    return _timed_steps(arch, spec, loader, device)
 
 
 def input_only(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
@@ -152,16 +171,21 @@ def main() -> None:
     device = resolve_device(spec.device)
     arch = fit_arch(ArchSpec(args.model, width=args.width, attention=AttentionSpec(kind=args.attention)), spec)
     data = load_data(spec, device)
-    run_ours(arch, spec)  # warm-up: first-call costs (allocator, kernels) land here, untimed
+    # One loader for the whole run, its workers (if any) kept alive between passes: the reference
+    # does not pay for starting processes in every round.
+    loader = plain_loader(spec, data, args.workers, device)
     names = ("ours", "raw", "loader", "ours_input", "loader_input")
     rounds: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(args.rounds):
-        rounds["ours"].append(run_ours(arch, spec))
-        rounds["raw"].append(run_raw(arch, spec, data, args.steps, device))
-        rounds["loader"].append(run_loader(arch, spec, data, args.workers, device))
-        generator = torch.Generator(device=device).manual_seed(spec.seed)
-        rounds["ours_input"].append(input_only(train_batches(data, spec.batch_size, generator), device))
-        rounds["loader_input"].append(input_only(plain_loader(spec, data, args.workers, device), device))
+    with cudnn_autotune(device):
+        # Warm-up, untimed: first-call costs (allocator, kernel choice, worker start) land here.
+        run_ours(arch, spec), run_raw(arch, spec, data, args.steps, device), run_loader(arch, spec, loader, device)
+        for _ in range(args.rounds):
+            rounds["ours"].append(run_ours(arch, spec))
+            rounds["raw"].append(run_raw(arch, spec, data, args.steps, device))
+            rounds["loader"].append(run_loader(arch, spec, loader, device))
+            generator = torch.Generator(device=device).manual_seed(spec.seed)
+            rounds["ours_input"].append(input_only(train_batches(data, spec.batch_size, generator), device))
+            rounds["loader_input"].append(input_only(loader, device))
     median = {name: statistics.median(values) for name, values in rounds.items()}
 
     def ratio(top: str, bottom: str) -> float:
@@ -171,10 +195,13 @@ def main() -> None:
     # time on top of the same compute, so ours / loader can never exceed 1 + raw / loader_input.
     ceiling = statistics.median(1 + r / i for r, i in zip(rounds["raw"], rounds["loader_input"]))
 
+    amp = autocast_dtype(spec.precision, device)
+    fmt = "channels_last" if memory_format_for(device) is torch.channels_last else "contiguous"
+    precision = f"{'bf16 autocast' if amp is torch.bfloat16 else 'fp32'}, {fmt}"
     print(f"{arch.backbone} + {arch.attention.summary()} (width {arch.width:g}) on {spec.dataset}, "
           f"{arch.in_channels}x{arch.input_size}x{arch.input_size}, batch {spec.batch_size}, {args.steps} steps x "
-          f"{args.rounds} rounds, device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"DataLoader workers {args.workers}")
+          f"{args.rounds} rounds, device {device_name(device)}, {precision}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, DataLoader workers {args.workers}")
     labels = {
         "ours": "cbam-bench trainer",
         "raw": "(a) raw loop, pre-made tensors",

@@ -90,6 +90,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def memory_format_for(device: torch.device) -> torch.memory_format:
+    """channels_last on a GPU, where cuDNN's NHWC kernels (tensor cores) are fastest; plain NCHW on the CPU."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     """Multiplier of the peak learning rate at optimizer step `step` (0-based) of `total`.
 
@@ -174,7 +179,7 @@ def _non_finite(losses: torch.Tensor, first_step: int) -> tuple[int, float] | No
 
 
 @contextlib.contextmanager
-def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
     """cuDNN picks the fastest kernels on a GPU (every batch has the same shape); restored afterwards."""
     if device.type != "cuda":
         yield
@@ -219,7 +224,7 @@ def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
     return _Plan(
         device=device,
         amp=autocast_dtype(spec.precision, device),
-        memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format,
+        memory_format=memory_format_for(device),
         batch=batch,
         steps=steps,
         warmup=warmup_steps(spec, steps),
@@ -294,7 +299,7 @@ def train_model(
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     history: list[EpochReport] = []
 
-    with track_peak_memory(device) as memory, _cudnn_autotune(device):
+    with track_peak_memory(device) as memory, cudnn_autotune(device):
         for epoch in range(1, spec.epochs + 1):
             began = time.perf_counter()
             train_loss = _train_epoch(model, optimizer, scheduler, data, generator, plan, spec, epoch)
