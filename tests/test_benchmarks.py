@@ -57,3 +57,28 @@ def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
     assert all(float(speedup) > 0 for *_, speedup in rows)
     assert figures(rf"plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+speed-up {NUMBER}", out)
     assert all(v > 0 for v in figures(rf"without attention {NUMBER} ms; with CBAM plain {NUMBER} ms, ours {NUMBER} ms", out))
+
+
+def test_cuda_path_prints_every_setup_with_speedups_over_fp32() -> None:
+    out = run("cuda_path.py", "--device", "cpu", "--models", "cifar_resnet20", "--attention", "none",
+              "--image-size", "8", "--batch-size", "4", "--inference-batch", "4", "--steps", "1", "--repeats", "1",
+              "--rounds", "1")
+    rows = re.findall(rf"(train, batch 4 \(images/s\)|inference, batch [14] \(ms\))\s+{NUMBER} \({NUMBER}x\)\s+"
+                      rf"{NUMBER} \({NUMBER}x\)\s+{NUMBER} \({NUMBER}x\)", out)
+    assert [row[0] for row in rows] == ["train, batch 4 (images/s)", "inference, batch 1 (ms)", "inference, batch 4 (ms)"]
+    for label, fp32, base, *others in rows:
+        assert float(base) == 1.0 and float(fp32) > 0  # fp32 against itself
+        # One round: each speed-up is the quotient of the printed medians (rounded as printed).
+        for value, speedup in zip(others[::2], others[1::2]):
+            expected = float(value) / float(fp32) if "images/s" in label else float(fp32) / float(value)
+            assert float(speedup) == pytest.approx(expected, rel=0.05, abs=0.02)
+
+
+def test_cifar_standin_is_read_as_cifar(tmp_path: Path) -> None:
+    from cbam_bench.data.cifar import read_cifar
+
+    for name, classes in (("cifar10", 10), ("cifar100", 100)):
+        run("cifar_standin.py", str(tmp_path), "--name", name, "--train-images", "23", "--test-images", "7")
+        train_x, train_y, test_x, test_y = read_cifar(tmp_path, name)
+        assert train_x.shape == (23, 3, 32, 32) and test_x.shape == (7, 3, 32, 32) and train_x.dtype.name == "uint8"
+        assert 0 <= train_y.min() and train_y.max() < classes and len(test_y) == 7
