@@ -1,12 +1,14 @@
-"""What the trainer's GPU set-up buys: bf16 autocast and channels_last against plain fp32, one run.
+"""What the trainer's GPU set-up buys: CUDA graphs, bf16 autocast and channels_last against fp32.
 
 On a GPU the trainer runs in bfloat16 autocast with channels_last tensors and cuDNN autotuning,
-and latency is timed with CUDA events. This measures, for each network, a training step
-(forward, backward, SGD step) and inference at batch 1 and at a large batch in three set-ups:
+each step replayed from a CUDA graph (cbam_bench/train_step.py), and latency is timed with CUDA
+events. This measures, for each network, a training step (forward, backward, fused SGD step) in
+four set-ups and inference at batch 1 and at a large batch in the first three:
 
-  fp32          float32, NCHW (what a plain PyTorch loop does)
-  bf16          bfloat16 autocast, NCHW
-  bf16 + NHWC   bfloat16 autocast, channels_last (the trainer's set-up)
+  fp32                  float32, NCHW (what a plain PyTorch loop does)
+  bf16                  bfloat16 autocast, NCHW
+  bf16 + NHWC           bfloat16 autocast, channels_last
+  bf16 + NHWC + graph   the same, each step replayed from a CUDA graph (the trainer's set-up)
 
 Inputs are random CIFAR-shaped tensors already on the device, so only the network's compute is
 timed. The set-ups take turns in every round (fp32, bf16, bf16 + NHWC, fp32, ...) and speed-ups
@@ -26,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from cbam_bench.measure.env import device_name
 from cbam_bench.measure.latency import measure_latency
 from cbam_bench.spec import ArchSpec, AttentionSpec
-from cbam_bench.train import cudnn_autotune, initial_model, resolve_device
+from cbam_bench.train import cudnn_autotune, initial_model, param_groups, resolve_device
+from cbam_bench.train_step import GraphedStep, graph_ready_optimizer, plain_step
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,16 @@ class Setup:
     name: str
     amp: torch.dtype | None
     memory_format: torch.memory_format
+    graph: bool = False
 
 
 SETUPS = (
     Setup("fp32", None, torch.contiguous_format),
     Setup("bf16", torch.bfloat16, torch.contiguous_format),
     Setup("bf16 + NHWC", torch.bfloat16, torch.channels_last),
+    Setup("bf16 + NHWC + graph", torch.bfloat16, torch.channels_last, graph=True),
 )
+INFERENCE_SETUPS = SETUPS[:3]  # inference is timed as measure_latency runs it, without a graph
 
 
 def _synchronize(device: torch.device) -> None:
@@ -56,7 +61,12 @@ def _synchronize(device: torch.device) -> None:
 def training_steps(arch: ArchSpec, setup: Setup, batch: int, device: torch.device) -> Callable[[int], float]:
     """A function that runs n training steps and returns images/s."""
     model = initial_model(arch, seed=0).to(device=device, memory_format=setup.memory_format).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    groups = param_groups(model, 5e-4)
+    if device.type == "cuda":
+        optimizer = graph_ready_optimizer(groups, 0.01, 0.9, True, device)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=0.01, momentum=0.9, nesterov=True)
+    step = GraphedStep(model, optimizer, setup.amp, 0.0) if setup.graph else plain_step(model, optimizer, setup.amp, 0.0)
     x = torch.randn(batch, arch.in_channels, arch.input_size, arch.input_size, device=device)
     x = x.contiguous(memory_format=setup.memory_format)
     y = torch.randint(0, arch.num_classes, (batch,), device=device)
@@ -65,11 +75,7 @@ def training_steps(arch: ArchSpec, setup: Setup, batch: int, device: torch.devic
         _synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):
-            with torch.autocast(device.type, dtype=setup.amp or torch.float32, enabled=setup.amp is not None):
-                loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            step(x, y)
         _synchronize(device)
         return steps * batch / (time.perf_counter() - start)
 
@@ -88,7 +94,7 @@ def interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, 
 
 
 def speedups(values: dict[str, list[float]], higher_is_faster: bool) -> dict[str, float]:
-    """Median per-round speed-up of every set-up over fp32."""
+    """Median per-round speed-up of every set-up measured over fp32."""
     base = values[SETUPS[0].name]
     return {
         name: statistics.median((v / b) if higher_is_faster else (b / v) for v, b in zip(vals, base))
@@ -124,25 +130,29 @@ def main() -> None:
 
     print(f"device {device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}, input 3x{args.image_size}x"
           f"{args.image_size}, {args.rounds} rounds; speed-up = over fp32, median of per-round ratios")
-    header = "".join(f"{s.name:>22s}" for s in SETUPS)
+    setups = SETUPS if device.type == "cuda" else INFERENCE_SETUPS  # CUDA graphs need a GPU
+    header = "".join(f"{s.name:>22s}" for s in setups)
     with cudnn_autotune(device):
         for model in args.models.split(","):
             for kind in args.attention.split(","):
                 arch = ArchSpec(model, num_classes=args.classes, input_size=args.image_size, attention=AttentionSpec(kind=kind))
                 print(f"{model} + {arch.attention.summary()}:{header}")
                 train = interleaved(
-                    {s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps)) for s in SETUPS},
+                    {s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps)) for s in setups},
                     args.rounds,
                 )
                 rows = [(f"train, batch {args.batch_size} (images/s)", train, True)]
                 for batch in (1, args.inference_batch):
-                    latency = interleaved({s.name: inference_ms(arch, s, batch, device, args.repeats) for s in SETUPS}, args.rounds)
+                    latency = interleaved(
+                        {s.name: inference_ms(arch, s, batch, device, args.repeats) for s in INFERENCE_SETUPS}, args.rounds
+                    )
                     rows.append((f"inference, batch {batch} (ms)", latency, False))
                 for label, values, higher_is_faster in rows:
                     gain = speedups(values, higher_is_faster)
                     cells = "".join(
                         f"{statistics.median(values[s.name]):>13.{0 if higher_is_faster else 3}f} ({gain[s.name]:4.2f}x)"
-                        for s in SETUPS
+                        if s.name in values else f"{'-':>22s}"
+                        for s in setups
                     )
                     print(f"  {label:32s}{cells}")
 

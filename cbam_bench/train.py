@@ -2,8 +2,8 @@
 
 The recipe is the usual one for ResNets on small images: SGD with (Nesterov) momentum, weight
 decay, optional label smoothing, a linear warm-up then a cosine decay (or one-cycle), per step.
-On a GPU it runs in bfloat16 autocast with channels_last tensors; on the CPU in float32, where a
-seed fixes the result exactly. Batches come from tensors already on the device (cbam_bench.data).
+On a GPU it runs in bfloat16 autocast with channels_last tensors, each step replayed from a CUDA
+graph (train_step.py); on the CPU in float32, where a seed fixes the result exactly. Batches come from tensors already on the device (cbam_bench.data).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from cbam_bench.errors import SpecError
 from cbam_bench.measure.memory import track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
 from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.train_step import GraphedStep, Step, graph_ready_optimizer, plain_step, set_lr
 
 ONECYCLE_PEAK_AT = 0.3  # share of the steps spent rising to the peak (torch's OneCycleLR default)
 ONECYCLE_START = 1 / 25  # start and end, as fractions of the peak learning rate
@@ -245,34 +246,32 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, plan: _Plan
     )
 
 
-def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    data: Data,
-    generator: torch.Generator,
-    plan: _Plan,
-    spec: TrainSpec,
-    epoch: int,
-) -> float:
+def _train_epoch(step_fn: Step, optimizer: torch.optim.Optimizer, data: Data, generator: torch.Generator, plan: _Plan, spec: TrainSpec, epoch: int) -> float:
     """One pass over the training split; returns the mean loss."""
-    model.train()
     losses = torch.zeros(plan.steps, device=plan.device)
     check_every = CHECK_EVERY.get(plan.device.type, 1)
     checked = 0
+    first = (epoch - 1) * plan.steps
     for step, (x, y) in enumerate(train_batches(data, plan.batch, generator, plan.memory_format)):
-        with torch.autocast(plan.device.type, dtype=plan.amp or torch.float32, enabled=plan.amp is not None):
-            loss = F.cross_entropy(model(x), y, label_smoothing=spec.label_smoothing)
-        losses[step] = loss.detach()
+        set_lr(optimizer, plan.lr_at(spec, first + step))
+        losses[step] = step_fn(x, y)
         if step + 1 - checked >= check_every:
             _check_finite(losses[checked : step + 1], checked, epoch, plan, spec)
             checked = step + 1
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
     _check_finite(losses[checked:], checked, epoch, plan, spec)
     return losses.mean().item()  # waits for the device, so the epoch's time is honest
+
+
+def _step_function(model: nn.Module, plan: _Plan, spec: TrainSpec) -> tuple[Step, torch.optim.Optimizer, GraphedStep | None]:
+    """The step the trainer runs: recorded as a CUDA graph on a GPU, plain elsewhere."""
+    groups = param_groups(model, spec.weight_decay)
+    nesterov = spec.nesterov and spec.momentum > 0
+    if plan.device.type == "cuda":
+        optimizer = graph_ready_optimizer(groups, spec.lr, spec.momentum, nesterov, plan.device)
+        graphed = GraphedStep(model, optimizer, plan.amp, spec.label_smoothing)
+        return graphed, optimizer, graphed
+    optimizer = torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=nesterov)
+    return plain_step(model, optimizer, plan.amp, spec.label_smoothing), optimizer, None
 
 
 def train_model(
@@ -289,20 +288,15 @@ def train_model(
     data = load_data(spec, device)
     plan = _plan(spec, data, device)
     model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=plan.memory_format)
-    optimizer = torch.optim.SGD(
-        param_groups(model, spec.weight_decay),
-        lr=spec.lr,
-        momentum=spec.momentum,
-        nesterov=spec.nesterov and spec.momentum > 0,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan.total, plan.warmup, spec.schedule))
+    step_fn, optimizer, graphed = _step_function(model, plan, spec)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     history: list[EpochReport] = []
 
     with track_peak_memory(device) as memory, cudnn_autotune(device):
         for epoch in range(1, spec.epochs + 1):
             began = time.perf_counter()
-            train_loss = _train_epoch(model, optimizer, scheduler, data, generator, plan, spec, epoch)
+            model.train()
+            train_loss = _train_epoch(step_fn, optimizer, data, generator, plan, spec, epoch)
             seconds = time.perf_counter() - began
             val = evaluate(model, data, data.val, amp=plan.amp, memory_format=plan.memory_format)
             history.append(EpochReport(epoch, train_loss, val.top1, val.top5, seconds))
@@ -333,6 +327,8 @@ def train_model(
             "val_images": len(data.val),
             "test_images": None if data.test is None else len(data.test),
             "peak_memory_method": memory.method,
+            "cuda_graph": None if graphed is None else graphed.replaying,
+            **({"cuda_graph_fallback": graphed.fallback} if graphed is not None and graphed.fallback else {}),
         },
     )
     return model.eval(), result
