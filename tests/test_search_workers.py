@@ -53,7 +53,8 @@ def command(space: Path, storage: str, trials: int) -> list[str]:
 def environment(epoch_s: float) -> dict[str, str]:
     return os.environ | {
         "CBAM_BENCH_TRAINER": "fake_training",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
+        # The tests' helpers and the checkout first, then whatever the caller's environment adds.
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "FAKE_EPOCH_S": str(epoch_s),
         "COLUMNS": "120",
     }
