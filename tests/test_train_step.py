@@ -122,3 +122,13 @@ def test_training_on_a_gpu_replays_a_graph_and_learns() -> None:
     assert result.extras["precision"] == "bf16" and result.extras["memory_format"] == "channels_last"
     assert result.history[-1].train_loss < result.history[0].train_loss
     assert all(math.isfinite(r.train_loss) for r in result.history) and 0 <= result.accuracy <= result.top5 <= 1
+
+
+def test_the_summary_says_how_the_steps_ran() -> None:
+    from cbam_bench.cli.train import _graph_note
+
+    assert _graph_note({"device": "cpu", "cuda_graph": None}) == ""
+    assert _graph_note({"cuda_graph": True}) == ", CUDA graph"
+    assert _graph_note({"cuda_graph": False, "cuda_graph_fallback": "RuntimeError: capture"}) == (
+        ", steps run plainly (no CUDA graph: RuntimeError: capture)"
+    )

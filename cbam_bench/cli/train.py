@@ -128,6 +128,13 @@ def _stored_column(stored: StoredTrial) -> list[str]:
     ]
 
 
+def _graph_note(run: dict) -> str:
+    """', CUDA graph' when the steps were replayed from one, or why recording failed; nothing on the CPU."""
+    if run.get("cuda_graph_fallback"):
+        return f", steps run plainly (no CUDA graph: {run['cuda_graph_fallback']})"
+    return ", CUDA graph" if run.get("cuda_graph") else ""
+
+
 def _stored_lines(stored: StoredTrial, fitted: ArchSpec, result: TrainResult, spec: TrainSpec) -> list[str]:
     """What the short run recorded against what this run measured, and how the network changed."""
     epochs = len(result.history)
@@ -175,7 +182,8 @@ def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, 
         f"input {arch.in_channels}x{arch.input_size}x{arch.input_size}, {arch.num_classes} classes.",
         f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation"
         + (f", {run['test_images']:,} test" if run["test_images"] else "")
-        + f" images; {run['device']}, {run['precision']}, batch {run['batch_size']}, lr {spec.lr:g}, seed {spec.seed}.",
+        + f" images; {run['device']}, {run['precision']}{_graph_note(run)}, batch {run['batch_size']}, lr {spec.lr:g}, "
+        f"seed {spec.seed}.",
         f"Latency: batch {latency.batch}, {latency.device}, {latency.dtype}, {latency.memory_format}, "
         f"{latency.threads} threads, torch {latency.torch_version}, {latency.repeats} runs.",
         "MACs (paper): multiply-adds of convolutions and linear layers, one image, eval mode.",
