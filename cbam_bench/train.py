@@ -3,7 +3,8 @@
 The recipe is the usual one for ResNets on small images: SGD with (Nesterov) momentum, weight
 decay, optional label smoothing, a linear warm-up then a cosine decay (or one-cycle), per step.
 On a GPU it runs in bfloat16 autocast with channels_last tensors, each step replayed from a CUDA
-graph (train_step.py); on the CPU in float32, where a seed fixes the result exactly. Batches come from tensors already on the device (cbam_bench.data).
+graph (train_step.py); on the CPU in float32, where a seed fixes the result exactly. Batches come
+from tensors already on the device (cbam_bench.data).
 """
 
 from __future__ import annotations
@@ -246,7 +247,15 @@ def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, plan: _Plan
     )
 
 
-def _train_epoch(step_fn: Step, optimizer: torch.optim.Optimizer, data: Data, generator: torch.Generator, plan: _Plan, spec: TrainSpec, epoch: int) -> float:
+def _train_epoch(
+    step_fn: Step,
+    optimizer: torch.optim.Optimizer,
+    data: Data,
+    generator: torch.Generator,
+    plan: _Plan,
+    spec: TrainSpec,
+    epoch: int,
+) -> float:
     """One pass over the training split; returns the mean loss."""
     losses = torch.zeros(plan.steps, device=plan.device)
     check_every = CHECK_EVERY.get(plan.device.type, 1)
@@ -262,16 +271,15 @@ def _train_epoch(step_fn: Step, optimizer: torch.optim.Optimizer, data: Data, ge
     return losses.mean().item()  # waits for the device, so the epoch's time is honest
 
 
-def _step_function(model: nn.Module, plan: _Plan, spec: TrainSpec) -> tuple[Step, torch.optim.Optimizer, GraphedStep | None]:
-    """The step the trainer runs: recorded as a CUDA graph on a GPU, plain elsewhere."""
+def _step_function(model: nn.Module, plan: _Plan, spec: TrainSpec) -> tuple[Step, torch.optim.Optimizer]:
+    """The step the trainer runs, and its optimizer: recorded as a CUDA graph on a GPU, plain elsewhere."""
     groups = param_groups(model, spec.weight_decay)
     nesterov = spec.nesterov and spec.momentum > 0
     if plan.device.type == "cuda":
         optimizer = graph_ready_optimizer(groups, spec.lr, spec.momentum, nesterov, plan.device)
-        graphed = GraphedStep(model, optimizer, plan.amp, spec.label_smoothing)
-        return graphed, optimizer, graphed
+        return GraphedStep(model, optimizer, plan.amp, spec.label_smoothing), optimizer
     optimizer = torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=nesterov)
-    return plain_step(model, optimizer, plan.amp, spec.label_smoothing), optimizer, None
+    return plain_step(model, optimizer, plan.amp, spec.label_smoothing), optimizer
 
 
 def train_model(
@@ -288,7 +296,8 @@ def train_model(
     data = load_data(spec, device)
     plan = _plan(spec, data, device)
     model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=plan.memory_format)
-    step_fn, optimizer, graphed = _step_function(model, plan, spec)
+    step_fn, optimizer = _step_function(model, plan, spec)
+    graphed = step_fn if isinstance(step_fn, GraphedStep) else None
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     history: list[EpochReport] = []
 
