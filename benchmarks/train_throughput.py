@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -53,6 +52,7 @@ from cbam_bench.train import (
     resolve_device,
     train,
 )
+from cbam_bench.train_step import plain_step
 
 
 class PilImages(Dataset):
@@ -77,7 +77,7 @@ def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer
 def _images_per_s(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     device: torch.device,
-    step: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    step: Callable[[torch.Tensor, torch.Tensor], object] | None = None,
 ) -> float:
     """Images/s of moving `batches` to `device` and, when given, running `step` on each."""
     images = 0
@@ -99,19 +99,9 @@ def _timed_steps(arch: ArchSpec, spec: TrainSpec, batches, device: torch.device)
     input path and the trainer's bookkeeping differ between the three.
     """
     fmt = memory_format_for(device)
-    amp = autocast_dtype(spec.precision, device)
-    model = initial_model(arch, spec.seed).to(device=device, memory_format=fmt)
-    optimizer = _optimizer(model, spec)
-    model.train()
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = F.cross_entropy(model(x.contiguous(memory_format=fmt)), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _images_per_s(batches, device, step)
+    model = initial_model(arch, spec.seed).to(device=device, memory_format=fmt).train()
+    step = plain_step(model, _optimizer(model, spec), autocast_dtype(spec.precision, device), spec.label_smoothing)
+    return _images_per_s(batches, device, lambda x, y: step(x.contiguous(memory_format=fmt), y))
 
 
 def run_ours(arch: ArchSpec, spec: TrainSpec) -> float:
