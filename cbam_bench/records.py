@@ -183,6 +183,6 @@ def records_from_study(study: optuna.Study, storage: str | None = None) -> Study
 
 def load_records(storage: str, name: str) -> StudyRecords:
     """Read a study from storage (see cbam_bench.storage.load_study for the errors)."""
-    from cbam_bench.storage import load_study
+    from cbam_bench.storage import load_study, redact
 
-    return records_from_study(load_study(storage, name), storage=storage)
+    return records_from_study(load_study(storage, name), storage=redact(storage))

@@ -18,6 +18,7 @@ from cbam_bench.metrics import COST_METRICS
 from cbam_bench.records import StudyRecords, TrialRecord, load_records
 from cbam_bench.search.early_stop import CURVE
 from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.storage import redact
 
 OPTION = "--from-trial"
 # TrainSpec fields that mean something only for one dataset (its image size and split sizes): a
@@ -177,7 +178,7 @@ def stored_trial(storage: str, text: str) -> StoredTrial:
     accuracy, epochs, seeds = _stored_score(trial, recipe, recipe_stored=recipe_note is None)
     notes = tuple(n for n in (reuse_note, _status_note(study, trial), recipe_note) if n)
     return StoredTrial(
-        study=name, trial=trial.number, requested=number, storage=storage, status=trial.status, record=trial,
+        study=name, trial=trial.number, requested=number, storage=redact(storage), status=trial.status, record=trial,
         arch=arch, recipe=recipe, dataset=study.dataset or recipe.dataset, accuracy=accuracy, epochs=epochs,
         seeds=seeds, notes=notes,
     )

@@ -67,10 +67,17 @@ def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path) -> None:
 
 def test_a_file_that_is_not_optuna_storage_is_refused_untouched(tmp_path) -> None:
     path = tmp_path / "notes.db"
-    path.write_bytes(b"")
-    with pytest.raises(StudyError, match="is not an Optuna storage"):
+    path.write_bytes(b"my notes\n")
+    with pytest.raises(StudyError, match="'.*notes.db' is not a SQLite database"):
         study_names(f"sqlite:///{path}")
-    assert path.read_bytes() == b""
+    assert path.read_bytes() == b"my notes\n"
+
+
+def test_an_empty_file_is_an_empty_database_and_stays_empty(tmp_path) -> None:
+    path = tmp_path / "new.db"
+    path.write_bytes(b"")
+    assert study_names(f"sqlite:///{path}") == []
+    assert path.read_bytes() == b"" and list(tmp_path.iterdir()) == [path]
 
 
 def test_text_that_is_not_a_url_is_refused() -> None:

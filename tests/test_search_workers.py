@@ -3,31 +3,25 @@
 The processes run `python -m cbam_bench search` with the stand-in trainer (tests/fake_training.py,
 selected through CBAM_BENCH_TRAINER) whose epochs sleep, so a trial is reliably in flight.
 
-The PostgreSQL test starts its own server from the Debian `postgresql` package (initdb and pg_ctl
-on a temporary folder and a free port on 127.0.0.1, as the `postgres` user when run as root).
-Without those binaries it fails when the CI environment variable is set (.ci/run sets it and
-installs the package) and is skipped with the reason otherwise.
+The PostgreSQL test uses the suite's own server (tests/postgres_server.py, started by the
+`postgres` fixture in conftest.py). Without its binaries it fails when the CI environment variable
+is set (.ci/run sets it and installs the package) and is skipped with the reason otherwise.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+from postgres_server import ADMIN_PASSWORD
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -153,56 +147,14 @@ def test_two_workers_reach_exactly_n_on_sqlite(tmp_path: Path) -> None:
     assert again.returncode == 0 and json.loads(again.stdout)["front"] == runs[0][0]["front"]
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the PostgreSQL test (.ci/run installs the postgresql package)")
-    pytest.skip(f"{reason} (install the Debian postgresql package and the [postgres] extra; CI runs this test)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    bindir = _postgres_bin()
-    if bindir is None:
-        _unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        _unavailable("the psycopg2 driver (the [postgres] extra) is not installed")
-    root = Path(tempfile.mkdtemp(prefix="cbam-bench-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-    subprocess.run(as_postgres + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+def postgres_url(postgres) -> str:  # noqa: ANN001 - the conftest's server
+    return postgres.url()
 
 
 @pytest.mark.slow
 def test_two_workers_reach_exactly_n_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     runs = run_workers(space_file(tmp_path), postgres_url, 7)
     assert_exactly(postgres_url, runs, 7)
-    assert runs[0][0]["storage"] == postgres_url
+    assert runs[0][0]["storage"] == postgres_url.replace(ADMIN_PASSWORD, "***")
+    assert all(ADMIN_PASSWORD not in out + err for out, err in ((json.dumps(doc), err) for doc, err in runs))

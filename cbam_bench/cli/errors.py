@@ -11,6 +11,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.errors import CbamBenchError
+from cbam_bench.storage import redact_text
 
 DEBUG = contextvars.ContextVar("cbam_bench_debug", default=False)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,7 +29,7 @@ def reports_errors(command: F) -> F:
         except CbamBenchError as exc:
             if DEBUG.get():
                 raise
-            output.stderr().print(f"error: {exc}", markup=False, soft_wrap=True)
+            output.stderr().print(redact_text(f"error: {exc}"), markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
@@ -36,7 +37,8 @@ def reports_errors(command: F) -> F:
             if DEBUG.get():
                 raise
             output.stderr().print(
-                f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True
+                redact_text(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"),
+                markup=False, soft_wrap=True,
             )
             raise typer.Exit(1) from None
 

@@ -15,44 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cbam_bench.errors import StudyError
-from cbam_bench.storage import DEFAULT_STORAGE
+from cbam_bench.storage import DEFAULT_STORAGE, check_sqlite_file, parse_url, redact, unusable
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
-    from sqlalchemy.engine import URL
 
 HEARTBEAT_S = 30
 MAX_RETRIES = 2
 SQLITE_LOCK_TIMEOUT_S = 60
-_EXAMPLES = f"{DEFAULT_STORAGE} or postgresql://USER:PASSWORD@HOST:5432/DB"
-
-
-def parse_url(url: str) -> URL:
-    """The URL, checked: a known database whose Python driver is installed; StudyError otherwise."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    try:
-        parsed = make_url(url)
-        dialect = parsed.get_dialect()
-    except (ArgumentError, NoSuchModuleError, ValueError):
-        raise StudyError(f"--storage: {url!r} is not a database URL Optuna can use; for example {_EXAMPLES}") from None
-    try:
-        dialect.import_dbapi()
-    except ImportError:
-        hint = " (pip install 'cbam-bench[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
-        raise StudyError(f"--storage: the Python driver for {parsed.drivername} is not installed{hint}") from None
-    return parsed
-
-
-def redact(url: str) -> str:
-    """The URL with any password masked, for messages and JSON output."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL at all: nothing to hide that parse_url did not already reject
-        return url
+__all__ = ["DEFAULT_STORAGE", "HEARTBEAT_S", "MAX_RETRIES", "open_storage", "parse_url", "redact"]
 
 
 def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
@@ -68,21 +39,24 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
         if parsed.database and parsed.database != ":memory:":
+            check_sqlite_file(Path(parsed.database))  # never add Optuna's tables to another program's file
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for attempt in range(3):
             try:
                 return RDBStorage(
-                    url,
+                    parsed.render_as_string(hide_password=False),
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=2 * heartbeat_s,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
                 )
-            except (OperationalError, IntegrityError):
+            except (OperationalError, IntegrityError) as exc:
                 # Two workers creating the tables of a new database at once: the loser retries.
                 if attempt == 2:
-                    raise
+                    raise unusable(url, exc) from None
                 time.sleep(0.5 + attempt)
+            except Exception as exc:  # a server that refuses us, a schema Optuna cannot use: bad input
+                raise unusable(url, exc) from None
     raise AssertionError("unreachable")
