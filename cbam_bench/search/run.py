@@ -156,6 +156,19 @@ def _check_latency_device(space: Space) -> None:
         )
 
 
+def _check_train_device(plan: Plan, option_given: bool) -> None:
+    """A device that is not here is refused before the study is created or a trial is taken."""
+    from cbam_bench.train import resolve_device
+
+    try:
+        resolve_device(plan.train.device)
+    except SpaceError:
+        raise
+    except CbamBenchError as exc:
+        where = "--device" if option_given else f"{plan.space.path}: train.device"
+        raise type(exc)(where + str(exc).removeprefix("train.device")) from None
+
+
 def run_search(
     space: Space,
     *,
@@ -184,6 +197,7 @@ def run_search(
         early_stop=early_stop, device=device, data_dir=data_dir,
     )
     parse_url(storage)
+    _check_train_device(plan, device is not None)
     _check_latency_device(space)
     trainer = trainer or default_trainer()
     trainer.dataset_info(plan.train)

@@ -16,6 +16,7 @@ from cbam_bench.errors import SpecError, StudyError, allowed
 from cbam_bench.metrics import COST_METRICS
 from cbam_bench.space import SAMPLERS, EarlyStop, Space
 from cbam_bench.spec import TrainSpec
+from cbam_bench.storage import check_study_name
 
 if TYPE_CHECKING:
     import optuna
@@ -83,7 +84,7 @@ def make_plan(
         raise SpecError("--" + str(exc).removeprefix("train.")) from None
     return Plan(
         space=space,
-        study_name=study_name or space.name,
+        study_name=space.name if study_name is None else check_study_name(study_name),
         trials=trials or space.default_trials,
         train=train,
         seeds=seeds or space.seeds,

@@ -26,13 +26,13 @@ from cbam_bench.space.model import (
     Space,
 )
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
     "name", "description", "backbone", "dataset", "objectives", "budgets", "sampler", "seed",
     "trials", "seeds", "early_stop", "latency", "train", "params",
 )
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 
@@ -152,9 +152,9 @@ class _Checker:
         )
 
     def name(self, value: Any) -> str:
-        if isinstance(value, str) and _NAME.match(value):
+        if isinstance(value, str) and STUDY_NAME.fullmatch(value):
             return value
-        self.bad("name", f"{_show(value)} is not allowed; allowed: letters, digits, '.', '_' and '-'")
+        self.bad("name", f"{_show(value)} is not allowed; allowed: {STUDY_NAME_RULE}")
         return ""
 
     def backbone(self, value: Any) -> str | None:
