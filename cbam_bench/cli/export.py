@@ -9,9 +9,10 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import StorageOpt, StudyArg
+from cbam_bench.cli.options import ForceOpt, StorageOpt, StudyArg
 from cbam_bench.errors import SpecError, allowed, check_choice
-from cbam_bench.report.export import FORMATS
+from cbam_bench.outputs import FileKind, check_output
+from cbam_bench.report.export import FORMATS, SUFFIXES
 from cbam_bench.storage import DEFAULT_STORAGE
 
 EXAMPLES = """
@@ -32,15 +33,13 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (replaced atomically).", show_default=False)] = None,
     front: Annotated[bool, typer.Option("--front", help="Only the trials on the Pareto front.")] = False,
     storage: StorageOpt = DEFAULT_STORAGE,
+    force: ForceOpt = False,
 ) -> None:
     """Write one row per trial, with every sampled parameter and stored measure, to a file."""
     check_choice("--format", fmt, FORMATS)
     if out is None:
         raise SpecError("--out: missing; allowed: a file path, e.g. --out results/study.csv")
-    if not out.parent.is_dir():
-        raise SpecError(f"--out: folder {str(out.parent)!r} does not exist; allowed: a path in an existing folder")
-    if out.is_dir():
-        raise SpecError(f"--out: {str(out)!r} is a folder; allowed: a file path")
+    check_output(out, "--out", FileKind(fmt, suffixes=SUFFIXES[fmt]), storage=storage, force=force)
 
     from cbam_bench.records import load_records
     from cbam_bench.report.export import export as write_export

@@ -77,6 +77,7 @@ SpaceDeviceOpt = Annotated[str | None, typer.Option("--device", help="Training d
 SpaceDataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAIN, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file even if it is not of the kind being written (never the study database itself).")]
 StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help=f"Dataset: {allowed(DATASET_NAMES)}; PATH holds train/CLASS/* and val/CLASS/* (default: {TRAIN_DEFAULTS.dataset}{_STUDYS}).", rich_help_panel=DATA, show_default=False)]

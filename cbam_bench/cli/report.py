@@ -9,9 +9,10 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, StorageOpt, StudyArg
+from cbam_bench.cli.options import ForceOpt, JsonOpt, StorageOpt, StudyArg
 from cbam_bench.errors import SpecError
 from cbam_bench.metrics import BUDGET_METRICS, METRICS, parse_limits
+from cbam_bench.outputs import PNG, check_output
 from cbam_bench.storage import DEFAULT_STORAGE
 
 EXAMPLES = """
@@ -25,14 +26,13 @@ Examples:
 """
 
 
-def check_png_path(path: Path | None, option: str) -> None:
-    """Refuse before any work is done: the folder must exist and the name must end in .png."""
+def check_png_path(path: Path | None, option: str, storage: str, force: bool) -> None:
+    """Refuse before any work is done: a name ending in .png that may be written (outputs.py)."""
     if path is None:
         return
     if path.suffix.lower() != ".png":
         raise SpecError(f"{option}: {str(path)!r} is not allowed; allowed: a file name ending in .png")
-    if not path.parent.is_dir():
-        raise SpecError(f"{option}: folder {str(path.parent)!r} does not exist; allowed: a path in an existing folder")
+    check_output(path, option, PNG, storage=storage, force=force)
 
 
 @reports_errors
@@ -44,11 +44,12 @@ def report(
     ref: Annotated[list[str] | None, typer.Option("--ref", help="Hypervolume reference point for one objective, METRIC=NUMBER; repeat for several (default: accuracy 0, costs at the study's budget or 10% beyond the worst trial).", show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write accuracy against MACs and latency to this PNG.", show_default=False)] = None,
     json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Show a study's Pareto front, hypervolume, knee and the best trial under a budget, from storage only."""
     budgets = parse_limits(budget, "--budget")
     reference = parse_limits(ref, "--ref", tuple(METRICS))
-    check_png_path(plot, "--plot")
+    check_png_path(plot, "--plot", storage, force)
 
     from cbam_bench.records import load_records
     from cbam_bench.report.summary import summarize, to_json

@@ -23,6 +23,8 @@ from cbam_bench.report.format import DASH, caption, cells, columns, conventions,
 from cbam_bench.report.summary import StudySummary, trial_item
 
 FORMATS = ("csv", "json", "md", "latex")
+# The file names each format is written under; an existing file is replaced only if it has one.
+SUFFIXES = {"csv": (".csv", ".txt"), "json": (".json",), "md": (".md", ".markdown", ".txt"), "latex": (".tex",)}
 PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
 _STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
 
