@@ -152,7 +152,7 @@ def test_the_table_sets_the_stored_accuracy_beside_the_new_one(storage: str) -> 
     (["--from-trial", "tiny:3"], "error: --from-trial: tiny:3 is failed and stores no architecture (no candidate was sampled)"),
     (["cifar_resnet20", "--from-trial", "tiny:1"], "error: MODEL: 'cifar_resnet20' is not allowed with --from-trial"),
     (["--from-trial", "tiny:1", "-a", "se", "--stages", "all"], "error: --attention, --stages: not allowed with --from-trial"),
-    (["--from-trial", "tiny:1", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer >= 1"),
+    (["--from-trial", "tiny:1", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
     (["--from-trial", "tiny:1", "--dataset", "cifar"], "error: --dataset: 'cifar' is not allowed (did you mean 'cifar10'?)"),
     ([], "error: MODEL: missing; allowed: a backbone (resnet18, "),
 ])

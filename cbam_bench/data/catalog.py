@@ -19,6 +19,9 @@ DIGITS = "digits-clutter"
 IMAGEFOLDER = "imagefolder:"
 DATASET_NAMES = (DIGITS, "cifar10", "cifar100", IMAGEFOLDER + "PATH")
 DEFAULT_DATA_DIR = "data"
+# Fewer training images than this is a slip (--train-images 1, a folder holding a few files), not an
+# experiment: batch norm's statistics over a handful of images are noise, and nothing is learnt.
+MIN_TRAIN_IMAGES = 10
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 
