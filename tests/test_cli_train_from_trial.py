@@ -99,8 +99,8 @@ def test_a_searched_trial_retrained_with_its_recipe_reproduces_its_stored_accura
 
 
 def _write_image_folder(root: Path) -> None:
-    """Three colour classes of RGB PNGs, two per class in train/ and one in val/."""
-    for split, count in (("train", 2), ("val", 1)):
+    """Three colour classes of RGB PNGs, four per class in train/ (at least MIN_TRAIN_IMAGES in all) and one in val/."""
+    for split, count in (("train", 4), ("val", 1)):
         for name, colour in (("red", (220, 0, 0)), ("green", (0, 220, 0)), ("blue", (0, 0, 220))):
             folder = root / split / name
             folder.mkdir(parents=True)
