@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.compare import seed_sample
-from cbam_bench.errors import SpecError, allowed, did_you_mean
+from cbam_bench.errors import SpecError, allowed, check_int, did_you_mean
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, AblationRow
 from cbam_bench.records import StudyRecords, TrialRecord
-from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.spec import MAX_EPOCHS, ArchSpec, AttentionSpec
 from cbam_bench.stats import Interval, welch_interval
 from cbam_bench.storage import DEFAULT_STORAGE
 
@@ -88,7 +88,7 @@ def plan_ablation(
     Unset options keep the space's values (cifar_resnet20 on digits-clutter, 6 epochs, 3 seeds for
     the shipped files). Nothing is written here.
     """
-    from cbam_bench.space import find_space, load_space
+    from cbam_bench.space import MAX_SEEDS, find_space, load_space
 
     if table not in TABLES:
         tables_named(table)  # names what is allowed
@@ -96,9 +96,9 @@ def plan_ablation(
     if backbone is not None and backbone not in BACKBONES:
         raise SpecError(f"--backbone: {backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
                         f"allowed: {allowed(BACKBONES)}")
-    for flag, value in (("--epochs", epochs), ("--seeds", seeds)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise SpecError(f"{flag}: {value!r} is not allowed; allowed: an integer >= 1")
+    for flag, value, high in (("--epochs", epochs, MAX_EPOCHS), ("--seeds", seeds, MAX_SEEDS)):
+        if value is not None:
+            check_int(flag, value, 1, high)
     shipped = load_space(find_space(space_of(table)))
     changes: dict[str, Any] = {}
     if backbone is not None:

@@ -16,6 +16,7 @@ from cbam_bench.errors import CbamBenchError, SpecError
 from cbam_bench.files import atomic_write
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.tensor_files import check_tensors, load_tensors
 
 FORMAT = "cbam-bench-checkpoint"
 VERSION = 1
@@ -40,16 +41,14 @@ def save_checkpoint(
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, checked to be ours; SpecError naming the file otherwise."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SpecError(f"checkpoint {path}: no such file") from None
-    except Exception as exc:  # not a torch file, truncated, or holding objects weights_only refuses
-        raise SpecError(f"checkpoint {path}: not loadable ({type(exc).__name__}: {exc})") from None
+    payload = load_tensors(path, f"checkpoint {path}")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SpecError(f"checkpoint {path}: not a cbam-bench checkpoint (written by `cbam-bench train --save`)")
     if payload.get("version") != VERSION:
         raise SpecError(f"checkpoint {path}: format version {payload.get('version')!r}; this cbam-bench reads {VERSION}")
+    if not isinstance(payload.get("state_dict"), dict):
+        raise SpecError(f"checkpoint {path}: state_dict: missing or not a mapping of names to tensors")
+    check_tensors(payload["state_dict"], f"checkpoint {path}: state_dict")
     return payload
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -43,3 +44,25 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
     if value not in options:
         hint = did_you_mean(str(value), [str(c) for c in options])
         raise SpecError(f"{name}: {value!r} is not allowed{hint}; allowed: {allowed(options)}")
+
+
+def integer_range(low: int, high: int) -> str:
+    """The allowed range of an integer, worded the same way in every message and --help."""
+    return f"an integer in [{low}, {high}]"
+
+
+def check_int(name: str, value: object, low: int, high: int) -> None:
+    """Raise SpecError unless value is an integer (not a bool) from low to high.
+
+    Every integer has an upper bound: a slip (10**30 trials, a seed past what samplers take) is
+    refused here, with the range, instead of failing deep inside numpy or torch.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(f"{name}: {value!r} is not allowed; allowed: {integer_range(low, high)}")
+
+
+def check_number(name: str, value: object, low: float, *, above: bool = False) -> None:
+    """Raise SpecError unless value is a finite number >= low (> low with `above`); nan and inf never are."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= low if above else value < low):  # type: ignore[operator]
+        raise SpecError(f"{name}: {value!r} is not allowed; allowed: a finite number {'>' if above else '>='} {low:g}")

@@ -43,3 +43,20 @@ def write_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) ->
         for chunk in chunks:
             f.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
     return Path(path)
+
+
+def unwritable_reason(target: str | os.PathLike[str]) -> str | None:
+    """Why atomic_write(target) would fail, found before any work is spent on what it is to hold:
+    the target is a folder, a part of its path is a file, or the nearest existing folder (missing
+    ones are created) cannot be written. None when it would succeed."""
+    target = Path(target)
+    if target.is_dir():
+        return "is a folder; allowed: a file path such as model.pt"
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder; allowed: a path whose folders exist or can be created"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write into {folder}; allowed: a file in a folder you can write"
+    return None

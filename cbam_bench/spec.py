@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cbam_bench.data.catalog import check_dataset_name
-from cbam_bench.errors import SpecError, allowed, check_choice, did_you_mean
+from cbam_bench.data.catalog import MIN_TRAIN_IMAGES, check_dataset_name
+from cbam_bench.errors import SpecError, allowed, check_choice, check_int, check_number, did_you_mean
 from cbam_bench.models.catalog import backbone_info
 
 ATTENTION_KINDS = ("none", "se", "eca", "cbam")
@@ -38,9 +38,16 @@ def _canonical_pooling(pooling: Any) -> tuple[str, ...]:
     return tuple(p for p in POOLINGS if p in pooling)
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(f"{name}: {value!r} is not allowed; allowed: an integer >= {low}")
+# Upper bounds of the integers a spec takes: far past any real use, so that only a slip (an extra
+# run of digits) meets them. Seeds stay below 2**32, the most numpy's and Optuna's samplers take.
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_SEED = 2**32 - 1
+MAX_IMAGE_SIZE = 4096
+MAX_IMAGES = 100_000_000
+MAX_CLASSES = 100_000
+MAX_CHANNELS = 4096  # input channels, hidden widths and reduction ratios
+MAX_STAGES = 8
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,8 @@ class AttentionSpec:
     def __post_init__(self) -> None:
         check_choice("attention.kind", self.kind, ATTENTION_KINDS)
         object.__setattr__(self, "pooling", _canonical_pooling(self.pooling))
-        _check_int("attention.reduction", self.reduction, 1)
-        _check_int("attention.min_hidden", self.min_hidden, 1)
+        check_int("attention.reduction", self.reduction, 1, MAX_CHANNELS)
+        check_int("attention.min_hidden", self.min_hidden, 1, MAX_CHANNELS)
         check_choice("attention.descriptor", self.descriptor, DESCRIPTORS)
         check_choice("attention.kernel", self.kernel, KERNELS)
         check_choice("attention.order", self.order, ORDERS)
@@ -126,7 +133,7 @@ class PlacementSpec:
             if not isinstance(stages, (list, tuple)) or not stages:
                 raise SpecError("placement.stages: must be a non-empty list of stage numbers, or omitted for all")
             for s in stages:
-                _check_int("placement.stages", s, 1)
+                check_int("placement.stages", s, 1, MAX_STAGES)
             object.__setattr__(self, "stages", tuple(sorted(set(stages))))
         if self.blocks not in ("all", "first", "last") and not _EVERY.match(str(self.blocks)):
             raise SpecError(f"placement.blocks: {self.blocks!r} is not allowed; allowed: all, first, last, every-K")
@@ -170,9 +177,9 @@ class ArchSpec:
             object.__setattr__(self, "num_classes", info.num_classes)
         if self.input_size is None:
             object.__setattr__(self, "input_size", info.input_size)
-        _check_int("num_classes", self.num_classes, 1)
-        _check_int("input_size", self.input_size, 8)
-        _check_int("in_channels", self.in_channels, 1)
+        check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
+        check_int("input_size", self.input_size, 8, MAX_IMAGE_SIZE)
+        check_int("in_channels", self.in_channels, 1, MAX_CHANNELS)
         if not isinstance(self.attention, AttentionSpec):
             raise SpecError("attention: must be an AttentionSpec")
         if not isinstance(self.placement, PlacementSpec):
@@ -302,19 +309,17 @@ class TrainSpec:
         check_dataset_name(self.dataset)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise SpecError(f"train.data_dir: {self.data_dir!r} is not allowed; allowed: a folder path")
-        _check_int("train.epochs", self.epochs, 1)
-        _check_int("train.batch_size", self.batch_size, 1)
-        _check_int("train.seed", self.seed, 0)
-        _check_int("train.data_seed", self.data_seed, 0)
-        for name, low in (("image_size", 8), ("train_images", 1), ("val_images", 1)):
+        check_int("train.epochs", self.epochs, 1, MAX_EPOCHS)
+        check_int("train.batch_size", self.batch_size, 1, MAX_BATCH)
+        check_int("train.seed", self.seed, 0, MAX_SEED)
+        check_int("train.data_seed", self.data_seed, 0, MAX_SEED)
+        for name, low, high in (("image_size", 8, MAX_IMAGE_SIZE), ("train_images", MIN_TRAIN_IMAGES, MAX_IMAGES),
+                                ("val_images", 1, MAX_IMAGES)):
             if getattr(self, name) is not None:
-                _check_int(f"train.{name}", getattr(self, name), low)
-        for name, low in (("lr", 0.0), ("momentum", 0.0), ("weight_decay", 0.0), ("label_smoothing", 0.0), ("warmup_epochs", 0.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-                raise SpecError(f"train.{name}: {value!r} is not allowed; allowed: a number >= {low:g}")
-        if self.lr <= 0:
-            raise SpecError(f"train.lr: {self.lr!r} is not allowed; allowed: a number > 0")
+                check_int(f"train.{name}", getattr(self, name), low, high)
+        check_number("train.lr", self.lr, 0, above=True)
+        for name in ("momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
+            check_number(f"train.{name}", getattr(self, name), 0)
         if self.label_smoothing >= 1:
             raise SpecError(f"train.label_smoothing: {self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
         if not isinstance(self.nesterov, bool):

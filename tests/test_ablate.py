@@ -137,7 +137,7 @@ def test_a_plan_names_its_study_after_the_space_and_what_departs_from_it() -> No
         (lambda: tables_named("chanel"),
          "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all"),
         (lambda: plan_ablation("channel", backbone="resnet5"), "--backbone: 'resnet5' is not allowed (did you mean 'resnet50'?)"),
-        (lambda: plan_ablation("channel", seeds=0), "--seeds: 0 is not allowed; allowed: an integer >= 1"),
+        (lambda: plan_ablation("channel", seeds=0), "--seeds: 0 is not allowed; allowed: an integer in [1, 100]"),
         (lambda: plan_ablation("all"), "TABLE: plan one table at a time; allowed: channel, spatial, arrangement"),
     ],
 )

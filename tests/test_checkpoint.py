@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from cbam_bench.checkpoint import load_checkpoint, save_checkpoint
+from cbam_bench.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
@@ -53,3 +54,48 @@ def test_not_a_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a torch file")
     with pytest.raises(SpecError, match="junk.pt: not loadable"):
         load_checkpoint(junk)
+
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir: what a malicious checkpoint would do with a worse function."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.mkdir, (str(self.marker),))
+
+
+def _payload(state: dict) -> dict:
+    return {"format": FORMAT, "version": VERSION, "arch": ARCH.to_dict(), "train": TrainSpec().to_dict(),
+            "state_dict": state, "metrics": {}}
+
+
+def test_a_checkpoint_holding_executable_objects_is_refused_in_one_line(tmp_path: Path) -> None:
+    path, marker = tmp_path / "evil.pt", tmp_path / "ran"
+    torch.save({**_payload(build_model(ARCH).state_dict()), "metrics": {"note": _RunsCode(marker)}}, path)
+    with pytest.raises(SpecError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"checkpoint {path}: not a weights-only checkpoint: it holds executable objects ({os.mkdir.__module__}.mkdir); refused"
+    )
+    assert not marker.exists()
+    # torch's own explanation stays attached for --debug's traceback.
+    assert "Weights only load failed" in str(info.value.__cause__)
+
+
+def test_a_state_dict_value_that_is_not_a_tensor_names_the_first_such_key(tmp_path: Path) -> None:
+    state = build_model(ARCH).state_dict()
+    keys = list(state)
+    state[keys[3]], state[keys[5]] = 3, "zeros"
+    path = tmp_path / "odd.pt"
+    torch.save(_payload(state), path)
+    with pytest.raises(SpecError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"checkpoint {path}: state_dict: {keys[3]!r} is of type int, not a tensor; "
+        "allowed: a state_dict mapping parameter names to tensors"
+    )
+    torch.save({**_payload({}), "state_dict": [1, 2]}, path)
+    with pytest.raises(SpecError, match=r"odd.pt: state_dict: missing or not a mapping of names to tensors$"):
+        load_checkpoint(path)

@@ -99,8 +99,8 @@ def test_a_searched_trial_retrained_with_its_recipe_reproduces_its_stored_accura
 
 
 def _write_image_folder(root: Path) -> None:
-    """Three colour classes of RGB PNGs, two per class in train/ and one in val/."""
-    for split, count in (("train", 2), ("val", 1)):
+    """Three colour classes of RGB PNGs, four per class in train/ (at least MIN_TRAIN_IMAGES in all) and one in val/."""
+    for split, count in (("train", 4), ("val", 1)):
         for name, colour in (("red", (220, 0, 0)), ("green", (0, 220, 0)), ("blue", (0, 0, 220))):
             folder = root / split / name
             folder.mkdir(parents=True)
@@ -152,7 +152,7 @@ def test_the_table_sets_the_stored_accuracy_beside_the_new_one(storage: str) -> 
     (["--from-trial", "tiny:3"], "error: --from-trial: tiny:3 is failed and stores no architecture (no candidate was sampled)"),
     (["cifar_resnet20", "--from-trial", "tiny:1"], "error: MODEL: 'cifar_resnet20' is not allowed with --from-trial"),
     (["--from-trial", "tiny:1", "-a", "se", "--stages", "all"], "error: --attention, --stages: not allowed with --from-trial"),
-    (["--from-trial", "tiny:1", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer >= 1"),
+    (["--from-trial", "tiny:1", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
     (["--from-trial", "tiny:1", "--dataset", "cifar"], "error: --dataset: 'cifar' is not allowed (did you mean 'cifar10'?)"),
     ([], "error: MODEL: missing; allowed: a backbone (resnet18, "),
 ])

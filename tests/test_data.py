@@ -130,7 +130,7 @@ def test_a_pickle_that_wants_to_run_code_is_refused(tmp_path: Path) -> None:
 
 def _write_image_folder(root: Path) -> None:
     rng = np.random.default_rng(0)
-    for split, per_class in (("train", 3), ("val", 2)):
+    for split, per_class in (("train", 5), ("val", 2)):
         for cls, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
             folder = root / split / cls
             folder.mkdir(parents=True)
@@ -149,8 +149,8 @@ def test_image_folder_is_decoded_resized_and_cached(tmp_path: Path, monkeypatch:
     assert (info.num_classes, info.in_channels, info.image_size) == (2, 3, 8)
     data = load_data(spec, "cpu")
     assert data.test is None
-    assert data.train.images.shape == (6, 3, 8, 8) and data.val.images.shape == (4, 3, 8, 8)
-    assert data.train.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.train.images.shape == (10, 3, 8, 8) and data.val.images.shape == (4, 3, 8, 8)
+    assert data.train.labels.tolist() == [0] * 5 + [1] * 5
     # A solid red 'cat' stays red after resizing (away from the one random corner pixel).
     assert data.train.images[0, :, 4, 4].tolist() == [255, 0, 0]
     caches = list((tmp_path / "cache-root" / "cache").glob("imagefolder-*.pt"))

@@ -171,12 +171,25 @@ def test_mismatched_weights_name_the_first_bad_key(tmp_path) -> None:
 def test_files_that_are_not_state_dicts_are_refused(tmp_path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not a checkpoint")
-    with pytest.raises(SpecError, match=r"notes.txt: not a loadable state_dict \(UnpicklingError"):
+    with pytest.raises(SpecError, match=r"notes.txt: not loadable \(UnpicklingError: not a file torch.save wrote, or a damaged one\)$"):
         load_backbone_weights(build_model(ArchSpec("resnet18")), text)
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listed)
     with pytest.raises(SpecError, match=r"list.pth: expected a state_dict \(a mapping of names to tensors\)"):
         load_backbone_weights(build_model(ArchSpec("resnet18")), listed)
+
+
+def test_weights_whose_values_are_not_tensors_name_the_first_such_key(tmp_path) -> None:
+    state = tv_resnet18().state_dict()
+    keys = list(state)
+    state[keys[2]], state[keys[7]] = "oops", [1, 2]
+    path = tmp_path / "odd.pth"
+    torch.save(state, path)
+    with pytest.raises(SpecError) as info:
+        load_backbone_weights(build_model(ArchSpec("resnet18")), path)
+    assert str(info.value) == (
+        f"--weights: {path}: {keys[2]!r} is of type str, not a tensor; allowed: a state_dict mapping parameter names to tensors"
+    )
 
 
 def test_a_state_dict_nested_under_state_dict_loads(tmp_path) -> None:

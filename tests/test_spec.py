@@ -76,7 +76,7 @@ def test_options_that_change_the_network_change_the_archid() -> None:
         (lambda: AttentionSpec(pooling=()), "attention.pooling: must be a non-empty set of avg, max, lp, lse"),
         (lambda: AttentionSpec(pooling=("avg", "mean")), "attention.pooling: 'mean' is not allowed"),
         (lambda: AttentionSpec(kernel=4), "attention.kernel: 4 is not allowed; allowed: 3, 5, 7"),
-        (lambda: AttentionSpec(reduction=0), "attention.reduction: 0 is not allowed; allowed: an integer >= 1"),
+        (lambda: AttentionSpec(reduction=0), "attention.reduction: 0 is not allowed; allowed: an integer in [1, 4096]"),
         (lambda: PlacementSpec(blocks="every-0"), "placement.blocks: 'every-0' is not allowed; allowed: all, first, last, every-K"),
         (lambda: PlacementSpec(position="after"), "placement.position: 'after' is not allowed"),
         (lambda: ArchSpec("resnet50", placement=PlacementSpec(stages=(5,))), "placement.stages: 5 is out of range for resnet50; allowed: 1, 2, 3, 4"),
@@ -93,6 +93,38 @@ def test_invalid_values_raise_spec_error_naming_key_and_allowed(make, message) -
     with pytest.raises(SpecError) as info:
         make()
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: TrainSpec(lr=float("nan")), "train.lr: nan is not allowed; allowed: a finite number > 0"),
+        (lambda: TrainSpec(lr=float("inf")), "train.lr: inf is not allowed; allowed: a finite number > 0"),
+        (lambda: TrainSpec(momentum=float("nan")), "train.momentum: nan is not allowed; allowed: a finite number >= 0"),
+        (lambda: TrainSpec(weight_decay=float("inf")), "train.weight_decay: inf is not allowed; allowed: a finite number >= 0"),
+        (lambda: TrainSpec(warmup_epochs=float("-inf")), "train.warmup_epochs: -inf is not allowed; allowed: a finite number >= 0"),
+        (lambda: TrainSpec(epochs=10**30), f"train.epochs: {10**30} is not allowed; allowed: an integer in [1, 10000]"),
+        (lambda: TrainSpec(batch_size=65_537), "train.batch_size: 65537 is not allowed; allowed: an integer in [1, 65536]"),
+        (lambda: TrainSpec(seed=2**32), "train.seed: 4294967296 is not allowed; allowed: an integer in [0, 4294967295]"),
+        (lambda: TrainSpec(train_images=1), "train.train_images: 1 is not allowed; allowed: an integer in [10, 100000000]"),
+        (lambda: TrainSpec(train_images=9), "train.train_images: 9 is not allowed; allowed: an integer in [10, 100000000]"),
+        (lambda: TrainSpec(image_size=4097), "train.image_size: 4097 is not allowed; allowed: an integer in [8, 4096]"),
+        (lambda: ArchSpec("resnet18", num_classes=10**9), "num_classes: 1000000000 is not allowed; allowed: an integer in [1, 100000]"),
+        (lambda: ArchSpec("resnet18", input_size=10**6), "input_size: 1000000 is not allowed; allowed: an integer in [8, 4096]"),
+        (lambda: ArchSpec("resnet18", width=float("nan")), "width: nan is not allowed; allowed: a number in (0, 8]"),
+        (lambda: AttentionSpec(reduction=10**30), f"attention.reduction: {10**30} is not allowed; allowed: an integer in [1, 4096]"),
+    ],
+)
+def test_numbers_that_cannot_be_meant_are_refused_with_the_range(make, message) -> None:
+    with pytest.raises(SpecError) as info:
+        make()
+    assert str(info.value) == message
+
+
+def test_the_bounds_themselves_are_allowed() -> None:
+    spec = TrainSpec(epochs=10_000, batch_size=65_536, seed=2**32 - 1, train_images=10, image_size=4096, lr=1e-9)
+    assert (spec.epochs, spec.batch_size, spec.seed, spec.train_images) == (10_000, 65_536, 2**32 - 1, 10)
+    assert ArchSpec("resnet18", num_classes=100_000, input_size=8).num_classes == 100_000
 
 
 def test_sites_follow_placement() -> None:

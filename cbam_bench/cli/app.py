@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -15,7 +17,7 @@ from cbam_bench.cli import report as report_command
 from cbam_bench.cli import search as search_command
 from cbam_bench.cli import spaces as spaces_command
 from cbam_bench.cli import train as train_command
-from cbam_bench.cli.errors import DEBUG
+from cbam_bench.cli.errors import DEBUG, print_error, usage_error_line
 
 app = typer.Typer(
     name="cbam-bench",
@@ -44,5 +46,17 @@ app.command("ablate")(ablate_command.ablate)
 app.add_typer(spaces_command.app, name="spaces")
 
 
-def main() -> None:
-    app()
+def main(args: Sequence[str] | None = None) -> None:
+    """The console script. Typer answers a usage error (an unknown option, `--trials abc`) with a box
+    of several lines; here it is one line and exit 2, like every other bad input."""
+    try:
+        code = app(args=args, prog_name="cbam-bench", standalone_mode=False)
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed; Typer exits 2 too
+            sys.exit(exc.exit_code)
+        print_error(usage_error_line(exc))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print_error("aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -17,6 +17,21 @@ DEBUG = contextvars.ContextVar("cbam_bench_debug", default=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def print_error(message: str) -> None:
+    """The one line every failure prints on stderr: 'error: ' and the message, never wrapped."""
+    text = redact_text(" ".join(message.split()))  # a library's message of several lines still makes one
+    output.stderr().print(f"error: {text}", markup=False, soft_wrap=True)
+
+
+def usage_error_line(exc: typer.TyperException) -> str:
+    """Typer's usage errors (an unknown option, a value that is not a number, a missing argument) as
+    one line naming the option, instead of its usage box; the command's --help is named for the rest."""
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", "") if ctx is not None else ""
+    hint = f" (see {path} --help)" if path else ""
+    return exc.format_message().rstrip(".") + hint
+
+
 def reports_errors(command: F) -> F:
     """Wrap a command so known errors become one line on stderr and the right exit code."""
 
@@ -29,17 +44,14 @@ def reports_errors(command: F) -> F:
         except CbamBenchError as exc:
             if DEBUG.get():
                 raise
-            output.stderr().print(redact_text(f"error: {exc}"), markup=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except Exception as exc:  # a failure while running, not bad input
             if DEBUG.get():
                 raise
-            output.stderr().print(
-                redact_text(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"),
-                markup=False, soft_wrap=True,
-            )
+            print_error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]

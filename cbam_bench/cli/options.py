@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from cbam_bench.data.catalog import DATASET_NAMES, DEFAULT_DATA_DIR, RECIPES
-from cbam_bench.errors import CbamBenchError, SpecError, allowed
+from cbam_bench.errors import CbamBenchError, SpecError, allowed, integer_range
 from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.space.model import MAX_SEEDS
 from cbam_bench.storage import DEFAULT_STORAGE
 from cbam_bench.spec import (
     ATTENTION_KINDS,
@@ -20,6 +21,7 @@ from cbam_bench.spec import (
     POOLINGS,
     POSITIONS,
     STRIDE_ON,
+    MAX_EPOCHS,
     ArchSpec,
     AttentionSpec,
     PlacementSpec,
@@ -54,6 +56,17 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "width": 1.0,
 }
 
+
+
+def ranged(text: str, low: int, high: int) -> str:
+    """Help text with the range an integer option allows, in the words of the error that refuses it.
+
+    The range is checked where the value is used (the spec or the plan), not by Typer, whose refusal
+    is a box of several lines; --help still shows it.
+    """
+    return f"{text} Allowed: {integer_range(low, high)}."
+
+
 ModelArg = Annotated[str, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}.", show_default=False)]
 AttentionOpt = Annotated[str | None, typer.Option("--attention", "-a", help=f"Module kind: {allowed(ATTENTION_KINDS)} (default: {ARCH_DEFAULTS['attention']}).", rich_help_panel=ATT, show_default=False)]
 ReductionOpt = Annotated[int | None, typer.Option("--reduction", "-r", help=f"Channel-gate reduction ratio r, hidden = max(floor, C // r) (default: {ARCH_DEFAULTS['reduction']}).", rich_help_panel=ATT, show_default=False)]
@@ -71,8 +84,8 @@ InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input re
 NumClassesOpt = Annotated[int | None, typer.Option("--num-classes", help="Classifier outputs (default 1000 ImageNet, 10 CIFAR).", rich_help_panel=ARCH, show_default=False)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.", rich_help_panel=ARCH, show_default=False)]
 # Training overrides of the commands that run studies (search, ablate): unset keeps the space's value.
-SpaceEpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per candidate (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
-SpaceSeedsOpt = Annotated[int | None, typer.Option("--seeds", min=1, help="Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
+SpaceEpochsOpt = Annotated[int | None, typer.Option("--epochs", help=ranged("Training epochs per candidate (default: the space's).", 1, MAX_EPOCHS), rich_help_panel=TRAIN, show_default=False)]
+SpaceSeedsOpt = Annotated[int | None, typer.Option("--seeds", help=ranged("Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", 1, MAX_SEEDS), rich_help_panel=TRAIN, show_default=False)]
 SpaceDeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
 SpaceDataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAIN, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]

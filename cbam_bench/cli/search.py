@@ -9,11 +9,11 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt
+from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt, ranged
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed
-from cbam_bench.search.storage import HEARTBEAT_S
-from cbam_bench.space import SAMPLERS
+from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
+from cbam_bench.space import MAX_TRIALS, SAMPLERS
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
 @reports_errors
 def search(
     space: Annotated[str, typer.Argument(help="A shipped space's name (see `cbam-bench spaces list`) or a YAML file.")] = "default",
-    trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", show_default=False)] = None,
+    trials: Annotated[int | None, typer.Option("--trials", "-n", help=ranged("Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", 1, MAX_TRIALS), show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)] = None,
     epochs: SpaceEpochsOpt = None,
@@ -72,7 +72,7 @@ def search(
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
     device: SpaceDeviceOpt = None,
     data_dir: SpaceDataDirOpt = None,
-    heartbeat: Annotated[int, typer.Option("--heartbeat", min=1, help="Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.")] = HEARTBEAT_S,
+    heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
     """Run or resume a multi-objective study over a search space; print its Pareto front.

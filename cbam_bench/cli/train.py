@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -218,8 +217,22 @@ def _stored_recipe(stored: StoredTrial, dataset: str | None) -> TrainSpec:
 
 
 def _check_save_path(save: str | None) -> None:
-    if save is not None and Path(save).is_dir():
-        raise SpecError(f"--save: {save} is a folder; allowed: a file path such as model.pt")
+    """Refuse a --save that could not be written before training, not after it."""
+    from cbam_bench.files import unwritable_reason
+
+    reason = None if save is None else unwritable_reason(save)
+    if reason is not None:
+        raise SpecError(f"--save: {save}: {reason}")
+
+
+def _warn_odd_batch(spec: TrainSpec, train_images: int) -> None:
+    """A batch larger than the training split is legal (the trainer takes the whole split each step,
+    and records that batch) but seldom meant: say so in one line."""
+    if spec.batch_size > train_images:
+        output.stderr().print(
+            f"warning: --batch-size {spec.batch_size} is more than the {train_images} training images; "
+            f"each step trains on the whole set (batch {train_images})", markup=False, soft_wrap=True,
+        )
 
 
 @reports_errors
@@ -266,6 +279,7 @@ def train(
     from cbam_bench.checkpoint import save_checkpoint
     from cbam_bench.data import fit_arch
     from cbam_bench.data.load import download as fetch
+    from cbam_bench.data.load import load_data
     from cbam_bench.measure.counting import count_cost
     from cbam_bench.measure.env import environment
     from cbam_bench.measure.latency import measure_latency
@@ -302,8 +316,10 @@ def train(
         if download:
             fetch(spec)
         fitted = fit_arch(arch, spec)  # missing files fail here, before anything is built
+        data = load_data(spec, torch_device)  # kept for the trainer: it loads the same data from the cache
     except CbamBenchError as exc:
         raise as_flag(exc) from None
+    _warn_odd_batch(spec, len(data.train))
     for note in stored.notes if stored is not None else ():
         output.stderr().print(f"note: {note}", markup=False, soft_wrap=True)
 

@@ -19,6 +19,9 @@ DIGITS = "digits-clutter"
 IMAGEFOLDER = "imagefolder:"
 DATASET_NAMES = (DIGITS, "cifar10", "cifar100", IMAGEFOLDER + "PATH")
 DEFAULT_DATA_DIR = "data"
+# Fewer training images than this is a slip (--train-images 1, a folder holding a few files), not an
+# experiment: batch norm's statistics over a handful of images are noise, and nothing is learnt.
+MIN_TRAIN_IMAGES = 10
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 
@@ -120,6 +123,9 @@ def imagefolder_classes(path: Path) -> list[str]:
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"dataset {name}: {path / 'train'} has no class folders; expected {path}/train/CLASS/*.png")
+    if len(classes) == 1:  # every prediction would be right: there is nothing to learn or measure
+        raise DataError(f"dataset {name}: {path / 'train'} has one class folder ({classes[0]}); "
+                        "allowed: at least 2 class folders")
     unknown = sorted(p.name for p in (path / "val").iterdir() if p.is_dir() and p.name not in classes)
     if unknown:
         raise DataError(f"dataset {name}: {path / 'val' / unknown[0]} is a class that train/ does not have")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cbam_bench.data.catalog import imagefolder_classes
+from cbam_bench.data.catalog import MIN_TRAIN_IMAGES, imagefolder_classes
 from cbam_bench.errors import DataError
 from cbam_bench.files import atomic_write
 
@@ -57,6 +57,9 @@ def read_imagefolder(path: Path, size: int, cache_dir: Path) -> dict[str, tuple[
     """{'train': (images, labels), 'val': (...)}: uint8 (N, 3, size, size) and int64 labels."""
     classes = imagefolder_classes(path)
     listing = {split: list_images(path, split, classes) for split in ("train", "val")}
+    if len(listing["train"]) < MIN_TRAIN_IMAGES:  # refused before anything is decoded or cached
+        raise DataError(f"dataset imagefolder:{path}: {path / 'train'} holds {len(listing['train'])} images; "
+                        f"allowed: at least {MIN_TRAIN_IMAGES}")
     cache = cache_dir / f"imagefolder-{cache_key(path, size, listing['train'] + listing['val'])}.pt"
     if cache.is_file():
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from cbam_bench.errors import SpecError
@@ -16,6 +15,7 @@ from cbam_bench.models.placement import place_attention
 from cbam_bench.models.resnet import build_resnet, resnet_sites
 from cbam_bench.models.sites import BlockSite
 from cbam_bench.spec import ArchSpec
+from cbam_bench.tensor_files import check_tensors, load_tensors
 
 _FAMILIES: dict[str, tuple[Callable[..., nn.Module], Callable[[nn.Module], list[BlockSite]]]] = {
     "resnet": (build_resnet, resnet_sites),
@@ -50,16 +50,12 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
 
     Attention keeps its fresh initialisation; every backbone weight must be present and fit.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SpecError(f"--weights: {path}: no such file") from None
-    except Exception as exc:  # unpickling refused, truncated file, not a torch file
-        raise SpecError(f"--weights: {path}: not a loadable state_dict ({type(exc).__name__}: {exc})") from None
+    state = load_tensors(path, f"--weights: {path}")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise SpecError(f"--weights: {path}: expected a state_dict (a mapping of names to tensors)")
+    check_tensors(state, f"--weights: {path}")
     own = model.state_dict()
     unexpected = [k for k in state if k not in own]
     missing = [k for k in own if k not in state and not is_attention_key(k)]

@@ -14,13 +14,14 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbam_bench.errors import StudyError
+from cbam_bench.errors import StudyError, check_int
 from cbam_bench.storage import DEFAULT_STORAGE, check_sqlite_file, parse_url, redact, unusable
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
 HEARTBEAT_S = 30
+MAX_HEARTBEAT_S = 3600  # a trial silent for twice this is failed: beyond an hour, a dead worker holds it too long
 MAX_RETRIES = 2
 SQLITE_LOCK_TIMEOUT_S = 60
 __all__ = ["DEFAULT_STORAGE", "HEARTBEAT_S", "MAX_RETRIES", "open_storage", "parse_url", "redact"]
@@ -32,8 +33,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    if heartbeat_s < 1:
-        raise StudyError(f"--heartbeat: {heartbeat_s} is not allowed; allowed: an integer >= 1 (seconds)")
+    check_int("--heartbeat", heartbeat_s, 1, MAX_HEARTBEAT_S)
     parsed = parse_url(url)
     engine_kwargs: dict = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":

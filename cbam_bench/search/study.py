@@ -12,9 +12,9 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cbam_bench.errors import SpecError, StudyError, allowed
+from cbam_bench.errors import SpecError, StudyError, allowed, check_int
 from cbam_bench.metrics import COST_METRICS
-from cbam_bench.space import SAMPLERS, EarlyStop, Space
+from cbam_bench.space import MAX_SEEDS, MAX_TRIALS, SAMPLERS, EarlyStop, Space
 from cbam_bench.spec import TrainSpec
 from cbam_bench.storage import check_study_name
 
@@ -66,9 +66,9 @@ def make_plan(
     data_dir: str | None = None,
 ) -> Plan:
     """Apply overrides; errors name the option."""
-    for flag, value in (("--trials", trials), ("--seeds", seeds)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise SpecError(f"{flag}: {value!r} is not allowed; allowed: an integer >= 1")
+    for flag, value, high in (("--trials", trials, MAX_TRIALS), ("--seeds", seeds, MAX_SEEDS)):
+        if value is not None:
+            check_int(flag, value, 1, high)
     if sampler is not None and sampler not in SAMPLERS:
         raise SpecError(f"--sampler: {sampler!r} is not allowed; allowed: {allowed(SAMPLERS)}")
     changes: dict[str, Any] = {}

@@ -11,6 +11,8 @@ from cbam_bench.space.files import SPACES_DIR, find_space, load_space, space_nam
 from cbam_bench.space.model import (
     APPLIES_WHEN,
     DEFAULT_TRIALS,
+    MAX_SEEDS,
+    MAX_TRIALS,
     PARAM_FIELDS,
     SAMPLERS,
     EarlyStop,
@@ -22,6 +24,8 @@ from cbam_bench.space.sampling import count_candidates, iter_candidates, suggest
 __all__ = [
     "APPLIES_WHEN",
     "DEFAULT_TRIALS",
+    "MAX_SEEDS",
+    "MAX_TRIALS",
     "PARAM_FIELDS",
     "SAMPLERS",
     "SPACES_DIR",

@@ -11,12 +11,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
+from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean, integer_range
 from cbam_bench.metrics import BUDGET_METRICS, METRICS, OBJECTIVE_METRICS, Objective
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
 from cbam_bench.space.model import (
     LATENCY_DEVICES,
+    MAX_SEEDS,
+    MAX_THREADS,
+    MAX_TIMING_RUNS,
+    MAX_TRIALS,
     PAPER_PREFIX,
     PARAM_FIELDS,
     SAMPLERS,
@@ -25,7 +29,7 @@ from cbam_bench.space.model import (
     LatencySetup,
     Space,
 )
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
@@ -101,10 +105,10 @@ class _Checker:
                 out[k] = v
         return out
 
-    def integer(self, key: str, value: Any, low: int) -> int | None:
-        if _is_int(value) and value >= low:
+    def integer(self, key: str, value: Any, low: int, high: int) -> int | None:
+        if _is_int(value) and low <= value <= high:
             return value
-        self.bad(key, f"{_show(value)} is not allowed; allowed: an integer >= {low}")
+        self.bad(key, f"{_show(value)} is not allowed; allowed: {integer_range(low, high)}")
         return None
 
     # -- the whole file -----------------------------------------------------------------------
@@ -135,9 +139,9 @@ class _Checker:
         sampler = top.get("sampler", "tpe")
         if sampler not in SAMPLERS:
             self.bad("sampler", f"{_show(sampler)} is not allowed{did_you_mean(str(sampler), SAMPLERS)}; allowed: {allowed(SAMPLERS)}")
-        seed = self.integer("seed", top.get("seed", 0), 0)
-        trials = self.integer("trials", top["trials"], 1) if "trials" in top else None
-        seeds = self.integer("seeds", top.get("seeds", 1), 1)
+        seed = self.integer("seed", top.get("seed", 0), 0, MAX_SEED)
+        trials = self.integer("trials", top["trials"], 1, MAX_TRIALS) if "trials" in top else None
+        seeds = self.integer("seeds", top.get("seeds", 1), 1, MAX_SEEDS)
         early_stop = self.early_stop(top.get("early_stop", True))
         latency = self.latency(top.get("latency", {}))
         train = self.train(top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset)
@@ -219,8 +223,8 @@ class _Checker:
             self.bad("early_stop", f"must be true, false or a mapping with {allowed(names)}; got {_show(value)}")
             return None
         fields = self.mapping("early_stop", value, names)
-        warmup = self.integer("early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0)
-        min_trials = self.integer("early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1)
+        warmup = self.integer("early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0, MAX_EPOCHS)
+        min_trials = self.integer("early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS)
         return EarlyStop(warmup or 0, min_trials or 1)
 
     def latency(self, value: Any) -> LatencySetup | None:
@@ -229,10 +233,10 @@ class _Checker:
         device = fields.get("device", LatencySetup.device)
         if device not in LATENCY_DEVICES:
             self.bad("latency.device", f"{_show(device)} is not allowed; allowed: {allowed(LATENCY_DEVICES)}")
-        batch = self.integer("latency.batch", fields.get("batch", LatencySetup.batch), 1)
-        warmup = self.integer("latency.warmup", fields.get("warmup", LatencySetup.warmup), 0)
-        repeats = self.integer("latency.repeats", fields.get("repeats", LatencySetup.repeats), 1)
-        threads = self.integer("latency.threads", fields.get("threads", LatencySetup.threads), 1)
+        batch = self.integer("latency.batch", fields.get("batch", LatencySetup.batch), 1, MAX_BATCH)
+        warmup = self.integer("latency.warmup", fields.get("warmup", LatencySetup.warmup), 0, MAX_TIMING_RUNS)
+        repeats = self.integer("latency.repeats", fields.get("repeats", LatencySetup.repeats), 1, MAX_TIMING_RUNS)
+        threads = self.integer("latency.threads", fields.get("threads", LatencySetup.threads), 1, MAX_THREADS)
         if batch is None or warmup is None or repeats is None or threads is None or device not in LATENCY_DEVICES:
             return None
         return LatencySetup(device=device, batch=batch, warmup=warmup, repeats=repeats, threads=threads)

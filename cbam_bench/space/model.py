@@ -10,6 +10,12 @@ from cbam_bench.spec import TrainSpec
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid", "gp")
 DEFAULT_TRIALS = 20
+# Upper bounds of a space's counts (the command line's --trials and --seeds too): far past any real
+# study, so that only a slip meets them.
+MAX_TRIALS = 100_000
+MAX_SEEDS = 100
+MAX_TIMING_RUNS = 100_000  # latency warm-up and repeats
+MAX_THREADS = 1024
 LATENCY_DEVICES = ("cpu", "cuda")
 PAPER_PREFIX = "paper:"
 
