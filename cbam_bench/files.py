@@ -51,7 +51,7 @@ def unwritable_reason(target: str | os.PathLike[str]) -> str | None:
     ones are created) cannot be written. None when it would succeed."""
     target = Path(target)
     if target.is_dir():
-        return "is a folder; allowed: a file path such as model.pt"
+        return "is a folder; allowed: a file path"
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -7,11 +7,11 @@ user says `--force`; and the folder must exist and be writable before training o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cbam_bench.errors import SpecError
+from cbam_bench.files import unwritable_reason
 from cbam_bench.storage import SQLITE_HEADER, storage_files
 
 
@@ -52,18 +52,22 @@ def is_kind(path: Path, kind: FileKind) -> bool:
     return True
 
 
-def check_output(path: Path, option: str, kind: FileKind, *, storage: str | None = None, force: bool = False) -> None:
-    """SpecError naming `option` unless `path` may be written: see the module's docstring."""
+def check_output(
+    path: Path, option: str, kind: FileKind, *, storage: str | None = None, force: bool = False, make_folders: bool = False
+) -> None:
+    """SpecError naming `option` unless `path` may be written (see the module's docstring).
+
+    make_folders: missing folders on the way are created when the file is written (a checkpoint's
+    runs/a/b.pt); otherwise the folder must exist, so a typo in it is caught.
+    """
     shown = str(path)
     if storage is not None and path.resolve() in storage_files(storage):
         raise SpecError(f"{option}: {shown!r} is the study database given by --storage; allowed: any other file")
-    if path.is_dir():
-        raise SpecError(f"{option}: {shown!r} is a folder; allowed: a file path")
-    folder = path.parent
-    if not folder.is_dir():
-        raise SpecError(f"{option}: folder {str(folder)!r} does not exist; allowed: a path in an existing folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SpecError(f"{option}: folder {str(folder)!r} is not writable; allowed: a path in a folder you can write")
+    if not make_folders and not path.is_dir() and not path.parent.is_dir():
+        raise SpecError(f"{option}: folder {str(path.parent)!r} does not exist; allowed: a path in an existing folder")
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise SpecError(f"{option}: {shown!r} {reason}" if reason.startswith("is a folder") else f"{option}: {shown!r}: {reason}")
     if path.exists() and not force and not is_kind(path, kind):
         raise SpecError(
             f"{option}: {shown!r} exists and is not a {kind.name} file; allowed: a new path, "

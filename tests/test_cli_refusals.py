@@ -65,7 +65,7 @@ def test_save_under_a_file_is_refused_before_training(tmp_path: Path, no_trainin
     before = snapshot(tmp_path)
     for target in (blocker / "model.pt", blocker / "deeper" / "model.pt"):
         result = invoke("train", "cifar_resnet20", *QUICK, "--save", str(target))
-        assert_refused(result, f"error: --save: {target}: {blocker} is not a folder; "
+        assert_refused(result, f"error: --save: {str(target)!r}: {blocker} is not a folder; "
                                "allowed: a path whose folders exist or can be created")
     assert snapshot(tmp_path) == before
 
@@ -73,13 +73,13 @@ def test_save_under_a_file_is_refused_before_training(tmp_path: Path, no_trainin
 def test_save_into_a_folder_that_cannot_be_written_is_refused_before_training(no_training: None) -> None:
     # /proc/self refuses new files even to root, so this holds whoever runs the tests.
     result = invoke("train", "cifar_resnet20", *QUICK, "--save", "/proc/self/model.pt")
-    assert_refused(result, "error: --save: /proc/self/model.pt: cannot write into /proc/self; "
+    assert_refused(result, "error: --save: '/proc/self/model.pt': cannot write into /proc/self; "
                            "allowed: a file in a folder you can write")
 
 
 def test_save_onto_a_folder_is_refused_before_training(tmp_path: Path, no_training: None) -> None:
     result = invoke("train", "cifar_resnet20", *QUICK, "--save", str(tmp_path))
-    assert_refused(result, f"error: --save: {tmp_path}: is a folder; allowed: a file path such as model.pt")
+    assert_refused(result, f"error: --save: {str(tmp_path)!r} is a folder; allowed: a file path")
     assert list(tmp_path.iterdir()) == []
 
 

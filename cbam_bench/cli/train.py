@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from cbam_bench.cli.options import (
     DatasetOpt,
     DescriptorOpt,
     DeviceOpt,
+    ForceOpt,
     DownloadOpt,
     EpochsOpt,
     ImageSizeOpt,
@@ -216,13 +218,12 @@ def _stored_recipe(stored: StoredTrial, dataset: str | None) -> TrainSpec:
         raise as_flag(exc) from None
 
 
-def _check_save_path(save: str | None) -> None:
+def _check_save_path(save: str | None, storage: str, force: bool) -> None:
     """Refuse a --save that could not be written before training, not after it."""
-    from cbam_bench.files import unwritable_reason
+    from cbam_bench.outputs import CHECKPOINT, check_output
 
-    reason = None if save is None else unwritable_reason(save)
-    if reason is not None:
-        raise SpecError(f"--save: {save}: {reason}")
+    if save is not None:
+        check_output(Path(save), "--save", CHECKPOINT, storage=storage, force=force, make_folders=True)
 
 
 def _warn_odd_batch(spec: TrainSpec, train_images: int) -> None:
@@ -265,6 +266,7 @@ def train(
     storage: StorageOpt = DEFAULT_STORAGE,
     save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
     json: JsonOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Train one network on a dataset and report its accuracy, cost, latency and training speed.
 
@@ -310,7 +312,7 @@ def train(
         recipe, dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
     )
-    _check_save_path(save)
+    _check_save_path(save, storage, force)
     try:
         torch_device = resolve_device(spec.device)
         if download:
