@@ -292,6 +292,27 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
     assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
 
 
+def test_a_candidate_whose_real_training_explodes_is_failed_and_the_study_goes_on(tmp_path: Path, search: Search) -> None:
+    from cbam_bench.train import train as real_train
+
+    def se_explodes(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        """The real trainer at lr 1e6 for se (its loss stays finite but explodes), the stand-in for the rest."""
+        if arch.attention.kind != "se":
+            return fake_training.train(arch, spec, on_epoch=on_epoch)
+        tiny = dataclasses.replace(spec, lr=1e6, image_size=16, train_images=256, val_images=128, batch_size=64, device="cpu")
+        return real_train(dataclasses.replace(arch, width=0.5), tiny, on_epoch=on_epoch)
+
+    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), Calls(se_explodes), early_stop=False)
+    failed = trials(study, TrialState.FAIL)
+    assert failed, "se was sampled"
+    for t in failed:
+        assert t.user_attrs["summary"].startswith("se") and "accuracy" not in t.user_attrs
+        assert t.user_attrs["fail_reason"].startswith("TrainingError: training loss exploded to ")
+        assert "in epoch 1 (more than 10 x ln(10 classes) = 23" in t.user_attrs["fail_reason"]
+    assert count_trials(study).finished == 5
+    assert all(not t.user_attrs["summary"].startswith("se") for t in trials(study, TrialState.COMPLETE))
+
+
 def test_a_model_exception_is_a_failure_too(tmp_path: Path, search: Search) -> None:
     def out_of_memory(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         if arch.attention.kind == "cbam":
