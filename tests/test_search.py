@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +23,9 @@ from cbam_bench.pareto import pareto_front
 from cbam_bench.records import records_from_study
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
-from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
-from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release, trial_id
+from cbam_bench.search.retries import MAX_RETRIES
+from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
+from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import EarlyStop, LatencySetup, load_space
@@ -384,6 +386,74 @@ def test_an_interrupted_trial_is_failed_and_queued_again(tmp_path: Path, search:
     assert queued.state == TrialState.WAITING
     resumed = search(tmp_path, SPACE, trials=1)
     assert resumed.trials[1].state == TrialState.COMPLETE and resumed.trials[1].params == failed.params
+
+
+class Notes(SearchObserver):
+    """Keeps the run's notes (the lines the command line prints that are not a trial's outcome)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def _running(study: optuna.Study, storage: Any, params: dict, history: list[int]) -> int:
+    """A trial of `params` that a worker took and is training: queued, asked for, one heartbeat."""
+    kinds = optuna.distributions.CategoricalDistribution(["none", "se"])
+    system = {"retry_history": history, "failed_trial": history[0]} if history else {}
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=params,
+                                              distributions={"attention.kind": kinds}, system_attrs=system))
+    trial = ask(study)
+    trial.set_user_attr("archid", params["attention.kind"])
+    tid = trial_id(storage, study, trial.number)
+    storage.record_heartbeat(tid)
+    return trial.number
+
+
+def test_a_trial_whose_worker_went_silent_is_failed_with_its_reason_and_retried(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_s=1)
+    study = optuna.create_study(storage=storage, study_name="stale", directions=["maximize"])
+    used_up = list(range(100, 100 + MAX_RETRIES))  # the trial numbers of two earlier runs of the series
+    baseline = _running(study, storage, {"attention.kind": "none"}, used_up)
+    other = _running(study, storage, {"attention.kind": "se"}, used_up)
+    fresh = _running(study, storage, {"attention.kind": "se"}, [])
+
+    deadline = time.monotonic() + 60
+    while study.get_trials(states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+        time.sleep(0.5)  # silent for over the grace period of 2 s (2 heartbeats)
+        fail_stale(study, storage)
+    by_number = {t.number: t for t in study.trials}
+    head = "heartbeat stale: no heartbeat for over 2 s (its worker was killed or lost)"
+    assert by_number[baseline].state == by_number[other].state == by_number[fresh].state == TrialState.FAIL
+    assert by_number[baseline].user_attrs["fail_reason"] == (
+        f"{head}; queued again (the no-attention baseline is retried until it finishes)"
+    )
+    assert by_number[other].user_attrs["fail_reason"] == f"{head}; not queued again: it already ran 3 times"
+    assert by_number[fresh].user_attrs["fail_reason"] == f"{head}; queued again"
+    retries = {t.system_attrs["retry_history"][-1]: t for t in study.get_trials(states=(TrialState.WAITING,))}
+    assert sorted(retries) == [baseline, fresh]  # the used-up se trial runs no more
+    assert retries[baseline].system_attrs["retry_history"] == [*used_up, baseline]
+    assert retries[baseline].system_attrs["failed_trial"] == used_up[0]
+    assert retries[fresh].system_attrs["retry_history"] == [fresh] and retries[fresh].system_attrs["failed_trial"] == fresh
+    for number, retry in retries.items():
+        assert retry.params == by_number[number].params
+        assert retry.user_attrs == {"archid": by_number[number].params["attention.kind"]}  # no fail_reason
+
+
+def test_a_study_without_its_baseline_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search) -> None:
+    healthy = Notes()
+    search(tmp_path / "healthy", SPACE, trials=2, early_stop=False, observer=healthy)
+    assert healthy.lines == []
+    monkeypatch.setenv("FAKE_FAIL_KIND", "none")
+    notes = Notes()
+    study = search(tmp_path / "failed", SPACE, trials=2, early_stop=False, observer=notes)
+    assert study.trials[0].params == {"attention.kind": "none"} and study.trials[0].state == TrialState.FAIL
+    lr = TrainSpec().lr
+    assert notes.lines == [
+        "warning: study 'space' has no no-attention baseline (trial 0 ended FAIL: TrainingError: loss became nan at "
+        f"epoch 1, step 3 (lr {lr})); compare has nothing to measure against"
+    ]
 
 
 def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> None:

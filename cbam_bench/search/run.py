@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from cbam_bench.errors import CbamBenchError, SpaceError
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
-from cbam_bench.search.study import Plan, make_plan, make_sampler, open_study
+from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_baseline, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import TrialContext, evaluate
 from cbam_bench.space import LatencySetup, Space
@@ -100,9 +100,12 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
     failures_in_a_row = 0
     waited_on: Counts | None = None
     while True:
-        fail_stale(study)
+        fail_stale(study, storage)
         counts = count_trials(study)
         if counts.finished >= target:
+            missing = missing_baseline(study, plan.space)
+            if missing:
+                observer.note(f"warning: {missing}")
             return
         if counts.finished + counts.running >= target:
             if counts != waited_on:

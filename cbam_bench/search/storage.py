@@ -4,7 +4,7 @@ Any Optuna RDB URL works: SQLite by default, PostgreSQL for many machines.
 
 Heartbeats are always on: a running trial records one every `heartbeat_s` seconds, and a trial
 silent for twice that long is failed by whichever worker looks next and queued again with the
-same parameters (up to MAX_RETRIES times), so a killed worker loses only the trial it was running.
+same parameters (retries.py says how often), so a killed worker loses only the trial it was running.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
 HEARTBEAT_S = 30
-MAX_RETRIES = 2
 SQLITE_LOCK_TIMEOUT_S = 60
 _EXAMPLES = f"{DEFAULT_STORAGE} or postgresql://USER:PASSWORD@HOST:5432/DB"
 
@@ -58,8 +57,10 @@ def redact(url: str) -> str:
 def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
     """An RDBStorage with heartbeats and retries of dead workers' trials; creates SQLite's folder."""
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
     from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from cbam_bench.search.retries import RetryStaleTrial
 
     if heartbeat_s < 1:
         raise StudyError(f"--heartbeat: {heartbeat_s} is not allowed; allowed: an integer >= 1 (seconds)")
@@ -78,7 +79,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=2 * heartbeat_s,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+                    heartbeat_stale_trial_callback=RetryStaleTrial(),
                 )
             except (OperationalError, IntegrityError):
                 # Two workers creating the tables of a new database at once: the loser retries.
