@@ -100,6 +100,23 @@ def test_a_study_without_its_baseline_says_so_on_stderr_and_in_json(tmp_path: Pa
     assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [f"warning: {missing}"]
 
 
+def test_ctrl_c_says_in_one_line_what_it_recorded_and_exits_130(tmp_path: Path, space: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import fake_training
+
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake_training, "train", ctrl_c)
+    result = invoke(tmp_path, str(space), "--json")
+    assert result.exit_code == 130 and result.stdout == "" and "Traceback" not in result.stderr
+    *_, last = result.stderr.strip().splitlines()
+    assert last == "interrupted: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    monkeypatch.undo()
+    resumed = invoke(tmp_path, str(space), "--json")
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["counts"]["finished"] == 5
+
+
 def test_help_ends_with_examples() -> None:
     result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0 and "cbam-bench search placement --trials 40" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from cbam_bench.pareto import pareto_front
 from cbam_bench.records import records_from_study
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
+from cbam_bench.interrupt import Interrupted
 from cbam_bench.search.retries import MAX_RETRIES
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
@@ -396,6 +399,44 @@ class Notes(SearchObserver):
 
     def note(self, text: str) -> None:
         self.lines.append(text)
+
+
+def test_sigterm_records_the_trial_as_interrupted_and_queues_it_again(tmp_path: Path, search: Search) -> None:
+    def terminated(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` from outside, while the trial trains
+        time.sleep(5)  # the handler raises at the next bytecode; this never finishes
+        raise AssertionError("SIGTERM did not stop training")
+
+    before = signal.getsignal(signal.SIGTERM)
+    notes = Notes()
+    with pytest.raises(Interrupted) as info:
+        search(tmp_path, SPACE, Calls(terminated), observer=notes)
+    assert info.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # the search's handler is gone with it
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    failed, queued = study.trials
+    assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"] == "interrupted (SIGTERM); queued again"
+    assert queued.state == TrialState.WAITING and queued.system_attrs["fixed_params"] == failed.params
+    assert notes.lines == [
+        "interrupted by SIGTERM: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    ]
+    resumed = search(tmp_path, SPACE, trials=2)
+    assert count_trials(resumed).finished == 2 and resumed.trials[1].params == failed.params
+
+
+def test_an_interrupt_between_trials_records_nothing_and_says_so(tmp_path: Path, search: Search,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from cbam_bench.search import run as run_module
+
+    def interrupted_while_looking(study: optuna.Study, storage: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "fail_stale", interrupted_while_looking)
+    notes = Notes()
+    with pytest.raises(Interrupted) as info:
+        search(tmp_path, SPACE, observer=notes)
+    assert info.value.signum == signal.SIGINT
+    assert notes.lines == ["interrupted: no trial was running, so nothing was recorded; run the same command to resume"]
 
 
 def _running(study: optuna.Study, storage: Any, params: dict, history: list[int]) -> int:

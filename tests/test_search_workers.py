@@ -128,6 +128,34 @@ def training(storage: str, wanted) -> optuna.trial.FrozenTrial | None:  # noqa: 
 
 
 @pytest.mark.slow
+def test_sigterm_records_the_trial_queues_it_and_exits_143(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    space = space_file(tmp_path)
+    proc = subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: training(storage, lambda t: True))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)  # promptly: no waiting for a heartbeat to go stale
+    assert proc.returncode == 143, err
+    assert out == ""
+    stopped = next(t for t in load(storage).trials if t.state == TrialState.FAIL)
+    assert stopped.user_attrs["fail_reason"] == "interrupted (SIGTERM); queued again"
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted by SIGTERM: trial {stopped.number} recorded as FAIL (interrupted) and queued again; "
+        "run the same command to resume"
+    )
+    (queued,) = load(storage).get_trials(states=(TrialState.WAITING,))
+    assert queued.system_attrs["fixed_params"] == stopped.params
+    assert load(storage).get_trials(states=(TrialState.RUNNING,)) == []
+
+    doc, _ = finish(subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.0), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    assert doc["counts"]["finished"] == 3 and doc["counts"]["running"] == 0
+    assert load(storage).trials[queued.number].state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
 def test_the_baseline_survives_three_kills(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     space = space_file(tmp_path)
