@@ -25,6 +25,7 @@ from torch import nn
 from cbam_bench.data import fit_arch
 from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
 from cbam_bench.data.load import Data, Split, load_data
+from cbam_bench.divergence import TrainingError, advice, check_epoch, check_validation, first_non_finite
 from cbam_bench.errors import SpecError
 from cbam_bench.measure.memory import track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
@@ -36,10 +37,6 @@ ONECYCLE_START = 1 / 25  # start and end, as fractions of the peak learning rate
 # How often the loss is checked for nan/inf: every step costs nothing on the CPU, but on a GPU each
 # check waits for the device, so there the losses are kept on the device and looked at in bulk.
 CHECK_EVERY = {"cpu": 1, "cuda": 50}
-
-
-class TrainingError(RuntimeError):
-    """Training could not go on, e.g. the loss became nan; the message says where and what to try."""
 
 
 @dataclass(frozen=True)
@@ -171,15 +168,6 @@ def evaluate(
     return Evaluation(loss=loss.item() / n, top1=top1 / n, top5=top5 / n)
 
 
-def _non_finite(losses: torch.Tensor, first_step: int) -> tuple[int, float] | None:
-    """(1-based step, value) of the first nan/inf among losses of steps first_step, first_step+1, ..."""
-    bad = ~torch.isfinite(losses)
-    if not bad.any():
-        return None
-    index = int(bad.nonzero()[0, 0])
-    return first_step + index + 1, float(losses[index])
-
-
 @contextlib.contextmanager
 def cudnn_autotune(device: torch.device) -> Iterator[None]:
     """cuDNN picks the fastest kernels on a GPU (every batch has the same shape); restored afterwards."""
@@ -236,14 +224,13 @@ def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:
 
 def _check_finite(losses: torch.Tensor, first_step: int, epoch: int, plan: _Plan, spec: TrainSpec) -> None:
     """Raise TrainingError at the first nan/inf among the losses of steps first_step, first_step + 1, ..."""
-    found = _non_finite(losses, first_step)
+    found = first_non_finite(losses, first_step)
     if found is None:
         return
     step, value = found
     lr = plan.lr_at(spec, (epoch - 1) * plan.steps + step - 1)
     raise TrainingError(
-        f"loss became {value} at epoch {epoch}, step {step} of {plan.steps} (lr {lr:.3g}); the network diverged, "
-        f"so training stopped: try a lower --lr than {spec.lr:g} or a longer warm-up"
+        f"loss became {value} at epoch {epoch}, step {step} of {plan.steps} (lr {lr:.3g}); {advice(spec.lr)}"
     )
 
 
@@ -307,7 +294,9 @@ def train_model(
             model.train()
             train_loss = _train_epoch(step_fn, optimizer, data, generator, plan, spec, epoch)
             seconds = time.perf_counter() - began
+            check_epoch(model, epoch, train_loss, data.info.num_classes, spec.lr)
             val = evaluate(model, data, data.val, amp=plan.amp, memory_format=plan.memory_format)
+            check_validation(epoch, val.loss, spec.lr)
             history.append(EpochReport(epoch, train_loss, val.top1, val.top5, seconds))
             if on_epoch is not None:
                 on_epoch(history[-1])
@@ -354,6 +343,7 @@ def train(
 
     `on_epoch` is called after each epoch's evaluation; whatever it raises (optuna.TrialPruned, say)
     propagates unchanged. `weights`, a backbone state_dict file, starts the network from it.
-    Raises SpecError / DataError for bad input and TrainingError when the loss becomes nan or inf.
+    Raises SpecError / DataError for bad input and TrainingError when the run diverged (a nan or inf
+    loss, an exploded training loss, weights or a validation loss that are not finite; divergence.py).
     """
     return train_model(arch, spec, on_epoch=on_epoch, weights=weights)[1]

@@ -45,6 +45,7 @@ def test_json_is_the_front_with_every_measure(tmp_path: Path, space: Path) -> No
     # grid: none, then se and cbam each in all stages or stage 3 -> 5 candidates, all visited
     assert doc["target"] == 5 and doc["counts"]["finished"] == 5 and doc["counts"]["running"] == 0
     assert doc["counts"]["reused"] == 0  # a grid visits every network once
+    assert doc["baseline_missing"] is None  # the grid visited the no-attention network
     assert doc["counts"]["infeasible"] >= 1  # attention everywhere costs more than 10.1M MACs
     front = doc["front"]
     assert front and [f["accuracy"] for f in front] == sorted((f["accuracy"] for f in front), reverse=True)
@@ -86,6 +87,34 @@ def test_bad_storage_url_is_exit_2(space: Path) -> None:
     env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
     result = runner.invoke(app, ["search", str(space), "--storage", "mysqlx://nowhere/db"], env=env)
     assert result.exit_code == 2 and "--storage: 'mysqlx://nowhere/db' is not a database URL" in result.stderr
+
+
+def test_a_study_without_its_baseline_says_so_on_stderr_and_in_json(tmp_path: Path, space: Path) -> None:
+    env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training", "FAKE_FAIL_KIND": "none"}
+    args = ["search", str(space), "--sampler", "random", "--trials", "2", "--json", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    missing = json.loads(result.stdout)["baseline_missing"]
+    assert missing.startswith("study 'cli' has no no-attention baseline (trial 0 ended FAIL: TrainingError: loss became nan")
+    assert missing.endswith("); compare has nothing to measure against")
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [f"warning: {missing}"]
+
+
+def test_ctrl_c_says_in_one_line_what_it_recorded_and_exits_130(tmp_path: Path, space: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import fake_training
+
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake_training, "train", ctrl_c)
+    result = invoke(tmp_path, str(space), "--json")
+    assert result.exit_code == 130 and result.stdout == "" and "Traceback" not in result.stderr
+    *_, last = result.stderr.strip().splitlines()
+    assert last == "interrupted: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    monkeypatch.undo()
+    resumed = invoke(tmp_path, str(space), "--json")
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["counts"]["finished"] == 5
 
 
 def test_help_ends_with_examples() -> None:

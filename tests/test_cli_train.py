@@ -96,6 +96,19 @@ def test_save_to_a_folder_is_refused_before_training(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--save: " in result.stderr and "is a folder" in result.stderr
 
 
+def test_a_diverged_run_exits_1_with_one_line_and_saves_nothing(tmp_path: Path) -> None:
+    save = tmp_path / "diverged.pt"
+    args = ["--width", "0.5", "--epochs", "1", "--train-images", "256", "--image-size", "16", "--batch-size", "64"]
+    result = invoke("train", "cifar_resnet20", *args, "--lr", "1e6", "--device", "cpu", "--save", str(save), "--json")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: TrainingError: training loss exploded to ")
+    assert "in epoch 1 (more than 10 x ln(10 classes) = 23, 10 times a uniform guess's loss)" in lines[0]
+    assert "try a lower --lr than 1e+06" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_has_examples() -> None:
     result = invoke("train", "--help")
     assert result.exit_code == 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import statistics
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +25,10 @@ from cbam_bench.pareto import pareto_front
 from cbam_bench.records import records_from_study
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
-from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, run_search
-from cbam_bench.search.slots import LIVE, ask, count_trials, holds_slot, release, trial_id
+from cbam_bench.interrupt import Interrupted
+from cbam_bench.search.retries import MAX_RETRIES
+from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
+from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import EarlyStop, LatencySetup, load_space
@@ -292,6 +297,27 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
     assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
 
 
+def test_a_candidate_whose_real_training_explodes_is_failed_and_the_study_goes_on(tmp_path: Path, search: Search) -> None:
+    from cbam_bench.train import train as real_train
+
+    def se_explodes(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        """The real trainer at lr 1e6 for se (its loss stays finite but explodes), the stand-in for the rest."""
+        if arch.attention.kind != "se":
+            return fake_training.train(arch, spec, on_epoch=on_epoch)
+        tiny = dataclasses.replace(spec, lr=1e6, image_size=16, train_images=256, val_images=128, batch_size=64, device="cpu")
+        return real_train(dataclasses.replace(arch, width=0.5), tiny, on_epoch=on_epoch)
+
+    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), Calls(se_explodes), early_stop=False)
+    failed = trials(study, TrialState.FAIL)
+    assert failed, "se was sampled"
+    for t in failed:
+        assert t.user_attrs["summary"].startswith("se") and "accuracy" not in t.user_attrs
+        assert t.user_attrs["fail_reason"].startswith("TrainingError: training loss exploded to ")
+        assert "in epoch 1 (more than 10 x ln(10 classes) = 23" in t.user_attrs["fail_reason"]
+    assert count_trials(study).finished == 5
+    assert all(not t.user_attrs["summary"].startswith("se") for t in trials(study, TrialState.COMPLETE))
+
+
 def test_a_model_exception_is_a_failure_too(tmp_path: Path, search: Search) -> None:
     def out_of_memory(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         if arch.attention.kind == "cbam":
@@ -363,6 +389,112 @@ def test_an_interrupted_trial_is_failed_and_queued_again(tmp_path: Path, search:
     assert queued.state == TrialState.WAITING
     resumed = search(tmp_path, SPACE, trials=1)
     assert resumed.trials[1].state == TrialState.COMPLETE and resumed.trials[1].params == failed.params
+
+
+class Notes(SearchObserver):
+    """Keeps the run's notes (the lines the command line prints that are not a trial's outcome)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_sigterm_records_the_trial_as_interrupted_and_queues_it_again(tmp_path: Path, search: Search) -> None:
+    def terminated(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` from outside, while the trial trains
+        time.sleep(5)  # the handler raises at the next bytecode; this never finishes
+        raise AssertionError("SIGTERM did not stop training")
+
+    before = signal.getsignal(signal.SIGTERM)
+    notes = Notes()
+    with pytest.raises(Interrupted) as info:
+        search(tmp_path, SPACE, Calls(terminated), observer=notes)
+    assert info.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # the search's handler is gone with it
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    failed, queued = study.trials
+    assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"] == "interrupted (SIGTERM); queued again"
+    assert queued.state == TrialState.WAITING and queued.system_attrs["fixed_params"] == failed.params
+    assert notes.lines == [
+        "interrupted by SIGTERM: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    ]
+    resumed = search(tmp_path, SPACE, trials=2)
+    assert count_trials(resumed).finished == 2 and resumed.trials[1].params == failed.params
+
+
+def test_an_interrupt_between_trials_records_nothing_and_says_so(tmp_path: Path, search: Search,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from cbam_bench.search import run as run_module
+
+    def interrupted_while_looking(study: optuna.Study, storage: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "fail_stale", interrupted_while_looking)
+    notes = Notes()
+    with pytest.raises(Interrupted) as info:
+        search(tmp_path, SPACE, observer=notes)
+    assert info.value.signum == signal.SIGINT
+    assert notes.lines == ["interrupted: no trial was running, so nothing was recorded; run the same command to resume"]
+
+
+def _running(study: optuna.Study, storage: Any, params: dict, history: list[int]) -> int:
+    """A trial of `params` that a worker took and is training: queued, asked for, one heartbeat."""
+    kinds = optuna.distributions.CategoricalDistribution(["none", "se"])
+    system = {"retry_history": history, "failed_trial": history[0]} if history else {}
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=params,
+                                              distributions={"attention.kind": kinds}, system_attrs=system))
+    trial = ask(study)
+    trial.set_user_attr("archid", params["attention.kind"])
+    tid = trial_id(storage, study, trial.number)
+    storage.record_heartbeat(tid)
+    return trial.number
+
+
+def test_a_trial_whose_worker_went_silent_is_failed_with_its_reason_and_retried(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_s=1)
+    study = optuna.create_study(storage=storage, study_name="stale", directions=["maximize"])
+    used_up = list(range(100, 100 + MAX_RETRIES))  # the trial numbers of two earlier runs of the series
+    baseline = _running(study, storage, {"attention.kind": "none"}, used_up)
+    other = _running(study, storage, {"attention.kind": "se"}, used_up)
+    fresh = _running(study, storage, {"attention.kind": "se"}, [])
+
+    deadline = time.monotonic() + 60
+    while study.get_trials(states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+        time.sleep(0.5)  # silent for over the grace period of 2 s (2 heartbeats)
+        fail_stale(study, storage)
+    by_number = {t.number: t for t in study.trials}
+    head = "heartbeat stale: no heartbeat for over 2 s (its worker was killed or lost)"
+    assert by_number[baseline].state == by_number[other].state == by_number[fresh].state == TrialState.FAIL
+    assert by_number[baseline].user_attrs["fail_reason"] == (
+        f"{head}; queued again (the no-attention baseline is retried until it finishes)"
+    )
+    assert by_number[other].user_attrs["fail_reason"] == f"{head}; not queued again: it already ran 3 times"
+    assert by_number[fresh].user_attrs["fail_reason"] == f"{head}; queued again"
+    retries = {t.system_attrs["retry_history"][-1]: t for t in study.get_trials(states=(TrialState.WAITING,))}
+    assert sorted(retries) == [baseline, fresh]  # the used-up se trial runs no more
+    assert retries[baseline].system_attrs["retry_history"] == [*used_up, baseline]
+    assert retries[baseline].system_attrs["failed_trial"] == used_up[0]
+    assert retries[fresh].system_attrs["retry_history"] == [fresh] and retries[fresh].system_attrs["failed_trial"] == fresh
+    for number, retry in retries.items():
+        assert retry.params == by_number[number].params
+        assert retry.user_attrs == {"archid": by_number[number].params["attention.kind"]}  # no fail_reason
+
+
+def test_a_study_without_its_baseline_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search) -> None:
+    healthy = Notes()
+    search(tmp_path / "healthy", SPACE, trials=2, early_stop=False, observer=healthy)
+    assert healthy.lines == []
+    monkeypatch.setenv("FAKE_FAIL_KIND", "none")
+    notes = Notes()
+    study = search(tmp_path / "failed", SPACE, trials=2, early_stop=False, observer=notes)
+    assert study.trials[0].params == {"attention.kind": "none"} and study.trials[0].state == TrialState.FAIL
+    lr = TrainSpec().lr
+    assert notes.lines == [
+        "warning: study 'space' has no no-attention baseline (trial 0 ended FAIL: TrainingError: loss became nan at "
+        f"epoch 1, step 3 (lr {lr})); compare has nothing to measure against"
+    ]
 
 
 def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> None:

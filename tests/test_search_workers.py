@@ -116,6 +116,66 @@ def test_sigkill_mid_trial_loses_nothing_and_the_rerun_finishes(tmp_path: Path) 
     assert {t.number: (t.values, t.user_attrs) for t in after if t.number in complete} == complete
 
 
+def training(storage: str, wanted) -> optuna.trial.FrozenTrial | None:  # noqa: ANN001 - a predicate on a trial
+    """The running trial that `wanted` accepts, once it is training (its cheap measures are stored)."""
+    return next((t for t in load(storage).trials if t.state == TrialState.RUNNING and "env" in t.user_attrs and wanted(t)), None)
+
+
+@pytest.mark.slow
+def test_sigterm_records_the_trial_queues_it_and_exits_143(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    space = space_file(tmp_path)
+    proc = subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: training(storage, lambda t: True))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)  # promptly: no waiting for a heartbeat to go stale
+    assert proc.returncode == 143, err
+    assert out == ""
+    stopped = next(t for t in load(storage).trials if t.state == TrialState.FAIL)
+    assert stopped.user_attrs["fail_reason"] == "interrupted (SIGTERM); queued again"
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted by SIGTERM: trial {stopped.number} recorded as FAIL (interrupted) and queued again; "
+        "run the same command to resume"
+    )
+    (queued,) = load(storage).get_trials(states=(TrialState.WAITING,))
+    assert queued.system_attrs["fixed_params"] == stopped.params
+    assert load(storage).get_trials(states=(TrialState.RUNNING,)) == []
+
+    doc, _ = finish(subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.0), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    assert doc["counts"]["finished"] == 3 and doc["counts"]["running"] == 0
+    assert load(storage).trials[queued.number].state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
+def test_the_baseline_survives_three_kills(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    space = space_file(tmp_path)
+    killed: list[int] = []
+    for _ in range(3):  # one more than the retries any other trial gets
+        proc = subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: training(storage, lambda t: t.params == {"attention.kind": "none"} and t.number not in killed))
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        killed.append(training(storage, lambda t: t.params == {"attention.kind": "none"}).number)
+
+    doc, err = finish(subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.0), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True))
+    assert doc["counts"]["finished"] == 3 and "no no-attention baseline" not in err
+    trials = load(storage).trials
+    for number in killed:
+        assert trials[number].state == TrialState.FAIL
+        assert trials[number].user_attrs["fail_reason"].startswith("heartbeat stale: no heartbeat for over 2 s (its worker was killed or lost); queued again")
+    assert trials[killed[-1]].user_attrs["fail_reason"].endswith("(the no-attention baseline is retried until it finishes)")
+    (baseline,) = [t for t in trials if t.params == {"attention.kind": "none"} and t.state == TrialState.COMPLETE]
+    assert baseline.system_attrs["retry_history"] == killed and baseline.system_attrs["failed_trial"] == killed[0]
+
+
 def run_workers(space: Path, storage: str, trials: int, workers: int = 2) -> list[tuple[dict, str]]:
     procs = [
         subprocess.Popen(command(space, storage, trials), cwd=ROOT, env=environment(0.25), stdout=subprocess.PIPE,

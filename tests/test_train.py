@@ -10,6 +10,7 @@ from torch import nn
 
 from cbam_bench import train as train_module
 from cbam_bench.data.load import load_data
+from cbam_bench.divergence import EXPLODED_FACTOR, exploded_above
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
@@ -117,6 +118,53 @@ def test_a_diverging_loss_stops_with_where_and_what_to_try(monkeypatch: pytest.M
 def test_a_huge_learning_rate_diverges_into_a_training_error() -> None:
     with pytest.raises(TrainingError, match="loss became (nan|inf)"):
         train(ArchSpec("cifar_resnet20", width=0.5), TrainSpec(**TINY, epochs=3, lr=1e12, warmup_epochs=0))
+
+
+def test_an_exploded_loss_is_ten_times_a_uniform_guess() -> None:
+    assert EXPLODED_FACTOR == 10
+    assert exploded_above(10) == pytest.approx(10 * 2.302585, rel=1e-6)  # 23.03 nats for 10 classes
+    assert exploded_above(1000) == pytest.approx(10 * 6.907755, rel=1e-6)
+    assert exploded_above(1) == exploded_above(2) == pytest.approx(6.931472, rel=1e-6)
+
+
+def test_a_finite_but_exploded_training_loss_is_a_divergence() -> None:
+    # lr 1e6: every step's loss stays finite (about 7e17), so only the epoch's rule catches it.
+    seen: list[EpochReport] = []
+    with pytest.raises(TrainingError, match=r"^training loss exploded to [0-9.e+]+ in epoch 1 \(more than 10 x ln\(10 classes\) = 23,"):
+        train(ArchSpec("cifar_resnet20", width=0.5), TrainSpec(**TINY | {"batch_size": 64}, epochs=1, lr=1e6), on_epoch=seen.append)
+    assert seen == []  # a diverged epoch is never reported as progress
+
+
+class Spoiled(nn.Module):
+    """A network that trains normally but whose weights or evaluation go bad, as a diverged one's would."""
+
+    def __init__(self, inner: nn.Module, how: str) -> None:
+        super().__init__()
+        self.inner, self.how = inner, how
+        self.register_buffer("spoiled", torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if self.training and self.how == "weights":
+            self.spoiled.fill_(float("inf"))  # a buffer, like batch norm's running variance
+        if not self.training and self.how == "evaluation":
+            return out * float("inf")
+        return out
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("weights", r"^weights became nan or inf in epoch 1 \(1 of {total} tensors, the first spoiled\); the network diverged"),
+        ("evaluation", r"^validation loss became nan after epoch 1; the network diverged"),
+    ],
+)
+def test_non_finite_weights_or_validation_loss_are_a_divergence(monkeypatch: pytest.MonkeyPatch, how: str, message: str) -> None:
+    real = train_module.build_model
+    monkeypatch.setattr(train_module, "build_model", lambda arch: Spoiled(real(arch), how))
+    total = sum(1 for t in Spoiled(real(ARCH), how).state_dict().values() if t.is_floating_point())
+    with pytest.raises(TrainingError, match=message.format(total=total)):
+        train(ARCH, TrainSpec(**TINY, epochs=2))
 
 
 def test_the_callback_can_stop_training_with_its_own_exception() -> None:

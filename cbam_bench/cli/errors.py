@@ -1,4 +1,5 @@
-"""How commands fail: bad input is one line and exit 2; a crash is one line and exit 1; --debug shows tracebacks."""
+"""How commands fail: bad input is one line and exit 2; a crash is one line and exit 1; --debug shows tracebacks;
+an interrupt exits 128 + its signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.errors import CbamBenchError
+from cbam_bench.interrupt import exit_code
 from cbam_bench.storage import redact_text
 
 DEBUG = contextvars.ContextVar("cbam_bench_debug", default=False)
@@ -46,8 +48,8 @@ def reports_errors(command: F) -> F:
                 raise
             print_error(str(exc))
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command turns it into Interrupted
+            raise typer.Exit(exit_code(exc)) from None
         except Exception as exc:  # a failure while running, not bad input
             if DEBUG.get():
                 raise

@@ -87,6 +87,7 @@ def search(
     from cbam_bench.search.run import run_search
     from cbam_bench.search.slots import count_trials
     from cbam_bench.search.storage import redact
+    from cbam_bench.search.study import missing_baseline
     from cbam_bench.space import find_space, load_space
 
     loaded = load_space(find_space(space))
@@ -108,6 +109,7 @@ def search(
             "budgets": result.user_attrs.get("budgets"),
             "target": target,
             "counts": counts.to_dict(),
+            "baseline_missing": missing_baseline(result, loaded),  # why there is no no-attention baseline, or null
             "front": [_front_item(t) for t in summary.front],
         })
         return

@@ -8,6 +8,7 @@ candidate is recorded FAIL with its reason and the study goes on; bad input stop
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError
+from cbam_bench.interrupt import Interrupted, sigterm_interrupts, signal_of
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
-from cbam_bench.search.study import Plan, make_plan, make_sampler, open_study
+from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_baseline, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import TrialContext, evaluate
 from cbam_bench.space import LatencySetup, Space
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
 MAX_FAILURES_IN_A_ROW = 10
-INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
 _REASON_CHARS = 500
 Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
 
@@ -51,6 +52,15 @@ class SearchObserver:
 
     def note(self, text: str) -> None:
         """Something worth a line that is not a trial's outcome."""
+
+
+def interrupted_reason(signum: int) -> str:
+    """The fail_reason of a trial stopped by Ctrl-C (KeyboardInterrupt) or another signal (SIGTERM)."""
+    name = "KeyboardInterrupt" if signum == signal.SIGINT else signal.Signals(signum).name
+    return f"interrupted ({name}); queued again"
+
+
+INTERRUPTED = interrupted_reason(signal.SIGINT)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -93,6 +103,20 @@ def _attempt(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
         return TrialState.FAIL, None, failure_reason(exc)
 
 
+def _interrupted(ctx: TrialContext, storage: RDBStorage, tid: int, trial: optuna.Trial, signum: int) -> Interrupted:
+    """Record the running trial as interrupted and queue it again; the Interrupted to raise says so."""
+    if _tell(ctx.study, storage, tid, trial, (TrialState.FAIL, None, interrupted_reason(signum))):
+        ctx.study.enqueue_trial(trial.params)
+        return Interrupted(signum, f"trial {trial.number} recorded as FAIL (interrupted) and queued again")
+    return Interrupted(signum, f"trial {trial.number} had already been failed by another worker, which queues its retry")
+
+
+def _interrupt_line(exc: Interrupted) -> str:
+    how = "" if exc.signum == signal.SIGINT else f" by {signal.Signals(exc.signum).name}"
+    what = exc.recorded or "no trial was running, so nothing was recorded"
+    return f"interrupted{how}: {what}; run the same command to resume"
+
+
 def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
     plan, study, observer = ctx.plan, ctx.study, ctx.observer
     target = plan.trials
@@ -100,9 +124,12 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
     failures_in_a_row = 0
     waited_on: Counts | None = None
     while True:
-        fail_stale(study)
+        fail_stale(study, storage)
         counts = count_trials(study)
         if counts.finished >= target:
+            missing = missing_baseline(study, plan.space)
+            if missing:
+                observer.note(f"warning: {missing}")
             return
         if counts.finished + counts.running >= target:
             if counts != waited_on:
@@ -121,11 +148,10 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
                 else:
                     observer.trial_started(trial.number, counts, target)
                     outcome = _attempt(trial, ctx)
-        except (KeyboardInterrupt, CbamBenchError) as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            reason = INTERRUPTED if interrupted else failure_reason(exc)
-            if _tell(study, storage, tid, trial, (TrialState.FAIL, None, reason)) and interrupted:
-                study.enqueue_trial(trial.params)
+        except KeyboardInterrupt as exc:
+            raise _interrupted(ctx, storage, tid, trial, signal_of(exc)) from None
+        except CbamBenchError as exc:
+            _tell(study, storage, tid, trial, (TrialState.FAIL, None, failure_reason(exc)))
             raise
         if outcome is None:  # another worker took the last slot first
             release(storage, tid)
@@ -189,7 +215,9 @@ def run_search(
     """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
 
     Everything that can be wrong with the input (space, options, dataset, storage URL, a stored
-    study with other settings) is checked before anything is written. `cheap_cache`
+    study with other settings) is checked before anything is written. Ctrl-C or SIGTERM records
+    the running trial as FAIL (interrupted), queues it again and raises Interrupted, a
+    KeyboardInterrupt; the SIGTERM handler is in place only while the study runs. `cheap_cache`
     ((archid, latency set-up) -> cheap measures) may be shared by several runs in one process.
     """
     plan = make_plan(
@@ -206,5 +234,11 @@ def run_search(
     observer = observer or SearchObserver()
     ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer, cheap={} if cheap_cache is None else cheap_cache)
     observer.opened(study, plan, count_trials(study))
-    _work(ctx, store, heartbeat_s)
+    with sigterm_interrupts():
+        try:
+            _work(ctx, store, heartbeat_s)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted)
+            stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+            observer.note(_interrupt_line(stopped))
+            raise stopped from None
     return study

@@ -9,7 +9,7 @@ that does not pass goes back to the queue (WAITING) for a later, larger run. Fai
 their slot, which the next worker to look takes.
 
 Heartbeats: storage.record_heartbeat while a trial runs; fail_stale() fails trials whose worker
-went silent (and queues their retry, see storage.py).
+went silent, with their fail_reason, and queues their retry (retries.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
+
+from cbam_bench.search.retries import stale_reason
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -84,11 +86,28 @@ def release(storage: RDBStorage, trial: int) -> None:
     storage.set_trial_state_values(trial, TrialState.WAITING)
 
 
-def fail_stale(study: optuna.Study) -> None:
-    """Fail the running trials of workers that stopped sending heartbeats (and queue their retry)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+def fail_stale(study: optuna.Study, storage: RDBStorage) -> None:
+    """Fail the running trials of workers that stopped sending heartbeats, each with its fail_reason,
+    and queue their retry through the storage's heartbeat-stale callback.
+
+    optuna.storages.fail_stale_trials does the same but fails a trial before anything can be written
+    on it, so it would carry no reason; this asks the storage for the same stale trials and writes
+    the reason while the trial still runs. (A worker that comes back to life in that instant and
+    completes its trial keeps the reason on a complete trial, where report shows it as a note.)
+    """
+    silent_s = storage.grace_period or 2 * (storage.get_heartbeat_interval() or 0)
+    callback = storage.get_heartbeat_stale_trial_callback()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for tid in storage._get_stale_trial_ids(study_id):  # BaseHeartbeat's query, as fail_stale_trials uses it
+        try:
+            storage.set_trial_user_attr(tid, "fail_reason", stale_reason(storage.get_trial(tid), silent_s))
+            failed = storage.set_trial_state_values(tid, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        if failed and callback is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                callback(study, storage.get_trial(tid))
 
 
 def ask(study: optuna.Study) -> optuna.Trial:

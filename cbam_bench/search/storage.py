@@ -4,7 +4,7 @@ Any Optuna RDB URL works: SQLite by default, PostgreSQL for many machines.
 
 Heartbeats are always on: a running trial records one every `heartbeat_s` seconds, and a trial
 silent for twice that long is failed by whichever worker looks next and queued again with the
-same parameters (up to MAX_RETRIES times), so a killed worker loses only the trial it was running.
+same parameters (retries.py says how often), so a killed worker loses only the trial it was running.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbam_bench.errors import StudyError, check_int
+from cbam_bench.errors import check_int
 from cbam_bench.storage import DEFAULT_STORAGE, check_sqlite_file, parse_url, redact, unusable
 
 if TYPE_CHECKING:
@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 
 HEARTBEAT_S = 30
 MAX_HEARTBEAT_S = 3600  # a trial silent for twice this is failed: beyond an hour, a dead worker holds it too long
-MAX_RETRIES = 2
 SQLITE_LOCK_TIMEOUT_S = 60
-__all__ = ["DEFAULT_STORAGE", "HEARTBEAT_S", "MAX_RETRIES", "open_storage", "parse_url", "redact"]
+__all__ = ["DEFAULT_STORAGE", "HEARTBEAT_S", "open_storage", "parse_url", "redact"]
 
 
 def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
     """An RDBStorage with heartbeats and retries of dead workers' trials; creates SQLite's folder."""
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
     from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from cbam_bench.search.retries import RetryStaleTrial
 
     check_int("--heartbeat", heartbeat_s, 1, MAX_HEARTBEAT_S)
     parsed = parse_url(url)
@@ -50,7 +51,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=2 * heartbeat_s,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+                    heartbeat_stale_trial_callback=RetryStaleTrial(),
                 )
             except (OperationalError, IntegrityError) as exc:
                 # Two workers creating the tables of a new database at once: the loser retries.

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     import optuna
     from optuna.samplers import BaseSampler
     from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
 
 NSGA2_POPULATION = 16
+# The no-attention network's parameters: the study's baseline, queued as its first trial.
+BASELINE = {"attention.kind": "none"}
 # TrainSpec fields that say where and how fast a worker trains, not what it learns: workers on
 # different machines may differ in them.
 _MACHINE_FIELDS = ("data_dir", "device", "precision")
@@ -157,15 +160,46 @@ def _pruner(plan: Plan) -> optuna.pruners.BasePruner:
     return MedianPruner(n_startup_trials=rule.min_trials, n_warmup_steps=rule.warmup_epochs + 1, n_min_trials=rule.min_trials)
 
 
+def offers_baseline(space: Space) -> bool:
+    """Whether the space searches the attention kind and the no-attention network is among its values."""
+    kinds = space.params.get("attention.kind", ())
+    return len(kinds) > 1 and "none" in kinds
+
+
 def _enqueue_baseline(study: optuna.Study, plan: Plan) -> None:
     """Make the no-attention network the first trial when the space offers it.
 
     Every answer a study gives is read against that baseline (compare's deltas, the cheap end of
     the front), so it should not be left to the sampler's luck. The grid sampler visits it anyway.
     """
-    kinds = plan.space.params.get("attention.kind", ())
-    if plan.sampler != "grid" and len(kinds) > 1 and "none" in kinds:
-        study.enqueue_trial({"attention.kind": "none"}, skip_if_exists=True)
+    if plan.sampler != "grid" and offers_baseline(plan.space):
+        study.enqueue_trial(BASELINE, skip_if_exists=True)
+
+
+def is_baseline(trial: FrozenTrial) -> bool:
+    """Whether a trial is of the no-attention network: sampled or run as it, or queued as it (a queued
+    trial has its parameters in the `fixed_params` system attr until a worker takes it)."""
+    return BASELINE in (trial.params, trial.system_attrs.get("fixed_params"))
+
+
+def missing_baseline(study: optuna.Study, space: Space) -> str | None:
+    """Why a study whose space offers the no-attention baseline has no complete trial of it; None if it has one."""
+    from optuna.trial import TrialState
+
+    if not offers_baseline(space):
+        return None
+    runs = [t for t in study.get_trials(deepcopy=False) if is_baseline(t)]
+    if any(t.state == TrialState.COMPLETE for t in runs):
+        return None
+    last = runs[-1] if runs else None
+    if last is None:
+        why = "it was never sampled"
+    elif last.state in (TrialState.RUNNING, TrialState.WAITING):
+        why = f"trial {last.number} is still {last.state.name}"
+    else:
+        detail = last.user_attrs.get("fail_reason") or last.user_attrs.get("stopped_reason") or "no reason recorded"
+        why = f"trial {last.number} ended {last.state.name}: {detail}"
+    return f"study {study.study_name!r} has no no-attention baseline ({why}); compare has nothing to measure against"
 
 
 def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.Study:
