@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cbam_bench.attention.map_conv import map_conv
+from cbam_bench.attention.map_conv import MapConv2d
 
 
 class SpatialGate(nn.Module):
@@ -30,7 +30,7 @@ class SpatialGate(nn.Module):
             in_maps = 1
         else:
             raise ValueError(f"unknown spatial descriptor {descriptor!r}")
-        self.conv = nn.Conv2d(in_maps, 1, kernel_size=kernel, padding=kernel // 2, bias=not bn)
+        self.conv = MapConv2d(in_maps, 1, kernel_size=kernel, padding=kernel // 2, bias=not bn)
         self.bn = nn.BatchNorm2d(1) if bn else None
         if self.bn is not None:
             nn.init.zeros_(self.bn.weight)
@@ -45,7 +45,7 @@ class SpatialGate(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid map of shape (N, 1, H, W)."""
-        out = map_conv(self.conv, self.describe(x))
+        out = self.conv(self.describe(x))
         return self.bn(out) if self.bn is not None else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
