@@ -21,7 +21,7 @@ class AttentionSlot:
     attention_position: str = POSITIONS[0]
 
     def init_slot(self) -> None:
-        """Start empty; called at the end of the block's __init__, so `attention` registers last."""
+        """Start with an empty slot: every block class calls this at the end of its __init__."""
         self.attention: nn.Module | None = None
 
     def set_attention(self, module: nn.Module, position: str) -> None:
