@@ -9,7 +9,7 @@ same maths is computed in cheaper form:
 - average pooling: sum / n, where mean's backward divides the whole expanded map;
 - max pooling: max(dim), where amax's backward builds a tie mask.
 
-"plain" is the same module with those three as `mean`, `amax` and `conv(x)`. Each comparison runs
+"plain" is the same module with those three as `mean`, `amax` and `nn.Conv2d.forward`. Each comparison runs
 in interleaved rounds (plain, ours, plain, ours, ...) and reports the median of the per-round
 ratios, so drift on a shared machine hits both alike:
 
@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cbam_bench.attention import channel, spatial
+from cbam_bench.attention import channel, map_conv, spatial
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import initial_model
@@ -51,17 +51,13 @@ def _plain_describe(gate: spatial.SpatialGate, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
 
 
-def _plain_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    return conv(x)
-
-
 @contextlib.contextmanager
 def plain_gates() -> Iterator[None]:
     """CBAM exactly as autograd would run the formula."""
     with (
         mock.patch.object(channel, "pool_channels", _plain_pool),
         mock.patch.object(spatial.SpatialGate, "describe", _plain_describe),
-        mock.patch.object(spatial, "map_conv", _plain_conv),
+        mock.patch.object(map_conv.MapConv2d, "forward", nn.Conv2d.forward),
     ):
         yield
 

@@ -24,6 +24,8 @@ KERNELS = (3, 5, 7)
 ORDERS = ("channel-spatial", "spatial-channel", "parallel", "channel-only", "spatial-only")
 POSITIONS = ("residual", "post-add", "pre")
 STRIDE_ON = ("1x1", "3x3")
+# The spatial gate's BatchNorm momentum in the authors' code; PyTorch's default is 0.1.
+SPATIAL_BN_MOMENTUM = 0.01
 _EVERY = re.compile(r"every-([1-9][0-9]*)$")
 
 
@@ -63,6 +65,7 @@ class AttentionSpec:
     kernel: int = 7
     spatial_bn: bool = True
     order: str = "channel-spatial"
+    bn_momentum: float = SPATIAL_BN_MOMENTUM
 
     def __post_init__(self) -> None:
         check_choice("attention.kind", self.kind, ATTENTION_KINDS)
@@ -75,6 +78,10 @@ class AttentionSpec:
         for name in ("mlp_bias", "spatial_bn"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"attention.{name}: {getattr(self, name)!r} is not allowed; allowed: true, false")
+        m = self.bn_momentum
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m <= 1:
+            raise SpecError(f"attention.bn_momentum: {m!r} is not allowed; allowed: a number in (0, 1]")
+        object.__setattr__(self, "bn_momentum", float(m))
 
     @property
     def uses_channel_gate(self) -> bool:
@@ -98,6 +105,8 @@ class AttentionSpec:
             out.update(reduction=self.reduction, min_hidden=self.min_hidden, mlp_bias=self.mlp_bias)
         if self.uses_spatial_gate:
             out.update(descriptor=self.descriptor, kernel=self.kernel, spatial_bn=self.spatial_bn)
+            if self.spatial_bn:
+                out["bn_momentum"] = self.bn_momentum
         return out
 
     def summary(self) -> str:
@@ -111,6 +120,8 @@ class AttentionSpec:
         if self.uses_spatial_gate:
             desc = "" if self.descriptor == "avg+max" else "1x1conv "
             parts.append(f"{desc}k{self.kernel}")
+            if self.spatial_bn and self.bn_momentum != SPATIAL_BN_MOMENTUM:
+                parts.append(f"bn-m{self.bn_momentum:g}")
         if self.kind == "cbam":
             parts.append({"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par",
                           "channel-only": "c", "spatial-only": "s"}[self.order])

@@ -97,31 +97,50 @@ def test_macs_agree_with_torch_flop_counter(spec) -> None:
     assert count_cost(model, shape)[""].macs == _torch_macs(model, shape)
 
 
+# layer2.0 of cifar_resnet20 outputs 32 channels at 16x16; r = 4 gives a hidden width of 8.
+C, H, W, HIDDEN = 32, 16, 16, 8
+N = C * H * W  # 8192 elements
+
+
+def _one_module(attention: AttentionSpec) -> int:
+    spec = ArchSpec("cifar_resnet20", input_size=32, attention=attention, placement=PlacementSpec(stages=(2,), blocks="first"))
+    return count_cost(build_model(spec), (1, 3, 32, 32))[""].elementwise_ops
+
+
 def test_elementwise_ops_of_one_cbam_by_hand() -> None:
     """One CBAM on a C x H x W map, counted primitive by primitive."""
-    spec = ArchSpec("cifar_resnet20", input_size=32,
-                    attention=AttentionSpec(kind="cbam", reduction=4),
-                    placement=PlacementSpec(stages=(2,), blocks="first"))
-    # layer2.0 output: 32 channels at 16x16
-    c, h, w = 32, 16, 16
-    n = c * h * w
-    hidden = c // 4
     channel = (
-        n + n  # avg and max pooling read every element
-        + 2 * hidden  # ReLU on the hidden vector of each pooled descriptor
-        + 2 * c  # summing the two MLP outputs is a reduction: it reads both
-        + c  # sigmoid
-        + n  # multiply
-    )
+        N + N  # avg pooling (N - C adds, then C divides) and max pooling read every element
+        + 2 * HIDDEN  # ReLU on the hidden vector of each pooled descriptor
+        + C  # summing the two MLP outputs: (P - 1) * C = 1 * 32 adds
+        + C  # sigmoid
+        + N  # multiply
+    )  # 8192 * 3 + 16 + 32 + 32 = 24656
     spatial = (
-        n + n  # channel mean and channel max read every element
-        + h * w  # batch norm on the one-channel map
-        + h * w  # sigmoid
-        + n  # multiply
-    )
-    cost = count_cost(build_model(spec), (1, 3, 32, 32))[""]
-    assert cost.elementwise_ops == channel + spatial
+        N + N  # channel mean (N - HW adds, then HW divides) and channel max read every element
+        + H * W  # batch norm on the one-channel map
+        + H * W  # sigmoid
+        + N  # multiply
+    )  # 8192 * 3 + 256 + 256 = 25088
+    assert channel == 24_656 and spatial == 25_088
+    assert _one_module(AttentionSpec(kind="cbam", reduction=4)) == channel + spatial == 49_744
     assert count_cost(build_model(ArchSpec("cifar_resnet20")), (1, 3, 32, 32))[""].elementwise_ops == 0
+
+
+def test_elementwise_ops_of_se_and_of_four_pools_by_hand() -> None:
+    """SE has one pooled vector, so nothing to sum; four pools sum four MLP outputs with 3 * C adds."""
+    se = N + HIDDEN + C + N  # avg pooling, ReLU, sigmoid, multiply: 8192 * 2 + 8 + 32 = 16424
+    assert _one_module(AttentionSpec(kind="se", reduction=4)) == se == 16_424
+    four = (
+        N + N  # avg and max pooling
+        + N + (N - C) + C  # lp: square every element, N - C adds, a square root per channel
+        + N  # log-sum-exp reads every element
+        + 4 * HIDDEN  # ReLU per pooled vector
+        + 3 * C  # (P - 1) * C adds
+        + C + N  # sigmoid, multiply
+    )  # 8192 * 6 + 32 + 96 + 32 = 49312
+    attention = AttentionSpec(kind="cbam", order="channel-only", reduction=4, pooling=("avg", "max", "lp", "lse"))
+    assert _one_module(attention) == four == 49_312
 
 
 def test_stage_rows_add_up_to_the_total() -> None:

@@ -204,3 +204,27 @@ def test_a_state_dict_nested_under_state_dict_loads(tmp_path) -> None:
 def test_channel_only_cbam_is_a_bare_channel_gate() -> None:
     spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="cbam", order="channel-only"))
     assert all(type(m) is ChannelGate for m in _attention_modules(build_model(spec)).values())
+
+
+@pytest.mark.parametrize("stride_on", ["1x1", "3x3"])
+def test_resnet50_stage_outputs_for_a_feature_pyramid(stride_on) -> None:
+    model = build_model(ArchSpec("resnet50", stride_on=stride_on, attention=CBAM_SPEC))
+    assert model.stage_info() == [("layer1", 256, 4), ("layer2", 512, 8), ("layer3", 1024, 16), ("layer4", 2048, 32)]
+
+
+@pytest.mark.parametrize(
+    "name, stages",
+    [
+        ("cifar_resnet20", [("layer1", 16, 1), ("layer2", 32, 2), ("layer3", 64, 4)]),
+        ("resnet18", [("layer1", 64, 4), ("layer2", 128, 8), ("layer3", 256, 16), ("layer4", 512, 32)]),
+        # Howard et al. 2017, table 1: 64 at 112, 128 at 56, 256 at 28, 512 at 14, 1024 at 7 (224 input)
+        ("mobilenet_v1", [("stage1", 64, 2), ("stage2", 128, 4), ("stage3", 256, 8), ("stage4", 512, 16), ("stage5", 1024, 32)]),
+        # Sandler et al. 2018, table 2: one row per (t, c, n, s), tapped at its last block
+        ("mobilenet_v2", [("features.1", 16, 2), ("features.3", 24, 4), ("features.6", 32, 8), ("features.10", 64, 16),
+                          ("features.13", 96, 16), ("features.16", 160, 32), ("features.17", 320, 32)]),
+    ],
+)
+def test_stage_outputs_of_the_other_families(name, stages) -> None:
+    assert build_model(ArchSpec(name)).stage_info() == stages
+    stage = build_model(ArchSpec(name, width=2.0)).stage_info()[0]
+    assert stage.channels == 2 * stages[0][1] and stage.stride == stages[0][2]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cbam_bench.cli.options import arch_from_options
 from cbam_bench.errors import SpecError
+from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
 
@@ -141,3 +143,40 @@ def test_sites_follow_placement() -> None:
 def test_train_spec_round_trip() -> None:
     spec = TrainSpec(epochs=3, lr=0.05, seed=7)
     assert TrainSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_spatial_bn_momentum_is_the_authors_and_counts_only_where_there_is_a_spatial_bn() -> None:
+    cbam = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="cbam"))
+    assert cbam.attention.bn_momentum == 0.01
+    assert cbam.attention.canonical()["bn_momentum"] == 0.01
+    old = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="cbam", bn_momentum=0.1))
+    assert old.archid != cbam.archid and old.attention.summary() == "cbam avg+max r16 k7 bn-m0.1 c-s"
+    assert cbam.attention.summary() == "cbam avg+max r16 k7 c-s"
+    # no spatial gate, or a spatial gate without its BatchNorm: the momentum changes nothing
+    for attention in ({"kind": "se"}, {"kind": "eca"}, {"kind": "cbam", "order": "channel-only"}, {"kind": "cbam", "spatial_bn": False}):
+        specs = [ArchSpec("cifar_resnet20", attention=AttentionSpec(**attention, bn_momentum=m)) for m in (0.01, 0.5)]
+        assert specs[0].archid == specs[1].archid and "bn_momentum" not in specs[0].attention.canonical()
+
+
+def test_bn_momentum_round_trips_and_old_specs_without_it_read_as_the_default() -> None:
+    spec = ArchSpec("resnet18", attention=AttentionSpec(kind="cbam", bn_momentum=0.1))
+    assert spec.to_dict()["attention"]["bn_momentum"] == 0.1
+    assert ArchSpec.from_json(spec.to_json()) == spec
+    stored = spec.to_dict()
+    del stored["attention"]["bn_momentum"]  # what 0.2 wrote
+    assert ArchSpec.from_dict(stored).attention.bn_momentum == 0.01
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 1.5, True, "0.1", None])
+def test_bn_momentum_outside_0_1_is_refused(value) -> None:
+    with pytest.raises(SpecError) as err:
+        AttentionSpec(bn_momentum=value)
+    assert str(err.value) == f"attention.bn_momentum: {value!r} is not allowed; allowed: a number in (0, 1]"
+
+
+def test_bn_momentum_reaches_the_module_and_the_command_line_names_its_flag() -> None:
+    spec = arch_from_options("cifar_resnet20", attention="cbam", bn_momentum=0.1, stride_on="3x3")
+    assert build_model(spec).layer1[0].attention.spatial.bn.momentum == 0.1
+    assert build_model(ArchSpec("cifar_resnet20", attention=AttentionSpec())).layer1[0].attention.spatial.bn.momentum == 0.01
+    with pytest.raises(SpecError, match=r"^--bn-momentum: 2.0 is not allowed; allowed: a number in \(0, 1\]$"):
+        arch_from_options("cifar_resnet20", attention="cbam", bn_momentum=2.0, stride_on="3x3")

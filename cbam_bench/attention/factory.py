@@ -28,7 +28,9 @@ def build_attention(channels: int, spec: AttentionSpec) -> nn.Module | None:
         else None
     )
     spatial = (
-        SpatialGate(channels, descriptor=spec.descriptor, kernel=spec.kernel, bn=spec.spatial_bn)
+        SpatialGate(
+            channels, descriptor=spec.descriptor, kernel=spec.kernel, bn=spec.spatial_bn, bn_momentum=spec.bn_momentum
+        )
         if spec.uses_spatial_gate
         else None
     )

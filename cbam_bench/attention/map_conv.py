@@ -61,25 +61,35 @@ class _MapConv(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None
 
 
-def _operators_watched() -> bool:
+def _operators_watched(x: torch.Tensor) -> bool:
+    # An fx Proxy is not a tensor: symbolic tracing (feature extractors too) records the plain call.
+    if not isinstance(x, torch.Tensor):
+        return True
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or is_in_torch_dispatch_mode()
 
 
-def map_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """`conv(x)`, computed the fastest way on the CPU: the own backward when training, the native
-    convolution for a few images.
+class MapConv2d(nn.Conv2d):
+    """An nn.Conv2d that computes itself the fastest way on the CPU: the own backward when training,
+    the native convolution for a few images.
 
-    On CUDA, and wherever something watches the operators (fvcore's jit trace, torch.compile, a
-    dispatch mode such as torch's FlopCounterMode), it is `conv(x)` itself, so they see an ordinary
-    convolution. Under CPU autocast too: autocast casts inside the forward but not in a custom
-    backward, whose gradient would then meet a weight of another dtype.
+    The fast path lives in this module's own forward, so forward hooks on it fire and hook-based
+    counters see it. On CUDA, and wherever something watches the operators (fvcore's jit trace,
+    torch.compile and torch.export, a dispatch mode such as torch's FlopCounterMode, fx tracing), it
+    is nn.Conv2d's forward, so they see an ordinary convolution. Under CPU autocast too: autocast
+    casts inside the forward but not in a custom backward, whose gradient would then meet a weight of
+    another dtype.
     """
-    plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-    # The gradient formulas assume a square, odd kernel with "same" padding, as the spatial gate's is.
-    k = conv.kernel_size[0]
-    same = k % 2 == 1 and conv.kernel_size == (k, k) and conv.padding == (k // 2, k // 2)
-    if not (plain and same) or x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or _operators_watched():
-        return conv(x)
-    if torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad):
-        return _MapConv.apply(x, conv.weight, conv.bias, conv.padding[0])
-    return _conv(x, conv.weight, conv.bias, conv.padding[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _operators_watched(x) or not self._fast_path_fits(x):
+            return super().forward(x)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return _MapConv.apply(x, self.weight, self.bias, self.padding[0])
+        return _conv(x, self.weight, self.bias, self.padding[0])
+
+    def _fast_path_fits(self, x: torch.Tensor) -> bool:
+        plain = self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1 and self.padding_mode == "zeros"
+        # The gradient formulas assume a square, odd kernel with "same" padding, as the spatial gate's is.
+        k = self.kernel_size[0]
+        same = k % 2 == 1 and self.kernel_size == (k, k) and self.padding == (k // 2, k // 2)
+        return plain and same and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cbam_bench.attention.map_conv import map_conv
+from cbam_bench.attention.map_conv import MapConv2d
+from cbam_bench.spec import SPATIAL_BN_MOMENTUM
 
 
 class SpatialGate(nn.Module):
@@ -13,11 +14,20 @@ class SpatialGate(nn.Module):
 
     The descriptor is the channel mean and max concatenated (mean first, as the paper's text
     reads), or a learned 1x1 convolution to one channel. As in the authors' code, the kxk
-    convolution has no bias and is followed by a one-channel BatchNorm whose weight starts at
-    zero, so the map starts at 0.5 everywhere; without the norm the convolution gets a bias.
+    convolution has no bias and is followed by a one-channel BatchNorm of momentum 0.01 (PyTorch's
+    default is 0.1) whose weight starts at zero, so the map starts at 0.5 everywhere; without the
+    norm the convolution gets a bias.
     """
 
-    def __init__(self, channels: int, *, descriptor: str = "avg+max", kernel: int = 7, bn: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        descriptor: str = "avg+max",
+        kernel: int = 7,
+        bn: bool = True,
+        bn_momentum: float = SPATIAL_BN_MOMENTUM,
+    ) -> None:
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"spatial kernel must be odd, got {kernel}")
@@ -30,8 +40,8 @@ class SpatialGate(nn.Module):
             in_maps = 1
         else:
             raise ValueError(f"unknown spatial descriptor {descriptor!r}")
-        self.conv = nn.Conv2d(in_maps, 1, kernel_size=kernel, padding=kernel // 2, bias=not bn)
-        self.bn = nn.BatchNorm2d(1) if bn else None
+        self.conv = MapConv2d(in_maps, 1, kernel_size=kernel, padding=kernel // 2, bias=not bn)
+        self.bn = nn.BatchNorm2d(1, momentum=bn_momentum) if bn else None
         if self.bn is not None:
             nn.init.zeros_(self.bn.weight)
 
@@ -45,7 +55,7 @@ class SpatialGate(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid map of shape (N, 1, H, W)."""
-        out = map_conv(self.conv, self.describe(x))
+        out = self.conv(self.describe(x))
         return self.bn(out) if self.bn is not None else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,7 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "descriptor": _ATTENTION.descriptor,
     "kernel": _ATTENTION.kernel,
     "order": _ATTENTION.order,
+    "bn_momentum": _ATTENTION.bn_momentum,
     "blocks": _PLACEMENT.blocks,
     "position": _PLACEMENT.position,
     "width": 1.0,
@@ -75,6 +76,7 @@ PoolingOpt = Annotated[str | None, typer.Option("--pooling", help=f"Channel-gate
 DescriptorOpt = Annotated[str | None, typer.Option("--descriptor", help=f"Spatial descriptor: {allowed(DESCRIPTORS)} (default: {ARCH_DEFAULTS['descriptor']}).", rich_help_panel=ATT, show_default=False)]
 KernelOpt = Annotated[int | None, typer.Option("--kernel", "-k", help=f"Spatial kernel size: {allowed(KERNELS)} (default: {ARCH_DEFAULTS['kernel']}).", rich_help_panel=ATT, show_default=False)]
 OrderOpt = Annotated[str | None, typer.Option("--order", help=f"Gate arrangement: {allowed(ORDERS)} (default: {ARCH_DEFAULTS['order']}).", rich_help_panel=ATT, show_default=False)]
+BnMomentumOpt = Annotated[float | None, typer.Option("--bn-momentum", help=f"Momentum of the spatial gate's BatchNorm statistics, in (0, 1]; the authors' 0.01, PyTorch's default is 0.1 (default: {ARCH_DEFAULTS['bn_momentum']:g}).", rich_help_panel=ATT, show_default=False)]
 StagesOpt = Annotated[str | None, typer.Option("--stages", help="Stages that get attention, e.g. 2,3 (default: all).", rich_help_panel=PLACE, show_default=False)]
 BlocksOpt = Annotated[str | None, typer.Option("--blocks", help=f"Blocks in a stage: all, first, last or every-K (default: {ARCH_DEFAULTS['blocks']}).", rich_help_panel=PLACE, show_default=False)]
 PositionOpt = Annotated[str | None, typer.Option("--position", help=f"Where in a block: {allowed(POSITIONS)} (default: {ARCH_DEFAULTS['position']}).", rich_help_panel=PLACE, show_default=False)]
@@ -118,6 +120,7 @@ _FLAG_OF_KEY = {
     "attention.descriptor": "--descriptor",
     "attention.kernel": "--kernel",
     "attention.order": "--order",
+    "attention.bn_momentum": "--bn-momentum",
     "placement.stages": "--stages",
     "placement.blocks": "--blocks",
     "placement.position": "--position",
@@ -160,6 +163,7 @@ def arch_from_options(
     descriptor: str | None = None,
     kernel: int | None = None,
     order: str | None = None,
+    bn_momentum: float | None = None,
     stages: str | None = None,
     blocks: str | None = None,
     position: str | None = None,
@@ -190,6 +194,7 @@ def arch_from_options(
                 descriptor=value("descriptor", descriptor),
                 kernel=value("kernel", kernel),
                 order=value("order", order),
+                bn_momentum=value("bn_momentum", bn_momentum),
             ),
             placement=PlacementSpec(stages=parse_stages(stages), blocks=value("blocks", blocks), position=value("position", position)),
         )

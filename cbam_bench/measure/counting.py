@@ -6,7 +6,9 @@ Conventions (every report names them):
 - `fvcore_flops`: fvcore's own total with its default handles (one multiply-add counts as one
   "flop", batch norm and adaptive pooling are counted too).
 - `elementwise_ops`: inside attention modules only, one op per element each primitive writes
-  (sigmoid, multiply, add, ReLU, norm) or reads (mean, max, sum, power, log-sum-exp pooling).
+  (sigmoid, multiply, add, divide, ReLU, norm) or reads (mean, max, power, log-sum-exp pooling);
+  a sum of k values costs k - 1 adds, so summing P pooled MLP outputs of C values costs (P - 1) * C
+  and an average (sum, then divide) still one op per element read.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def _per_input_element(inputs: list, outputs: list) -> int:
     return _numel(inputs[0])
 
 
+def _adds_of_a_sum(inputs: list, outputs: list) -> int:
+    return _numel(inputs[0]) - _numel(outputs[0])
+
+
 def _elementwise_handle(op: str, count: Callable[[list, list], int]) -> Callable[[list, list], Counter]:
     """Count under an 'elementwise:' key, keeping fvcore's own count of the op where it has one."""
     default = FVCORE_DEFAULT_OPS.get(f"aten::{op}")
@@ -62,12 +68,13 @@ def _elementwise_handle(op: str, count: Callable[[list, list], int]) -> Callable
 ELEMENTWISE_HANDLES: dict[str, Callable[[list, list], Counter]] = {
     **{
         f"aten::{op}": _elementwise_handle(op, _per_output_element)
-        for op in ("sigmoid", "mul", "mul_", "add", "add_", "relu", "relu_", "sqrt", "batch_norm")
+        for op in ("sigmoid", "mul", "mul_", "add", "add_", "div", "relu", "relu_", "sqrt", "batch_norm")
     },
     **{
         f"aten::{op}": _elementwise_handle(op, _per_input_element)
-        for op in ("mean", "amax", "max", "sum", "pow", "logsumexp", "adaptive_avg_pool2d")
+        for op in ("mean", "amax", "max", "pow", "logsumexp", "adaptive_avg_pool2d")
     },
+    "aten::sum": _elementwise_handle("sum", _adds_of_a_sum),
 }
 
 

@@ -45,7 +45,7 @@ def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats
     sites = block_sites(model, spec)
     shape = (1, spec.in_channels, spec.input_size, spec.input_size)
     costs = count_cost(model, shape, [s.name for s in sites])
-    placed = {s.name for s in sites if hasattr(s.block, "attention")}
+    placed = {s.name for s in sites if getattr(s.block, "attention", None) is not None}
     rows: list[CostRow] = []
     if by == "block":
         rows = [CostRow(s.name, costs[s.name], int(s.name in placed)) for s in sites]

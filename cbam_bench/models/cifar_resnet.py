@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from cbam_bench.models.catalog import BackboneInfo
-from cbam_bench.models.resnet import init_resnet_weights
+from cbam_bench.models.resnet import BasicBlock, init_resnet_weights, resnet_sites
+from cbam_bench.models.sites import StageInfo, stage_outputs
 
 BASE_WIDTHS = (16, 32, 64)
 
@@ -59,6 +59,10 @@ class CifarResNet(nn.Module):
         for i in range(self.num_stages):
             x = getattr(self, f"layer{i + 1}")(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def stage_info(self) -> list[StageInfo]:
+        """Each stage's output (layer1 ... layer3): what a detector's feature pyramid taps."""
+        return stage_outputs(resnet_sites(self), self.conv1.stride[0], lambda stage, last: f"layer{stage}")
 
 
 def build_cifar_resnet(info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object) -> CifarResNet:

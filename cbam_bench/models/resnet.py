@@ -7,12 +7,48 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models import resnet as tv
 
 from cbam_bench.models.catalog import BackboneInfo
-from cbam_bench.models.sites import BlockSite
+from cbam_bench.models.sites import BlockSite, StageInfo, stage_outputs
+from cbam_bench.models.slot import AttentionSlot
 
 STEM_WIDTH = 64
+
+
+class BasicBlock(AttentionSlot, tv.BasicBlock):
+    """torchvision's basic block, with its attention slot in forward."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.init_slot()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(self.attend(x, "pre"))))  # the shortcut keeps the raw input
+        out = self.attend(self.bn2(self.conv2(out)), "residual")
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.attend(self.relu(out), "post-add")
+
+
+class Bottleneck(AttentionSlot, tv.Bottleneck):
+    """torchvision's bottleneck, with its attention slot in forward."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.init_slot()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(self.attend(x, "pre"))))  # the shortcut keeps the raw input
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.attend(self.bn3(self.conv3(out)), "residual")
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.attend(self.relu(out), "post-add")
 
 
 def stage_widths(width: float, stages: int = 4) -> list[int]:
@@ -65,6 +101,11 @@ class ResNet(nn.Module):
             x = getattr(self, f"layer{i + 1}")(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
+    def stage_info(self) -> list[StageInfo]:
+        """Each stage's output (layer1 ... layer4): what a detector's feature pyramid taps."""
+        stem = self.conv1.stride[0] * self.maxpool.stride
+        return stage_outputs(resnet_sites(self), stem, lambda stage, last: f"layer{stage}")
+
 
 def init_resnet_weights(model: nn.Module) -> None:
     """He-normal convolutions and unit-gain norms, as torchvision initialises its ResNets."""
@@ -105,5 +146,5 @@ def resnet_sites(model: nn.Module) -> list[BlockSite]:
     for stage in range(1, model.num_stages + 1):
         for index, block in enumerate(getattr(model, f"layer{stage}")):
             last_norm = block.bn3 if isinstance(block, Bottleneck) else block.bn2
-            sites.append(BlockSite(stage, index, f"layer{stage}.{index}", block, block.conv1, last_norm))
+            sites.append(BlockSite(stage, index, f"layer{stage}.{index}", block, block.conv1, last_norm, block.stride))
     return sites
