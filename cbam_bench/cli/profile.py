@@ -12,6 +12,7 @@ from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import (
     AttentionOpt,
     BlocksOpt,
+    BnMomentumOpt,
     DescriptorOpt,
     InputSizeOpt,
     JsonOpt,
@@ -151,6 +152,7 @@ def profile(
     descriptor: DescriptorOpt = None,
     kernel: KernelOpt = None,
     order: OrderOpt = None,
+    bn_momentum: BnMomentumOpt = None,
     stages: StagesOpt = None,
     blocks: BlocksOpt = None,
     position: PositionOpt = None,
@@ -173,7 +175,7 @@ def profile(
         raise SpecError(f"--reference: {reference!r} is not allowed; allowed: paper")
     spec = arch_from_options(
         model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
-        descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
+        descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
         width=width, stride_on=stride_on or default_stride_on(reference == "paper"),
         input_size=input_size, num_classes=num_classes,
     )

@@ -17,6 +17,7 @@ from cbam_bench.cli.options import (
     AttentionOpt,
     BatchSizeOpt,
     BlocksOpt,
+    BnMomentumOpt,
     DataDirOpt,
     DatasetOpt,
     DescriptorOpt,
@@ -246,6 +247,7 @@ def train(
     descriptor: DescriptorOpt = None,
     kernel: KernelOpt = None,
     order: OrderOpt = None,
+    bn_momentum: BnMomentumOpt = None,
     stages: StagesOpt = None,
     blocks: BlocksOpt = None,
     position: PositionOpt = None,
@@ -294,7 +296,7 @@ def train(
     if from_trial is not None:
         _refuse_with_trial(model, {
             "--attention": attention, "--reduction": reduction, "--min-hidden": min_hidden, "--pooling": pooling,
-            "--descriptor": descriptor, "--kernel": kernel, "--order": order, "--stages": stages, "--blocks": blocks,
+            "--descriptor": descriptor, "--kernel": kernel, "--order": order, "--bn-momentum": bn_momentum, "--stages": stages, "--blocks": blocks,
             "--position": position, "--width": width, "--stride-on": stride_on,
         })
         stored = stored_trial(storage, from_trial)
@@ -304,7 +306,7 @@ def train(
     else:
         arch = arch_from_options(
             model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
-            descriptor=descriptor, kernel=kernel, order=order, stages=stages, blocks=blocks, position=position,
+            descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
             width=width, stride_on=stride_on or default_stride_on(False), input_size=None, num_classes=None,
         )
         recipe = TRAIN_DEFAULTS
