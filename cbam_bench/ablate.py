@@ -26,7 +26,7 @@ from cbam_bench.stats import Interval, welch_interval
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
-    from cbam_bench.search.run import SearchObserver
+    from cbam_bench.search.observer import SearchObserver
     from cbam_bench.search.trainer import Trainer
     from cbam_bench.space import LatencySetup, Space
 

@@ -12,9 +12,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError
+from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
 from cbam_bench.search.study import Plan, make_plan, make_sampler, open_study
@@ -29,28 +30,6 @@ MAX_FAILURES_IN_A_ROW = 10
 INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
 _REASON_CHARS = 500
 Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
-
-
-class SearchObserver:
-    """What a run reports as it goes; this one ignores everything, the command line shows it."""
-
-    def opened(self, study: optuna.Study, plan: Plan, counts: Counts) -> None:
-        """The study is open; `counts` is where it stands."""
-
-    def trial_started(self, number: int, counts: Counts, target: int) -> None:
-        """This worker starts trial `number`."""
-
-    def epoch(self, number: int, seed_index: int, epoch: int, epochs: int, accuracy: float) -> None:
-        """Trial `number` finished an epoch of its `seed_index`-th seed."""
-
-    def trial_finished(self, trial: FrozenTrial, counts: Counts, target: int) -> None:
-        """A trial of this worker is recorded (COMPLETE, PRUNED or FAIL)."""
-
-    def waiting(self, counts: Counts, target: int) -> None:
-        """Trials running elsewhere would complete the study; this worker waits for them."""
-
-    def note(self, text: str) -> None:
-        """Something worth a line that is not a trial's outcome."""
 
 
 def failure_reason(exc: BaseException) -> str:

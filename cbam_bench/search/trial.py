@@ -26,7 +26,7 @@ from cbam_bench.space import LatencySetup, suggest_arch
 from cbam_bench.spec import ArchSpec
 
 if TYPE_CHECKING:
-    from cbam_bench.search.run import SearchObserver
+    from cbam_bench.search.observer import SearchObserver
 
 # What a trial that reuses an earlier one copies from it (identity attrs are its own).
 REUSED = (
