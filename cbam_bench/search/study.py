@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed
 from cbam_bench.metrics import COST_METRICS
-from cbam_bench.space import SAMPLERS, EarlyStop, Space
+from cbam_bench.space import SAMPLERS, EarlyStop, Space, default_trials
 from cbam_bench.spec import TrainSpec
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def make_plan(
     return Plan(
         space=space,
         study_name=study_name or space.name,
-        trials=trials or space.default_trials,
+        trials=trials or default_trials(space),
         train=train,
         seeds=seeds or space.seeds,
         sampler=sampler or space.sampler,
