@@ -9,7 +9,7 @@ candidate is recorded FAIL with its reason and the study goes on; bad input stop
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
@@ -25,6 +25,8 @@ from cbam_bench.space import LatencySetup, Space
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
+
+    from cbam_bench.records import TrialAttrs
 
 MAX_FAILURES_IN_A_ROW = 10
 INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
@@ -150,7 +152,7 @@ def run_search(
     heartbeat_s: int = HEARTBEAT_S,
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
-    cheap_cache: dict[tuple[str, LatencySetup], dict[str, Any]] | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup], TrialAttrs] | None = None,
 ) -> optuna.Study:
     """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
 

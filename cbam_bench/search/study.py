@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed
-from cbam_bench.metrics import COST_METRICS
+from cbam_bench.records import COST_METRICS
 from cbam_bench.space import SAMPLERS, EarlyStop, Space, default_trials
 from cbam_bench.spec import TrainSpec
 
