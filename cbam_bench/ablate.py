@@ -135,7 +135,7 @@ class Row:
 
     @property
     def accuracy(self) -> float | None:
-        return self.trial.measure("accuracy") if self.trial is not None else None
+        return self.trial.attrs.accuracy if self.trial is not None else None
 
 
 @dataclass(frozen=True)
