@@ -15,18 +15,17 @@ import optuna
 from optuna.trial import TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError
+from cbam_bench.records import TrialAttrs
 from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
 from cbam_bench.search.study import Plan, make_plan, make_sampler, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
-from cbam_bench.search.trial import TrialContext, evaluate
+from cbam_bench.search.trial import TrialContext, evaluate, store
 from cbam_bench.space import LatencySetup, Space
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
-
-    from cbam_bench.records import TrialAttrs
 
 MAX_FAILURES_IN_A_ROW = 10
 INTERRUPTED = "interrupted (KeyboardInterrupt); queued again"
@@ -53,7 +52,7 @@ def _tell(study: optuna.Study, storage: RDBStorage, tid: int, trial: optuna.Tria
     state, values, reason = outcome
     try:
         if state == TrialState.FAIL:
-            trial.set_user_attr("fail_reason", reason)
+            store(trial, TrialAttrs.measured(fail_reason=reason))
         study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
         if storage.get_trial(tid).state == TrialState.RUNNING:

@@ -43,7 +43,8 @@ class TrialContext:
     cheap: dict[tuple[str, LatencySetup], TrialAttrs] = field(default_factory=dict)
 
 
-def _store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
+def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
+    """Write every key the record stores to the running trial."""
     for key, value in attrs.to_user_attrs().items():
         trial.set_user_attr(key, value)
 
@@ -63,7 +64,7 @@ def _same_network(study: optuna.Study, archid: str) -> FrozenTrial | None:
 def _reuse(trial: optuna.Trial, prior: FrozenTrial) -> list[float]:
     stored = TrialAttrs.from_user_attrs(prior.user_attrs)
     source = stored.reused_from if stored.reused_from is not None else prior.number
-    _store(trial, stored.only(REUSED) | TrialAttrs(reused_from=source))
+    store(trial, stored.only(REUSED) | TrialAttrs(reused_from=source))
     for key, value in prior.constraints.items():
         trial.set_constraint(key, value)
     return list(prior.values)
@@ -93,7 +94,7 @@ def _epoch_callback(
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
-            _store(trial, TrialAttrs(curve=curve, stopped_at_epoch=report.epoch, stopped_reason=reason))
+            store(trial, TrialAttrs(curve=curve, stopped_at_epoch=report.epoch, stopped_reason=reason))
             raise optuna.TrialPruned(reason)
 
     return on_epoch
@@ -108,7 +109,7 @@ def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: TrialAttrs) -> 
         if metric not in trial.constraints:  # a retried trial carries its constraints over
             trial.set_constraint(metric, value)
     feasible = all(c <= 0 for c in constraints)
-    _store(trial, TrialAttrs(constraints=constraints, feasible=feasible))
+    store(trial, TrialAttrs(constraints=constraints, feasible=feasible))
     return feasible
 
 
@@ -118,7 +119,7 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     plan = ctx.plan
     arch: ArchSpec = ctx.trainer.fit_arch(suggest_arch(trial, plan.space), plan.train)
     archid = arch.archid
-    _store(trial, TrialAttrs(archid=archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
+    store(trial, TrialAttrs(archid=archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
     prior = _same_network(ctx.study, archid)
     if prior is not None:
         return _reuse(trial, prior)
@@ -126,10 +127,10 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     if key not in ctx.cheap:
         ctx.cheap[key] = cheap_measures(arch, plan.space.latency)
     cheap = ctx.cheap[key]
-    _store(trial, cheap | TrialAttrs(env=environment(plan.train)))
+    store(trial, cheap | TrialAttrs(env=environment(plan.train)))
     if not _budget_check(trial, ctx, cheap):
         untrained = TrialAttrs(accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0)
-        _store(trial, untrained)
+        store(trial, untrained)
         return _values(ctx, cheap | untrained)
     if not plan.needs_training:
         return _values(ctx, cheap)
@@ -141,5 +142,5 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
         results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
     trained = fold_seeds(results)
-    _store(trial, trained | TrialAttrs(curve=curve))
+    store(trial, trained | TrialAttrs(curve=curve))
     return _values(ctx, cheap | trained)
