@@ -33,7 +33,7 @@ def _canonical_pooling(pooling: Any) -> tuple[str, ...]:
     if isinstance(pooling, str):
         pooling = [p for p in re.split(r"[,+ ]+", pooling) if p]
     if not isinstance(pooling, (list, tuple)) or not pooling:
-        raise SpecError(f"attention.pooling: must be a non-empty set of {allowed(POOLINGS)}")
+        raise SpecError("attention.pooling", f"must be a non-empty set of {allowed(POOLINGS)}")
     for p in pooling:
         check_choice("attention.pooling", p, POOLINGS)
     # The MLP is shared and its outputs are summed, so the order of pools does not matter.
@@ -77,10 +77,10 @@ class AttentionSpec:
         check_choice("attention.order", self.order, ORDERS)
         for name in ("mlp_bias", "spatial_bn"):
             if not isinstance(getattr(self, name), bool):
-                raise SpecError(f"attention.{name}: {getattr(self, name)!r} is not allowed; allowed: true, false")
+                raise SpecError(f"attention.{name}", f"{getattr(self, name)!r} is not allowed; allowed: true, false")
         m = self.bn_momentum
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m <= 1:
-            raise SpecError(f"attention.bn_momentum: {m!r} is not allowed; allowed: a number in (0, 1]")
+            raise SpecError("attention.bn_momentum", f"{m!r} is not allowed; allowed: a number in (0, 1]")
         object.__setattr__(self, "bn_momentum", float(m))
 
     @property
@@ -142,12 +142,12 @@ class PlacementSpec:
             if isinstance(stages, int) and not isinstance(stages, bool):
                 stages = (stages,)
             if not isinstance(stages, (list, tuple)) or not stages:
-                raise SpecError("placement.stages: must be a non-empty list of stage numbers, or omitted for all")
+                raise SpecError("placement.stages", "must be a non-empty list of stage numbers, or omitted for all")
             for s in stages:
                 check_int("placement.stages", s, 1, MAX_STAGES)
             object.__setattr__(self, "stages", tuple(sorted(set(stages))))
         if self.blocks not in ("all", "first", "last") and not _EVERY.match(str(self.blocks)):
-            raise SpecError(f"placement.blocks: {self.blocks!r} is not allowed; allowed: all, first, last, every-K")
+            raise SpecError("placement.blocks", f"{self.blocks!r} is not allowed; allowed: all, first, last, every-K")
         if self.blocks == "every-1":
             object.__setattr__(self, "blocks", "all")
         check_choice("placement.position", self.position, POSITIONS)
@@ -181,7 +181,7 @@ class ArchSpec:
     def __post_init__(self) -> None:
         info = backbone_info(self.backbone)
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 8:
-            raise SpecError(f"width: {self.width!r} is not allowed; allowed: a number in (0, 8]")
+            raise SpecError("width", f"{self.width!r} is not allowed; allowed: a number in (0, 8]")
         object.__setattr__(self, "width", float(self.width))
         check_choice("stride_on", self.stride_on, STRIDE_ON)
         if self.num_classes is None:
@@ -192,14 +192,15 @@ class ArchSpec:
         check_int("input_size", self.input_size, 8, MAX_IMAGE_SIZE)
         check_int("in_channels", self.in_channels, 1, MAX_CHANNELS)
         if not isinstance(self.attention, AttentionSpec):
-            raise SpecError("attention: must be an AttentionSpec")
+            raise SpecError("attention", "must be an AttentionSpec")
         if not isinstance(self.placement, PlacementSpec):
-            raise SpecError("placement: must be a PlacementSpec")
+            raise SpecError("placement", "must be a PlacementSpec")
         if self.placement.stages is not None:
             for s in self.placement.stages:
                 if s > len(info.depths):
                     raise SpecError(
-                        f"placement.stages: {s} is out of range for {self.backbone}; "
+                        "placement.stages",
+                        f"{s} is out of range for {self.backbone}; "
                         f"allowed: {allowed(range(1, len(info.depths) + 1))}"
                     )
 
@@ -253,14 +254,14 @@ class ArchSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
         if not isinstance(data, dict):
-            raise SpecError("arch: must be a JSON object")
+            raise SpecError("arch", "must be a JSON object")
         fields = _checked_fields(cls, data, "")
         if "attention" in fields:
             fields["attention"] = AttentionSpec(**_checked_fields(AttentionSpec, fields["attention"], "attention."))
         if "placement" in fields:
             fields["placement"] = PlacementSpec(**_checked_fields(PlacementSpec, fields["placement"], "placement."))
         if "backbone" not in fields:
-            raise SpecError("arch: the key 'backbone' is required")
+            raise SpecError("arch", "the key 'backbone' is required")
         return cls(**fields)
 
     @classmethod
@@ -268,18 +269,18 @@ class ArchSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"arch: not valid JSON ({exc})") from None
+            raise SpecError("arch", f"not valid JSON ({exc})") from None
         return cls.from_dict(data)
 
 
 def _checked_fields(cls: type, data: Any, prefix: str) -> dict[str, Any]:
     """Reject unknown keys with a 'did you mean' hint instead of a TypeError."""
     if not isinstance(data, dict):
-        raise SpecError(f"{prefix.rstrip('.') or 'spec'}: must be a mapping")
+        raise SpecError(f"{prefix.rstrip('.') or 'spec'}", "must be a mapping")
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise SpecError(f"{prefix}{key}: unknown key{did_you_mean(str(key), names)}; allowed: {allowed(names)}")
+            raise SpecError(f"{prefix}{key}", f"unknown key{did_you_mean(str(key), names)}; allowed: {allowed(names)}")
     return dict(data)
 
 
@@ -319,7 +320,7 @@ class TrainSpec:
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise SpecError(f"train.data_dir: {self.data_dir!r} is not allowed; allowed: a folder path")
+            raise SpecError("train.data_dir", f"{self.data_dir!r} is not allowed; allowed: a folder path")
         check_int("train.epochs", self.epochs, 1, MAX_EPOCHS)
         check_int("train.batch_size", self.batch_size, 1, MAX_BATCH)
         check_int("train.seed", self.seed, 0, MAX_SEED)
@@ -332,9 +333,9 @@ class TrainSpec:
         for name in ("momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
             check_number(f"train.{name}", getattr(self, name), 0)
         if self.label_smoothing >= 1:
-            raise SpecError(f"train.label_smoothing: {self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
+            raise SpecError("train.label_smoothing", f"{self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
         if not isinstance(self.nesterov, bool):
-            raise SpecError(f"train.nesterov: {self.nesterov!r} is not allowed; allowed: true, false")
+            raise SpecError("train.nesterov", f"{self.nesterov!r} is not allowed; allowed: true, false")
         check_choice("train.schedule", self.schedule, SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.precision", self.precision, PRECISIONS)

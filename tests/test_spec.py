@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
-from cbam_bench.cli.options import arch_from_options
+from cbam_bench.cli.options import arch_from_options, as_flag
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
@@ -180,3 +182,17 @@ def test_bn_momentum_reaches_the_module_and_the_command_line_names_its_flag() ->
     assert build_model(ArchSpec("cifar_resnet20", attention=AttentionSpec())).layer1[0].attention.spatial.bn.momentum == 0.01
     with pytest.raises(SpecError, match=r"^--bn-momentum: 2.0 is not allowed; allowed: a number in \(0, 1\]$"):
         arch_from_options("cifar_resnet20", attention="cbam", bn_momentum=2.0, stride_on="3x3")
+
+
+def test_spec_error_carries_key_and_reason_and_the_command_line_swaps_only_the_key() -> None:
+    with pytest.raises(SpecError) as info:
+        TrainSpec(lr=-1.0)
+    exc = info.value
+    assert (exc.key, exc.reason) == ("train.lr", "-1.0 is not allowed; allowed: a finite number > 0")
+    assert str(exc) == "train.lr: -1.0 is not allowed; allowed: a finite number > 0"
+    flagged = as_flag(exc)
+    assert isinstance(flagged, SpecError) and (flagged.key, flagged.reason) == ("--lr", exc.reason)
+    # A key the command line does not know stays as it is; the error survives a trip to a worker process.
+    assert as_flag(SpecError("arch", "must be a JSON object")).key == "arch"
+    copy = pickle.loads(pickle.dumps(exc))
+    assert (copy.key, copy.reason, str(copy)) == (exc.key, exc.reason, str(exc))

@@ -137,11 +137,9 @@ _FLAG_OF_KEY = {
 
 
 def as_flag(exc: CbamBenchError) -> CbamBenchError:
-    """The same error with its leading spec key (train.lr) replaced by the option the user typed (--lr)."""
-    text = str(exc)
-    key = text.split(":", 1)[0]
-    flag = _FLAG_OF_KEY.get(key)
-    return type(exc)(flag + text[len(key) :]) if flag else exc
+    """The same error under the option the user typed (--lr) instead of its spec key (train.lr)."""
+    flag = _FLAG_OF_KEY.get(exc.key) if isinstance(exc, SpecError) else None
+    return exc.rekeyed(flag) if flag else exc
 
 
 def parse_stages(text: str | None) -> tuple[int, ...] | None:
@@ -150,7 +148,7 @@ def parse_stages(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise SpecError(f"--stages: {text!r} is not allowed; allowed: a comma list of stage numbers such as 2,3") from None
+        raise SpecError("--stages", f"{text!r} is not allowed; allowed: a comma list of stage numbers such as 2,3") from None
 
 
 def arch_from_options(

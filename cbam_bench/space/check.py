@@ -54,13 +54,6 @@ class _Bad(Exception):
     """One problem with one value; the checker records it and carries on."""
 
 
-def _spec_reason(exc: SpecError) -> str:
-    """'attention.kernel: 4 is not allowed; ...' -> '4 is not allowed; ...' (we name our own key)."""
-    text = str(exc)
-    head, sep, rest = text.partition(": ")
-    return rest if sep and " " not in head else text
-
-
 def _key_hint(key: str, names: list[str]) -> str:
     suffix = [n for n in names if n.endswith(f".{key}")]
     return f" (did you mean {suffix[0]!r}?)" if len(suffix) == 1 else did_you_mean(key, names)
@@ -403,7 +396,7 @@ def _encode(key: str, item: Any, backbone: str | None) -> Choice:
         else:
             value = getattr(ArchSpec(backbone, **{field: item}), field)
     except SpecError as exc:
-        raise _Bad(_spec_reason(exc)) from None
+        raise _Bad(exc.reason) from None
     if key == "channel.pooling":
         return "+".join(value)
     if key == "placement.stages":
