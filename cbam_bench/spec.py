@@ -13,19 +13,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cbam_bench.attention.registry import ATTENTION_KINDS, SPATIAL_BN_MOMENTUM, attention_kind
 from cbam_bench.data.catalog import MIN_TRAIN_IMAGES, check_dataset_name
 from cbam_bench.errors import SpecError, allowed, check_choice, check_int, check_number, did_you_mean
 from cbam_bench.models.catalog import backbone_info
 
-ATTENTION_KINDS = ("none", "se", "eca", "cbam")
 POOLINGS = ("avg", "max", "lp", "lse")
 DESCRIPTORS = ("avg+max", "conv1x1")
 KERNELS = (3, 5, 7)
 ORDERS = ("channel-spatial", "spatial-channel", "parallel", "channel-only", "spatial-only")
-POSITIONS = ("residual", "post-add", "pre")
+# Where in a block a module acts (models/slot.py), and after a stage's last block, as BAM sits.
+BLOCK_POSITIONS = ("residual", "post-add", "pre")
+BETWEEN_STAGES = "between-stages"
+POSITIONS = (*BLOCK_POSITIONS, BETWEEN_STAGES)
 STRIDE_ON = ("1x1", "3x3")
-# The spatial gate's BatchNorm momentum in the authors' code; PyTorch's default is 0.1.
-SPATIAL_BN_MOMENTUM = 0.01
 _EVERY = re.compile(r"every-([1-9][0-9]*)$")
 
 
@@ -54,7 +55,11 @@ MAX_STAGES = 8
 
 @dataclass(frozen=True)
 class AttentionSpec:
-    """What attention module to build. The defaults are the paper's CBAM."""
+    """What attention module to build. The defaults are the paper's CBAM.
+
+    Which fields shape a module depends on its kind: the attention registry says which
+    (cbam_bench.attention.registry), and only those enter the canonical form and the archid.
+    """
 
     kind: str = "cbam"
     pooling: tuple[str, ...] = ("avg", "max")
@@ -83,49 +88,17 @@ class AttentionSpec:
             raise SpecError("attention.bn_momentum", f"{m!r} is not allowed; allowed: a number in (0, 1]")
         object.__setattr__(self, "bn_momentum", float(m))
 
-    @property
-    def uses_channel_gate(self) -> bool:
-        return self.kind == "se" or (self.kind == "cbam" and self.order != "spatial-only")
-
-    @property
-    def uses_spatial_gate(self) -> bool:
-        return self.kind == "cbam" and self.order != "channel-only"
+    def applied(self) -> tuple[str, ...]:
+        """The fields that shape this module (its kind's registry entry says which)."""
+        return attention_kind(self.kind).applied(self)
 
     def canonical(self) -> dict[str, Any]:
         """Only the options that shape the module; `se` and channel-only CBAM with avg pooling match."""
-        if self.kind in ("none", "eca"):
-            return {"gate": self.kind}
-        if self.kind == "se":
-            out: dict[str, Any] = {"gate": "channel-only", "pooling": ["avg"]}
-        else:
-            out = {"gate": self.order}
-            if self.uses_channel_gate:
-                out["pooling"] = list(self.pooling)
-        if self.uses_channel_gate:
-            out.update(reduction=self.reduction, min_hidden=self.min_hidden, mlp_bias=self.mlp_bias)
-        if self.uses_spatial_gate:
-            out.update(descriptor=self.descriptor, kernel=self.kernel, spatial_bn=self.spatial_bn)
-            if self.spatial_bn:
-                out["bn_momentum"] = self.bn_momentum
-        return out
+        return attention_kind(self.kind).key(self)
 
     def summary(self) -> str:
         """A short human label, e.g. 'cbam avg+max r16 k7 c-s'."""
-        if self.kind in ("none", "eca"):
-            return self.kind
-        parts = [self.kind]
-        if self.uses_channel_gate:
-            pooling = "avg" if self.kind == "se" else "+".join(self.pooling)
-            parts += [pooling, f"r{self.reduction}"]
-        if self.uses_spatial_gate:
-            desc = "" if self.descriptor == "avg+max" else "1x1conv "
-            parts.append(f"{desc}k{self.kernel}")
-            if self.spatial_bn and self.bn_momentum != SPATIAL_BN_MOMENTUM:
-                parts.append(f"bn-m{self.bn_momentum:g}")
-        if self.kind == "cbam":
-            parts.append({"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par",
-                          "channel-only": "c", "spatial-only": "s"}[self.order])
-        return " ".join(parts)
+        return attention_kind(self.kind).describe(self)
 
 
 @dataclass(frozen=True)
@@ -151,6 +124,11 @@ class PlacementSpec:
         if self.blocks == "every-1":
             object.__setattr__(self, "blocks", "all")
         check_choice("placement.position", self.position, POSITIONS)
+        if self.position == BETWEEN_STAGES and self.blocks != "all":
+            raise SpecError(
+                "placement.blocks",
+                f"{self.blocks!r} does not apply between stages (a module follows each stage's last block); allowed: all",
+            )
 
     def selects(self, stage: int, index: int, depth: int) -> bool:
         """Whether block `index` (0-based) of 1-based `stage`, which has `depth` blocks, gets a module."""
@@ -209,6 +187,10 @@ class ArchSpec:
         if self.attention.kind == "none":
             return []
         depths = backbone_info(self.backbone).depths
+        if self.placement.position == BETWEEN_STAGES:
+            # After each chosen stage's last block; by default every stage but the last, as BAM's authors do.
+            stages = self.placement.stages or tuple(range(1, len(depths)))
+            return [(stage, depths[stage - 1] - 1) for stage in stages]
         return [
             (stage, index)
             for stage, depth in enumerate(depths, start=1)
@@ -232,7 +214,9 @@ class ArchSpec:
         if sites:
             out["attention"] = self.attention.canonical()
             out["sites"] = [list(s) for s in sites]
-            out["position"] = self.placement.position
+            # A module between stages is the post-add module of a stage's last block: one network, one archid.
+            position = self.placement.position
+            out["position"] = "post-add" if position == BETWEEN_STAGES else position
         return out
 
     @property

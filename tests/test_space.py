@@ -42,9 +42,10 @@ params:
   spatial.descriptor: [avg+max, conv1x1]
   spatial.kernel: [3, 5]
   spatial.bn: [true, false]
+  spatial.bn_momentum: [0.01, 0.1]
   placement.stages: [all, [2, 3], 4]
   placement.blocks: [all, first, every-2]
-  placement.position: [residual, post-add, pre]
+  placement.position: [residual, post-add, pre, between-stages]
 """
 
 
@@ -96,7 +97,7 @@ def test_every_parameter_reaches_the_arch_spec(tmp_path: Path) -> None:
     answers = {
         "backbone.width": 0.5, "backbone.stride_on": "1x1", "attention.kind": "cbam", "attention.order": "parallel",
         "channel.pooling": "max+lse", "channel.reduction": 8, "channel.min_hidden": 4,
-        "spatial.descriptor": "conv1x1", "spatial.kernel": 5, "spatial.bn": False,
+        "spatial.descriptor": "conv1x1", "spatial.kernel": 5, "spatial.bn": True, "spatial.bn_momentum": 0.1,
         "placement.stages": "2,3", "placement.blocks": "every-2", "placement.position": "pre",
     }
     trial = Fixed(answers)
@@ -105,7 +106,7 @@ def test_every_parameter_reaches_the_arch_spec(tmp_path: Path) -> None:
     assert arch == ArchSpec(
         "resnet50", width=0.5, stride_on="1x1",
         attention=AttentionSpec(kind="cbam", order="parallel", pooling=("max", "lse"), reduction=8, min_hidden=4,
-                                descriptor="conv1x1", kernel=5, spatial_bn=False),
+                                descriptor="conv1x1", kernel=5, spatial_bn=True, bn_momentum=0.1),
         placement=arch.placement,
     )
     assert (arch.placement.stages, arch.placement.blocks, arch.placement.position) == ((2, 3), "every-2", "pre")
@@ -128,9 +129,15 @@ def test_options_that_do_not_apply_are_not_sampled(tmp_path: Path) -> None:
     assert not any(k.startswith("spatial.") or k in ("attention.order", "channel.pooling") for k in se.asked)
     spatial_only = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "cbam",
                           "attention.order": "spatial-only", "spatial.descriptor": "avg+max", "spatial.kernel": 3,
-                          "spatial.bn": True, "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+                          "spatial.bn": True, "spatial.bn_momentum": 0.01, "placement.stages": "all", "placement.blocks": "all",
+                          "placement.position": "residual"})
     suggest_arch(spatial_only, space)
     assert not any(k.startswith("channel.") for k in spatial_only.asked)
+    between = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "se", "channel.reduction": 8,
+                     "channel.min_hidden": 1, "placement.stages": "all", "placement.position": "between-stages"})
+    arch = suggest_arch(between, space)
+    assert "placement.blocks" not in between.asked  # a module between stages follows each stage's last block
+    assert arch.sites() == [(1, 2), (2, 3), (3, 5)]
     none = load_space(write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n"))
     trial = Fixed({"attention.kind": "none"})
     assert suggest_arch(trial, none).attention.kind == "none" and trial.asked == ["attention.kind"]

@@ -196,3 +196,16 @@ def test_spec_error_carries_key_and_reason_and_the_command_line_swaps_only_the_k
     assert as_flag(SpecError("arch", "must be a JSON object")).key == "arch"
     copy = pickle.loads(pickle.dumps(exc))
     assert (copy.key, copy.reason, str(copy)) == (exc.key, exc.reason, str(exc))
+
+
+def test_between_stages_is_after_each_stages_last_block_and_one_network_with_post_add_there() -> None:
+    between = ArchSpec("resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(position="between-stages"))
+    assert between.sites() == [(1, 2), (2, 3), (3, 5)]  # after stages 1, 2 and 3, not after the last
+    chosen = ArchSpec("resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(stages=(2, 4), position="between-stages"))
+    assert chosen.sites() == [(2, 3), (4, 2)]
+    same = ArchSpec("resnet50", attention=AttentionSpec(kind="se"),
+                    placement=PlacementSpec(stages=(1, 2, 3), blocks="last", position="post-add"))
+    assert same.sites() == between.sites() and same.archid == between.archid
+    with pytest.raises(SpecError) as info:
+        PlacementSpec(blocks="first", position="between-stages")
+    assert info.value.key == "placement.blocks" and info.value.reason.endswith("allowed: all")
