@@ -17,12 +17,11 @@ from cbam_bench.errors import SpecError
 from cbam_bench.space.model import PARAM_FIELDS, Choice
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
 
-_INTS = ("channel.reduction", "channel.min_hidden", "spatial.kernel")
-_BOOLS = ("spatial.bn",)
-_NUMBERS = ("backbone.width", "spatial.bn_momentum")
-_NAMES = ("attention.kind", "attention.order", "spatial.descriptor", "placement.blocks",
-          "placement.position", "backbone.stride_on")
+_NAMES = ("backbone.stride_on", "placement.blocks", "placement.position")
 _FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(AttentionSpec)}
+# An attention choice's form follows its field's type, so a kind's new field needs nothing here.
+# Numbers need no form check: the spec's own refusal already names the range.
+_FORM_OF_TYPE = {int: "int", bool: "bool", str: "name"}
 
 
 class BadChoice(Exception):
@@ -39,6 +38,13 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _form(key: str) -> str | None:
+    group, field = PARAM_FIELDS[key]
+    if group == "attention":
+        return _FORM_OF_TYPE.get(_FIELD_TYPES[field])
+    return "name" if key in _NAMES else None
+
+
 def _shape_check(key: str, item: Any) -> Any:
     """The item in the form its spec field takes, or BadChoice naming the form a choice must have."""
     if key == "channel.pooling":
@@ -51,14 +57,14 @@ def _shape_check(key: str, item: Any) -> Any:
             item = [item]
         if not isinstance(item, list) or not item or not all(is_int(s) for s in item):
             raise BadChoice(f"{show(item)} is not allowed; each choice is all or a list of stage numbers such as [2, 3]")
-    elif key in _INTS and not is_int(item):
-        raise BadChoice(f"{show(item)} is not allowed; allowed: integers")
-    elif key in _BOOLS and not isinstance(item, bool):
-        raise BadChoice(f"{show(item)} is not allowed; allowed: true, false")
-    elif key in _NUMBERS and (isinstance(item, bool) or not isinstance(item, (int, float))):
-        raise BadChoice(f"{show(item)} is not allowed; allowed: numbers")
-    elif key in _NAMES and not isinstance(item, str):
-        raise BadChoice(f"{show(item)} is not allowed; allowed: names such as in the README's table")
+    else:
+        form = _form(key)
+        if form == "int" and not is_int(item):
+            raise BadChoice(f"{show(item)} is not allowed; allowed: integers")
+        if form == "bool" and not isinstance(item, bool):
+            raise BadChoice(f"{show(item)} is not allowed; allowed: true, false")
+        if form == "name" and not isinstance(item, str):
+            raise BadChoice(f"{show(item)} is not allowed; allowed: names such as in the README's table")
     return item
 
 
