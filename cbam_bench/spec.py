@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cbam_bench.attention.registry import ATTENTION_KINDS, SPATIAL_BN_MOMENTUM, attention_kind
+from cbam_bench.attention.registry import ATTENTION_KINDS, COMBINES, SPATIAL_BN_MOMENTUM, attention_kind
 from cbam_bench.data.catalog import MIN_TRAIN_IMAGES, check_dataset_name
 from cbam_bench.errors import SpecError, allowed, check_choice, check_int, check_number, did_you_mean
 from cbam_bench.models.catalog import backbone_info
@@ -71,6 +71,7 @@ class AttentionSpec:
     spatial_bn: bool = True
     order: str = "channel-spatial"
     bn_momentum: float = SPATIAL_BN_MOMENTUM
+    combine: str = COMBINES[0]  # BAM's: the paper's sigmoid(Mc + Ms)
 
     def __post_init__(self) -> None:
         check_choice("attention.kind", self.kind, ATTENTION_KINDS)
@@ -80,6 +81,7 @@ class AttentionSpec:
         check_choice("attention.descriptor", self.descriptor, DESCRIPTORS)
         check_choice("attention.kernel", self.kernel, KERNELS)
         check_choice("attention.order", self.order, ORDERS)
+        check_choice("attention.combine", self.combine, COMBINES)
         for name in ("mlp_bias", "spatial_bn"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"attention.{name}", f"{getattr(self, name)!r} is not allowed; allowed: true, false")

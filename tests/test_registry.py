@@ -17,7 +17,7 @@ from cbam_bench.spec import ArchSpec, AttentionSpec
 # A value other than the default for every option field: a new field without one fails here first.
 OTHER = {
     "pooling": ("max",), "reduction": 4, "min_hidden": 2, "mlp_bias": False, "descriptor": "conv1x1", "kernel": 3,
-    "spatial_bn": False, "order": "parallel", "bn_momentum": 0.1,
+    "spatial_bn": False, "order": "parallel", "bn_momentum": 0.1, "combine": "product",
 }
 OPTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec) if f.name != "kind"]
 

@@ -34,8 +34,9 @@ objectives: [accuracy, params]
 params:
   backbone.width: [0.5, 1.0]
   backbone.stride_on: [1x1, 3x3]
-  attention.kind: [se, cbam]
+  attention.kind: [se, cbam, bam]
   attention.order: [channel-spatial, spatial-channel, parallel, channel-only, spatial-only]
+  attention.combine: [sum, product]
   channel.pooling: [avg, [avg, max], max+lse]
   channel.reduction: [8, 16]
   channel.min_hidden: [1, 4]
@@ -102,7 +103,8 @@ def test_every_parameter_reaches_the_arch_spec(tmp_path: Path) -> None:
     }
     trial = Fixed(answers)
     arch = suggest_arch(trial, space)
-    assert sorted(trial.asked) == sorted(PARAM_FIELDS.keys() - {"attention.variant"})
+    # Every parameter but BAM's own (combine applies to bam only).
+    assert sorted(trial.asked) == sorted(PARAM_FIELDS.keys() - {"attention.variant", "attention.combine"})
     assert arch == ArchSpec(
         "resnet50", width=0.5, stride_on="1x1",
         attention=AttentionSpec(kind="cbam", order="parallel", pooling=("max", "lse"), reduction=8, min_hidden=4,
@@ -138,6 +140,13 @@ def test_options_that_do_not_apply_are_not_sampled(tmp_path: Path) -> None:
     arch = suggest_arch(between, space)
     assert "placement.blocks" not in between.asked  # a module between stages follows each stage's last block
     assert arch.sites() == [(1, 2), (2, 3), (3, 5)]
+    bam = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "bam", "attention.combine": "product",
+                 "channel.reduction": 8, "channel.min_hidden": 1, "placement.stages": "all",
+                 "placement.position": "between-stages"})
+    arch = suggest_arch(bam, space)
+    assert arch.attention == AttentionSpec(kind="bam", combine="product", reduction=8)
+    assert [k for k in bam.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
+        "attention.kind", "attention.combine", "channel.reduction", "channel.min_hidden"]
     none = load_space(write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n"))
     trial = Fixed({"attention.kind": "none"})
     assert suggest_arch(trial, none).attention.kind == "none" and trial.asked == ["attention.kind"]
@@ -224,7 +233,7 @@ params:
         "sampler: 'tpee' is not allowed (did you mean 'tpe'?); allowed: tpe, nsga2, random, grid, gp",
         "trials: 0 is not allowed; allowed: an integer in [1, 100000]",
         "params.channel.reductoin: unknown key (did you mean 'channel.reduction'?); allowed: " + found[7].split("allowed: ")[1],
-        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam",
+        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam",
         "params.spatial.kernel: 4 is not allowed; allowed: 3, 5, 7",
     ]
 

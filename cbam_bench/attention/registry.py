@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # `order` comes first: it decides which of CBAM's other fields apply.
 SPACE_KEYS: dict[str, str] = {
     "order": "attention.order",
+    "combine": "attention.combine",
     "pooling": "channel.pooling",
     "reduction": "channel.reduction",
     "min_hidden": "channel.min_hidden",
@@ -33,6 +34,9 @@ SPACE_KEYS: dict[str, str] = {
 }
 # The spatial gate's BatchNorm momentum in the authors' CBAM code; PyTorch's default is 0.1.
 SPATIAL_BN_MOMENTUM = 0.01
+# BAM's ways of joining its branches: the paper's sigmoid(Mc + Ms) first (the default), then the
+# authors' released code's sigmoid(Mc * Ms).
+COMBINES = ("sum", "product")
 CHANNEL_FIELDS = ("reduction", "min_hidden", "mlp_bias")
 ORDER_LABELS = {"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par", "channel-only": "c",
                 "spatial-only": "s"}
@@ -157,6 +161,11 @@ KINDS: dict[str, AttentionKind] = {
             label=_cbam_label,
             canonical=lambda s: _gate_canonical(s, s.order, list(s.pooling), _cbam_applies(s)),
             elementwise={"sqrt": "written", **dict.fromkeys(("amax", "max", "pow", "logsumexp"), "read")},
+        ),
+        AttentionKind(
+            "bam", "BAM: channel MLP and dilated spatial branch, F * (1 + sigmoid(combined))",
+            "cbam_bench.attention.bam:BAM", fields={"reduction": "", "min_hidden": "", "combine": ""},
+            label=lambda s: f"bam r{s.reduction} {s.combine}",
         ),
     )
 }
