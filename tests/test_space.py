@@ -34,7 +34,7 @@ objectives: [accuracy, params]
 params:
   backbone.width: [0.5, 1.0]
   backbone.stride_on: [1x1, 3x3]
-  attention.kind: [se, cbam, bam]
+  attention.kind: [se, cbam, bam, coord]
   attention.order: [channel-spatial, spatial-channel, parallel, channel-only, spatial-only]
   attention.combine: [sum, product]
   channel.pooling: [avg, [avg, max], max+lse]
@@ -147,6 +147,11 @@ def test_options_that_do_not_apply_are_not_sampled(tmp_path: Path) -> None:
     assert arch.attention == AttentionSpec(kind="bam", combine="product", reduction=8)
     assert [k for k in bam.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
         "attention.kind", "attention.combine", "channel.reduction", "channel.min_hidden"]
+    coord = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "coord", "channel.reduction": 8,
+                   "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+    suggest_arch(coord, space)
+    assert [k for k in coord.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
+        "attention.kind", "channel.reduction"]
     none = load_space(write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n"))
     trial = Fixed({"attention.kind": "none"})
     assert suggest_arch(trial, none).attention.kind == "none" and trial.asked == ["attention.kind"]
@@ -233,7 +238,7 @@ params:
         "sampler: 'tpee' is not allowed (did you mean 'tpe'?); allowed: tpe, nsga2, random, grid, gp",
         "trials: 0 is not allowed; allowed: an integer in [1, 100000]",
         "params.channel.reductoin: unknown key (did you mean 'channel.reduction'?); allowed: " + found[7].split("allowed: ")[1],
-        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam",
+        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord",
         "params.spatial.kernel: 4 is not allowed; allowed: 3, 5, 7",
     ]
 

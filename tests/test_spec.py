@@ -76,7 +76,7 @@ def test_options_that_change_the_network_change_the_archid() -> None:
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: AttentionSpec(kind="cbm"), "attention.kind: 'cbm' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam"),
+        (lambda: AttentionSpec(kind="cbm"), "attention.kind: 'cbm' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord"),
         (lambda: AttentionSpec(pooling=()), "attention.pooling: must be a non-empty set of avg, max, lp, lse"),
         (lambda: AttentionSpec(pooling=("avg", "mean")), "attention.pooling: 'mean' is not allowed"),
         (lambda: AttentionSpec(kernel=4), "attention.kernel: 4 is not allowed; allowed: 3, 5, 7"),

@@ -167,6 +167,11 @@ KINDS: dict[str, AttentionKind] = {
             "cbam_bench.attention.bam:BAM", fields={"reduction": "", "min_hidden": "", "combine": ""},
             label=lambda s: f"bam r{s.reduction} {s.combine}",
         ),
+        AttentionKind(
+            "coord", "coordinate attention: per-row and per-column gates from pooling along W and along H",
+            "cbam_bench.attention.coord:CoordAttention", fields={"reduction": ""},
+            label=lambda s: f"coord r{s.reduction}", elementwise=dict.fromkeys(("hardswish", "hardswish_"), "written"),
+        ),
     )
 }
 ATTENTION_KINDS = tuple(KINDS)
