@@ -7,13 +7,21 @@ conditional space, and two candidates that differ only in unused options never b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from cbam_bench.attention.registry import SPACE_KEYS
+from cbam_bench.attention.registry import SPACE_KEYS, attention_kind
 from cbam_bench.space.codec import decode
 from cbam_bench.space.model import PARAM_FIELDS, Space
 from cbam_bench.spec import BETWEEN_STAGES, ArchSpec, AttentionSpec, PlacementSpec
+
+
+# AttentionSpec's defaults as plain values: a probe of what is chosen so far, cheap enough to build
+# once per field while walking tens of thousands of candidates (each value was checked when the
+# file was read).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AttentionSpec)}
 
 
 class Suggests(Protocol):
@@ -51,8 +59,9 @@ def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[
         take("attention.kind")
     attention.setdefault("kind", "none")
     # In SPACE_KEYS order, each field the kind's registry entry applies to what is chosen so far.
+    kind = attention_kind(attention["kind"])
     for name, key in SPACE_KEYS.items():
-        if name not in attention and name in AttentionSpec(**attention).applied():
+        if name not in attention and name in kind.applied(SimpleNamespace(**(_DEFAULTS | attention))):
             take(key)
     if attention["kind"] != "none":
         take("placement.stages")
