@@ -147,7 +147,7 @@ KINDS: dict[str, AttentionKind] = {
     for k in (
         AttentionKind("none", "no attention", None, canonical=lambda s: {"gate": "none"}),
         AttentionKind(
-            "se", "Squeeze-and-Excitation: CBAM's channel gate with average pooling only",
+            "se", "SE: CBAM's channel gate, average pooling only",
             "cbam_bench.attention.se:squeeze_excite",
             fields={"reduction": "", "min_hidden": "", "mlp_bias": ""},
             label=lambda s: f"se avg r{s.reduction}",
@@ -156,19 +156,19 @@ KINDS: dict[str, AttentionKind] = {
         AttentionKind("eca", "ECA: a 1-D convolution across pooled channels", "cbam_bench.attention.eca:ECA",
                       canonical=lambda s: {"gate": "eca"}),
         AttentionKind(
-            "cbam", "CBAM: channel gate and spatial gate, in sequence or in parallel",
+            "cbam", "CBAM: a channel gate and a spatial gate",
             "cbam_bench.attention.cbam:build_cbam", fields=_CBAM_WHEN, applies=_cbam_applies,
             label=_cbam_label,
             canonical=lambda s: _gate_canonical(s, s.order, list(s.pooling), _cbam_applies(s)),
             elementwise={"sqrt": "written", **dict.fromkeys(("amax", "max", "pow", "logsumexp"), "read")},
         ),
         AttentionKind(
-            "bam", "BAM: channel MLP and dilated spatial branch, F * (1 + sigmoid(combined))",
+            "bam", "BAM: channel MLP and dilated spatial branch",
             "cbam_bench.attention.bam:BAM", fields={"reduction": "", "min_hidden": "", "combine": ""},
             label=lambda s: f"bam r{s.reduction} {s.combine}",
         ),
         AttentionKind(
-            "coord", "coordinate attention: per-row and per-column gates from pooling along W and along H",
+            "coord", "coordinate attention: row and column gates",
             "cbam_bench.attention.coord:CoordAttention", fields={"reduction": ""},
             label=lambda s: f"coord r{s.reduction}", elementwise=dict.fromkeys(("hardswish", "hardswish_"), "written"),
         ),
