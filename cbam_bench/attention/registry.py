@@ -71,7 +71,7 @@ class AttentionKind:
         return self.applies(spec) if self.applies is not None else tuple(self.fields)
 
     def options(self, spec: AttentionSpec) -> dict[str, Any]:
-        """The builder's keyword options: the applied fields, under the builder's own names."""
+        """The builder's keyword options: the applied fields, by their spec names (builders take those)."""
         return {f: getattr(spec, f) for f in self.applied(spec)}
 
     def key(self, spec: AttentionSpec) -> dict[str, Any]:
