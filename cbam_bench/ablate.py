@@ -45,7 +45,7 @@ def tables_named(text: str) -> tuple[str, ...]:
     if text in TABLES:
         return (text,)
     choices = [*TABLES, ALL]
-    raise SpecError(f"TABLE: {text!r} is not allowed{did_you_mean(text, choices)}; allowed: {allowed(choices)}")
+    raise SpecError("TABLE", f"{text!r} is not allowed{did_you_mean(text, choices)}; allowed: {allowed(choices)}")
 
 
 def space_of(table: str) -> str:
@@ -96,9 +96,9 @@ def plan_ablation(
 
     if table not in TABLES:
         tables_named(table)  # names what is allowed
-        raise SpecError(f"TABLE: plan one table at a time; allowed: {allowed(TABLES)}")
+        raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed(TABLES)}")
     if backbone is not None and backbone not in BACKBONES:
-        raise SpecError(f"--backbone: {backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
+        raise SpecError("--backbone", f"{backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
                         f"allowed: {allowed(BACKBONES)}")
     for flag, value, high in (("--epochs", epochs, MAX_EPOCHS), ("--seeds", seeds, MAX_SEEDS)):
         if value is not None:
@@ -112,7 +112,7 @@ def plan_ablation(
         try:
             changes["train"] = dataclasses.replace(shipped.train, dataset=dataset)
         except SpecError as exc:  # a TrainSpec that checks dataset names says train.dataset
-            raise SpecError("--" + str(exc).removeprefix("train.")) from None
+            raise exc.rekeyed("--" + exc.key.removeprefix("train.")) from None
     # The stored copy of the file says what the study really holds.
     source = {**shipped.source, **{k: v for k, v in changes.items() if k != "train"}}
     space = dataclasses.replace(shipped, **changes, source=source)

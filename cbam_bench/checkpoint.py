@@ -43,11 +43,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, checked to be ours; SpecError naming the file otherwise."""
     payload = load_tensors(path, f"checkpoint {path}")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SpecError(f"checkpoint {path}: not a cbam-bench checkpoint (written by `cbam-bench train --save`)")
+        raise SpecError(f"checkpoint {path}", "not a cbam-bench checkpoint (written by `cbam-bench train --save`)")
     if payload.get("version") != VERSION:
-        raise SpecError(f"checkpoint {path}: format version {payload.get('version')!r}; this cbam-bench reads {VERSION}")
+        raise SpecError(f"checkpoint {path}", f"format version {payload.get('version')!r}; this cbam-bench reads {VERSION}")
     if not isinstance(payload.get("state_dict"), dict):
-        raise SpecError(f"checkpoint {path}: state_dict: missing or not a mapping of names to tensors")
+        raise SpecError(f"checkpoint {path}", "state_dict: missing or not a mapping of names to tensors")
     check_tensors(payload["state_dict"], f"checkpoint {path}: state_dict")
     return payload
 
@@ -59,10 +59,10 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, ArchSpec, TrainSpec]:
         arch = ArchSpec.from_dict(payload["arch"])
         spec = TrainSpec.from_dict(payload["train"])
     except CbamBenchError as exc:
-        raise SpecError(f"checkpoint {path}: {exc}") from None
+        raise SpecError(f"checkpoint {path}", f"{exc}") from None
     model = build_model(arch)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        raise SpecError(f"checkpoint {path}: the weights do not fit the saved ArchSpec ({exc})") from None
+        raise SpecError(f"checkpoint {path}", f"the weights do not fit the saved ArchSpec ({exc})") from None
     return model.eval(), arch, spec

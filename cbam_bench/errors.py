@@ -12,7 +12,24 @@ class CbamBenchError(Exception):
 
 
 class SpecError(CbamBenchError, ValueError):
-    """An architecture or training spec holds a value outside what it allows."""
+    """An architecture or training spec holds a value outside what it allows.
+
+    It carries the key (`attention.kernel`, `--lr`, a file path) and the reason apart, so a caller
+    that knows the key under another name (the CLI's flag, a space file's key) swaps the key
+    instead of editing text; str() is "key: reason".
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(key, reason)
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+    def rekeyed(self, key: str) -> SpecError:
+        """The same reason under another key."""
+        return type(self)(key, self.reason)
 
 
 class SpaceError(CbamBenchError, ValueError):
@@ -43,7 +60,7 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
     options = list(choices)
     if value not in options:
         hint = did_you_mean(str(value), [str(c) for c in options])
-        raise SpecError(f"{name}: {value!r} is not allowed{hint}; allowed: {allowed(options)}")
+        raise SpecError(name, f"{value!r} is not allowed{hint}; allowed: {allowed(options)}")
 
 
 def integer_range(low: int, high: int) -> str:
@@ -58,11 +75,11 @@ def check_int(name: str, value: object, low: int, high: int) -> None:
     refused here, with the range, instead of failing deep inside numpy or torch.
     """
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SpecError(f"{name}: {value!r} is not allowed; allowed: {integer_range(low, high)}")
+        raise SpecError(name, f"{value!r} is not allowed; allowed: {integer_range(low, high)}")
 
 
 def check_number(name: str, value: object, low: float, *, above: bool = False) -> None:
     """Raise SpecError unless value is a finite number >= low (> low with `above`); nan and inf never are."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (value <= low if above else value < low):  # type: ignore[operator]
-        raise SpecError(f"{name}: {value!r} is not allowed; allowed: a finite number {'>' if above else '>='} {low:g}")
+        raise SpecError(name, f"{value!r} is not allowed; allowed: a finite number {'>' if above else '>='} {low:g}")

@@ -87,11 +87,11 @@ def parse_objective(text: str) -> Objective:
     name = name.strip()
     if not direction:
         if name not in METRICS:
-            raise SpecError(f"objectives: {text!r} is not allowed{did_you_mean(name, METRICS)}; "
+            raise SpecError("objectives", f"{text!r} is not allowed{did_you_mean(name, METRICS)}; "
                             f"allowed: {allowed(f'{m}:{METRICS[m].direction}' for m in OBJECTIVE_METRICS)}")
         direction = METRICS[name].direction
     if direction not in DIRECTIONS:
-        raise SpecError(f"objectives: {text!r} has direction {direction!r}; allowed: {allowed(DIRECTIONS)}")
+        raise SpecError("objectives", f"{text!r} has direction {direction!r}; allowed: {allowed(DIRECTIONS)}")
     return Objective(name, direction)
 
 
@@ -111,14 +111,14 @@ def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...])
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep:
-            raise SpecError(f"{option}: {item!r} has no value; {hint}")
+            raise SpecError(option, f"{item!r} has no value; {hint}")
         if name not in metrics:
-            raise SpecError(f"{option}: {item!r} is not allowed{did_you_mean(name, metrics)}; {hint}")
+            raise SpecError(option, f"{item!r} is not allowed{did_you_mean(name, metrics)}; {hint}")
         try:
             value = parse_number(raw)
         except ValueError:
-            raise SpecError(f"{option} {name}: {raw.strip()!r} is not a number; {hint}") from None
+            raise SpecError(f"{option} {name}", f"{raw.strip()!r} is not a number; {hint}") from None
         if not math.isfinite(value) or value < 0:
-            raise SpecError(f"{option} {name}: {raw.strip()!r} is not allowed; {hint} (a finite number >= 0)")
+            raise SpecError(f"{option} {name}", f"{raw.strip()!r} is not allowed; {hint} (a finite number >= 0)")
         out[name] = value
     return out

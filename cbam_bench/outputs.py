@@ -62,14 +62,13 @@ def check_output(
     """
     shown = str(path)
     if storage is not None and path.resolve() in storage_files(storage):
-        raise SpecError(f"{option}: {shown!r} is the study database given by --storage; allowed: any other file")
+        raise SpecError(option, f"{shown!r} is the study database given by --storage; allowed: any other file")
     if not make_folders and not path.is_dir() and not path.parent.is_dir():
-        raise SpecError(f"{option}: folder {str(path.parent)!r} does not exist; allowed: a path in an existing folder")
+        raise SpecError(option, f"folder {str(path.parent)!r} does not exist; allowed: a path in an existing folder")
     reason = unwritable_reason(path)
     if reason is not None:
-        raise SpecError(f"{option}: {shown!r} {reason}" if reason.startswith("is a folder") else f"{option}: {shown!r}: {reason}")
+        raise SpecError(option, f"{shown!r} {reason}" if reason.startswith("is a folder") else f"{shown!r}: {reason}")
     if path.exists() and not force and not is_kind(path, kind):
         raise SpecError(
-            f"{option}: {shown!r} exists and is not a {kind.name} file; allowed: a new path, "
-            "or --force to replace it"
+            option, f"{shown!r} exists and is not a {kind.name} file; allowed: a new path, or --force to replace it"
         )

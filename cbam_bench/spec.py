@@ -13,19 +13,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cbam_bench.attention.registry import ATTENTION_KINDS, COMBINES, SPATIAL_BN_MOMENTUM, attention_kind
 from cbam_bench.data.catalog import MIN_TRAIN_IMAGES, check_dataset_name
 from cbam_bench.errors import SpecError, allowed, check_choice, check_int, check_number, did_you_mean
 from cbam_bench.models.catalog import backbone_info
 
-ATTENTION_KINDS = ("none", "se", "eca", "cbam")
 POOLINGS = ("avg", "max", "lp", "lse")
 DESCRIPTORS = ("avg+max", "conv1x1")
 KERNELS = (3, 5, 7)
 ORDERS = ("channel-spatial", "spatial-channel", "parallel", "channel-only", "spatial-only")
-POSITIONS = ("residual", "post-add", "pre")
+# Where in a block a module acts (models/slot.py), and after a stage's last block, as BAM sits.
+BLOCK_POSITIONS = ("residual", "post-add", "pre")
+BETWEEN_STAGES = "between-stages"
+POSITIONS = (*BLOCK_POSITIONS, BETWEEN_STAGES)
 STRIDE_ON = ("1x1", "3x3")
-# The spatial gate's BatchNorm momentum in the authors' code; PyTorch's default is 0.1.
-SPATIAL_BN_MOMENTUM = 0.01
 _EVERY = re.compile(r"every-([1-9][0-9]*)$")
 
 
@@ -33,7 +34,7 @@ def _canonical_pooling(pooling: Any) -> tuple[str, ...]:
     if isinstance(pooling, str):
         pooling = [p for p in re.split(r"[,+ ]+", pooling) if p]
     if not isinstance(pooling, (list, tuple)) or not pooling:
-        raise SpecError(f"attention.pooling: must be a non-empty set of {allowed(POOLINGS)}")
+        raise SpecError("attention.pooling", f"must be a non-empty set of {allowed(POOLINGS)}")
     for p in pooling:
         check_choice("attention.pooling", p, POOLINGS)
     # The MLP is shared and its outputs are summed, so the order of pools does not matter.
@@ -54,7 +55,11 @@ MAX_STAGES = 8
 
 @dataclass(frozen=True)
 class AttentionSpec:
-    """What attention module to build. The defaults are the paper's CBAM."""
+    """What attention module to build. The defaults are the paper's CBAM.
+
+    Which fields shape a module depends on its kind: the attention registry says which
+    (cbam_bench.attention.registry), and only those enter the canonical form and the archid.
+    """
 
     kind: str = "cbam"
     pooling: tuple[str, ...] = ("avg", "max")
@@ -66,6 +71,7 @@ class AttentionSpec:
     spatial_bn: bool = True
     order: str = "channel-spatial"
     bn_momentum: float = SPATIAL_BN_MOMENTUM
+    combine: str = COMBINES[0]  # BAM's: the paper's sigmoid(Mc + Ms)
 
     def __post_init__(self) -> None:
         check_choice("attention.kind", self.kind, ATTENTION_KINDS)
@@ -75,57 +81,26 @@ class AttentionSpec:
         check_choice("attention.descriptor", self.descriptor, DESCRIPTORS)
         check_choice("attention.kernel", self.kernel, KERNELS)
         check_choice("attention.order", self.order, ORDERS)
+        check_choice("attention.combine", self.combine, COMBINES)
         for name in ("mlp_bias", "spatial_bn"):
             if not isinstance(getattr(self, name), bool):
-                raise SpecError(f"attention.{name}: {getattr(self, name)!r} is not allowed; allowed: true, false")
+                raise SpecError(f"attention.{name}", f"{getattr(self, name)!r} is not allowed; allowed: true, false")
         m = self.bn_momentum
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m <= 1:
-            raise SpecError(f"attention.bn_momentum: {m!r} is not allowed; allowed: a number in (0, 1]")
+            raise SpecError("attention.bn_momentum", f"{m!r} is not allowed; allowed: a number in (0, 1]")
         object.__setattr__(self, "bn_momentum", float(m))
 
-    @property
-    def uses_channel_gate(self) -> bool:
-        return self.kind == "se" or (self.kind == "cbam" and self.order != "spatial-only")
-
-    @property
-    def uses_spatial_gate(self) -> bool:
-        return self.kind == "cbam" and self.order != "channel-only"
+    def applied(self) -> tuple[str, ...]:
+        """The fields that shape this module (its kind's registry entry says which)."""
+        return attention_kind(self.kind).applied(self)
 
     def canonical(self) -> dict[str, Any]:
         """Only the options that shape the module; `se` and channel-only CBAM with avg pooling match."""
-        if self.kind in ("none", "eca"):
-            return {"gate": self.kind}
-        if self.kind == "se":
-            out: dict[str, Any] = {"gate": "channel-only", "pooling": ["avg"]}
-        else:
-            out = {"gate": self.order}
-            if self.uses_channel_gate:
-                out["pooling"] = list(self.pooling)
-        if self.uses_channel_gate:
-            out.update(reduction=self.reduction, min_hidden=self.min_hidden, mlp_bias=self.mlp_bias)
-        if self.uses_spatial_gate:
-            out.update(descriptor=self.descriptor, kernel=self.kernel, spatial_bn=self.spatial_bn)
-            if self.spatial_bn:
-                out["bn_momentum"] = self.bn_momentum
-        return out
+        return attention_kind(self.kind).key(self)
 
     def summary(self) -> str:
         """A short human label, e.g. 'cbam avg+max r16 k7 c-s'."""
-        if self.kind in ("none", "eca"):
-            return self.kind
-        parts = [self.kind]
-        if self.uses_channel_gate:
-            pooling = "avg" if self.kind == "se" else "+".join(self.pooling)
-            parts += [pooling, f"r{self.reduction}"]
-        if self.uses_spatial_gate:
-            desc = "" if self.descriptor == "avg+max" else "1x1conv "
-            parts.append(f"{desc}k{self.kernel}")
-            if self.spatial_bn and self.bn_momentum != SPATIAL_BN_MOMENTUM:
-                parts.append(f"bn-m{self.bn_momentum:g}")
-        if self.kind == "cbam":
-            parts.append({"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par",
-                          "channel-only": "c", "spatial-only": "s"}[self.order])
-        return " ".join(parts)
+        return attention_kind(self.kind).describe(self)
 
 
 @dataclass(frozen=True)
@@ -142,15 +117,20 @@ class PlacementSpec:
             if isinstance(stages, int) and not isinstance(stages, bool):
                 stages = (stages,)
             if not isinstance(stages, (list, tuple)) or not stages:
-                raise SpecError("placement.stages: must be a non-empty list of stage numbers, or omitted for all")
+                raise SpecError("placement.stages", "must be a non-empty list of stage numbers, or omitted for all")
             for s in stages:
                 check_int("placement.stages", s, 1, MAX_STAGES)
             object.__setattr__(self, "stages", tuple(sorted(set(stages))))
         if self.blocks not in ("all", "first", "last") and not _EVERY.match(str(self.blocks)):
-            raise SpecError(f"placement.blocks: {self.blocks!r} is not allowed; allowed: all, first, last, every-K")
+            raise SpecError("placement.blocks", f"{self.blocks!r} is not allowed; allowed: all, first, last, every-K")
         if self.blocks == "every-1":
             object.__setattr__(self, "blocks", "all")
         check_choice("placement.position", self.position, POSITIONS)
+        if self.position == BETWEEN_STAGES and self.blocks != "all":
+            raise SpecError(
+                "placement.blocks",
+                f"{self.blocks!r} does not apply between stages (a module follows each stage's last block); allowed: all",
+            )
 
     def selects(self, stage: int, index: int, depth: int) -> bool:
         """Whether block `index` (0-based) of 1-based `stage`, which has `depth` blocks, gets a module."""
@@ -181,7 +161,7 @@ class ArchSpec:
     def __post_init__(self) -> None:
         info = backbone_info(self.backbone)
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not 0 < self.width <= 8:
-            raise SpecError(f"width: {self.width!r} is not allowed; allowed: a number in (0, 8]")
+            raise SpecError("width", f"{self.width!r} is not allowed; allowed: a number in (0, 8]")
         object.__setattr__(self, "width", float(self.width))
         check_choice("stride_on", self.stride_on, STRIDE_ON)
         if self.num_classes is None:
@@ -192,14 +172,15 @@ class ArchSpec:
         check_int("input_size", self.input_size, 8, MAX_IMAGE_SIZE)
         check_int("in_channels", self.in_channels, 1, MAX_CHANNELS)
         if not isinstance(self.attention, AttentionSpec):
-            raise SpecError("attention: must be an AttentionSpec")
+            raise SpecError("attention", "must be an AttentionSpec")
         if not isinstance(self.placement, PlacementSpec):
-            raise SpecError("placement: must be a PlacementSpec")
+            raise SpecError("placement", "must be a PlacementSpec")
         if self.placement.stages is not None:
             for s in self.placement.stages:
                 if s > len(info.depths):
                     raise SpecError(
-                        f"placement.stages: {s} is out of range for {self.backbone}; "
+                        "placement.stages",
+                        f"{s} is out of range for {self.backbone}; "
                         f"allowed: {allowed(range(1, len(info.depths) + 1))}"
                     )
 
@@ -208,6 +189,10 @@ class ArchSpec:
         if self.attention.kind == "none":
             return []
         depths = backbone_info(self.backbone).depths
+        if self.placement.position == BETWEEN_STAGES:
+            # After each chosen stage's last block; by default every stage but the last, as BAM's authors do.
+            stages = self.placement.stages or tuple(range(1, len(depths)))
+            return [(stage, depths[stage - 1] - 1) for stage in stages]
         return [
             (stage, index)
             for stage, depth in enumerate(depths, start=1)
@@ -231,7 +216,9 @@ class ArchSpec:
         if sites:
             out["attention"] = self.attention.canonical()
             out["sites"] = [list(s) for s in sites]
-            out["position"] = self.placement.position
+            # A module between stages is the post-add module of a stage's last block: one network, one archid.
+            position = self.placement.position
+            out["position"] = "post-add" if position == BETWEEN_STAGES else position
         return out
 
     @property
@@ -253,14 +240,14 @@ class ArchSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
         if not isinstance(data, dict):
-            raise SpecError("arch: must be a JSON object")
+            raise SpecError("arch", "must be a JSON object")
         fields = _checked_fields(cls, data, "")
         if "attention" in fields:
             fields["attention"] = AttentionSpec(**_checked_fields(AttentionSpec, fields["attention"], "attention."))
         if "placement" in fields:
             fields["placement"] = PlacementSpec(**_checked_fields(PlacementSpec, fields["placement"], "placement."))
         if "backbone" not in fields:
-            raise SpecError("arch: the key 'backbone' is required")
+            raise SpecError("arch", "the key 'backbone' is required")
         return cls(**fields)
 
     @classmethod
@@ -268,18 +255,18 @@ class ArchSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"arch: not valid JSON ({exc})") from None
+            raise SpecError("arch", f"not valid JSON ({exc})") from None
         return cls.from_dict(data)
 
 
 def _checked_fields(cls: type, data: Any, prefix: str) -> dict[str, Any]:
     """Reject unknown keys with a 'did you mean' hint instead of a TypeError."""
     if not isinstance(data, dict):
-        raise SpecError(f"{prefix.rstrip('.') or 'spec'}: must be a mapping")
+        raise SpecError(f"{prefix.rstrip('.') or 'spec'}", "must be a mapping")
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise SpecError(f"{prefix}{key}: unknown key{did_you_mean(str(key), names)}; allowed: {allowed(names)}")
+            raise SpecError(f"{prefix}{key}", f"unknown key{did_you_mean(str(key), names)}; allowed: {allowed(names)}")
     return dict(data)
 
 
@@ -319,7 +306,7 @@ class TrainSpec:
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise SpecError(f"train.data_dir: {self.data_dir!r} is not allowed; allowed: a folder path")
+            raise SpecError("train.data_dir", f"{self.data_dir!r} is not allowed; allowed: a folder path")
         check_int("train.epochs", self.epochs, 1, MAX_EPOCHS)
         check_int("train.batch_size", self.batch_size, 1, MAX_BATCH)
         check_int("train.seed", self.seed, 0, MAX_SEED)
@@ -332,9 +319,9 @@ class TrainSpec:
         for name in ("momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
             check_number(f"train.{name}", getattr(self, name), 0)
         if self.label_smoothing >= 1:
-            raise SpecError(f"train.label_smoothing: {self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
+            raise SpecError("train.label_smoothing", f"{self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
         if not isinstance(self.nesterov, bool):
-            raise SpecError(f"train.nesterov: {self.nesterov!r} is not allowed; allowed: true, false")
+            raise SpecError("train.nesterov", f"{self.nesterov!r} is not allowed; allowed: true, false")
         check_choice("train.schedule", self.schedule, SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.precision", self.precision, PRECISIONS)

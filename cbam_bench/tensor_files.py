@@ -31,18 +31,18 @@ def load_tensors(path: str | Path, name: str) -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise SpecError(f"{name}: no such file") from None
+        raise SpecError(name, "no such file") from None
     except IsADirectoryError:
-        raise SpecError(f"{name}: is a folder; allowed: a file written by torch.save") from None
+        raise SpecError(name, "is a folder; allowed: a file written by torch.save") from None
     except pickle.UnpicklingError as exc:
         found = _GLOBAL.search(str(exc))
         if found:  # a class or function to call: what a malicious pickle needs
             raise SpecError(
-                f"{name}: not a weights-only checkpoint: it holds executable objects ({found.group(1)}); refused"
+                name, f"not a weights-only checkpoint: it holds executable objects ({found.group(1)}); refused"
             ) from exc
-        raise SpecError(f"{name}: not loadable (UnpicklingError: not a file torch.save wrote, or a damaged one)") from exc
+        raise SpecError(name, "not loadable (UnpicklingError: not a file torch.save wrote, or a damaged one)") from exc
     except Exception as exc:  # a truncated file, or not a torch file at all
-        raise SpecError(f"{name}: not loadable ({type(exc).__name__}: {_first_sentence(str(exc))})") from exc
+        raise SpecError(name, f"not loadable ({type(exc).__name__}: {_first_sentence(str(exc))})") from exc
 
 
 def check_tensors(state: dict[Any, Any], name: str) -> None:
@@ -51,6 +51,7 @@ def check_tensors(state: dict[Any, Any], name: str) -> None:
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise SpecError(
-                f"{name}: {key!r} is of type {type(value).__name__}, not a tensor; "
-                "allowed: a state_dict mapping parameter names to tensors"
+                name,
+                f"{key!r} is of type {type(value).__name__}, not a tensor; "
+                "allowed: a state_dict mapping parameter names to tensors",
             )

@@ -78,7 +78,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SpecError("train.device: 'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu")
+        raise SpecError("train.device", "'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu")
     return torch.device(name)
 
 

@@ -86,7 +86,7 @@ def test_weights_option_checks_the_file(tmp_path) -> None:
     "args, needle",
     [
         (["profile", "resnet5"], "MODEL: 'resnet5' is not allowed (did you mean 'resnet50'?); allowed: resnet18"),
-        (["profile", "resnet50", "--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam"),
+        (["profile", "resnet50", "--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord"),
         (["profile", "resnet50", "--kernel", "4"], "--kernel: 4 is not allowed; allowed: 3, 5, 7"),
         (["profile", "resnet50", "--pooling", "avg,mx"], "--pooling: 'mx' is not allowed"),
         (["profile", "resnet50", "--stages", "5"], "--stages: 5 is out of range for resnet50; allowed: 1, 2, 3, 4"),

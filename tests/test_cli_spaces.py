@@ -167,3 +167,11 @@ def test_random_documents_are_valid_or_rejected_cleanly(tmp_path: Path, doc: dic
     assert "Traceback" not in result.output
     if result.exit_code == 2:
         assert result.stderr.startswith("error: ")
+
+
+def test_show_names_each_offered_kind_with_its_registry_summary() -> None:
+    doc = json.loads(invoke("spaces", "show", "modules", "--json").stdout)
+    assert list(doc["kinds"]) == ["none", "se", "cbam", "bam", "coord"]
+    assert doc["kinds"]["bam"] == "BAM: channel MLP and dilated spatial branch"
+    # none 1; se, cbam, coord: 3 reductions x 2 positions each; bam: x 2 combines
+    assert doc["candidates"] == 1 + 3 * 6 + 12 == 31

@@ -510,3 +510,21 @@ def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> Non
     assert holds_slot(study, other.number, 2)
     assert ask(study).number == other.number  # ... and the queued trial is handed out first
     assert len(study.get_trials(states=LIVE)) == 2
+
+
+@pytest.mark.slow  # a whole study: four networks traced, counted and timed (about 6 s)
+def test_a_space_searches_bam_and_coordinate_attention_with_their_options(tmp_path: Path, search: Search) -> None:
+    text = SPACE.replace("[none, se, cbam]", "[none, bam, coord]").replace("spatial.kernel: [3, 7]", (
+        "attention.combine: [sum, product]\n  channel.reduction: [4]\n  placement.position: [between-stages]"))
+    study = search(tmp_path, text, sampler="grid", early_stop=False)
+    done = trials(study, TrialState.COMPLETE)
+    archs = [ArchSpec.from_dict(t.user_attrs["arch"]) for t in done]
+    # Grid: none, bam with either combine, coord: four networks, each once.
+    assert len({a.archid for a in archs}) == len(done) == 4
+    assert sorted(a.attention.summary() for a in archs) == ["bam r4 product", "bam r4 sum", "coord r4", "none"]
+    base = next(t for t, a in zip(done, archs) if a.attention.kind == "none").user_attrs
+    for t, arch in zip(done, archs):
+        assert ("attention.combine" in t.params) == (arch.attention.kind == "bam")
+        assert t.user_attrs["summary"] == arch.attention.summary()
+        if arch.attention.kind != "none":
+            assert t.user_attrs["params"] > base["params"] and t.user_attrs["elementwise_ops"] > 0

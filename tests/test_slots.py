@@ -14,7 +14,7 @@ from cbam_bench.attention.factory import build_attention
 from cbam_bench.models.build import block_sites, build_model
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.models.sites import BlockSite
-from cbam_bench.spec import POSITIONS, ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.spec import BLOCK_POSITIONS, ArchSpec, AttentionSpec, PlacementSpec
 
 FAMILY_EXAMPLES = ("resnet18", "resnet50", "cifar_resnet20", "mobilenet_v1", "mobilenet_v2")
 KINDS = (
@@ -41,7 +41,7 @@ def _hook_the_old_way(site: BlockSite, attention: nn.Module, position: str) -> N
 
 
 @pytest.mark.parametrize("attention", KINDS, ids=lambda a: a.summary())
-@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("position", BLOCK_POSITIONS)
 @pytest.mark.parametrize("backbone", FAMILY_EXAMPLES)
 def test_slots_compute_what_hooks_at_the_same_position_computed(backbone, position, attention) -> None:
     spec = _spec(backbone, position, attention, stride_on="1x1" if backbone == "resnet50" else "3x3")
@@ -95,7 +95,7 @@ def _attention_keys(model: nn.Module, spec: ArchSpec) -> set[str]:
     return keys
 
 
-@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("position", BLOCK_POSITIONS)
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_state_dict_keys_are_the_backbones_plus_attention_at_the_old_names(backbone, position) -> None:
     spec = ArchSpec(backbone, attention=AttentionSpec(kind="cbam"), placement=PlacementSpec(position=position, blocks="every-2"))

@@ -35,17 +35,19 @@ objectives: [accuracy, params]
 params:
   backbone.width: [0.5, 1.0]
   backbone.stride_on: [1x1, 3x3]
-  attention.kind: [se, cbam]
+  attention.kind: [se, cbam, bam, coord]
   attention.order: [channel-spatial, spatial-channel, parallel, channel-only, spatial-only]
+  attention.combine: [sum, product]
   channel.pooling: [avg, [avg, max], max+lse]
   channel.reduction: [8, 16]
   channel.min_hidden: [1, 4]
   spatial.descriptor: [avg+max, conv1x1]
   spatial.kernel: [3, 5]
   spatial.bn: [true, false]
+  spatial.bn_momentum: [0.01, 0.1]
   placement.stages: [all, [2, 3], 4]
   placement.blocks: [all, first, every-2]
-  placement.position: [residual, post-add, pre]
+  placement.position: [residual, post-add, pre, between-stages]
 """
 
 
@@ -97,16 +99,17 @@ def test_every_parameter_reaches_the_arch_spec(tmp_path: Path) -> None:
     answers = {
         "backbone.width": 0.5, "backbone.stride_on": "1x1", "attention.kind": "cbam", "attention.order": "parallel",
         "channel.pooling": "max+lse", "channel.reduction": 8, "channel.min_hidden": 4,
-        "spatial.descriptor": "conv1x1", "spatial.kernel": 5, "spatial.bn": False,
+        "spatial.descriptor": "conv1x1", "spatial.kernel": 5, "spatial.bn": True, "spatial.bn_momentum": 0.1,
         "placement.stages": "2,3", "placement.blocks": "every-2", "placement.position": "pre",
     }
     trial = Fixed(answers)
     arch = suggest_arch(trial, space)
-    assert sorted(trial.asked) == sorted(PARAM_FIELDS.keys() - {"attention.variant"})
+    # Every parameter but BAM's own (combine applies to bam only).
+    assert sorted(trial.asked) == sorted(PARAM_FIELDS.keys() - {"attention.variant", "attention.combine"})
     assert arch == ArchSpec(
         "resnet50", width=0.5, stride_on="1x1",
         attention=AttentionSpec(kind="cbam", order="parallel", pooling=("max", "lse"), reduction=8, min_hidden=4,
-                                descriptor="conv1x1", kernel=5, spatial_bn=False),
+                                descriptor="conv1x1", kernel=5, spatial_bn=True, bn_momentum=0.1),
         placement=arch.placement,
     )
     assert (arch.placement.stages, arch.placement.blocks, arch.placement.position) == ((2, 3), "every-2", "pre")
@@ -129,9 +132,27 @@ def test_options_that_do_not_apply_are_not_sampled(tmp_path: Path) -> None:
     assert not any(k.startswith("spatial.") or k in ("attention.order", "channel.pooling") for k in se.asked)
     spatial_only = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "cbam",
                           "attention.order": "spatial-only", "spatial.descriptor": "avg+max", "spatial.kernel": 3,
-                          "spatial.bn": True, "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+                          "spatial.bn": True, "spatial.bn_momentum": 0.01, "placement.stages": "all", "placement.blocks": "all",
+                          "placement.position": "residual"})
     suggest_arch(spatial_only, space)
     assert not any(k.startswith("channel.") for k in spatial_only.asked)
+    between = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "se", "channel.reduction": 8,
+                     "channel.min_hidden": 1, "placement.stages": "all", "placement.position": "between-stages"})
+    arch = suggest_arch(between, space)
+    assert "placement.blocks" not in between.asked  # a module between stages follows each stage's last block
+    assert arch.sites() == [(1, 2), (2, 3), (3, 5)]
+    bam = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "bam", "attention.combine": "product",
+                 "channel.reduction": 8, "channel.min_hidden": 1, "placement.stages": "all",
+                 "placement.position": "between-stages"})
+    arch = suggest_arch(bam, space)
+    assert arch.attention == AttentionSpec(kind="bam", combine="product", reduction=8)
+    assert [k for k in bam.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
+        "attention.kind", "attention.combine", "channel.reduction", "channel.min_hidden"]
+    coord = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "coord", "channel.reduction": 8,
+                   "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+    suggest_arch(coord, space)
+    assert [k for k in coord.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
+        "attention.kind", "channel.reduction"]
     none = load_space(write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n"))
     trial = Fixed({"attention.kind": "none"})
     assert suggest_arch(trial, none).attention.kind == "none" and trial.asked == ["attention.kind"]
@@ -218,7 +239,7 @@ params:
         "sampler: 'tpee' is not allowed (did you mean 'tpe'?); allowed: tpe, nsga2, random, grid, gp",
         "trials: 0 is not allowed; allowed: an integer in [1, 100000]",
         "params.channel.reductoin: unknown key (did you mean 'channel.reduction'?); allowed: " + found[7].split("allowed: ")[1],
-        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam",
+        "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord",
         "params.spatial.kernel: 4 is not allowed; allowed: 3, 5, 7",
     ]
 

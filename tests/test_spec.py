@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
-from cbam_bench.cli.options import arch_from_options
+from cbam_bench.cli.options import arch_from_options, as_flag
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
@@ -74,7 +76,7 @@ def test_options_that_change_the_network_change_the_archid() -> None:
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: AttentionSpec(kind="cbm"), "attention.kind: 'cbm' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam"),
+        (lambda: AttentionSpec(kind="cbm"), "attention.kind: 'cbm' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord"),
         (lambda: AttentionSpec(pooling=()), "attention.pooling: must be a non-empty set of avg, max, lp, lse"),
         (lambda: AttentionSpec(pooling=("avg", "mean")), "attention.pooling: 'mean' is not allowed"),
         (lambda: AttentionSpec(kernel=4), "attention.kernel: 4 is not allowed; allowed: 3, 5, 7"),
@@ -180,3 +182,30 @@ def test_bn_momentum_reaches_the_module_and_the_command_line_names_its_flag() ->
     assert build_model(ArchSpec("cifar_resnet20", attention=AttentionSpec())).layer1[0].attention.spatial.bn.momentum == 0.01
     with pytest.raises(SpecError, match=r"^--bn-momentum: 2.0 is not allowed; allowed: a number in \(0, 1\]$"):
         arch_from_options("cifar_resnet20", attention="cbam", bn_momentum=2.0, stride_on="3x3")
+
+
+def test_spec_error_carries_key_and_reason_and_the_command_line_swaps_only_the_key() -> None:
+    with pytest.raises(SpecError) as info:
+        TrainSpec(lr=-1.0)
+    exc = info.value
+    assert (exc.key, exc.reason) == ("train.lr", "-1.0 is not allowed; allowed: a finite number > 0")
+    assert str(exc) == "train.lr: -1.0 is not allowed; allowed: a finite number > 0"
+    flagged = as_flag(exc)
+    assert isinstance(flagged, SpecError) and (flagged.key, flagged.reason) == ("--lr", exc.reason)
+    # A key the command line does not know stays as it is; the error survives a trip to a worker process.
+    assert as_flag(SpecError("arch", "must be a JSON object")).key == "arch"
+    copy = pickle.loads(pickle.dumps(exc))
+    assert (copy.key, copy.reason, str(copy)) == (exc.key, exc.reason, str(exc))
+
+
+def test_between_stages_is_after_each_stages_last_block_and_one_network_with_post_add_there() -> None:
+    between = ArchSpec("resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(position="between-stages"))
+    assert between.sites() == [(1, 2), (2, 3), (3, 5)]  # after stages 1, 2 and 3, not after the last
+    chosen = ArchSpec("resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(stages=(2, 4), position="between-stages"))
+    assert chosen.sites() == [(2, 3), (4, 2)]
+    same = ArchSpec("resnet50", attention=AttentionSpec(kind="se"),
+                    placement=PlacementSpec(stages=(1, 2, 3), blocks="last", position="post-add"))
+    assert same.sites() == between.sites() and same.archid == between.archid
+    with pytest.raises(SpecError) as info:
+        PlacementSpec(blocks="first", position="between-stages")
+    assert info.value.key == "placement.blocks" and info.value.reason.endswith("allowed: all")

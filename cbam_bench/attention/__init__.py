@@ -1,1 +1,1 @@
-"""Attention modules: CBAM's gates, SE and ECA, and the factory that builds them from a spec."""
+"""Attention modules, one per file, and registry.py: the one entry per kind everything else reads."""

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cbam_bench.attention.map_conv import MapConv2d
-from cbam_bench.spec import SPATIAL_BN_MOMENTUM
+from cbam_bench.attention.registry import SPATIAL_BN_MOMENTUM
 
 
 class SpatialGate(nn.Module):

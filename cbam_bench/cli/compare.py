@@ -59,7 +59,7 @@ def compare(
 
     base_name, base_number = parse_target(baseline) if baseline is not None else (None, None)
     if baseline is not None and base_number is None:
-        raise SpecError(f"--baseline: {baseline!r} is not allowed; allowed: a stored trial as STUDY:N")
+        raise SpecError("--baseline", f"{baseline!r} is not allowed; allowed: a stored trial as STUDY:N")
     names = [parse_target(t)[0] for t in targets] + ([base_name] if base_name else [])
     studies = {name: load_records(storage, name) for name in dict.fromkeys(names)}
     chosen = None

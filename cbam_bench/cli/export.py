@@ -38,7 +38,7 @@ def export(
     """Write one row per trial, with every sampled parameter and stored measure, to a file."""
     check_choice("--format", fmt, FORMATS)
     if out is None:
-        raise SpecError("--out: missing; allowed: a file path, e.g. --out results/study.csv")
+        raise SpecError("--out", "missing; allowed: a file path, e.g. --out results/study.csv")
     check_output(out, "--out", FileKind(fmt, suffixes=SUFFIXES[fmt]), storage=storage, force=force)
 
     from cbam_bench.records import load_records

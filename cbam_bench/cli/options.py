@@ -12,14 +12,15 @@ from cbam_bench.errors import CbamBenchError, SpecError, allowed, integer_range
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.space.model import MAX_SEEDS
 from cbam_bench.storage import DEFAULT_STORAGE
+from cbam_bench.attention.registry import ATTENTION_KINDS
 from cbam_bench.spec import (
-    ATTENTION_KINDS,
+    BETWEEN_STAGES,
+    BLOCK_POSITIONS,
     DESCRIPTORS,
     DEVICES,
     KERNELS,
     ORDERS,
     POOLINGS,
-    POSITIONS,
     STRIDE_ON,
     MAX_EPOCHS,
     ArchSpec,
@@ -79,7 +80,7 @@ OrderOpt = Annotated[str | None, typer.Option("--order", help=f"Gate arrangement
 BnMomentumOpt = Annotated[float | None, typer.Option("--bn-momentum", help=f"Momentum of the spatial gate's BatchNorm statistics, in (0, 1]; the authors' 0.01, PyTorch's default is 0.1 (default: {ARCH_DEFAULTS['bn_momentum']:g}).", rich_help_panel=ATT, show_default=False)]
 StagesOpt = Annotated[str | None, typer.Option("--stages", help="Stages that get attention, e.g. 2,3 (default: all).", rich_help_panel=PLACE, show_default=False)]
 BlocksOpt = Annotated[str | None, typer.Option("--blocks", help=f"Blocks in a stage: all, first, last or every-K (default: {ARCH_DEFAULTS['blocks']}).", rich_help_panel=PLACE, show_default=False)]
-PositionOpt = Annotated[str | None, typer.Option("--position", help=f"Where in a block: {allowed(POSITIONS)} (default: {ARCH_DEFAULTS['position']}).", rich_help_panel=PLACE, show_default=False)]
+PositionOpt = Annotated[str | None, typer.Option("--position", help=f"Where: in each chosen block {allowed(BLOCK_POSITIONS)}, or {BETWEEN_STAGES} (after each chosen stage's last block; default stages: all but the last) (default: {ARCH_DEFAULTS['position']}).", rich_help_panel=PLACE, show_default=False)]
 WidthOpt = Annotated[float | None, typer.Option("--width", help=f"Stage-width multiplier (MobileNet: alpha); 1.5 on resnet18 is WideResNet18 (default: {ARCH_DEFAULTS['width']:g}).", rich_help_panel=ARCH, show_default=False)]
 StrideOnOpt = Annotated[str | None, typer.Option("--stride-on", help=f"Bottleneck downsampling conv: {allowed(STRIDE_ON)} (default 3x3, 1x1 under --reference paper).", rich_help_panel=ARCH, show_default=False)]
 InputSizeOpt = Annotated[int | None, typer.Option("--input-size", help="Input resolution (default 224 for ImageNet models, 32 for CIFAR ones).", rich_help_panel=ARCH, show_default=False)]
@@ -137,11 +138,9 @@ _FLAG_OF_KEY = {
 
 
 def as_flag(exc: CbamBenchError) -> CbamBenchError:
-    """The same error with its leading spec key (train.lr) replaced by the option the user typed (--lr)."""
-    text = str(exc)
-    key = text.split(":", 1)[0]
-    flag = _FLAG_OF_KEY.get(key)
-    return type(exc)(flag + text[len(key) :]) if flag else exc
+    """The same error under the option the user typed (--lr) instead of its spec key (train.lr)."""
+    flag = _FLAG_OF_KEY.get(exc.key) if isinstance(exc, SpecError) else None
+    return exc.rekeyed(flag) if flag else exc
 
 
 def parse_stages(text: str | None) -> tuple[int, ...] | None:
@@ -150,7 +149,7 @@ def parse_stages(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise SpecError(f"--stages: {text!r} is not allowed; allowed: a comma list of stage numbers such as 2,3") from None
+        raise SpecError("--stages", f"{text!r} is not allowed; allowed: a comma list of stage numbers such as 2,3") from None
 
 
 def arch_from_options(

@@ -172,7 +172,7 @@ def profile(
     from cbam_bench.models.build import build_model, load_backbone_weights
 
     if reference not in (None, "paper"):
-        raise SpecError(f"--reference: {reference!r} is not allowed; allowed: paper")
+        raise SpecError("--reference", f"{reference!r} is not allowed; allowed: paper")
     spec = arch_from_options(
         model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
         descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,

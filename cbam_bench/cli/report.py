@@ -32,7 +32,7 @@ def check_png_path(path: Path | None, option: str, storage: str, force: bool) ->
     if path is None:
         return
     if path.suffix.lower() != ".png":
-        raise SpecError(f"{option}: {str(path)!r} is not allowed; allowed: a file name ending in .png")
+        raise SpecError(option, f"{str(path)!r} is not allowed; allowed: a file name ending in .png")
     check_output(path, option, PNG, storage=storage, force=force)
 
 

@@ -79,12 +79,16 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
 
       cbam-bench spaces show paper-channel --json
     """
+    from cbam_bench.attention.registry import KINDS
     from cbam_bench.space import APPLIES_WHEN, find_space, load_space
 
     loaded = load_space(find_space(space))
     overview = _overview(loaded)
+    offered = [*loaded.params.get("attention.kind", ()), *(row["kind"] for row in loaded.variants.values())]
+    kinds = {str(k): KINDS[str(k)].summary for k in dict.fromkeys(offered)}
     if json:
         output.print_json(overview | {
+            "kinds": kinds,
             "params": {k: list(v) for k, v in loaded.params.items()},
             "variants": {k: {f: list(v) if isinstance(v, tuple) else v for f, v in row.items()} for k, row in loaded.variants.items()},
             "train": loaded.train.to_dict(),
@@ -113,6 +117,7 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
         console.print(f"  {key:<11} {value}", markup=False, highlight=False)
     rows = [[k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()]
     console.print(output.table("Parameters", ["parameter", "choices", "sampled when"], rows))
+    console.print(output.table("Attention kinds", ["kind", "what it is"], [[k, v] for k, v in kinds.items()]))
 
 
 @app.command("validate")

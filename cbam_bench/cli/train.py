@@ -194,11 +194,11 @@ def _render(report: TrainReport, saved: str | None, stored: StoredTrial | None =
 def _refuse_with_trial(model: str | None, arch_options: dict[str, object]) -> None:
     """--from-trial retrains the stored network as it is: naming another one is bad input."""
     if model is not None:
-        raise SpecError(f"MODEL: {model!r} is not allowed with --from-trial (the trial names its network); "
+        raise SpecError("MODEL", f"{model!r} is not allowed with --from-trial (the trial names its network); "
                         "allowed: one or the other")
     given = [flag for flag, value in arch_options.items() if value is not None]
     if given:
-        raise SpecError(f"{', '.join(given)}: not allowed with --from-trial (the trial's architecture is retrained as "
+        raise SpecError(", ".join(given), "not allowed with --from-trial (the trial's architecture is retrained as "
                         "stored); allowed with it: training and data options such as --epochs, --dataset, --lr")
 
 
@@ -215,7 +215,7 @@ def _network_and_recipe(
         stored = stored_trial(storage, from_trial)
         return stored.arch, _stored_recipe(stored, dataset), stored
     if model is None:
-        raise SpecError(f"MODEL: missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
+        raise SpecError("MODEL", f"missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
     options = arch_options | {"stride_on": arch_options["stride_on"] or default_stride_on(False)}
     return arch_from_options(model, **options, input_size=None, num_classes=None), TRAIN_DEFAULTS, None
 

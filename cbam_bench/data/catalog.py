@@ -76,7 +76,7 @@ def check_dataset_name(name: object, key: str = "train.dataset") -> None:
     hint = did_you_mean(str(name), DATASET_NAMES[:-1]) if isinstance(name, str) else ""
     if isinstance(name, str) and name.startswith("imagefolder"):
         hint = " (write imagefolder:PATH with the folder that holds train/ and val/)"
-    raise SpecError(f"{key}: {name!r} is not allowed{hint}; allowed: {allowed(DATASET_NAMES)}")
+    raise SpecError(key, f"{name!r} is not allowed{hint}; allowed: {allowed(DATASET_NAMES)}")
 
 
 def folder_path(name: str) -> str:

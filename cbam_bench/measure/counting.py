@@ -6,7 +6,7 @@ Conventions (every report names them):
 - `fvcore_flops`: fvcore's own total with its default handles (one multiply-add counts as one
   "flop", batch norm and adaptive pooling are counted too).
 - `elementwise_ops`: inside attention modules only, one op per element each primitive writes
-  (sigmoid, multiply, add, divide, ReLU, norm) or reads (mean, max, power, log-sum-exp pooling);
+  (sigmoid, multiply, add, divide, ReLU, h-swish, norm) or reads (mean, max, power, log-sum-exp pooling);
   a sum of k values costs k - 1 adds, so summing P pooled MLP outputs of C values costs (P - 1) * C
   and an average (sum, then divide) still one op per element read.
 """
@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from cbam_bench.attention.registry import COMMON_ELEMENTWISE, KINDS
 
 with warnings.catch_warnings():
     # fvcore imports TorchScript pieces that warn about their deprecation on recent torch.
@@ -64,18 +66,22 @@ def _elementwise_handle(op: str, count: Callable[[list, list], int]) -> Callable
     return handle
 
 
-# The element-wise primitives attention uses; fvcore has handles for few of them.
-ELEMENTWISE_HANDLES: dict[str, Callable[[list, list], Counter]] = {
-    **{
-        f"aten::{op}": _elementwise_handle(op, _per_output_element)
-        for op in ("sigmoid", "mul", "mul_", "add", "add_", "div", "relu", "relu_", "sqrt", "batch_norm")
-    },
-    **{
-        f"aten::{op}": _elementwise_handle(op, _per_input_element)
-        for op in ("mean", "amax", "max", "pow", "logsumexp", "adaptive_avg_pool2d")
-    },
-    "aten::sum": _elementwise_handle("sum", _adds_of_a_sum),
+_COUNT_RULES: dict[str, Callable[[list, list], int]] = {
+    "written": _per_output_element,
+    "read": _per_input_element,
+    "sum": _adds_of_a_sum,
 }
+
+
+def elementwise_handles() -> dict[str, Callable[[list, list], Counter]]:
+    """fvcore handles for every primitive some attention kind calls, counted as its registry entry says."""
+    rules = dict(COMMON_ELEMENTWISE)
+    for kind in KINDS.values():
+        rules.update(kind.elementwise)
+    return {f"aten::{op}": _elementwise_handle(op, _COUNT_RULES[rule]) for op, rule in rules.items()}
+
+
+ELEMENTWISE_HANDLES = elementwise_handles()
 
 
 @dataclass(frozen=True)

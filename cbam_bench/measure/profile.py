@@ -40,7 +40,7 @@ class Profile:
 def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats: int = 50) -> Profile:
     """Count params, MACs and element-wise work of `spec`'s network; optionally time it on the CPU."""
     if by not in BREAKDOWNS:
-        raise SpecError(f"--by: {by!r} is not allowed; allowed: {allowed(BREAKDOWNS)}")
+        raise SpecError("--by", f"{by!r} is not allowed; allowed: {allowed(BREAKDOWNS)}")
     model = build_model(spec)
     sites = block_sites(model, spec)
     shape = (1, spec.in_channels, spec.input_size, spec.input_size)
@@ -79,7 +79,8 @@ def paper_row(spec: ArchSpec) -> ComplexityRow:
     if row is None or paper_spec.archid != spec.archid:
         networks = sorted({f"{b}" + (f" --width {w:g}" if w != 1.0 else "") for b, w, _ in COMPLEXITY})
         raise SpecError(
-            "--reference paper: the paper has no row for this network; it reports "
+            "--reference paper",
+            "the paper has no row for this network; it reports "
             f"{allowed(networks)} with --attention none, se or cbam in its own settings "
             "(r=16, avg+max pooling, k=7, channel-spatial, every block, 224x224, 1000 classes)"
         )

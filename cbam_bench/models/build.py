@@ -54,7 +54,7 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise SpecError(f"--weights: {path}: expected a state_dict (a mapping of names to tensors)")
+        raise SpecError("--weights", f"{path}: expected a state_dict (a mapping of names to tensors)")
     check_tensors(state, f"--weights: {path}")
     own = model.state_dict()
     unexpected = [k for k in state if k not in own]
@@ -63,12 +63,12 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
         first = (unexpected or missing)[0]
         what = "is not in this model" if unexpected else "is missing from the file"
         raise SpecError(
-            f"--weights: {path}: {len(unexpected)} unexpected and {len(missing)} missing backbone keys; "
-            f"first: {first!r} {what}"
+            "--weights",
+            f"{path}: {len(unexpected)} unexpected and {len(missing)} missing backbone keys; first: {first!r} {what}",
         )
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
             raise SpecError(
-                f"--weights: {path}: {key!r} has shape {tuple(value.shape)}, the model needs {tuple(own[key].shape)}"
+                "--weights", f"{path}: {key!r} has shape {tuple(value.shape)}, the model needs {tuple(own[key].shape)}"
             )
     model.load_state_dict(state, strict=False)

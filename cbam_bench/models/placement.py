@@ -16,13 +16,14 @@ from __future__ import annotations
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.models.sites import BlockSite
 from cbam_bench.models.slot import AttentionSlot
-from cbam_bench.spec import ArchSpec
+from cbam_bench.spec import BETWEEN_STAGES, ArchSpec
 
 
 def place_attention(sites: list[BlockSite], spec: ArchSpec) -> list[BlockSite]:
     """Fill the slots of the blocks spec.placement selects with spec.attention; returns those blocks."""
     wanted = set(spec.sites())
-    position = spec.placement.position
+    # Between stages is after a stage's last block, that is, on its post-add output.
+    position = "post-add" if spec.placement.position == BETWEEN_STAGES else spec.placement.position
     placed = []
     for site in sites:
         if (site.stage, site.index) not in wanted:

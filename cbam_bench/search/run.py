@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
-from cbam_bench.errors import CbamBenchError, SpaceError
+from cbam_bench.errors import CbamBenchError, SpaceError, SpecError
 from cbam_bench.interrupt import Interrupted, sigterm_interrupts, signal_of
 from cbam_bench.records import TrialAttrs
 from cbam_bench.search.observer import SearchObserver
@@ -168,11 +168,8 @@ def _check_train_device(plan: Plan, option_given: bool) -> None:
 
     try:
         resolve_device(plan.train.device)
-    except SpaceError:
-        raise
-    except CbamBenchError as exc:
-        where = "--device" if option_given else f"{plan.space.path}: train.device"
-        raise type(exc)(where + str(exc).removeprefix("train.device")) from None
+    except SpecError as exc:
+        raise exc.rekeyed("--device" if option_given else f"{plan.space.path}: train.device") from None
 
 
 def run_search(

@@ -73,7 +73,7 @@ def make_plan(
         if value is not None:
             check_int(flag, value, 1, high)
     if sampler is not None and sampler not in SAMPLERS:
-        raise SpecError(f"--sampler: {sampler!r} is not allowed; allowed: {allowed(SAMPLERS)}")
+        raise SpecError("--sampler", f"{sampler!r} is not allowed; allowed: {allowed(SAMPLERS)}")
     changes: dict[str, Any] = {}
     if epochs is not None:
         changes["epochs"] = epochs
@@ -84,7 +84,7 @@ def make_plan(
     try:
         train = dataclasses.replace(space.train, **changes)
     except SpecError as exc:
-        raise SpecError("--" + str(exc).removeprefix("train.")) from None
+        raise exc.rekeyed("--" + exc.key.removeprefix("train.")) from None
     return Plan(
         space=space,
         study_name=space.name if study_name is None else check_study_name(study_name),
@@ -145,7 +145,7 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
             return _exhaustive_sampler(seed)
         if name == "gp":
             return samplers.GPSampler(seed=seed, warn_independent_sampling=False)
-    raise SpecError(f"sampler: {name!r} is not allowed; allowed: {allowed(SAMPLERS)}")
+    raise SpecError("sampler", f"{name!r} is not allowed; allowed: {allowed(SAMPLERS)}")
 
 
 def _pruner(plan: Plan) -> optuna.pruners.BasePruner:

@@ -1,12 +1,12 @@
 """Search spaces: YAML files (schema in search_spaces/README.md), validated into a Space, and the
 link from an Optuna trial to an ArchSpec.
 
-model (what a Space is), files (finding and reading files), check (validation), sampling (trial to
-ArchSpec, and every candidate of a space).
+model (what a Space is), files (finding and reading files), check (validation), codec (a choice to
+the value Optuna stores and back), sampling (trial to ArchSpec, and every candidate of a space).
 """
 
 from cbam_bench.metrics import Objective
-from cbam_bench.space.check import variant_label
+from cbam_bench.space.codec import decode, decode_variant, encode, variant_key
 from cbam_bench.space.files import SPACES_DIR, find_space, load_space, space_names
 from cbam_bench.space.model import (
     APPLIES_WHEN,
@@ -34,12 +34,15 @@ __all__ = [
     "Objective",
     "Space",
     "count_candidates",
+    "decode",
+    "decode_variant",
     "default_trials",
+    "encode",
     "find_space",
     "iter_candidates",
     "load_space",
     "space_names",
     "suggest_arch",
     "suggest_fields",
-    "variant_label",
+    "variant_key",
 ]

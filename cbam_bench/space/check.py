@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,9 @@ from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, Objective
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
 from cbam_bench.records import BUDGET_METRICS
+from cbam_bench.space.codec import BadChoice, encode, variant_key
+from cbam_bench.space.codec import is_int as _is_int
+from cbam_bench.space.codec import show as _show
 from cbam_bench.space.model import (
     LATENCY_DEVICES,
     MAX_SEEDS,
@@ -30,7 +32,7 @@ from cbam_bench.space.model import (
     LatencySetup,
     Space,
 )
-from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, AttentionSpec, TrainSpec
 from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
@@ -51,33 +53,13 @@ def check_space(path: Path, data: Any) -> Space:
     return space
 
 
-class _Bad(Exception):
-    """One problem with one value; the checker records it and carries on."""
-
-
-def _spec_reason(exc: SpecError) -> str:
-    """'attention.kernel: 4 is not allowed; ...' -> '4 is not allowed; ...' (we name our own key)."""
-    text = str(exc)
-    head, sep, rest = text.partition(": ")
-    return rest if sep and " " not in head else text
-
-
 def _key_hint(key: str, names: list[str]) -> str:
     suffix = [n for n in names if n.endswith(f".{key}")]
     return f" (did you mean {suffix[0]!r}?)" if len(suffix) == 1 else did_you_mean(key, names)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Checker:
@@ -299,8 +281,8 @@ class _Checker:
         out: list[Choice] = []
         for item in items:
             try:
-                choice = _encode(key, item, backbone)
-            except _Bad as exc:
+                choice = encode(key, item, backbone)
+            except BadChoice as exc:
                 self.bad(name, str(exc))
                 continue
             if choice in out:
@@ -348,7 +330,7 @@ class _Checker:
                 self.bad(name, f"{_show(row)}: {exc}")
                 continue
             canonical = {k: (list(spec.pooling) if k == "pooling" else getattr(spec, k)) for k in row}
-            label = variant_label(canonical)
+            label = variant_key(canonical)
             if label in out:
                 self.bad(name, f"{label!r} is listed twice")
                 continue
@@ -356,57 +338,3 @@ class _Checker:
         if not out and not any(p.startswith(name) for p in self.problems):
             self.bad(name, "must list at least one variant")
         return out
-
-
-def variant_label(fields: dict[str, Any]) -> str:
-    """'cbam order=channel-only pooling=max': the kind, then the fields a variant sets."""
-    rest = " ".join(
-        f"{k}={'+'.join(v) if isinstance(v, (list, tuple)) else str(v).lower() if isinstance(v, bool) else v}"
-        for k, v in sorted(fields.items())
-        if k != "kind"
-    )
-    return f"{fields['kind']} {rest}".strip()
-
-
-def _encode(key: str, item: Any, backbone: str | None) -> Choice:
-    """A YAML choice to the plain value Optuna stores, checked against the spec; _Bad when wrong."""
-    group, field = PARAM_FIELDS[key]
-    if key == "channel.pooling":
-        if isinstance(item, str):
-            item = [p for p in re.split(r"[+, ]+", item) if p]
-        if not isinstance(item, list) or not item or not all(isinstance(p, str) for p in item):
-            raise _Bad(f"{_show(item)} is not allowed; each choice is a set of poolings such as [avg, max] or avg+max")
-    if key == "placement.stages":
-        if item == "all":
-            return "all"
-        if _is_int(item):
-            item = [item]
-        if not isinstance(item, list) or not item or not all(_is_int(s) for s in item):
-            raise _Bad(f"{_show(item)} is not allowed; each choice is all or a list of stage numbers such as [2, 3]")
-    if key in ("channel.reduction", "channel.min_hidden", "spatial.kernel") and not _is_int(item):
-        raise _Bad(f"{_show(item)} is not allowed; allowed: integers")
-    if key == "spatial.bn" and not isinstance(item, bool):
-        raise _Bad(f"{_show(item)} is not allowed; allowed: true, false")
-    if key in ("attention.kind", "attention.order", "spatial.descriptor", "placement.blocks",
-               "placement.position", "backbone.stride_on") and not isinstance(item, str):
-        raise _Bad(f"{_show(item)} is not allowed; allowed: names such as in the README's table")
-    try:
-        if group == "attention":
-            spec = AttentionSpec(**{field: item})
-            value = getattr(spec, field)
-        elif group == "placement":
-            placement = PlacementSpec(**{field: item})
-            value = getattr(placement, field)
-            if backbone is not None:
-                ArchSpec(backbone, placement=placement)
-        elif backbone is None:  # already reported; the value cannot be checked against it
-            value = item
-        else:
-            value = getattr(ArchSpec(backbone, **{field: item}), field)
-    except SpecError as exc:
-        raise _Bad(_spec_reason(exc)) from None
-    if key == "channel.pooling":
-        return "+".join(value)
-    if key == "placement.stages":
-        return ",".join(str(s) for s in value)
-    return value

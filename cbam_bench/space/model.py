@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cbam_bench.attention.registry import SPACE_KEYS, applies_when
 from cbam_bench.metrics import Objective
 from cbam_bench.spec import TrainSpec
 
@@ -19,22 +20,17 @@ MAX_THREADS = 1024
 LATENCY_DEVICES = ("cpu", "cuda")
 PAPER_PREFIX = "paper:"
 
-# Every searchable parameter, in sampling order, and the spec field it sets.
+# Every searchable parameter, in sampling order, and the spec field it sets. The attention fields
+# and when each is sampled come from the attention registry.
 PARAM_FIELDS: dict[str, tuple[str, str]] = {
     "backbone.width": ("arch", "width"),
     "backbone.stride_on": ("arch", "stride_on"),
     "attention.variant": ("attention", "*"),
     "attention.kind": ("attention", "kind"),
-    "attention.order": ("attention", "order"),
-    "channel.pooling": ("attention", "pooling"),
-    "channel.reduction": ("attention", "reduction"),
-    "channel.min_hidden": ("attention", "min_hidden"),
-    "spatial.descriptor": ("attention", "descriptor"),
-    "spatial.kernel": ("attention", "kernel"),
-    "spatial.bn": ("attention", "spatial_bn"),
+    **{key: ("attention", name) for name, key in SPACE_KEYS.items()},
     "placement.stages": ("placement", "stages"),
-    "placement.blocks": ("placement", "blocks"),
     "placement.position": ("placement", "position"),
+    "placement.blocks": ("placement", "blocks"),
 }
 
 # When each parameter is sampled (what suggest_fields does, in words, for `spaces show`).
@@ -43,16 +39,10 @@ APPLIES_WHEN: dict[str, str] = {
     "backbone.stride_on": "always (changes only bottleneck ResNets)",
     "attention.variant": "always",
     "attention.kind": "always",
-    "attention.order": "kind is cbam",
-    "channel.pooling": "kind is cbam with a channel gate (SE pools by average)",
-    "channel.reduction": "kind is se, or cbam with a channel gate",
-    "channel.min_hidden": "kind is se, or cbam with a channel gate",
-    "spatial.descriptor": "kind is cbam with a spatial gate",
-    "spatial.kernel": "kind is cbam with a spatial gate",
-    "spatial.bn": "kind is cbam with a spatial gate",
+    **{key: applies_when(name) for name, key in SPACE_KEYS.items()},
     "placement.stages": "kind is not none",
-    "placement.blocks": "kind is not none",
     "placement.position": "kind is not none",
+    "placement.blocks": "kind is not none and position is not between-stages",
 }
 
 Choice = str | int | float | bool

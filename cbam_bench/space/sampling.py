@@ -7,12 +7,21 @@ conditional space, and two candidates that differ only in unused options never b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from cbam_bench.space.model import DEFAULT_TRIALS, PARAM_FIELDS, Choice, Space
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.attention.registry import SPACE_KEYS, attention_kind
+from cbam_bench.space.codec import decode
+from cbam_bench.space.model import DEFAULT_TRIALS, PARAM_FIELDS, Space
+from cbam_bench.spec import BETWEEN_STAGES, ArchSpec, AttentionSpec, PlacementSpec
 
+
+# AttentionSpec's defaults as plain values: a probe of what is chosen so far, cheap enough to build
+# once per field while walking tens of thousands of candidates (each value was checked when the
+# file was read).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AttentionSpec)}
 
 
 class Suggests(Protocol):
@@ -30,15 +39,6 @@ def _pick(trial: Suggests, space: Space, key: str) -> Any:
     return trial.suggest_categorical(key, list(choices))
 
 
-def _decode(key: str, value: Choice) -> Any:
-    """A stored choice back to its spec value ('avg+max' -> ('avg', 'max'), '2,3' -> (2, 3))."""
-    if key == "channel.pooling":
-        return tuple(str(value).split("+"))
-    if key == "placement.stages":
-        return None if value == "all" else tuple(int(s) for s in str(value).split(","))
-    return value
-
-
 def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Sample the arch, attention and placement fields that apply; unset fields keep spec defaults."""
     fields: dict[str, dict[str, Any]] = {"arch": {}, "attention": {}, "placement": {}}
@@ -47,7 +47,7 @@ def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[
         value = _pick(trial, space, key)
         if value is not None:
             group, field = PARAM_FIELDS[key]
-            fields[group][field] = _decode(key, value)
+            fields[group][field] = decode(key, value)
 
     take("backbone.width")
     take("backbone.stride_on")
@@ -57,24 +57,17 @@ def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[
         attention.update(space.variants[variant])
     else:
         take("attention.kind")
-    kind = attention.get("kind", "none")
-    attention["kind"] = kind
-    if kind == "cbam" and "order" not in attention:
-        take("attention.order")
-    probe = AttentionSpec(kind=kind, order=attention.get("order", "channel-spatial"))
-    if probe.uses_channel_gate:
-        if kind == "cbam" and "pooling" not in attention:
-            take("channel.pooling")
-        for key in ("channel.reduction", "channel.min_hidden"):
-            if PARAM_FIELDS[key][1] not in attention:
-                take(key)
-    if probe.uses_spatial_gate:
-        for key in ("spatial.descriptor", "spatial.kernel", "spatial.bn"):
-            if PARAM_FIELDS[key][1] not in attention:
-                take(key)
-    if kind != "none":
-        for key in ("placement.stages", "placement.blocks", "placement.position"):
+    attention.setdefault("kind", "none")
+    # In SPACE_KEYS order, each field the kind's registry entry applies to what is chosen so far.
+    kind = attention_kind(attention["kind"])
+    for name, key in SPACE_KEYS.items():
+        if name not in attention and name in kind.applied(SimpleNamespace(**(_DEFAULTS | attention))):
             take(key)
+    if attention["kind"] != "none":
+        take("placement.stages")
+        take("placement.position")
+        if fields["placement"].get("position") != BETWEEN_STAGES:  # there, a module follows a stage's last block
+            take("placement.blocks")
     return fields["arch"], attention, fields["placement"]
 
 
