@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-    from cbam_bench.spec import AttentionSpec
+
+# An entry's functions take a cbam_bench.spec.AttentionSpec; spec.py reads this module to check a
+# kind, so the class is not imported here (not even for typing) and is named by this alias instead.
+AttentionSpec = Any
 
 # The AttentionSpec fields a kind may use, in sampling order, with their search-space keys.
 # `order` comes first: it decides which of CBAM's other fields apply.
