@@ -10,6 +10,7 @@ the Triton kernels have been timed on a GPU.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from types import ModuleType
 
@@ -20,6 +21,7 @@ from cbam_bench.attention.map_conv import _operators_watched
 FUSED_MODES = ("auto", "on", "off")
 FUSED_POOLING = frozenset({"avg", "max"})
 FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # the kernels accumulate in float32
 
 
 def check_mode(mode: str) -> str:
@@ -52,11 +54,16 @@ def fused_ops(module: torch.nn.Module, x: torch.Tensor) -> ModuleType | None:
         from cbam_bench.attention.fused import torch_ops
 
         return torch_ops
-    if x.device.type == "cuda" and mode == "on" and importlib.util.find_spec("triton") is not None:
+    if x.device.type == "cuda" and mode == "on" and x.dtype in TRITON_DTYPES and _have_triton():
         from cbam_bench.attention.fused import triton_kernels
 
         return triton_kernels
     return None
+
+
+@functools.cache
+def _have_triton() -> bool:
+    return importlib.util.find_spec("triton") is not None
 
 
 def set_fused(model: torch.nn.Module, mode: str) -> torch.nn.Module:
