@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cbam_bench.attention.factory import build_attention
-from cbam_bench.attention.fused import torch_ops
+from cbam_bench.attention.fused import cpu, torch_ops
 from cbam_bench.attention.fused.dispatch import check_mode, fused_ops, fused_setting, set_fused
 from cbam_bench.spec import AttentionSpec
 
@@ -52,9 +52,12 @@ def test_fused_matches_plain_formula_in_float64(pooling, channels_last) -> None:
 def test_fused_float32_agrees_to_float_rounding() -> None:
     fused, plain = _pair(AttentionSpec(kind="cbam"), channels=16, dtype=torch.float32)
     x, g = torch.randn(4, 16, 7, 7), torch.randn(4, 16, 7, 7)
-    (out, dx, _), (ref, rdx, _) = _run(fused, x, g), _run(plain, x, g)
+    assert fused_ops(fused, x) is cpu
+    (out, dx, dps), (ref, rdx, rdps) = _run(fused, x, g), _run(plain, x, g)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(dx, rdx, rtol=1e-4, atol=1e-5)
+    for dp, rdp in zip(dps, rdps):
+        torch.testing.assert_close(dp, rdp, rtol=1e-4, atol=1e-4)
 
 
 def test_fused_passes_gradcheck() -> None:
@@ -99,12 +102,23 @@ def test_uncovered_combinations_fall_back_to_the_formula(spec) -> None:
 def test_off_autocast_and_integer_inputs_take_the_formula() -> None:
     module = build_attention(8, AttentionSpec(kind="cbam"))
     x = torch.randn(2, 8, 4, 4)
-    assert fused_ops(module, x) is torch_ops
+    assert fused_ops(module, x) is cpu
+    assert fused_ops(module, x.double()) is torch_ops
+    assert fused_ops(module, x.contiguous(memory_format=torch.channels_last)) is torch_ops
     assert fused_ops(module, x.flatten(2)) is None
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fused_ops(module, x) is None
     set_fused(module, "off")
     assert fused_ops(module, x) is None
+
+
+def test_without_a_compiler_the_cpu_path_uses_torch_operators(monkeypatch) -> None:
+    fused, plain = _pair(AttentionSpec(kind="cbam"), dtype=torch.float32)
+    monkeypatch.setattr(cpu, "library", lambda: None)
+    x, g = torch.randn(2, 8, 5, 5), torch.randn(2, 8, 5, 5)
+    assert fused_ops(fused, x) is torch_ops
+    for got, want in zip(_run(fused, x, g)[:2], _run(plain, x, g)[:2]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_set_fused_reaches_every_cbam_and_is_recorded() -> None:

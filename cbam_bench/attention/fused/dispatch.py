@@ -3,7 +3,8 @@
 `off` is the plain formula everywhere: the reference. `on` takes the fused path wherever it
 applies: channel-then-spatial order, a pooling set of avg and/or max, the avg+max descriptor, a
 floating-point map of four dimensions, nothing tracing the operators; every other combination, and
-CUDA without Triton, runs the plain formula. `auto`, the default, is `on` on the CPU, where the
+CUDA without Triton, runs the plain formula. On the CPU the passes are the compiled ones (cpu.py)
+for float32 NCHW maps where a C compiler is found, and torch_ops otherwise. `auto`, the default, is `on` on the CPU, where the
 fused path was measured faster (benchmarks/attention_speed.py), and the plain formula on CUDA until
 the Triton kernels have been timed on a GPU.
 """
@@ -51,9 +52,9 @@ def fused_ops(module: torch.nn.Module, x: torch.Tensor) -> ModuleType | None:
     if mode == "off" or not _config_fits(module) or not _input_fits(x):
         return None
     if x.device.type == "cpu":
-        from cbam_bench.attention.fused import torch_ops
+        from cbam_bench.attention.fused import cpu, torch_ops
 
-        return torch_ops
+        return cpu if cpu.fits(x) else torch_ops
     if x.device.type == "cuda" and mode == "on" and x.dtype in TRITON_DTYPES and _have_triton():
         from cbam_bench.attention.fused import triton_kernels
 

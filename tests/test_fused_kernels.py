@@ -1,5 +1,6 @@
-"""The Triton kernels of fused CBAM, run on the CPU by Triton's interpreter, against torch_ops and
-the plain formula. Tiny shapes, but each spans two channel blocks and two position blocks."""
+"""Fused CBAM's compiled passes against torch_ops and the plain formula: the C passes for the CPU,
+and the Triton kernels for CUDA run on the CPU by Triton's interpreter. Tiny shapes, but each spans
+two channel blocks and two position blocks of the kernels."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from cbam_bench.attention.factory import build_attention
-from cbam_bench.attention.fused import torch_ops
+from cbam_bench.attention.fused import cpu, torch_ops
 from cbam_bench.attention.fused.autograd import fused_cbam
 from cbam_bench.spec import AttentionSpec
 
@@ -46,15 +47,26 @@ def _run(module, x, g, ops=None):
     return [out.double(), x.grad.double(), *(p.grad.double() for p in module.parameters())]
 
 
-@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
-def test_kernels_equal_torch_ops_pass_by_pass(kernels, channels_last) -> None:
+@pytest.fixture(scope="module")
+def compiled():
+    """The C passes, which every machine with a C compiler builds."""
+    assert cpu.library() is not None, "cbam_cpu.c did not build: is a C compiler (cc) installed?"
+    return cpu
+
+
+@pytest.mark.parametrize(
+    "backend, channels_last", [("kernels", False), ("kernels", True), ("compiled", False)],
+    ids=["triton-nchw", "triton-channels_last", "c-nchw"],
+)
+def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last) -> None:
+    kernels = request.getfixturevalue(backend)
     x, g = _map(channels_last), _map(channels_last)
     mc, ms = torch.rand(SHAPE[:2]), torch.rand(SHAPE[0], *SHAPE[2:])
     avg, mx, where_hw = kernels.pool(x)
     ref_avg, ref_mx, ref_where_hw = torch_ops.pool(x)
     torch.testing.assert_close(avg, ref_avg)
     torch.testing.assert_close(mx, ref_mx, rtol=0, atol=0)
-    assert torch.equal(where_hw.long(), ref_where_hw)
+    assert torch.equal(where_hw.long(), ref_where_hw)  # ties: none in random floats
     desc, where_c, _ = kernels.describe(x, mc)
     ref_desc, ref_where_c, gated = torch_ops.describe(x, mc)
     torch.testing.assert_close(desc, ref_desc)
