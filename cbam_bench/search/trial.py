@@ -38,13 +38,13 @@ REUSED = (
 
 @dataclass
 class TrialContext:
-    """What every trial of one run shares; `cheap` caches cheap measures by archid and latency set-up."""
+    """What every trial of one run shares; `cheap` caches cheap measures by archid, latency set-up and fused mode."""
 
     plan: Plan
     trainer: Trainer
     study: optuna.Study
     observer: SearchObserver
-    cheap: dict[tuple[str, LatencySetup], dict[str, Any]] = field(default_factory=dict)
+    cheap: dict[tuple[str, LatencySetup, str], dict[str, Any]] = field(default_factory=dict)
 
 
 def _store(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
@@ -125,9 +125,9 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     prior = _same_network(ctx.study, archid)
     if prior is not None:
         return _reuse(trial, prior)
-    key = (archid, plan.space.latency)
+    key = (archid, plan.space.latency, plan.train.fused)
     if key not in ctx.cheap:
-        ctx.cheap[key] = cheap_measures(arch, plan.space.latency)
+        ctx.cheap[key] = cheap_measures(arch, plan.space.latency, plan.train.fused)
     cheap = ctx.cheap[key]
     _store(trial, cheap | {"env": environment(plan.train)})
     if not _budget_check(trial, ctx, cheap):
