@@ -109,3 +109,23 @@ def test_triton_cbam_in_bfloat16_is_as_close_to_float64_as_the_formula(kernels) 
         # the yardstick; the floor is about two bfloat16 steps (1/128) of the largest value.
         scale = b.abs().max()
         assert (a - b).abs().max() <= max(2 * (f - b).abs().max(), 0.02 * scale)
+
+
+@pytest.mark.parametrize("maps, kernel, bias", [(2, 7, False), (1, 3, True), (2, 5, True)])
+def test_compiled_map_conv_equals_conv2d_with_its_gradients(compiled, maps, kernel, bias) -> None:
+    from cbam_bench.attention.map_conv import MapConv2d
+
+    conv = MapConv2d(maps, 1, kernel, padding=kernel // 2, bias=bias)
+    x = torch.randn(5, maps, 6, 9, requires_grad=True)
+    g = torch.randn(5, 1, 6, 9)
+    ours = conv(x)
+    assert "MapConv" in type(ours.grad_fn).__name__
+    ours.backward(g)
+    got = [x.grad.clone(), *(p.grad.clone() for p in conv.parameters())]
+    x.grad = None
+    conv.zero_grad()
+    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=kernel // 2)
+    ref.backward(g)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got, [x.grad, *(p.grad for p in conv.parameters())]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -111,3 +111,73 @@ void cbam_grad_input(const float *g, const float *mc, const float *ms, const flo
         o[where_hw[row]] += d_mx[row];
     }
 }
+
+/* The spatial gate's k x k convolution of M maps to one ("same" padding p = k / 2, stride 1, no
+ * bias), and its two gradients: x: N x M x H x W, w: M x k x k, out and g: N x H x W. Each is a
+ * sum of shifted rows scaled by one weight, so the innermost loop runs along a row. */
+void map_conv(const float *x, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *out, int threads) {
+    const int64_t p = K / 2;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        float *o = out + n * H * W;
+        for (int64_t i = 0; i < H * W; ++i) o[i] = 0.0f;
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t i = 0; i < K; ++i)
+                for (int64_t y = 0; y < H; ++y) {
+                    const int64_t yy = y + i - p;
+                    if (yy < 0 || yy >= H) continue;
+                    const float *row = x + ((n * M + m) * H + yy) * W;
+                    float *orow = o + y * W;
+                    for (int64_t j = 0; j < K; ++j) {
+                        const float wv = w[(m * K + i) * K + j];
+                        const int64_t lo = p - j > 0 ? p - j : 0, hi = W + p - j < W ? W + p - j : W;
+                        #pragma omp simd
+                        for (int64_t c = lo; c < hi; ++c) orow[c] += wv * row[c + j - p];
+                    }
+                }
+    }
+}
+
+void map_conv_grad_input(const float *g, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dx, int threads) {
+    const int64_t p = K / 2;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t nm = 0; nm < N * M; ++nm) {
+        const int64_t n = nm / M, m = nm % M;
+        float *d = dx + nm * H * W;
+        for (int64_t i = 0; i < H * W; ++i) d[i] = 0.0f;
+        for (int64_t i = 0; i < K; ++i)
+            for (int64_t yy = 0; yy < H; ++yy) {
+                const int64_t y = yy - i + p;
+                if (y < 0 || y >= H) continue;
+                const float *grow = g + (n * H + y) * W;
+                float *drow = d + yy * W;
+                for (int64_t j = 0; j < K; ++j) {
+                    const float wv = w[(m * K + i) * K + j];
+                    const int64_t lo = j - p > 0 ? j - p : 0, hi = W + j - p < W ? W + j - p : W;
+                    #pragma omp simd
+                    for (int64_t c = lo; c < hi; ++c) drow[c] += wv * grow[c - j + p];
+                }
+            }
+    }
+}
+
+void map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dw, int threads) {
+    const int64_t p = K / 2;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t tap = 0; tap < M * K * K; ++tap) {
+        const int64_t m = tap / (K * K), i = (tap / K) % K, j = tap % K;
+        const int64_t lo = p - j > 0 ? p - j : 0, hi = W + p - j < W ? W + p - j : W;
+        double total = 0.0;  /* N * H * W terms: a double keeps the sum's rounding at float's */
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t y = 0; y < H; ++y) {
+                const int64_t yy = y + i - p;
+                if (yy < 0 || yy >= H) continue;
+                const float *row = x + ((n * M + m) * H + yy) * W, *grow = g + (n * H + y) * W;
+                float part = 0.0f;
+                #pragma omp simd reduction(+:part)
+                for (int64_t c = lo; c < hi; ++c) part += grow[c] * row[c + j - p];
+                total += part;
+            }
+        dw[tap] = (float)total;
+    }
+}

@@ -30,6 +30,9 @@ SIGNATURES = {
     "cbam_grad_ms": [_P, _P, _P, _I, _I, _I, _P, _T],
     "cbam_grad_mc": [_P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
     "cbam_grad_input": [_P, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
+    "map_conv": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+    "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+    "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
 }
 
 
@@ -138,3 +141,21 @@ def grad_input(
     _call("cbam_grad_input", g, mc.contiguous(), ms.contiguous(), d_desc.float().contiguous(), where_c, d_avg, d_mx,
           where_hw, *_dims(g), dx)
     return dx
+
+
+def map_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The (1, M, k, k) convolution of (N, M, H, W) maps, stride 1, "same" padding, no bias."""
+    n, m, h, w = x.shape
+    out = torch.empty(n, 1, h, w)
+    _call("map_conv", x, weight.contiguous(), n, m, h, w, weight.shape[-1], out)
+    return out
+
+
+def map_conv_grads(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """map_conv's gradients with respect to its maps and its weight, for the output gradient `grad`."""
+    n, m, h, w = x.shape
+    grad, weight = grad.contiguous(), weight.contiguous()
+    dx, dw = torch.empty_like(x), torch.empty_like(weight)
+    _call("map_conv_grad_input", grad, weight, n, m, h, w, weight.shape[-1], dx)
+    _call("map_conv_grad_weight", x, grad, n, m, h, w, weight.shape[-1], dw)
+    return dx, dw
