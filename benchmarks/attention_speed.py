@@ -9,14 +9,22 @@ same maths is computed in cheaper form:
 - average pooling: sum / n, where mean's backward divides the whole expanded map;
 - max pooling: max(dim), where amax's backward builds a tie mask.
 
-"plain" is the same module with those three as `mean`, `amax` and `nn.Conv2d.forward`. Each comparison runs
+On top of them, CBAM in channel-then-spatial order runs fused (attention/fused/): a few compiled
+passes over the map instead of autograd's chain of operators.
+
+"plain" is the same module with those three as `mean`, `amax` and `nn.Conv2d.forward`, and the
+fused path off. Each comparison runs
 in interleaved rounds (plain, ours, plain, ours, ...) and reports the median of the per-round
 ratios, so drift on a shared machine hits both alike:
 
 1. each gate alone (forward + backward) at each stage's shape of the default network;
 2. a whole training step (forward, backward, SGD step) of a network with CBAM in every block;
 3. that network's inference latency at batch 1 on one thread (the search's default latency
-   set-up), beside the same network without attention.
+   set-up), beside the same network without attention;
+4. the whole CBAM gate at the shapes of `--gate-shapes`, beside its memory floor: a copy of as many
+   bytes as the fused passes must move (forward: read F three times, write once; backward: read
+   the gradient and F five times in all, write once; ten map-sized transfers, five copies);
+5. the training step with CBAM (plain and ours) against the same network without attention.
 
     python benchmarks/attention_speed.py
     python benchmarks/attention_speed.py --model resnet18 --image-size 64 --in-channels 3 --batch-size 32
@@ -36,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cbam_bench.attention import channel, map_conv, spatial
+from cbam_bench.attention import cbam, channel, map_conv, spatial
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import initial_model
@@ -58,6 +66,7 @@ def plain_gates() -> Iterator[None]:
         mock.patch.object(channel, "pool_channels", _plain_pool),
         mock.patch.object(spatial.SpatialGate, "describe", _plain_describe),
         mock.patch.object(map_conv.MapConv2d, "forward", nn.Conv2d.forward),
+        mock.patch.object(cbam, "fused_ops", lambda module, x: None),
     ):
         yield
 
@@ -123,6 +132,58 @@ def inference(model: nn.Module, shape: tuple[int, ...], threads: int) -> Callabl
     return forward
 
 
+ISSUE_SHAPES = "64x16x32x32,64x64x16x16,32x256x14x14,8x512x28x28"
+FLOOR_COPIES = 5
+
+
+def taking_turns(works: dict[str, tuple[Callable[[], None], bool]], repeats: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each work (callable, plain?) in every round, the works taking turns."""
+    timed = {name: (_plain_seconds if plain else _seconds) for name, (_, plain) in works.items()}
+    for name, (work, _) in works.items():
+        timed[name](work, 1)  # first-call costs, untimed
+    times: dict[str, list[float]] = {name: [] for name in works}
+    for _ in range(rounds):
+        for name, (work, _) in works.items():
+            times[name].append(timed[name](work, repeats))
+    return times
+
+
+def ratio(times: dict[str, list[float]], top: str, bottom: str) -> float:
+    """Median of the per-round ratios top / bottom."""
+    return statistics.median(a / b for a, b in zip(times[top], times[bottom]))
+
+
+def floor_copy(shape: tuple[int, ...]) -> Callable[[], None]:
+    source, target = torch.randn(FLOOR_COPIES, *shape), torch.empty(FLOOR_COPIES, *shape)
+
+    def copy() -> None:
+        target.copy_(source)
+
+    return copy
+
+
+def report_gates_against_floor(spec: AttentionSpec, shapes: list[tuple[int, ...]], repeats: int, rounds: int) -> None:
+    print(f"CBAM gate, forward + backward, against the formula and the memory floor ({FLOOR_COPIES} copies of F):")
+    for shape in shapes:
+        step = gate_step(build_attention(shape[1], spec), shape)
+        times = taking_turns({"plain": (step, True), "ours": (step, False), "floor": (floor_copy(shape), False)}, repeats, rounds)
+        ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+        print(f"  {'x'.join(map(str, shape)):14s} plain {ms['plain']:8.3f} ms   ours {ms['ours']:8.3f} ms   "
+              f"ours/plain {ratio(times, 'ours', 'plain'):.2f}   floor {ms['floor']:8.4f} ms   "
+              f"ours/floor {ratio(times, 'ours', 'floor'):.2f}")
+
+
+def report_step_against_bare(arch: ArchSpec, batch: int, repeats: int, rounds: int) -> None:
+    with_cbam = training_step(arch, batch)
+    bare = training_step(replace(arch, attention=AttentionSpec(kind="none")), batch)
+    times = taking_turns({"none": (bare, False), "plain": (with_cbam, True), "ours": (with_cbam, False)}, repeats, rounds)
+    ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    print(f"training step with CBAM / without, {arch.backbone}, input {arch.in_channels}x{arch.input_size}x{arch.input_size}, "
+          f"batch {batch}:")
+    print(f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.2f}x), "
+          f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="cifar_resnet20")
@@ -133,6 +194,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="calls per timed round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--gate-shapes", default=ISSUE_SHAPES, help="NxCxHxW,... for the gate against its floor")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,6 +234,9 @@ def main() -> None:
           f"plain {ms['plain']:.2f} ms, ours {ms['ours']:.2f} ms")
     print(f"  CBAM's share of it: plain {overhead['plain'] * 1e3:.2f} ms, ours {overhead['ours'] * 1e3:.2f} ms "
           f"(median of per-round differences)")
+    shapes = [tuple(int(v) for v in item.split("x")) for item in args.gate_shapes.split(",")]
+    report_gates_against_floor(spec, shapes, args.repeats, args.rounds)
+    report_step_against_bare(arch, args.batch_size, max(2, args.repeats // 2), args.rounds)
 
 if __name__ == "__main__":
     main()

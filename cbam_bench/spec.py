@@ -273,6 +273,8 @@ def _checked_fields(cls: type, data: Any, prefix: str) -> dict[str, Any]:
 SCHEDULES = ("cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+# CBAM's fused gates: auto (where measured faster), on (wherever they apply), off (the formula).
+FUSED_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,7 @@ class TrainSpec:
     train_images: int | None = None
     val_images: int | None = None
     data_seed: int = 0
+    fused: str = "auto"
 
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
@@ -325,6 +328,7 @@ class TrainSpec:
         check_choice("train.schedule", self.schedule, SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_choice("train.precision", self.precision, PRECISIONS)
+        check_choice("train.fused", self.fused, FUSED_MODES)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
 from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, Split, load_data
@@ -282,7 +283,7 @@ def train_model(
     arch = fit_arch(arch, spec)
     data = load_data(spec, device)
     plan = _plan(spec, data, device)
-    model = initial_model(arch, spec.seed, weights).to(device=device, memory_format=plan.memory_format)
+    model = set_fused(initial_model(arch, spec.seed, weights), spec.fused).to(device=device, memory_format=plan.memory_format)
     step_fn, optimizer = _step_function(model, plan, spec)
     graphed = step_fn if isinstance(step_fn, GraphedStep) else None
     generator = torch.Generator(device=device).manual_seed(spec.seed)
@@ -319,6 +320,7 @@ def train_model(
             "device": str(device),
             "precision": "bf16" if plan.amp is torch.bfloat16 else "fp32",
             "memory_format": "channels_last" if plan.memory_format is torch.channels_last else "contiguous",
+            "fused": spec.fused,
             "steps_per_epoch": plan.steps,
             "batch_size": plan.batch,
             "train_images": len(data.train),

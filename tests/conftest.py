@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
-import pytest
-import torch
+# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_fused_triton.py). Triton
+# reads this once, when it is first imported, so it is set before anything can import it.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from postgres_server import Server, running_server, server_binaries
 

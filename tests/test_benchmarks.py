@@ -52,7 +52,8 @@ def test_train_throughput_prints_both_ratios_and_the_ceiling() -> None:
 
 
 def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
-    out = run("attention_speed.py", "--image-size", "8", "--batch-size", "4", "--repeats", "1", "--rounds", "1")
+    out = run("attention_speed.py", "--image-size", "8", "--batch-size", "4", "--repeats", "1", "--rounds", "1",
+              "--gate-shapes", "2x8x6x6,1x40x4x4")
     rows = re.findall(rf"(channel|spatial|cbam)\s+(\d+) x\s+(\d+).*speed-up {NUMBER}", out)
     assert [(gate, int(c), int(s)) for gate, c, s, _ in rows] == [
         (gate, width, side) for width, side in ((16, 8), (32, 4)) for gate in ("channel", "spatial", "cbam")
@@ -60,6 +61,15 @@ def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
     assert all(float(speedup) > 0 for *_, speedup in rows)
     assert figures(rf"plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+speed-up {NUMBER}", out)
     assert all(v > 0 for v in figures(rf"without attention {NUMBER} ms; with CBAM plain {NUMBER} ms, ours {NUMBER} ms", out))
+    floors = re.findall(rf"(\d+x\d+x\d+x\d+)\s+plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+ours/plain {NUMBER}\s+"
+                        rf"floor\s+{NUMBER} ms\s+ours/floor {NUMBER}", out)
+    assert [row[0] for row in floors] == ["2x8x6x6", "1x40x4x4"]
+    # One round: each ratio is the quotient of the printed times (rounded as printed).
+    for _, plain, ours, over_plain, floor, over_floor in floors:
+        assert float(over_plain) == pytest.approx(float(ours) / float(plain), rel=0.05, abs=0.02)
+        assert float(over_floor) == pytest.approx(float(ours) / float(floor), rel=0.05, abs=0.02)
+    step = figures(rf"without {NUMBER} ms; with CBAM plain {NUMBER} ms \({NUMBER}x\), ours {NUMBER} ms \({NUMBER}x\)", out)
+    assert len(step) == 5 and all(v > 0 for v in step)
 
 
 def test_cuda_path_prints_every_setup_with_speedups_over_fp32() -> None:

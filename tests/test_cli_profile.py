@@ -73,6 +73,15 @@ def test_latency_is_reported_with_its_conditions() -> None:
     assert lat["batch"] == 1 and lat["device"] == "cpu" and lat["threads"] >= 1 and lat["torch_version"] == torch.__version__
 
 
+def test_latency_records_the_fused_mode_it_ran_under() -> None:
+    off = json.loads(invoke("profile", "cifar_resnet20", "--attention", "cbam", "--latency", "--fused", "off", "--json").stdout)
+    assert off["latency"]["fused"] == "off"
+    text = invoke("profile", "cifar_resnet20", "--attention", "cbam", "--latency")
+    assert "fused auto)" in text.stdout
+    bare = json.loads(invoke("profile", "cifar_resnet20", "--latency", "--json").stdout)
+    assert bare["latency"]["fused"] is None  # no CBAM module, no mode to record
+
+
 def test_weights_option_checks_the_file(tmp_path) -> None:
     path = tmp_path / "r18.pth"
     torch.save(tv_resnet18().state_dict(), path)
@@ -88,6 +97,7 @@ def test_weights_option_checks_the_file(tmp_path) -> None:
         (["profile", "resnet5"], "MODEL: 'resnet5' is not allowed (did you mean 'resnet50'?); allowed: resnet18"),
         (["profile", "resnet50", "--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord"),
         (["profile", "resnet50", "--kernel", "4"], "--kernel: 4 is not allowed; allowed: 3, 5, 7"),
+        (["profile", "resnet50", "--fused", "of"], "--fused: 'of' is not allowed (did you mean 'off'?); allowed: auto, on, off"),
         (["profile", "resnet50", "--pooling", "avg,mx"], "--pooling: 'mx' is not allowed"),
         (["profile", "resnet50", "--stages", "5"], "--stages: 5 is out of range for resnet50; allowed: 1, 2, 3, 4"),
         (["profile", "resnet50", "--stages", "two"], "--stages: 'two' is not allowed"),

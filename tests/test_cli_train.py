@@ -34,6 +34,7 @@ def test_json_has_the_contract_keys_and_nothing_else_on_stdout(tmp_path: Path) -
     assert [h["epoch"] for h in doc["history"]] == [1] and doc["history"][0]["val_accuracy"] == doc["accuracy"]
     assert doc["env"]["device"] == "cpu" and doc["env"]["torch"] == torch.__version__
     assert doc["train"]["train_images"] == 128 and doc["saved"] == str(save)
+    assert doc["train"]["fused"] == "auto"  # CBAM's fused mode, recorded with the run
     # The saved file rebuilds the trained network, with the specs that made it.
     model, arch, spec = load_checkpoint(save)
     assert arch.archid == doc["archid"] and spec.epochs == 1 and spec.image_size == 16
@@ -61,6 +62,7 @@ def test_summary_table_for_people() -> None:
         (["--reduction", str(10**30)], f"--reduction: {10**30} is not allowed; allowed: an integer in [1, 4096]"),
         (["--device", "tpu"], "--device: 'tpu' is not allowed (did you mean 'cpu'?); allowed: auto, cpu, cuda"),
         (["--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?)"),
+        (["--fused", "fast"], "--fused: 'fast' is not allowed; allowed: auto, on, off"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:

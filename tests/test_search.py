@@ -114,7 +114,10 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
         assert t.user_attrs["feasible"] is True and t.user_attrs["constraints"] == []
         assert t.user_attrs["latency_ms"] <= t.user_attrs["latency_p90_ms"]
         assert t.user_attrs["latency_ratio"] > 0 and (t.user_attrs["latency_ratio"] == 1.0) == (arch.attention.kind == "none")
-        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench", "threads", "machine"}
+        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench", "threads", "machine", "fused"}
+        assert t.user_attrs["env"]["fused"] == "auto"  # the fused mode the trial trained and was timed with
+        # CBAM modules carry a fused mode; SE and no attention have none to record.
+        assert t.user_attrs["latency_setup"]["fused"] == ("auto" if arch.attention.kind == "cbam" else None)
         assert t.user_attrs["seeds"] == 1 and t.user_attrs["accuracy_std"] == 0.0
 
 

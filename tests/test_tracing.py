@@ -54,7 +54,9 @@ def test_fx_trace_and_feature_extractor_keep_every_attention_module(backbone, po
     assert wanted <= params_used(traced.graph, model)
     x = torch.randn(2, 3, spec.input_size, spec.input_size)
     with torch.no_grad():
-        torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+        # Eagerly, CBAM runs fused and the spatial convolution compiled: the same maths, rounded
+        # in another order; the traced graph records the plain formula.
+        torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-5)
 
     stages = model.stage_info()
     extractor = create_feature_extractor(model, {s.name: s.name for s in stages})

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from cbam_bench.attention.channel import ChannelGate
+from cbam_bench.attention.fused.autograd import fused_cbam
+from cbam_bench.attention.fused.dispatch import fused_ops
 from cbam_bench.attention.registry import SPATIAL_BN_MOMENTUM
 from cbam_bench.attention.spatial import SpatialGate
 
@@ -20,10 +22,14 @@ class CBAM(nn.Module):
         if order not in ("channel-spatial", "spatial-channel", "parallel"):
             raise ValueError(f"unknown CBAM order {order!r}")
         self.order = order
+        self.fused = "auto"  # one of fused.dispatch.FUSED_MODES; set_fused sets a whole network's
         self.channel = channel
         self.spatial = spatial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ops = fused_ops(self, x)
+        if ops is not None:
+            return fused_cbam(self, x, ops)
         if self.order == "channel-spatial":
             return self.spatial(self.channel(x))
         if self.order == "spatial-channel":

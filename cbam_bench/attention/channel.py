@@ -55,8 +55,11 @@ class ChannelGate(nn.Module):
         n, c = x.shape[:2]
         # One MLP call on all pooled vectors stacked: the same multiply-adds as one call per pool.
         pooled = torch.cat([pool_channels(x, kind) for kind in self.pooling], dim=0)
-        scores = self.mlp(pooled).view(len(self.pooling), n, c).sum(dim=0)
-        return scores.view(n, c, 1, 1)
+        return self.scores(pooled).view(n, c, 1, 1)
+
+    def scores(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid (N, C) map from the pooled vectors stacked in `pooling` order, (P * N, C)."""
+        return self.mlp(pooled).view(len(self.pooling), -1, pooled.shape[1]).sum(dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(self.logits(x))

@@ -12,6 +12,10 @@ For a batch of a few images (latency at batch 1, say) oneDNN's set-up costs more
 a 7x7 convolution of two 5x5 maps takes about 70 us through it and 10 us through the native
 convolution, so small batches go there instead.
 
+Where the compiled CBAM passes are built (fused/cpu.py), a float32 convolution to one map and both
+its gradients run there instead, at every batch: loops over shifted rows, about 3x faster than
+oneDNN's forward and backward at 64 x 2 x 32 x 32, k = 7.
+
 `benchmarks/attention_speed.py` measures the difference. The result is the same convolution: the
 values and gradients agree with `F.conv2d`'s to float rounding (tests/test_attention.py).
 """
@@ -25,14 +29,23 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
+from cbam_bench.attention.fused import cpu
+
 
 # Up to this many images the native convolution beats oneDNN's per-call set-up, at every map size
 # tried (5x5 to 112x112, k 3 and 7, 1 and 2 threads); by 16 images oneDNN is ahead.
 SMALL_BATCH = 4
 
 
+def _compiled(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return weight.shape[0] == 1 and weight.dtype == torch.float32 and cpu.fits(x)
+
+
 def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
     """F.conv2d, stride 1, through whichever CPU implementation is faster at this batch."""
+    if _compiled(x, weight):
+        out = cpu.map_conv(x, weight)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
     if x.shape[0] <= SMALL_BATCH and x.dtype in (torch.float32, torch.float64):
         return torch._C._nn.thnn_conv2d(x, weight, tuple(weight.shape[-2:]), bias, (1, 1), (padding, padding))
     return F.conv2d(x, weight, bias, padding=padding)
@@ -51,9 +64,11 @@ class _MapConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
         grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
+        if _compiled(x, weight):
+            grad_x, grad_weight = cpu.map_conv_grads(x, weight, grad)
+        elif ctx.needs_input_grad[0]:
             grad_x = _conv(grad, weight.flip(-1, -2).transpose(0, 1).contiguous(), None, ctx.padding)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and grad_weight is None:
             # (maps, batch, H, W) correlated with (out, batch, H, W): the batch is summed as channels.
             grad_weight = F.conv2d(x.transpose(0, 1), grad.transpose(0, 1), padding=ctx.padding).transpose(0, 1)
         if ctx.has_bias and ctx.needs_input_grad[2]:

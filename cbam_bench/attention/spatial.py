@@ -55,7 +55,11 @@ class SpatialGate(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid map of shape (N, 1, H, W)."""
-        out = self.conv(self.describe(x))
+        return self.descriptor_logits(self.describe(x))
+
+    def descriptor_logits(self, desc: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid map from an already computed descriptor (the fused path computes its own)."""
+        out = self.conv(desc)
         return self.bn(out) if self.bn is not None else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

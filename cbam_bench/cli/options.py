@@ -18,6 +18,7 @@ from cbam_bench.spec import (
     BLOCK_POSITIONS,
     DESCRIPTORS,
     DEVICES,
+    FUSED_MODES,
     KERNELS,
     ORDERS,
     POOLINGS,
@@ -91,6 +92,7 @@ SpaceEpochsOpt = Annotated[int | None, typer.Option("--epochs", help=ranged("Tra
 SpaceSeedsOpt = Annotated[int | None, typer.Option("--seeds", help=ranged("Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).", 1, MAX_SEEDS), rich_help_panel=TRAIN, show_default=False)]
 SpaceDeviceOpt = Annotated[str | None, typer.Option("--device", help="Training device: auto, cpu or cuda (default: the space's).", rich_help_panel=TRAIN, show_default=False)]
 SpaceDataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Folder holding dataset files (CIFAR batches, image folders).", rich_help_panel=TRAIN, show_default=False)]
+FusedOpt = Annotated[str | None, typer.Option("--fused", help=f"CBAM's fused gates: {allowed(FUSED_MODES)}; auto: fused where measured faster (the CPU), off: the plain formula (default: {TRAIN_DEFAULTS.fused}).", rich_help_panel=TRAIN, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file even if it is not of the kind being written (never the study database itself).")]
@@ -134,6 +136,7 @@ _FLAG_OF_KEY = {
     "train.lr": "--lr",
     "train.seed": "--seed",
     "train.device": "--device",
+    "train.fused": "--fused",
 }
 
 

@@ -14,6 +14,7 @@ from cbam_bench.cli.options import (
     BlocksOpt,
     BnMomentumOpt,
     DescriptorOpt,
+    FusedOpt,
     InputSizeOpt,
     JsonOpt,
     KernelOpt,
@@ -26,14 +27,16 @@ from cbam_bench.cli.options import (
     ReductionOpt,
     StagesOpt,
     StrideOnOpt,
+    TRAIN_DEFAULTS,
     WeightsOpt,
     WidthOpt,
     arch_from_options,
 )
-from cbam_bench.errors import SpecError, allowed
+from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.models.catalog import backbone_info
 from cbam_bench.paper import PAPER_STRIDE_ON
+from cbam_bench.spec import FUSED_MODES
 
 if TYPE_CHECKING:
     from cbam_bench.measure.profile import Profile
@@ -135,7 +138,8 @@ def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str
     if result.latency is not None:
         lat = result.latency
         console.print(
-            f"latency (batch {lat.batch}, {lat.device}, {lat.dtype}, {lat.threads} threads, torch {lat.torch_version}): "
+            f"latency (batch {lat.batch}, {lat.device}, {lat.dtype}, {lat.threads} threads, torch {lat.torch_version}"
+            f"{'' if lat.fused is None else ', fused ' + lat.fused}): "
             f"median {lat.median_ms:.2f} ms, p90 {lat.p90_ms:.2f} ms, IQR {lat.iqr_ms:.2f} ms over {lat.repeats} runs"
         )
     if weights_note:
@@ -164,6 +168,7 @@ def profile(
     by: Annotated[str, typer.Option("--by", help=f"Rows: {allowed(BREAKDOWNS)}.")] = "total",
     reference: Annotated[str | None, typer.Option("--reference", help="Show the paper's row for the same network: paper.", show_default=False)] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Also time batch-1 inference on the CPU (median, p90).")] = False,
+    fused: FusedOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Count parameters, multiply-adds and attention's element-wise work of one network."""
@@ -173,6 +178,7 @@ def profile(
 
     if reference not in (None, "paper"):
         raise SpecError("--reference", f"{reference!r} is not allowed; allowed: paper")
+    check_choice("--fused", fused or TRAIN_DEFAULTS.fused, FUSED_MODES)
     spec = arch_from_options(
         model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
         descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
@@ -184,7 +190,7 @@ def profile(
     if weights is not None:
         load_backbone_weights(build_model(spec), weights)
         weights_note = f"weights: {weights} fits this backbone; attention would start fresh"
-    result = run_profile(spec, by=by, latency=latency)
+    result = run_profile(spec, by=by, latency=latency, fused=fused or TRAIN_DEFAULTS.fused)
     ref = _reference_dict(result, ref_row) if ref_row is not None else None
     if json:
         doc: dict[str, Any] = {"model": spec.backbone, "archid": spec.archid, "arch": spec.to_dict(),

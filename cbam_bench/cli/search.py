@@ -9,7 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt, ranged
+from cbam_bench.cli.options import FusedOpt, JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt, ranged
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
@@ -72,6 +72,7 @@ def search(
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
     device: SpaceDeviceOpt = None,
     data_dir: SpaceDataDirOpt = None,
+    fused: FusedOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
@@ -95,7 +96,8 @@ def search(
     with SearchDisplay() as display:
         result = run_search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
-            early_stop=early_stop, device=device, data_dir=data_dir, heartbeat_s=heartbeat, observer=display,
+            early_stop=early_stop, device=device, data_dir=data_dir, fused=fused, heartbeat_s=heartbeat,
+            observer=display,
         )
     target = trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))

@@ -22,6 +22,7 @@ from cbam_bench.cli.options import (
     DatasetOpt,
     DescriptorOpt,
     DeviceOpt,
+    FusedOpt,
     ForceOpt,
     DownloadOpt,
     EpochsOpt,
@@ -273,6 +274,7 @@ def train(
     lr: LrOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    fused: FusedOpt = None,
     from_trial: FromTrialOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
@@ -301,7 +303,7 @@ def train(
     })
     spec = train_spec_from_options(
         recipe, dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, fused=fused,
     )
     _check_save_path(save, storage, force)
     try:

@@ -3,7 +3,7 @@
 On a GPU each repetition is timed with CUDA events; on the CPU with perf_counter. Everything runs
 under inference_mode on a copy of the model (the caller's keeps its device, dtype and mode), the
 garbage collector is paused while timing so its pauses do not land in the tail, and the
-conditions (device, dtype, memory format, batch, threads, torch) travel with the number, since a
+conditions (device, dtype, memory format, batch, threads, torch, CBAM's fused mode) travel with the number, since a
 latency without them cannot be compared.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from cbam_bench.attention.fused.dispatch import fused_setting
 from cbam_bench.measure.env import device_name
 
 
@@ -41,6 +42,7 @@ class Latency:
     memory_format: str
     threads: int
     torch_version: str
+    fused: str | None = None  # the CBAM modules' fused mode (attention/fused/dispatch.py); None without CBAM
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -155,7 +157,7 @@ def measure_latency(
     device = torch.device(device)
     model, x = _prepare(model, input_shape, device, dtype, channels_last)
     (samples,) = _interleaved_samples([model], x, device, warmup, repeats)
-    return _summarise(samples, **_conditions(input_shape, device, dtype, channels_last, warmup))
+    return _summarise(samples, **_conditions(input_shape, device, dtype, channels_last, warmup), fused=fused_setting(model))
 
 
 def compare_latency(
@@ -175,4 +177,7 @@ def compare_latency(
     model_b, _ = _prepare(model_b, input_shape, device, dtype, channels_last)
     a_samples, b_samples = _interleaved_samples([model_a, model_b], x, device, warmup, repeats)
     cond = _conditions(input_shape, device, dtype, channels_last, warmup)
-    return _summarise(a_samples, **cond), _summarise(b_samples, **cond)
+    return (
+        _summarise(a_samples, **cond, fused=fused_setting(model_a)),
+        _summarise(b_samples, **cond, fused=fused_setting(model_b)),
+    )

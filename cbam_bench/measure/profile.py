@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.measure.counting import Cost, count_cost
+from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.measure.latency import Latency, measure_latency
 from cbam_bench.models.build import block_sites, build_model
 from cbam_bench.paper import COMPLEXITY, PAPER_STRIDE_ON, ComplexityRow
@@ -37,8 +38,9 @@ class Profile:
         return (1, self.spec.in_channels, self.spec.input_size, self.spec.input_size)
 
 
-def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats: int = 50) -> Profile:
-    """Count params, MACs and element-wise work of `spec`'s network; optionally time it on the CPU."""
+def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats: int = 50, fused: str = "auto") -> Profile:
+    """Count params, MACs and element-wise work of `spec`'s network; optionally time it on the CPU,
+    its CBAM modules in the `fused` mode."""
     if by not in BREAKDOWNS:
         raise SpecError("--by", f"{by!r} is not allowed; allowed: {allowed(BREAKDOWNS)}")
     model = build_model(spec)
@@ -57,7 +59,7 @@ def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats
     if rows:
         inside = sum((costs[s.name] for s in sites[1:]), costs[sites[0].name])
         rows.append(CostRow(OTHER_ROW, costs[""] - inside, 0))
-    timing = measure_latency(model, shape, repeats=repeats) if latency else None
+    timing = measure_latency(set_fused(model, fused), shape, repeats=repeats) if latency else None
     return Profile(spec=spec, total=costs[""], modules=len(placed), rows=rows, latency=timing)
 
 

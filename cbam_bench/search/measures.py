@@ -14,21 +14,23 @@ from cbam_bench.space import LatencySetup
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 
 
-def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> TrialAttrs:
+def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> TrialAttrs:
     """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch.
 
     Latency is timed alternately with the same network without attention (A B A B), and their
     ratio is stored beside it: trials are timed minutes apart on a machine whose speed drifts, and
-    the ratio is what stays comparable between them.
+    the ratio is what stays comparable between them. CBAM modules take the `fused` mode (the
+    training's), and the latency set-up records it.
     """
     import torch
 
+    from cbam_bench.attention.fused.dispatch import set_fused
     from cbam_bench.measure.latency import compare_latency, measure_latency
     from cbam_bench.measure.profile import profile
     from cbam_bench.models.build import build_model
 
     cost = profile(arch).total  # counted as `cbam-bench profile` and `train` count
-    model = build_model(arch)
+    model = set_fused(build_model(arch), fused)
     image = (arch.in_channels, arch.input_size, arch.input_size)
     timing = {"device": setup.device, "warmup": setup.warmup, "repeats": setup.repeats}
     threads = torch.get_num_threads()
@@ -52,16 +54,17 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> TrialAttrs:
         latency_ms=latency.median_ms,
         latency_p90_ms=latency.p90_ms,
         latency_ratio=ratio,
-        latency_setup={k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats")},
+        latency_setup={k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats", "fused")},
     )
 
 
 def environment(train: TrainSpec) -> dict[str, Any]:
-    """Where the trial was trained: measure.env's record for the training device the spec resolves to."""
+    """Where and how the trial was trained: measure.env's record for the training device the spec
+    resolves to, and CBAM's fused mode."""
     from cbam_bench.measure.env import environment as describe
     from cbam_bench.train import resolve_device
 
-    return describe(resolve_device(train.device))
+    return describe(resolve_device(train.device)) | {"fused": train.fused}
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -184,10 +184,11 @@ def run_search(
     early_stop: bool = True,
     device: str | None = None,
     data_dir: str | None = None,
+    fused: str | None = None,
     heartbeat_s: int = HEARTBEAT_S,
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
-    cheap_cache: dict[tuple[str, LatencySetup], TrialAttrs] | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup, str], TrialAttrs] | None = None,
 ) -> optuna.Study:
     """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
 
@@ -195,11 +196,11 @@ def run_search(
     study with other settings) is checked before anything is written. Ctrl-C or SIGTERM records
     the running trial as FAIL (interrupted), queues it again and raises Interrupted, a
     KeyboardInterrupt; the SIGTERM handler is in place only while the study runs. `cheap_cache`
-    ((archid, latency set-up) -> cheap measures) may be shared by several runs in one process.
+    ((archid, latency set-up, fused mode) -> cheap measures) may be shared by several runs in one process.
     """
     plan = make_plan(
         space, study_name=study_name, trials=trials, epochs=epochs, seeds=seeds, sampler=sampler,
-        early_stop=early_stop, device=device, data_dir=data_dir,
+        early_stop=early_stop, device=device, data_dir=data_dir, fused=fused,
     )
     parse_url(storage)
     _check_train_device(plan, device is not None)

@@ -29,7 +29,7 @@ NSGA2_POPULATION = 16
 BASELINE = {"attention.kind": "none"}
 # TrainSpec fields that say where and how fast a worker trains, not what it learns: workers on
 # different machines may differ in them.
-_MACHINE_FIELDS = ("data_dir", "device", "precision")
+_MACHINE_FIELDS = ("data_dir", "device", "precision", "fused")
 # Study user_attrs that must match when a study is resumed.
 _SETTLED = ("objectives", "budgets", "backbone", "dataset", "params", "train", "seeds", "latency")
 
@@ -67,6 +67,7 @@ def make_plan(
     early_stop: bool = True,
     device: str | None = None,
     data_dir: str | None = None,
+    fused: str | None = None,
 ) -> Plan:
     """Apply overrides; errors name the option."""
     for flag, value, high in (("--trials", trials, MAX_TRIALS), ("--seeds", seeds, MAX_SEEDS)):
@@ -81,6 +82,8 @@ def make_plan(
         changes["device"] = device
     if data_dir is not None:
         changes["data_dir"] = data_dir
+    if fused is not None:
+        changes["fused"] = fused
     try:
         train = dataclasses.replace(space.train, **changes)
     except SpecError as exc:

@@ -34,13 +34,13 @@ REUSED = keys(CHEAP, TRAINED, VERDICT)
 
 @dataclass
 class TrialContext:
-    """What every trial of one run shares; `cheap` caches cheap measures by archid and latency set-up."""
+    """What every trial of one run shares; `cheap` caches cheap measures by archid, latency set-up and fused mode."""
 
     plan: Plan
     trainer: Trainer
     study: optuna.Study
     observer: SearchObserver
-    cheap: dict[tuple[str, LatencySetup], TrialAttrs] = field(default_factory=dict)
+    cheap: dict[tuple[str, LatencySetup, str], TrialAttrs] = field(default_factory=dict)
 
 
 def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
@@ -123,9 +123,9 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     prior = _same_network(ctx.study, archid)
     if prior is not None:
         return _reuse(trial, prior)
-    key = (archid, plan.space.latency)
+    key = (archid, plan.space.latency, plan.train.fused)
     if key not in ctx.cheap:
-        ctx.cheap[key] = cheap_measures(arch, plan.space.latency)
+        ctx.cheap[key] = cheap_measures(arch, plan.space.latency, plan.train.fused)
     cheap = ctx.cheap[key]
     store(trial, cheap | TrialAttrs(env=environment(plan.train)))
     if not _budget_check(trial, ctx, cheap):

@@ -1,0 +1,1 @@
+"""CBAM's gates computed in a handful of passes over the feature map (see autograd.py)."""

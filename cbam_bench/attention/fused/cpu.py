@@ -1,0 +1,161 @@
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, built once with the system's C compiler.
+
+The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
+the compiled passes read the map the minimum number of times, vectorised and spread over torch's
+thread count. The library is built at first use into the user's cache folder (named after the
+source's hash, so an edit rebuilds it) and loaded with ctypes: plain C, no torch headers, so the
+build takes about a second. Without a compiler, or if the build fails, `library()` is None and the
+fused path runs on torch_ops instead. Float32 NCHW maps only; others go to torch_ops too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("cbam_cpu.c")
+_P, _I, _T = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+SIGNATURES = {
+    "cbam_pool": [_P, _I, _I, _I, _P, _P, _P, _T],
+    "cbam_describe": [_P, _P, _I, _I, _I, _P, _P, _T],
+    "cbam_gate": [_P, _P, _P, _I, _I, _I, _P, _T],
+    "cbam_grad_ms": [_P, _P, _P, _I, _I, _I, _P, _T],
+    "cbam_grad_mc": [_P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
+    "cbam_grad_input": [_P, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
+    "map_conv": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+    "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+    "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cbam_bench"
+
+
+def _build(target: Path) -> bool:
+    """Compile SOURCE into `target`, with OpenMP if the compiler has it; False if it cannot."""
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        built = Path(scratch) / target.name
+        for openmp in (["-fopenmp"], []):
+            cmd = [compiler, "-O3", "-march=native", *openmp, "-shared", "-fPIC", str(SOURCE), "-o", str(built)]
+            if subprocess.run(cmd, capture_output=True).returncode == 0:
+                built.replace(target)  # atomic: a concurrent build never loads half a file
+                return True
+    return False
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The compiled passes, built on first use; None where no compiler can build them."""
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    target = _cache_dir() / f"cbam_cpu-{digest}.so"
+    try:
+        if not target.exists() and not _build(target):
+            return None
+        lib = ctypes.CDLL(str(target))
+    except OSError:
+        return None
+    for name, args in SIGNATURES.items():
+        getattr(lib, name).argtypes = args
+    return lib
+
+
+def fits(x: torch.Tensor) -> bool:
+    """Whether the compiled passes take this map."""
+    return x.dtype == torch.float32 and x.is_contiguous() and library() is not None
+
+
+def _call(name: str, *args: object) -> None:
+    converted = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
+    getattr(library(), name)(*converted, torch.get_num_threads())
+
+
+def _dims(x: torch.Tensor) -> tuple[int, int, int]:
+    n, c, h, w = x.shape
+    return n, c, h * w
+
+
+def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Average and max of every channel over its positions, and where each maximum sits."""
+    n, c, hw = _dims(x)
+    avg, mx, where = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
+    _call("cbam_pool", x, n, c, hw, avg, mx, where)
+    return avg, mx, where
+
+
+def describe(x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+    """Channel mean and max of x * mc as (N, 2, H, W), and the channel of each max; x * mc is never stored."""
+    n, c, hw = _dims(x)
+    desc, where = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int64)
+    _call("cbam_describe", x, mc.contiguous(), n, c, hw, desc, where)
+    return desc, where, None
+
+
+def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> torch.Tensor:
+    """F * Mc * Ms in one pass."""
+    out = torch.empty_like(x)
+    _call("cbam_gate", x, mc.contiguous(), ms.contiguous(), *_dims(x), out)
+    return out
+
+
+def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/dms (N, H, W); g is handed on as grad_mc's first argument."""
+    g = g.contiguous()
+    d_ms = torch.empty(x.shape[0], *x.shape[2:])
+    _call("cbam_grad_ms", g, x, mc.contiguous(), *_dims(x), d_ms)
+    return d_ms, g
+
+
+def grad_mc(g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor) -> torch.Tensor:
+    """dL/dmc (N, C) through the gating and the descriptor, whose gradient is d_desc."""
+    d_mc = torch.empty(x.shape[:2])
+    _call("cbam_grad_mc", g, x, ms.contiguous(), d_desc.float().contiguous(), where_c, *_dims(x), d_mc)
+    return d_mc
+
+
+def grad_input(
+    g: torch.Tensor,
+    mc: torch.Tensor,
+    ms: torch.Tensor,
+    d_desc: torch.Tensor,
+    where_c: torch.Tensor,
+    d_pool: tuple[torch.Tensor, torch.Tensor],
+    where_hw: torch.Tensor,
+) -> torch.Tensor:
+    """dL/dx through the gating, the descriptor and the channel pooling, in one pass."""
+    g = g.contiguous()
+    dx = torch.empty_like(g)
+    d_avg, d_mx = (d.float().contiguous() for d in d_pool)
+    _call("cbam_grad_input", g, mc.contiguous(), ms.contiguous(), d_desc.float().contiguous(), where_c, d_avg, d_mx,
+          where_hw, *_dims(g), dx)
+    return dx
+
+
+def map_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The (1, M, k, k) convolution of (N, M, H, W) maps, stride 1, "same" padding, no bias."""
+    n, m, h, w = x.shape
+    out = torch.empty(n, 1, h, w)
+    _call("map_conv", x, weight.contiguous(), n, m, h, w, weight.shape[-1], out)
+    return out
+
+
+def map_conv_grads(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """map_conv's gradients with respect to its maps and its weight, for the output gradient `grad`."""
+    n, m, h, w = x.shape
+    grad, weight = grad.contiguous(), weight.contiguous()
+    dx, dw = torch.empty_like(x), torch.empty_like(weight)
+    _call("map_conv_grad_input", grad, weight, n, m, h, w, weight.shape[-1], dx)
+    _call("map_conv_grad_weight", x, grad, n, m, h, w, weight.shape[-1], dw)
+    return dx, dw

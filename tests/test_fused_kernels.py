@@ -1,0 +1,131 @@
+"""Fused CBAM's compiled passes against torch_ops and the plain formula: the C passes for the CPU,
+and the Triton kernels for CUDA run on the CPU by Triton's interpreter. Tiny shapes, but each spans
+two channel blocks and two position blocks of the kernels."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from cbam_bench.attention.factory import build_attention
+from cbam_bench.attention.fused import cpu, torch_ops
+from cbam_bench.attention.fused.autograd import fused_cbam
+from cbam_bench.spec import AttentionSpec
+
+pytest.importorskip("triton", reason="Triton ships with torch's Linux builds; this torch has none")
+
+SHAPE = (2, 40, 12, 11)  # 40 channels > one block of 32; 132 positions > one block of 128
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    """triton_kernels, whose kernels conftest's TRITON_INTERPRET=1 makes run on CPU tensors."""
+    from cbam_bench.attention.fused import triton_kernels
+
+    return triton_kernels
+
+
+def _map(channels_last: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    x = torch.randn(SHAPE).to(dtype)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _module(dtype: torch.dtype) -> torch.nn.Module:
+    module = build_attention(SHAPE[1], AttentionSpec(kind="cbam", kernel=3)).to(dtype)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_()
+    return module
+
+
+def _run(module, x, g, ops=None):
+    x = x.clone().requires_grad_()
+    out = fused_cbam(module, x, ops) if ops is not None else module(x)
+    out.backward(g)
+    return [out.double(), x.grad.double(), *(p.grad.double() for p in module.parameters())]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """The C passes, which every machine with a C compiler builds."""
+    assert cpu.library() is not None, "cbam_cpu.c did not build: is a C compiler (cc) installed?"
+    return cpu
+
+
+@pytest.mark.parametrize(
+    "backend, channels_last", [("kernels", False), ("kernels", True), ("compiled", False)],
+    ids=["triton-nchw", "triton-channels_last", "c-nchw"],
+)
+def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last) -> None:
+    kernels = request.getfixturevalue(backend)
+    x, g = _map(channels_last), _map(channels_last)
+    mc, ms = torch.rand(SHAPE[:2]), torch.rand(SHAPE[0], *SHAPE[2:])
+    avg, mx, where_hw = kernels.pool(x)
+    ref_avg, ref_mx, ref_where_hw = torch_ops.pool(x)
+    torch.testing.assert_close(avg, ref_avg)
+    torch.testing.assert_close(mx, ref_mx, rtol=0, atol=0)
+    assert torch.equal(where_hw.long(), ref_where_hw)  # ties: none in random floats
+    desc, where_c, _ = kernels.describe(x, mc)
+    ref_desc, ref_where_c, gated = torch_ops.describe(x, mc)
+    torch.testing.assert_close(desc, ref_desc)
+    assert torch.equal(where_c.long().view_as(ref_where_c), ref_where_c)
+    out = kernels.gate(x, mc, ms, None)
+    assert out.stride() == x.stride()
+    torch.testing.assert_close(out, torch_ops.gate(x, mc, ms, gated))
+    d_ms, _ = kernels.grad_ms(g, x, mc)
+    ref_d_ms, gx = torch_ops.grad_ms(g, x, mc)
+    torch.testing.assert_close(d_ms, ref_d_ms, rtol=1e-5, atol=1e-5)
+    d_desc = torch.randn(SHAPE[0], 2, *SHAPE[2:])
+    torch.testing.assert_close(
+        kernels.grad_mc(g, x, ms, d_desc, where_c), torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c), rtol=1e-5, atol=1e-4
+    )
+    d_pool = (torch.randn(SHAPE[:2]), torch.randn(SHAPE[:2]))
+    dx = kernels.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
+    assert dx.stride() == g.stride()
+    torch.testing.assert_close(dx, torch_ops.grad_input(g, mc, ms, d_desc, ref_where_c, d_pool, ref_where_hw))
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_triton_cbam_equals_the_formula_in_float32(kernels, channels_last) -> None:
+    module = _module(torch.float32)
+    plain = copy.deepcopy(module)
+    plain.fused = "off"
+    x, g = _map(channels_last), _map(channels_last)
+    for got, want in zip(_run(module, x, g, kernels), _run(plain, x, g)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_triton_cbam_in_bfloat16_is_as_close_to_float64_as_the_formula(kernels) -> None:
+    module = _module(torch.bfloat16)
+    plain, exact = copy.deepcopy(module), copy.deepcopy(module).double()
+    plain.fused = exact.fused = "off"
+    x, g = _map(True, torch.bfloat16), _map(True, torch.bfloat16)
+    got, formula = _run(module, x, g, kernels), _run(plain, x, g)
+    want = _run(exact, x.double(), g.double())
+    for a, f, b in zip(got, formula, want):
+        # The MLP and the convolution run in bfloat16 on both paths, so the formula's own error is
+        # the yardstick; the floor is about two bfloat16 steps (1/128) of the largest value.
+        scale = b.abs().max()
+        assert (a - b).abs().max() <= max(2 * (f - b).abs().max(), 0.02 * scale)
+
+
+@pytest.mark.parametrize("maps, kernel, bias", [(2, 7, False), (1, 3, True), (2, 5, True)])
+def test_compiled_map_conv_equals_conv2d_with_its_gradients(compiled, maps, kernel, bias) -> None:
+    from cbam_bench.attention.map_conv import MapConv2d
+
+    conv = MapConv2d(maps, 1, kernel, padding=kernel // 2, bias=bias)
+    x = torch.randn(5, maps, 6, 9, requires_grad=True)
+    g = torch.randn(5, 1, 6, 9)
+    ours = conv(x)
+    assert "MapConv" in type(ours.grad_fn).__name__
+    ours.backward(g)
+    got = [x.grad.clone(), *(p.grad.clone() for p in conv.parameters())]
+    x.grad = None
+    conv.zero_grad()
+    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=kernel // 2)
+    ref.backward(g)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got, [x.grad, *(p.grad for p in conv.parameters())]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
