@@ -13,12 +13,10 @@ gradient through the ordinary engine.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from cbam_bench.attention.cbam import CBAM
+from torch import nn  # the CBAM module itself: attention/cbam.py imports this file
 
 
 def map_dtype(x: torch.Tensor) -> torch.dtype:
@@ -26,18 +24,18 @@ def map_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, torch.float32)
 
 
-def _channel_map(module: "CBAM", pooled: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _channel_map(module: nn.Module, pooled: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The pooled vectors the gate's pooling set names, stacked, and Mc as (N, C) from them."""
     stacked = torch.cat([pooled[kind] for kind in module.channel.pooling], dim=0)
     return stacked, torch.sigmoid(module.channel.scores(stacked))
 
 
-def _spatial_map(module: "CBAM", desc: torch.Tensor) -> torch.Tensor:
+def _spatial_map(module: nn.Module, desc: torch.Tensor) -> torch.Tensor:
     """Ms as (N, 1, H, W) from the (N, 2, H, W) descriptor."""
     return torch.sigmoid(module.spatial.descriptor_logits(desc))
 
 
-def forward_no_grad(module: "CBAM", x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
+def forward_no_grad(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
     """The fused forward when nothing will be differentiated (inference, latency)."""
     avg, mx, _ = ops.pool(x)
     _, mc = _channel_map(module, {"avg": avg, "max": mx})
@@ -51,7 +49,7 @@ class FusedCBAM(torch.autograd.Function):
     """apply(x, module, ops, *module parameters) -> F * Mc * Ms."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, module: "CBAM", ops: ModuleType, *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, module: nn.Module, ops: ModuleType, *params: torch.Tensor) -> torch.Tensor:
         avg, mx, where_hw = ops.pool(x)
         with torch.enable_grad():
             pooled = {"avg": avg.detach().requires_grad_(), "max": mx.detach().requires_grad_()}
@@ -107,7 +105,7 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
 
 
-def fused_cbam(module: "CBAM", x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
+def fused_cbam(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
     """F * Mc * Ms through the fused passes; an autograd Function only when something needs a gradient."""
     params = [*module.channel.parameters(), *module.spatial.parameters()]
     if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):
