@@ -68,30 +68,53 @@ def _flat(row: dict[str, Any], param_names: Sequence[str]) -> dict[str, Any]:
 
 
 def _csv_cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool):
+    kind = type(value)
+    if value is None or kind is str:
+        return value or ""
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, (dict, list, tuple)):
+    if kind is float:
+        return str(value) if math.isfinite(value) else ""  # str(float) is its shortest round-tripping repr
+    if kind in (dict, list, tuple):
         return json.dumps(value, sort_keys=True)
-    return str(value)  # str(float) is its shortest round-tripping repr
+    return _csv_cell(float(value)) if isinstance(value, float) else str(value)
+
+
+# Text gathered before a chunk is handed on: one chunk per line would cost a write per trial.
+CHUNK_CHARS = 1 << 20
 
 
 def csv_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
     """Header then one line per trial; nested values (arch, env, lists) as JSON text; missing = empty."""
     rows = export_rows(summary, front_only)
     param_names = sorted({name for t in summary.study.trials for name in t.params})
-    flat = [_flat(r, param_names) for r in rows]
-    header = list(flat[0] if flat else _flat(_row(TrialRecord(-1, "complete", None), None, None), param_names))
-    for line in [header, *([_csv_cell(r.get(k)) for k in header] for r in flat)]:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(line)
-        yield buffer.getvalue()
+    header = list(_flat(rows[0] if rows else _row(TrialRecord(-1, "complete", None), None, None), param_names))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        flat = _flat(row, param_names)
+        writer.writerow([_csv_cell(flat.get(k)) for k in header])
+        if buffer.tell() > CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_text(value: Any) -> str:
+    """Standard JSON (non-finite floats as null, see json_safe) by the C encoder where it can."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(value))
 
 
 def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    """The study's fields indented, then `trials` with one trial per line, streamed."""
     study = summary.study
-    trials = [t for t in study.trials if not front_only or t in summary.front]
+    front = {t.number for t in summary.front}
+    trials = [t for t in study.trials if not front_only or t.number in front]
     doc = {
         "study": study.name,
         "storage": study.storage,
@@ -102,9 +125,12 @@ def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str
         "counts": study.counts(),
         "knee": summary.knee.number if summary.knee else None,
         "conventions": conventions(trials, [m for m in METRICS if any(t.measure(m) is not None for t in trials)]),
-        "trials": export_rows(summary, front_only),
     }
-    yield json.dumps(json_safe(doc), indent=2) + "\n"
+    head = json.dumps(json_safe(doc), indent=2)
+    yield head[: -len("\n}")] + ',\n  "trials": ['
+    for i, row in enumerate(export_rows(summary, front_only)):
+        yield ("," if i else "") + "\n    " + _json_text(row)
+    yield ("\n  " if trials else "") + "]\n}\n"
 
 
 def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
