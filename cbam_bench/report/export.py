@@ -19,7 +19,7 @@ from typing import Any
 from cbam_bench.files import write_atomic
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TrialRecord
-from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_safe, placement_label
+from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_document, placement_label
 from cbam_bench.report.summary import StudySummary, trial_item
 
 FORMATS = ("csv", "json", "md", "latex")
@@ -102,16 +102,8 @@ def csv_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]
     yield buffer.getvalue()
 
 
-def _json_text(value: Any) -> str:
-    """Standard JSON (non-finite floats as null, see json_safe) by the C encoder where it can."""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except ValueError:
-        return json.dumps(json_safe(value))
-
-
 def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
-    """The study's fields indented, then `trials` with one trial per line, streamed."""
+    """The study's fields, then `trials` one trial per line (report.format.json_document)."""
     study = summary.study
     front = {t.number for t in summary.front}
     trials = [t for t in study.trials if not front_only or t.number in front]
@@ -125,12 +117,9 @@ def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str
         "counts": study.counts(),
         "knee": summary.knee.number if summary.knee else None,
         "conventions": conventions(trials, [m for m in METRICS if any(t.measure(m) is not None for t in trials)]),
+        "trials": export_rows(summary, front_only),
     }
-    head = json.dumps(json_safe(doc), indent=2)
-    yield head[: -len("\n}")] + ',\n  "trials": ['
-    for i, row in enumerate(export_rows(summary, front_only)):
-        yield ("," if i else "") + "\n    " + _json_text(row)
-    yield ("\n  " if trials else "") + "]\n}\n"
+    yield from json_document(doc)
 
 
 def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
