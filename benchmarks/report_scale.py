@@ -4,8 +4,8 @@ Each study is made by scale_study.py (created through Optuna, its trials bulk-in
 Optuna's tables with SQLAlchemy Core) in a SQLite file, once per size and kept in --db-dir for
 later runs. Every command runs as a fresh subprocess (`python -m cbam_bench ...`), as a user
 would type it, so imports and the database read are part of its time. Reported per command:
-the median wall time over --runs runs and the child's peak resident memory (ru_maxrss from
-wait4). --source times another checkout's package (say, the commit before a change) on the same
+the median wall time over --runs runs, the median CPU time (user + system: less swayed by a
+busy machine) and the child's peak resident memory (ru_utime, ru_stime, ru_maxrss from wait4). --source times another checkout's package (say, the commit before a change) on the same
 files. The load average before and after is printed, since the machine may be shared.
 
     python benchmarks/report_scale.py                       # 1k and 10k trials, 3 runs each
@@ -60,8 +60,8 @@ def database(db_dir: Path, size: int) -> str:
     return url
 
 
-def run_once(args: list[str], env: dict[str, str], timeout: float, stdout: Path) -> tuple[float | None, float, int]:
-    """Wall seconds (None past the timeout), the child's peak RSS in MiB, and its exit code."""
+def run_once(args: list[str], env: dict[str, str], timeout: float, stdout: Path) -> tuple[float | None, float, float, int]:
+    """Wall seconds (None past the timeout), the child's CPU seconds and peak RSS in MiB, and its exit code."""
     with stdout.open("w") as sink:
         start = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "cbam_bench", *args], stdout=sink, stderr=subprocess.DEVNULL,
@@ -73,10 +73,10 @@ def run_once(args: list[str], env: dict[str, str], timeout: float, stdout: Path)
             if time.perf_counter() - start > timeout:
                 child.kill()
                 _, status, usage = os.wait4(child.pid, 0)
-                return None, usage.ru_maxrss / 1024, -9
+                return None, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, -9
             time.sleep(0.02)
     child.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, child.returncode
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode
 
 
 def check_counts(stdout: Path, size: int) -> None:
@@ -103,7 +103,7 @@ def main() -> None:
     if args.source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(args.source.resolve()), env.get("PYTHONPATH", "")])
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"{'trials':>7}  {'command':<24} {'median s':>9} {'runs':>5} {'peak MiB':>9}")
+    print(f"{'trials':>7}  {'command':<24} {'median s':>9} {'CPU s':>7} {'runs':>5} {'peak MiB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for size in sizes:
@@ -111,19 +111,21 @@ def main() -> None:
             for label, cli in commands(url, out).items():
                 if args.only and not any(label.startswith(o) for o in args.only):
                     continue
-                times, peaks = [], []
+                times, cpus, peaks = [], [], []
                 for _ in range(args.runs):
-                    seconds, peak, code = run_once(cli, env, args.timeout, out / "stdout")
+                    seconds, cpu, peak, code = run_once(cli, env, args.timeout, out / "stdout")
                     if seconds is not None and code != 0:
                         raise SystemExit(f"{label} on {size} trials exited {code}")
                     if label == "report --json" and seconds is not None:
                         check_counts(out / "stdout", size)
                     times.append(seconds)
+                    cpus.append(cpu)
                     peaks.append(peak)
                     if seconds is None:
                         break  # one run past the timeout says enough
                 shown = f">{args.timeout:.0f}" if None in times else f"{statistics.median(times):.2f}"
-                print(f"{size:>7}  {label:<24} {shown:>9} {len(times):>5} {max(peaks):>9.0f}", flush=True)
+                print(f"{size:>7}  {label:<24} {shown:>9} {statistics.median(cpus):>7.2f} {len(times):>5} {max(peaks):>9.0f}",
+                      flush=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
