@@ -168,7 +168,8 @@ def compare_all(entries: list[Entry], baseline: Entry | None = None) -> list[Com
         bases: dict[str, Entry | None] = {e.ref: baseline for e in entries}
     else:
         studies = {e.study.name: e.study for e in entries}
-        pool = [Entry(s, t) for s in studies.values() for t in s.usable]
+        # Only no-attention trials can be a baseline: filtered once, not once per entry.
+        pool = [Entry(s, t) for s in studies.values() for t in s.usable if t.attention_kind == "none"]
         bases = {e.ref: find_baseline(e, pool) for e in entries}
         if not any(bases.values()):
             backbones = sorted({str(e.trial.arch.get("backbone")) for e in entries})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from cbam_bench.dominance import dominance_ranks, nondominated, rank_of
 from cbam_bench.errors import StudyError, allowed
 from cbam_bench.metrics import METRICS, Objective
 from cbam_bench.records import StudyRecords, TrialRecord
@@ -25,27 +26,9 @@ REFERENCE_MARGIN = 0.1
 
 
 def dominates(a: Point, b: Point) -> bool:
-    """a is no worse than b everywhere and better somewhere (minimisation)."""
+    """a is no worse than b everywhere and better somewhere (minimisation): the definition that
+    dominance.nondominated and dominance.dominance_ranks compute for many points at once."""
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-
-def nondominated(points: Sequence[Point]) -> list[int]:
-    """Indices of the points no other point dominates; equal points are all kept."""
-    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
-
-
-def dominance_ranks(points: Sequence[Point]) -> list[int]:
-    """Non-dominated sorting: rank 1 is the front, rank k the front once ranks < k are removed."""
-    ranks = [0] * len(points)
-    left = list(range(len(points)))
-    rank = 1
-    while left:
-        layer = [left[i] for i in nondominated([points[j] for j in left])]
-        for i in layer:
-            ranks[i] = rank
-        left = [i for i in left if ranks[i] == 0]
-        rank += 1
-    return ranks
 
 
 def _hv2(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
@@ -145,6 +128,15 @@ def ranks(study: StudyRecords) -> dict[int, int]:
     trials = study.usable
     points = [as_minimised(t, study.objectives) for t in trials]
     return {t.number: r for t, r in zip(trials, dominance_ranks(points))}
+
+
+def rank(study: StudyRecords, trial: TrialRecord) -> int | None:
+    """One usable trial's dominance rank without ranking the whole study; None for any other trial."""
+    trials = study.usable
+    index = next((i for i, t in enumerate(trials) if t.number == trial.number), None)
+    if index is None:
+        return None
+    return rank_of([as_minimised(t, study.objectives) for t in trials], index)
 
 
 def default_reference(study: StudyRecords) -> dict[str, float]:

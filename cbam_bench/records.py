@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cbam_bench.bulk_read import StoredTrial, read_trials
 from cbam_bench.metrics import Objective, parse_objective
 
 if TYPE_CHECKING:
@@ -267,17 +268,13 @@ def _objectives(study: optuna.Study) -> tuple[Objective, ...]:
     return tuple(Objective(name, direction) for name, direction in zip(names, directions))
 
 
-def records_from_study(study: optuna.Study, storage: str | None = None) -> StudyRecords:
-    """Turn a loaded Optuna study into plain records."""
+def records_from_study(study: optuna.Study, storage: str | None = None,
+                       stored: Sequence[StoredTrial] | None = None) -> StudyRecords:
+    """Turn a loaded Optuna study into plain records; `stored`: its trials already read (bulk_read)."""
     trials = tuple(
-        TrialRecord(
-            number=t.number,
-            state=t.state.name.lower(),
-            values=tuple(float(v) for v in t.values) if t.values is not None else None,
-            params=dict(t.params),
-            attrs=TrialAttrs.from_user_attrs(t.user_attrs),
-        )
-        for t in study.get_trials(deepcopy=False)
+        TrialRecord(number=t.number, state=t.state.lower(), values=t.values, params=t.params,
+                    attrs=TrialAttrs.from_user_attrs(t.user_attrs))
+        for t in (stored if stored is not None else [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)])
     )
     attrs = study.user_attrs
     budgets = attrs.get("budgets") if isinstance(attrs.get("budgets"), dict) else {}
@@ -294,7 +291,9 @@ def records_from_study(study: optuna.Study, storage: str | None = None) -> Study
 
 
 def load_records(storage: str, name: str) -> StudyRecords:
-    """Read a study from storage (see cbam_bench.storage.load_study for the errors)."""
-    from cbam_bench.storage import load_study, redact
+    """Read a study from storage (see cbam_bench.storage.load_study for the errors), its trials in bulk."""
+    from cbam_bench.storage import open_study, redact
 
-    return records_from_study(load_study(storage, name), storage=redact(storage))
+    study, opened = open_study(storage, name)
+    stored = read_trials(opened, opened.get_study_id_from_name(name))
+    return records_from_study(study, storage=redact(storage), stored=stored)

@@ -170,9 +170,12 @@ def unusable(url: str, exc: BaseException) -> StudyError:
 
 def study_names(url: str) -> list[str]:
     """Names of the studies stored at url ([] when there is no database yet)."""
+    return _names(url, open_storage(url))
+
+
+def _names(url: str, storage: optuna.storages.BaseStorage | None) -> list[str]:
     import optuna
 
-    storage = open_storage(url)
     if storage is None:
         return []
     try:
@@ -183,10 +186,16 @@ def study_names(url: str) -> list[str]:
 
 def load_study(url: str, name: str) -> optuna.Study:
     """The stored study, or a StudyError naming it and listing the studies that do exist there."""
+    return open_study(url, name)[0]
+
+
+def open_study(url: str, name: str) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """load_study, with the storage it was read from (opened and checked once for both)."""
     import optuna
 
-    names = study_names(url)
-    if name not in names:
+    storage = open_storage(url)
+    names = _names(url, storage)
+    if storage is None or name not in names:
         there = f"studies there: {allowed(names)}" if names else "no studies there yet"
         raise StudyError(f"study {name!r} not found in {redact(url)}{did_you_mean(name, names)}; {there}")
-    return optuna.load_study(study_name=name, storage=open_storage(url))
+    return optuna.load_study(study_name=name, storage=storage), storage

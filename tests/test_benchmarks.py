@@ -98,3 +98,20 @@ def test_cifar_standin_is_read_as_cifar(tmp_path: Path) -> None:
         train_x, train_y, test_x, test_y = read_cifar(tmp_path, name)
         assert train_x.shape == (23, 3, 32, 32) and test_x.shape == (7, 3, 32, 32) and train_x.dtype.name == "uint8"
         assert 0 <= train_y.min() and train_y.max() < classes and len(test_y) == 7
+
+
+@pytest.mark.slow  # three commands, each a fresh process (~5 s idle)
+def test_report_scale_times_the_commands_on_a_generated_study(tmp_path: Path) -> None:
+    out = run("report_scale.py", "--sizes", "40", "--runs", "1", "--db-dir", str(tmp_path),
+              "--only", "report --json", "export --format json", "compare")
+    rows = re.findall(rf"^\s+40  (\S.*?)\s+{NUMBER}\s+{NUMBER}\s+1\s+{NUMBER}$", out, flags=re.MULTILINE)
+    assert [label for label, *_ in rows] == ["report --json", "export --format json", "compare"]
+    assert all(float(v) > 0 for _, *values in rows for v in values)
+    assert (tmp_path / "scale-40.db").exists()  # kept for the next run
+
+
+@pytest.mark.slow  # a short search, then more trials on top of the clones (~10 s)
+def test_search_overhead_prints_seconds_per_trial(tmp_path: Path) -> None:
+    out = run("search_overhead.py", "--sizes", "30", "--new", "3")
+    median, worst, trials = figures(rf"sqlite\s+30 random\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out)
+    assert 0 < median <= worst and trials == 2

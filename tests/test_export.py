@@ -50,6 +50,24 @@ def test_csv_round_trip_keeps_every_parameter_and_measure(study, summary, tmp_pa
     assert by_number[4]["feasible"] == "false" and by_number[5]["feasible"] == ""
 
 
+def test_json_export_is_standard_json_one_trial_a_line(tmp_path) -> None:
+    # A pruned trial with a non-finite measure: the C encoder refuses it, so it goes through json_safe.
+    fakes = [*MIXED, Fake(status="pruned", latency_ms=float("inf"))]
+    text = export(summarize(records_from_study(make_study(fakes))), "json", tmp_path / "s.json").read_text()
+    doc = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert doc["trials"][-1]["trial"] == 7 and doc["trials"][-1]["latency_ms"] is None
+    lines = text.splitlines()
+    start = lines.index('  "trials": [')
+    assert [json.loads(line.rstrip(","))["trial"] for line in lines[start + 1 : -2]] == [*FRONT_FIRST, 7]
+    assert lines[-2:] == ["  ]", "}"]
+
+
+def test_json_export_of_an_empty_front(tmp_path) -> None:
+    summary = summarize(records_from_study(make_study([Fake(status="fail")])))
+    doc = json.loads(export(summary, "json", tmp_path / "s.json", front_only=True).read_text())
+    assert doc["trials"] == [] and doc["counts"]["failed"] == 1
+
+
 def test_json_round_trip(study, summary, tmp_path) -> None:
     doc = json.loads(export(summary, "json", tmp_path / "s.json").read_text())
     assert doc["study"] == "cbam_ablation"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synthetic_studies import Fake, make_study
 
-from cbam_bench import pareto
+from cbam_bench import dominance, pareto
 from cbam_bench.errors import StudyError
 from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord, records_from_study
 
@@ -79,6 +79,50 @@ def test_ranks_peel_fronts(fs, objectives) -> None:
         assert not any(pareto.dominates(points[m], points[n]) for m, q in ranks.items() if q >= r)
         if r > 1:
             assert any(pareto.dominates(points[m], points[n]) for m, q in ranks.items() if q == r - 1)
+
+
+def brute_force_nondominated(points: list[tuple[float, ...]]) -> list[int]:
+    """The reference: every pair tested against the definition."""
+    return [i for i, p in enumerate(points) if not any(pareto.dominates(q, p) for q in points)]
+
+
+def brute_force_ranks(points: list[tuple[float, ...]]) -> list[int]:
+    """The reference: peel the brute-force front off until nothing is left."""
+    ranks = [0] * len(points)
+    left, rank = list(range(len(points))), 1
+    while left:
+        for i in brute_force_nondominated([points[j] for j in left]):
+            ranks[left[i]] = rank
+        left = [i for i in left if ranks[i] == 0]
+        rank += 1
+    return ranks
+
+
+# Small integer grids make ties, equal points and long chains common; floats cover the rest.
+point_sets = st.integers(1, 4).flatmap(lambda d: st.lists(
+    st.tuples(*[st.one_of(st.integers(0, 3).map(float), st.floats(-1e3, 1e3))] * d), max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(points=point_sets)
+def test_vectorised_front_and_ranks_equal_the_brute_force(points) -> None:
+    assert dominance.nondominated(points) == brute_force_nondominated(points)
+    ranks = brute_force_ranks(points)
+    assert dominance.dominance_ranks(points) == ranks
+    assert [dominance.rank_of(points, i) for i in range(len(points))] == ranks
+
+
+def test_blocks_of_the_front_agree_past_one_block(monkeypatch) -> None:
+    # 3-D points on and off a plane, more than one block of them, ties included.
+    points = [(float(i % 7), float((i * 3) % 11), float(20 - i % 7 - (i * 3) % 11)) for i in range(60)]
+    monkeypatch.setattr(dominance, "BLOCK", 8)
+    assert dominance.nondominated(points) == brute_force_nondominated(points)
+
+
+def test_ranks_of_a_chain_and_of_equal_points_by_hand() -> None:
+    # (0,0) beats everything; the two (1,1) are equal so share rank 2; (2,0) is beaten only by (0,0).
+    assert dominance.dominance_ranks([(1, 1), (0, 0), (1, 1), (2, 2), (2, 0)]) == [2, 1, 2, 3, 2]
+    assert dominance.nondominated([(1, 1, 1), (1, 1, 1), (0, 2, 1), (2, 2, 2)]) == [0, 1, 2]
 
 
 def test_front_excludes_infeasible_pruned_and_failed_trials() -> None:

@@ -71,7 +71,7 @@ def report(
     if summary.front:
         console.print(front_table(summary))
     if all_trials:
-        console.print(trials_table(summary))
+        console.file.write(trials_table(summary, console.width))
     for line in summary_lines(summary):
         console.print(line, markup=False)
     if plot is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from cbam_bench.files import write_atomic
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TrialRecord
-from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_safe, placement_label
+from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_document, placement_label
 from cbam_bench.report.summary import StudySummary, trial_item
 
 FORMATS = ("csv", "json", "md", "latex")
@@ -68,30 +68,45 @@ def _flat(row: dict[str, Any], param_names: Sequence[str]) -> dict[str, Any]:
 
 
 def _csv_cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool):
+    kind = type(value)
+    if value is None or kind is str:
+        return value or ""
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, (dict, list, tuple)):
+    if kind is float:
+        return str(value) if math.isfinite(value) else ""  # str(float) is its shortest round-tripping repr
+    if kind in (dict, list, tuple):
         return json.dumps(value, sort_keys=True)
-    return str(value)  # str(float) is its shortest round-tripping repr
+    return _csv_cell(float(value)) if isinstance(value, float) else str(value)
+
+
+# Text gathered before a chunk is handed on: one chunk per line would cost a write per trial.
+CHUNK_CHARS = 1 << 20
 
 
 def csv_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
     """Header then one line per trial; nested values (arch, env, lists) as JSON text; missing = empty."""
     rows = export_rows(summary, front_only)
     param_names = sorted({name for t in summary.study.trials for name in t.params})
-    flat = [_flat(r, param_names) for r in rows]
-    header = list(flat[0] if flat else _flat(_row(TrialRecord(-1, "complete", None), None, None), param_names))
-    for line in [header, *([_csv_cell(r.get(k)) for k in header] for r in flat)]:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(line)
-        yield buffer.getvalue()
+    header = list(_flat(rows[0] if rows else _row(TrialRecord(-1, "complete", None), None, None), param_names))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        flat = _flat(row, param_names)
+        writer.writerow([_csv_cell(flat.get(k)) for k in header])
+        if buffer.tell() > CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str]:
+    """The study's fields, then `trials` one trial per line (report.format.json_document)."""
     study = summary.study
-    trials = [t for t in study.trials if not front_only or t in summary.front]
+    front = {t.number for t in summary.front}
+    trials = [t for t in study.trials if not front_only or t.number in front]
     doc = {
         "study": study.name,
         "storage": study.storage,
@@ -104,7 +119,7 @@ def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str
         "conventions": conventions(trials, [m for m in METRICS if any(t.measure(m) is not None for t in trials)]),
         "trials": export_rows(summary, front_only),
     }
-    yield json.dumps(json_safe(doc), indent=2) + "\n"
+    yield from json_document(doc)
 
 
 def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:

@@ -6,8 +6,9 @@ so a number means the same thing wherever it is pasted.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,32 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def json_text(value: Any) -> str:
+    """Standard JSON for value on one line, by the C encoder; json_safe only where a float is not finite."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(value), allow_nan=False)
+
+
+def json_document(doc: dict[str, Any]) -> Iterator[str]:
+    """doc as JSON text, in chunks: a line per key, and a list's items a line each.
+
+    json.dumps(indent=...) runs in pure Python, 10-20 s for 10,000 trials; a line per item keeps
+    the document readable and diffable while every line is encoded in C.
+    """
+    yield "{"
+    for i, (key, value) in enumerate(doc.items()):
+        yield ("," if i else "") + "\n  " + json.dumps(str(key)) + ": "
+        if isinstance(value, (list, tuple)) and value:
+            for j, item in enumerate(value):
+                yield ("[" if j == 0 else ",") + "\n    " + json_text(item)
+            yield "\n  ]"
+        else:
+            yield json_text(value)
+    yield "\n}\n"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cbam_bench import pareto
@@ -18,17 +19,29 @@ from cbam_bench.report.format import conventions, placement_label
 
 @dataclass(frozen=True)
 class StudySummary:
-    """Everything `report` shows, computed once."""
+    """Everything `report` shows, computed once; the ranks of every trial only when asked for."""
 
     study: StudyRecords
     front: list[TrialRecord]
-    ranks: dict[int, int]
     reference: dict[str, float]
     hypervolume: float
     normalized_hypervolume: float | None
     knee: TrialRecord | None
     budgets: dict[str, float]
     pick: TrialRecord | None
+
+    @cached_property
+    def ranks(self) -> dict[int, int]:
+        """Trial number -> dominance rank of every usable trial (report --all, exports)."""
+        return pareto.ranks(self.study)
+
+    def rank(self, trial: TrialRecord) -> int | None:
+        """One trial's rank, without ranking the study unless that was done already."""
+        if "ranks" in self.__dict__:
+            return self.ranks.get(trial.number)
+        if any(t.number == trial.number for t in self.front):
+            return 1
+        return pareto.rank(self.study, trial)
 
 
 def summarize(study: StudyRecords, budgets: dict[str, float] | None = None,
@@ -40,7 +53,6 @@ def summarize(study: StudyRecords, budgets: dict[str, float] | None = None,
     return StudySummary(
         study=study,
         front=front,
-        ranks=pareto.ranks(study),
         reference=ref,
         hypervolume=volume,
         normalized_hypervolume=pareto.normalized_hypervolume(study, ref, volume),
@@ -93,7 +105,7 @@ def to_json(summary: StudySummary, include_all: bool = False) -> dict[str, Any]:
         "backbone": study.backbone,
         "objectives": [str(o) for o in study.objectives],
         "counts": study.counts(),
-        "front": [trial_item(t, summary.ranks.get(t.number)) for t in summary.front],
+        "front": [trial_item(t, 1) for t in summary.front],
         "hypervolume": {
             "value": summary.hypervolume,
             "reference_point": summary.reference,
@@ -101,7 +113,7 @@ def to_json(summary: StudySummary, include_all: bool = False) -> dict[str, Any]:
         },
         "knee": summary.knee.number if summary.knee else None,
         "budgets": summary.budgets,
-        "pick": trial_item(summary.pick, summary.ranks.get(summary.pick.number)) if summary.pick else None,
+        "pick": trial_item(summary.pick, summary.rank(summary.pick)) if summary.pick else None,
         "conventions": conventions(shown, metrics),
     }
     if include_all:

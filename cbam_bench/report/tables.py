@@ -15,6 +15,7 @@ from rich.table import Table
 from cbam_bench.compare import Comparison
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TrialRecord
+from cbam_bench.report import plain
 from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
 from cbam_bench.report.summary import StudySummary
 
@@ -66,20 +67,22 @@ def front_table(summary: StudySummary) -> Table:
     return table
 
 
-def trials_table(summary: StudySummary) -> Table:
-    """Every trial with its status and dominance rank (1 = on the front)."""
+def trials_table(summary: StudySummary, width: int = 120) -> str:
+    """Every trial with its status and dominance rank (1 = on the front), as plain text (report.plain:
+    a study may hold tens of thousands of trials, too many for Rich to draw in seconds)."""
     study = summary.study
     trials = sorted(study.trials, key=lambda t: (summary.ranks.get(t.number, 10**9), t.number))
     cols = columns(trials, _metrics(summary))
-    table = _table(f"All trials of {study.name}, by dominance rank",
-                   ["#", "status", "rank", "attention", "placement", *(c.header for c in cols), "note"], 5,
-                   caption(trials, cols, study.objectives))
+    headers = ["#", "status", "rank", "attention", "placement", *(c.header for c in cols), "note"]
+    rows = []
     for t in trials:
         rank = summary.ranks.get(t.number)
         note = t.attrs.fail_reason or (f"reused trial {t.reused_from}" if t.reused_from is not None else "")
-        table.add_row(str(t.number), t.status, DASH if rank is None else str(rank), t.summary,
-                      placement_label(t.arch), *cells(t, cols), str(note))
-    return table
+        rows.append([str(t.number), t.status, DASH if rank is None else str(rank), t.summary,
+                     placement_label(t.arch), *cells(t, cols), str(note)])
+    return plain.render(f"All trials of {study.name}, by dominance rank", headers, rows,
+                        right=set(range(5, 5 + len(cols))), wrapping={i for i, h in enumerate(headers) if h in WRAPPING},
+                        caption=caption(trials, cols, study.objectives), width=width)
 
 
 def _signed(value: float | None, scale: float, digits: int, unit: str) -> str:

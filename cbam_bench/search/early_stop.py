@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cbam_bench.records import TrialAttrs
+from cbam_bench.search.finished import stored_attrs
 from cbam_bench.space import EarlyStop
 
 
@@ -37,7 +38,7 @@ def median_rule(
     if epoch <= rule.warmup_epochs:
         return None
     costs = costs or {}
-    stored = [TrialAttrs.from_user_attrs(t.user_attrs) for t in earlier]
+    stored = [stored_attrs(t) for t in earlier]
     values = [a.curve[epoch - 1] for a in stored if a.curve and len(a.curve) >= epoch and _no_costlier(a, costs)]
     if len(values) < rule.min_trials:
         return None

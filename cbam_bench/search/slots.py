@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
-from cbam_bench.records import TrialAttrs
+from cbam_bench.search.finished import stored_attrs
 from cbam_bench.search.retries import stale_reason
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def count_trials(study: optuna.Study) -> Counts:
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state for t in trials)
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    stored = [TrialAttrs.from_user_attrs(t.user_attrs) for t in done]
+    stored = [stored_attrs(t) for t in done]
     infeasible = sum(1 for a in stored if a.feasible is False)
     reused = sum(1 for a in stored if a.reused_from is not None and a.feasible is not False)
     return Counts(

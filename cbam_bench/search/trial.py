@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cbam_bench.records import CHEAP, COST_METRICS, TRAINED, VERDICT, TrialAttrs, keys
 from cbam_bench.search.early_stop import median_rule
+from cbam_bench.search.finished import stored_attrs
 from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
 from cbam_bench.search.slots import FINISHED
 from cbam_bench.search.study import Plan
@@ -56,7 +57,7 @@ def _values(ctx: TrialContext, measures: TrialAttrs) -> list[float]:
 def _same_network(study: optuna.Study, archid: str) -> FrozenTrial | None:
     """The first complete trial of the same network, if any."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if TrialAttrs.from_user_attrs(t.user_attrs).archid == archid:
+        if stored_attrs(t).archid == archid:
             return t
     return None
 
