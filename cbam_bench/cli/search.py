@@ -55,7 +55,8 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
     console.print(
         f"study {study.name!r} in {storage}: {counts.finished} of {target} trials finished "
         f"({trained} complete, {counts.reused} reused an earlier trial's measures, {counts.infeasible} over budget, "
-        f"{counts.pruned} stopped early), {counts.failed} failed; `cbam-bench report {study.name}` shows more.",
+        f"{counts.pruned} stopped early), {counts.failed} failed, {counts.duplicates} duplicate proposals not trained; "
+        f"`cbam-bench report {study.name}` shows more.",
         markup=False, soft_wrap=True,
     )
 
@@ -97,7 +98,7 @@ def search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
             early_stop=early_stop, device=device, data_dir=data_dir, heartbeat_s=heartbeat, observer=display,
         )
-    target = trials or default_trials(loaded)
+    target = display.target or trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))
     counts = count_trials(result)
     if json:

@@ -26,7 +26,8 @@ FORMATS = ("csv", "json", "md", "latex")
 # The file names each format is written under; an existing file is replaced only if it has one.
 SUFFIXES = {"csv": (".csv", ".txt"), "json": (".json",), "md": (".md", ".markdown", ".txt"), "latex": (".tex",)}
 PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
-_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
+_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed",
+                "duplicate": "duplicate", "running": "running"}
 
 
 def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord]:

@@ -168,7 +168,8 @@ def summary_lines(summary: StudySummary) -> list[str]:
     lines = [
         f"Trials: {counts['complete']} complete, {counts['reused']} reused (same network as an earlier trial), "
         f"{counts['infeasible']} over budget (never trained), "
-        f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running; {counts['total']} in all."
+        f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['duplicate']} duplicates (not trained: "
+        f"another trial had the network), {counts['running']} running; {counts['total']} in all."
     ]
     ref = ", ".join(f"{m} {_value(m, v)}" for m, v in summary.reference.items())
     norm = summary.normalized_hypervolume
