@@ -173,3 +173,25 @@ def test_search_confirm_zero_is_refused_before_anything_is_written(tmp_path: Pat
                                 env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"})
     assert result.exit_code == 2 and "--confirm: 0 is not allowed" in result.output
     assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_a_bad_confirm_key_names_the_file_and_key(tmp_path: Path) -> None:
+    from cbam_bench.errors import SpaceError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(SPACE.replace("confirm: {seeds: 2}", "confirm: {seeds: 0, rounds: 2}"))
+    with pytest.raises(SpaceError) as caught:
+        load_space(path)
+    assert "confirm.rounds: unknown key" in str(caught.value) and "confirm.seeds: 0 is not allowed" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_search_confirm_runs_the_confirmation_after_the_search(tmp_path: Path) -> None:
+    (tmp_path / "space.yaml").write_text(SPACE)
+    result = CliRunner().invoke(app, ["search", str(tmp_path / "space.yaml"), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                      "--confirm", "1", "--json"], env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"})
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["counts"]["finished"] == 4 and doc["confirmation"]["study"] == "space-confirm"
+    assert [m["trial"] for m in doc["confirmation"]["members"]] == [doc["front"][0]["trial"], 0]  # best, then baseline
+    assert doc["confirmation"]["epochs"] == 8 and all(len(m["runs"]) == 2 for m in doc["confirmation"]["members"])

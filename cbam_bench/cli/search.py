@@ -18,6 +18,7 @@ from cbam_bench.space.model import MAX_TOP
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
+    from cbam_bench.confirmation import Confirmation
     from cbam_bench.records import TrialRecord
     from cbam_bench.report.summary import StudySummary
     from cbam_bench.search.slots import Counts
@@ -62,6 +63,26 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
     )
 
 
+def _document(result: Any, space: Any, storage: str, target: int, summary: StudySummary,
+              confirmation: Confirmation | None) -> dict[str, Any]:
+    """The --json document: the study, where it stands, its front and its confirmation (or null)."""
+    from cbam_bench.search.slots import count_trials
+    from cbam_bench.search.study import missing_baseline
+
+    return {
+        "study": result.study_name,
+        "storage": storage,
+        "space": space.name,
+        "objectives": result.user_attrs.get("objectives"),
+        "budgets": result.user_attrs.get("budgets"),
+        "target": target,
+        "counts": count_trials(result).to_dict(),
+        "baseline_missing": missing_baseline(result, space),  # why there is no no-attention baseline, or null
+        "front": [_front_item(t) for t in summary.front],
+        "confirmation": None if confirmation is None else confirmation.to_dict(),
+    }
+
+
 @reports_errors
 def search(
     space: Annotated[str, typer.Argument(help="A shipped space's name (see `cbam-bench spaces list`) or a YAML file.")] = "default",
@@ -90,7 +111,6 @@ def search(
     from cbam_bench.search.run import run_search
     from cbam_bench.search.slots import count_trials
     from cbam_bench.search.storage import redact
-    from cbam_bench.search.study import missing_baseline
     from cbam_bench.space import default_trials, find_space, load_space
 
     if confirm is not None:
@@ -112,18 +132,7 @@ def search(
     summary = summarize(records_from_study(result, redact(storage)))
     counts = count_trials(result)
     if json:
-        output.print_json({
-            "study": result.study_name,
-            "storage": redact(storage),
-            "space": loaded.name,
-            "objectives": result.user_attrs.get("objectives"),
-            "budgets": result.user_attrs.get("budgets"),
-            "target": target,
-            "counts": counts.to_dict(),
-            "baseline_missing": missing_baseline(result, loaded),  # why there is no no-attention baseline, or null
-            "front": [_front_item(t) for t in summary.front],
-            "confirmation": None if confirmation is None else confirmation.to_dict(),
-        })
+        output.print_json(_document(result, loaded, redact(storage), target, summary, confirmation))
         return
     _render(summary, counts, redact(storage), target)
     if confirmation is not None:
