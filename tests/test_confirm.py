@@ -92,6 +92,7 @@ def _copy(searched: Path, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'db.sqlite'}"
 
 
+@pytest.mark.slow  # two confirmation runs over a searched study (~5 s)
 def test_confirmation_resumes_after_a_kill_and_stores_its_intervals(searched: Path, tmp_path: Path) -> None:
     storage = _copy(searched, tmp_path)
     killed = Calls(interrupt_at=3)
@@ -152,6 +153,7 @@ def test_confirm_command_refuses_bad_input_in_one_line(searched: Path, tmp_path:
     assert "space-confirm" not in optuna.get_all_study_names(storage)
 
 
+@pytest.mark.slow  # a confirmation and a report through the CLI (~4 s)
 def test_confirm_command_json(searched: Path, tmp_path: Path) -> None:
     storage = _copy(searched, tmp_path)
     env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
@@ -186,6 +188,7 @@ def test_a_bad_confirm_key_names_the_file_and_key(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.slow  # a whole search, then its confirmation (~9 s)
 def test_search_confirm_runs_the_confirmation_after_the_search(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     result = CliRunner().invoke(app, ["search", str(tmp_path / "space.yaml"), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}",

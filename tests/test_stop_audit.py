@@ -46,6 +46,7 @@ def test_audit_replays_the_number_order_then_seeded_shuffles() -> None:
     assert [r.order for r in audit(STUDY, RULE, orders=4, seed=1)] == [r.order for r in runs]
 
 
+@pytest.mark.slow  # a search, then the script in a subprocess (~5 s)
 def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  # noqa: ANN001 - pytest's path
     import re
     import subprocess
