@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 from optuna.distributions import CategoricalDistribution, distribution_to_json
 
-from cbam_bench.records import CHEAP, IDENTITY, TRAINED, VERDICT, TrialAttrs, keys
+from cbam_bench.records import CHEAP, TRAINED, VERDICT, TrialAttrs, keys
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")

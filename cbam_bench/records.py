@@ -22,7 +22,7 @@ from cbam_bench.metrics import Objective, parse_objective
 if TYPE_CHECKING:
     import optuna
 
-STATUSES = ("complete", "reused", "infeasible", "pruned", "failed", "running")
+STATUSES = ("complete", "reused", "infeasible", "pruned", "failed", "duplicate", "running")
 
 # When a key is written, which says who owns it: a trial that reuses an earlier one's measures
 # copies the cheap, trained and verdict keys and writes its own identity and outcome.
@@ -158,12 +158,12 @@ class TrialRecord:
     @property
     def status(self) -> str:
         """complete (within budget, measured here), reused (a copy of an earlier complete trial of the
-        same network), infeasible (over budget, never trained), pruned, failed, running."""
+        same network), infeasible (over budget, never trained), pruned, failed, duplicate, running."""
         if self.state == "complete":
             if not self.feasible:
                 return "infeasible"
             return "complete" if self.reused_from is None else "reused"
-        return {"pruned": "pruned", "fail": "failed"}.get(self.state, "running")
+        return {"pruned": "pruned", "fail": "duplicate" if self.reused_from is not None else "failed"}.get(self.state, "running")
 
     @property
     def usable(self) -> bool:

@@ -62,3 +62,43 @@ def welch_interval(a: Sample, b: Sample, level: float = LEVEL) -> Interval:
     df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
     half = float(student_t.ppf(1 - (1 - level) / 2, df)) * se
     return Interval(estimate, estimate - half, estimate + half, df, level)
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """Repeated runs of one network: mean, sample std, count and a two-sided t interval for the mean
+    (low == high == mean for a single run, which says nothing about spread)."""
+
+    mean: float
+    sd: float
+    n: int
+    low: float
+    high: float
+    level: float = LEVEL
+
+    def to_dict(self) -> dict[str, object]:
+        return {"mean": self.mean, "std": self.sd, "n": self.n, "low": self.low, "high": self.high, "level": self.level}
+
+
+def mean_interval(values: Sequence[float], level: float = LEVEL) -> MeanInterval:
+    """mean ± t(1 - (1 - level) / 2, n - 1) * sd / sqrt(n)."""
+    from scipy.stats import t as student_t
+
+    sample = Sample.of(values)
+    if sample.n < 2:
+        return MeanInterval(sample.mean, 0.0, sample.n, sample.mean, sample.mean, level)
+    half = float(student_t.ppf(1 - (1 - level) / 2, sample.n - 1)) * sample.sd / math.sqrt(sample.n)
+    return MeanInterval(sample.mean, sample.sd, sample.n, sample.mean - half, sample.mean + half, level)
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Kendall's tau-b between two rankings of the same items (scipy's, which handles ties); None for
+    fewer than two items or when either side is constant."""
+    from scipy.stats import kendalltau
+
+    if len(a) != len(b):
+        raise ValueError("kendall_tau: both sides need one value per item")
+    if len(a) < 2:
+        return None
+    tau = float(kendalltau(a, b).statistic)
+    return None if math.isnan(tau) else tau

@@ -102,7 +102,7 @@ def test_markdown_is_a_pipe_table_with_units_in_its_caption(summary, tmp_path) -
     lines = table_lines(text)
     header = cells(lines[0])
     assert header == ["Trial", "Attention", "Placement", "Acc. (%)", "Top-5 (%)", "Params (K)", "MACs (M)",
-                      "Elem. ops (K)", "Latency (ms)", "Rank"]
+                      "Elem. ops (K)", "Latency (ms)", "Acc. CI95 (%)", "Rank"]  # three seeds: an interval
     assert all(set(c) <= set(":-") for c in cells(lines[1]))
     body = [cells(line) for line in lines[2:]]
     assert [int(r[0]) for r in body] == FRONT_FIRST

@@ -141,7 +141,7 @@ def test_a_reused_trial_is_a_duplicate_of_its_original_everywhere() -> None:
     study = records(fs, ("accuracy:max", "macs:min"))
     assert [t.status for t in study.trials] == ["complete", "complete", "reused", "complete"]
     assert study.counts() == {"total": 4, "complete": 3, "reused": 1, "infeasible": 0, "pruned": 0, "failed": 0,
-                              "running": 0}
+                              "duplicate": 0, "running": 0}
     assert [t.number for t in pareto.pareto_front(study)] == [1, 0]
     assert pareto.ranks(study) == {0: 1, 1: 1, 3: 2}
     assert pareto.knee_trial(study).number in (0, 1)

@@ -26,7 +26,7 @@ def test_records_carry_objectives_budgets_and_every_trial(db) -> None:
     assert (study.dataset, study.backbone, study.storage) == ("digits-clutter", "cifar_resnet20", db)
     assert [t.status for t in study.trials] == ["complete"] * 4 + ["infeasible", "pruned", "failed"]
     assert study.counts() == {"total": 7, "complete": 4, "reused": 0, "infeasible": 1, "pruned": 1, "failed": 1,
-                              "running": 0}
+                              "duplicate": 0, "running": 0}
     cbam = study.trial(2)
     assert cbam.values == (pytest.approx(0.88), 40.2e6, 2.0)
     assert cbam.params == {"attention.kind": "cbam", "channel.reduction": 16}

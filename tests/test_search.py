@@ -26,6 +26,7 @@ from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
 from cbam_bench.interrupt import Interrupted
 from cbam_bench.search.retries import MAX_RETRIES
+from cbam_bench.search.dedup import MAX_REASKS
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
@@ -50,6 +51,8 @@ params:
   attention.kind: [none, se, cbam]
   spatial.kernel: [3, 7]
 """
+# Ten candidates (none, se x 3 reductions, cbam x 3 reductions x 2 kernels), for studies with failures.
+WIDER = SPACE + "  channel.reduction: [4, 8, 16]\n"
 
 
 class Calls:
@@ -94,6 +97,11 @@ def search(cheap_cache: dict) -> Search:
 
 def trials(study: optuna.Study, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=states or None)
+
+
+def failures(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Failed trials, without the proposals that stepped aside for a trial of the same network."""
+    return [t for t in trials(study, TrialState.FAIL) if "reused_from" not in t.user_attrs]
 
 
 def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Search) -> None:
@@ -157,25 +165,35 @@ def test_every_candidate_over_budget_means_no_training_at_all(tmp_path: Path, se
     assert count_trials(study).infeasible == 3
 
 
-def test_same_network_reuses_the_measures_of_its_first_trial(tmp_path: Path, search: Search) -> None:
+def test_trials_are_distinct_networks_and_a_small_space_stops_when_all_are_done(tmp_path: Path, search: Search) -> None:
+    calls, notes = Calls(), Notes()
+    study = search(tmp_path, SPACE, calls, trials=6, sampler="random", early_stop=False, observer=notes)
+    finished = trials(study, TrialState.COMPLETE, TrialState.PRUNED)
+    archids = [t.user_attrs["archid"] for t in finished]
+    assert len(finished) == 4 and len(set(archids)) == 4  # none, se, cbam k3, cbam k7: every one once
+    assert sorted(a for a, _ in calls.calls) == sorted(archids)
+    assert notes.lines[0].endswith("the space holds 4 candidates, fewer than the 6 trials asked for; "
+                                   "the study stops when all 4 are done")
+    for t in trials(study, TrialState.FAIL):  # proposals of a network already held were stepped aside
+        assert t.user_attrs["fail_reason"].startswith(f"duplicate: the same network as trial {t.user_attrs['reused_from']} ")
+        assert t.user_attrs["archid"] in archids and "macs" not in t.user_attrs
+    assert count_trials(study).failed == 0
+
+
+def test_a_proposal_of_a_seen_network_is_never_trained_and_an_untried_one_is_queued(tmp_path: Path, search: Search) -> None:
     calls = Calls()
-    text = SPACE.replace("[none, se, cbam]", "[none, se]")  # two networks
-    study = search(tmp_path, text, calls, trials=6, early_stop=False)
-    done = trials(study, TrialState.COMPLETE)
-    first = {}
-    for t in done:
-        first.setdefault(t.user_attrs["archid"], t)
-    assert len(calls.calls) == len(first) <= 2
-    reused = [t for t in done if "reused_from" in t.user_attrs]
-    assert len(reused) == 6 - len(first)
-    for t in reused:
-        source = first[t.user_attrs["archid"]]
-        assert t.user_attrs["reused_from"] == source.number and "reused_from" not in source.user_attrs
-        assert t.values == source.values and t.user_attrs["accuracy"] == source.user_attrs["accuracy"]
-    assert count_trials(study).reused == len(reused)
+    first = search(tmp_path, SPACE, calls, trials=1)  # the baseline
+    for _ in range(MAX_REASKS + 1):
+        first.enqueue_trial({"attention.kind": "none"})  # what a sampler stuck on one network would propose
+    study = search(tmp_path, SPACE, calls, trials=2)
     records = records_from_study(study)
-    assert {t.number for t in records.trials if t.status == "reused"} == {t.number for t in reused}
-    assert all(t.reused_from is None for t in pareto_front(records))
+    duplicates = [t for t in records.trials if t.status == "duplicate"]
+    assert [t.number for t in duplicates] == list(range(1, MAX_REASKS + 2)) and {t.reused_from for t in duplicates} == {0}
+    assert [c for c in calls.calls if c[0] == records.trial(0).attrs.archid] == [(records.trial(0).attrs.archid, 0)]
+    (second,) = [t for t in records.trials if t.status in ("complete", "pruned") and t.number != 0]
+    assert second.attention_kind != "none" and len(calls.calls) == 2  # the queued untried candidate
+    counts = count_trials(study)
+    assert (counts.finished, counts.duplicates, counts.failed) == (2, MAX_REASKS + 1, 0)
 
 
 def _latency(median_ms: float) -> Latency:
@@ -289,8 +307,8 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search
 ) -> None:
     monkeypatch.setenv("FAKE_FAIL_KIND", "se")
-    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), early_stop=False)
-    failed = trials(study, TrialState.FAIL)
+    study = search(tmp_path, WIDER.replace("trials: 4", "trials: 5"), early_stop=False)
+    failed = failures(study)
     assert failed, "se was sampled"
     for t in failed:
         assert t.user_attrs["summary"].startswith("se")
@@ -310,8 +328,8 @@ def test_a_candidate_whose_real_training_explodes_is_failed_and_the_study_goes_o
         tiny = dataclasses.replace(spec, lr=1e6, image_size=16, train_images=256, val_images=128, batch_size=64, device="cpu")
         return real_train(dataclasses.replace(arch, width=0.5), tiny, on_epoch=on_epoch)
 
-    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), Calls(se_explodes), early_stop=False)
-    failed = trials(study, TrialState.FAIL)
+    study = search(tmp_path, WIDER.replace("trials: 4", "trials: 5"), Calls(se_explodes), early_stop=False)
+    failed = failures(study)
     assert failed, "se was sampled"
     for t in failed:
         assert t.user_attrs["summary"].startswith("se") and "accuracy" not in t.user_attrs
@@ -327,10 +345,13 @@ def test_a_model_exception_is_a_failure_too(tmp_path: Path, search: Search) -> N
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
         return fake_training.train(arch, spec, on_epoch=on_epoch)
 
-    study = search(tmp_path, SPACE.replace("trials: 4", "trials: 5"), Calls(out_of_memory), early_stop=False)
-    reasons = {t.user_attrs["fail_reason"] for t in trials(study, TrialState.FAIL)}
+    calls, notes = Calls(out_of_memory), Notes()
+    study = search(tmp_path, WIDER.replace("trials: 4", "trials: 5"), calls, early_stop=False, observer=notes)
+    reasons = {t.user_attrs["fail_reason"] for t in failures(study)}
     assert reasons == {"RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"}
-    assert count_trials(study).finished == 5
+    # Only none and the three se networks can finish; each cbam network is tried once, then the study stops.
+    assert count_trials(study).finished == 4 and len(calls.calls) == len(set(calls.calls)) == 10
+    assert notes.lines[-1] == "every candidate of the space has been tried: 4 finished of the 5 asked for, 6 failed"
 
 
 def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path, search: Search) -> None:
@@ -338,9 +359,9 @@ def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path, search: Sea
         raise ValueError("shapes do not match")
 
     with pytest.raises(RuntimeError, match=f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with 'ValueError: shapes do not match'"):
-        search(tmp_path, SPACE, Calls(broken))
+        search(tmp_path, WIDER, Calls(broken), trials=10)
     study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
-    assert len(trials(study, TrialState.FAIL)) == MAX_FAILURES_IN_A_ROW
+    assert len(failures(study)) == MAX_FAILURES_IN_A_ROW
 
 
 def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path, search: Search) -> None:
@@ -350,8 +371,8 @@ def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path, search: Searc
     made = len(calls.calls)
     again = search(tmp_path, SPACE, calls, trials=3)
     assert [(t.number, t.state, t.values) for t in trials(again)] == before and len(calls.calls) == made
-    more = search(tmp_path, SPACE, calls, trials=5)
-    assert count_trials(more).finished == 5 and [t.number for t in trials(more)][: len(before)] == [n for n, _, _ in before]
+    more = search(tmp_path, SPACE, calls, trials=4)  # every candidate of the space
+    assert count_trials(more).finished == 4 and [t.number for t in trials(more)][: len(before)] == [n for n, _, _ in before]
 
 
 def test_bad_dataset_writes_nothing(tmp_path: Path, search: Search) -> None:

@@ -218,3 +218,22 @@ def test_two_workers_reach_exactly_n_on_postgresql(tmp_path: Path, postgres_url:
     assert_exactly(postgres_url, runs, 7)
     assert runs[0][0]["storage"] == postgres_url.replace(ADMIN_PASSWORD, "***")
     assert all(ADMIN_PASSWORD not in out + err for out, err in ((json.dumps(doc), err) for doc, err in runs))
+
+
+@pytest.mark.slow
+def test_two_workers_never_train_one_network_twice(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    space = tmp_path / "workers.yaml"
+    space.write_text(SPACE.replace("  channel.reduction: [4, 8, 16]\n", "").replace("[3, 5, 7]", "[3, 7]"))  # 4 candidates
+    calls = tmp_path / "calls.txt"
+    env = environment(0.25) | {"FAKE_CALLS": str(calls)}
+    procs = [subprocess.Popen(command(space, storage, 6), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    runs = [finish(p) for p in procs]
+    trained = [line.split()[0] for line in calls.read_text().splitlines()]
+    finished = load(storage).get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(trained) == len(set(trained)) == 4  # every network once, by one worker
+    assert sorted(t.user_attrs["archid"] for t in finished) == sorted(trained)
+    for doc, err in runs:
+        assert doc["target"] == 4 and doc["counts"]["finished"] == 4
+        assert "the space holds 4 candidates, fewer than the 6 trials asked for" in err

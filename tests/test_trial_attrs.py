@@ -18,7 +18,6 @@ from cbam_bench.records import BUDGET_METRICS, COST_METRICS, TRIAL_MEASURES, Tri
 from cbam_bench.report.summary import trial_item
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.slots import count_trials
-from cbam_bench.search.trial import REUSED
 from cbam_bench.space import EarlyStop
 
 FIELDS = {f.name: f.metadata["kind"] for f in dataclasses.fields(TrialAttrs) if "kind" in f.metadata}
@@ -52,9 +51,6 @@ def test_key_lists_are_the_record_fields_by_group() -> None:
                                               "latency_ratio")
     assert TRIAL_MEASURES == ("accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds", "params", "macs",
                               "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "train_s", "images_per_s")
-    assert set(REUSED) == {*COST_METRICS, "latency_setup", "accuracy", "top5", "accuracy_std", "seed_accuracies",
-                           "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env", "feasible",
-                           "constraints"}
     assert keys("identity") == ("seeds", "archid", "arch", "summary")
     assert keys("outcome") == ("reused_from", "curve", "stopped_at_epoch", "stopped_reason", "fail_reason")
     # every metric a report can show or a search optimise is a numeric stored key

@@ -64,6 +64,7 @@ class SearchDisplay:
         self.task: Any = None
         self.budgets: dict[str, float] = {}
         self.study: optuna.Study | None = None
+        self.target: int | None = None  # the run's target, at most the space's candidates
 
     def __enter__(self) -> SearchDisplay:
         if output.interactive():
@@ -104,6 +105,7 @@ class SearchDisplay:
     # SearchObserver
     def opened(self, study: optuna.Study, plan: Plan, counts: Counts) -> None:
         self.study = study
+        self.target = plan.trials
         self.budgets = dict(plan.space.budgets)
         objectives = ", ".join(str(o) for o in plan.space.objectives)
         self._print(

@@ -56,13 +56,17 @@ def report(
     from cbam_bench.report.summary import summarize, to_json
     from cbam_bench.report.tables import front_table, summary_lines, trials_table
 
+    from cbam_bench import confirmation
+
     summary = summarize(load_records(storage, study), budgets=budgets, reference=reference)
+    confirmed = confirmation.load(storage, summary.study)
     if plot is not None:
         from cbam_bench.report.plots import plot_study
 
         plot_study(summary, plot)
     if json:
         doc = to_json(summary, include_all=all_trials)
+        doc["confirmation"] = None if confirmed is None else confirmed.to_dict()
         if plot is not None:
             doc["plot"] = str(plot)
         output.print_json(doc)
@@ -74,6 +78,10 @@ def report(
         console.file.write(trials_table(summary, console.width))
     for line in summary_lines(summary):
         console.print(line, markup=False)
+    if confirmed is not None:
+        from cbam_bench.cli.confirm import show
+
+        show(confirmed)
     if plot is not None:
         console.print(f"Plot: {plot}", markup=False)
 

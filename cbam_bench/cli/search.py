@@ -11,12 +11,14 @@ from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import FusedOpt, JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt, ranged
 from cbam_bench.cli.progress import SearchDisplay
-from cbam_bench.errors import allowed
+from cbam_bench.errors import allowed, check_int
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
 from cbam_bench.space import MAX_TRIALS, SAMPLERS
+from cbam_bench.space.model import MAX_TOP
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
+    from cbam_bench.confirmation import Confirmation
     from cbam_bench.records import TrialRecord
     from cbam_bench.report.summary import StudySummary
     from cbam_bench.search.slots import Counts
@@ -55,9 +57,30 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
     console.print(
         f"study {study.name!r} in {storage}: {counts.finished} of {target} trials finished "
         f"({trained} complete, {counts.reused} reused an earlier trial's measures, {counts.infeasible} over budget, "
-        f"{counts.pruned} stopped early), {counts.failed} failed; `cbam-bench report {study.name}` shows more.",
+        f"{counts.pruned} stopped early), {counts.failed} failed, {counts.duplicates} duplicate proposals not trained; "
+        f"`cbam-bench report {study.name}` shows more.",
         markup=False, soft_wrap=True,
     )
+
+
+def _document(result: Any, space: Any, storage: str, target: int, summary: StudySummary,
+              confirmation: Confirmation | None) -> dict[str, Any]:
+    """The --json document: the study, where it stands, its front and its confirmation (or null)."""
+    from cbam_bench.search.slots import count_trials
+    from cbam_bench.search.study import missing_baseline
+
+    return {
+        "study": result.study_name,
+        "storage": storage,
+        "space": space.name,
+        "objectives": result.user_attrs.get("objectives"),
+        "budgets": result.user_attrs.get("budgets"),
+        "target": target,
+        "counts": count_trials(result).to_dict(),
+        "baseline_missing": missing_baseline(result, space),  # why there is no no-attention baseline, or null
+        "front": [_front_item(t) for t in summary.front],
+        "confirmation": None if confirmation is None else confirmation.to_dict(),
+    }
 
 
 @reports_errors
@@ -74,6 +97,7 @@ def search(
     data_dir: SpaceDataDirOpt = None,
     fused: FusedOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
+    confirm: Annotated[int | None, typer.Option("--confirm", help=ranged("Then retrain this many best front members and the baseline at the space's confirm: fidelity (see `cbam-bench confirm`).", 1, MAX_TOP), show_default=False)] = None,
     json: JsonOpt = False,
 ) -> None:
     """Run or resume a multi-objective study over a search space; print its Pareto front.
@@ -88,34 +112,35 @@ def search(
     from cbam_bench.search.run import run_search
     from cbam_bench.search.slots import count_trials
     from cbam_bench.search.storage import redact
-    from cbam_bench.search.study import missing_baseline
     from cbam_bench.space import default_trials, find_space, load_space
 
+    if confirm is not None:
+        check_int("--confirm", confirm, 1, MAX_TOP)
     loaded = load_space(find_space(space))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    confirmation = None
     with SearchDisplay() as display:
         result = run_search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
             early_stop=early_stop, device=device, data_dir=data_dir, fused=fused, heartbeat_s=heartbeat,
             observer=display,
         )
-    target = trials or default_trials(loaded)
+        if confirm is not None:
+            from cbam_bench.search.confirm import run_confirm
+
+            confirmation = run_confirm(storage, result.study_name, top=confirm, device=device, data_dir=data_dir,
+                                       heartbeat_s=heartbeat, observer=display)
+    target = display.target or trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))
     counts = count_trials(result)
     if json:
-        output.print_json({
-            "study": result.study_name,
-            "storage": redact(storage),
-            "space": loaded.name,
-            "objectives": result.user_attrs.get("objectives"),
-            "budgets": result.user_attrs.get("budgets"),
-            "target": target,
-            "counts": counts.to_dict(),
-            "baseline_missing": missing_baseline(result, loaded),  # why there is no no-attention baseline, or null
-            "front": [_front_item(t) for t in summary.front],
-        })
+        output.print_json(_document(result, loaded, redact(storage), target, summary, confirmation))
         return
     _render(summary, counts, redact(storage), target)
+    if confirmation is not None:
+        from cbam_bench.cli.confirm import show
+
+        show(confirmation)
 
 
 search.__doc__ = inspect.cleandoc(search.__doc__ or "") + "\n" + EXAMPLES

@@ -26,7 +26,8 @@ FORMATS = ("csv", "json", "md", "latex")
 # The file names each format is written under; an existing file is replaced only if it has one.
 SUFFIXES = {"csv": (".csv", ".txt"), "json": (".json",), "md": (".md", ".markdown", ".txt"), "latex": (".tex",)}
 PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
-_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed", "running": "running"}
+_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed",
+                "duplicate": "duplicate", "running": "running"}
 
 
 def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord]:
@@ -44,8 +45,8 @@ def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord
     return sorted(trials, key=key)
 
 
-def _row(t: TrialRecord, rank: int | None, knee: int | None) -> dict[str, Any]:
-    item = trial_item(t, rank)
+def _row(t: TrialRecord, rank: int | None, knee: int | None, summary: StudySummary | None = None) -> dict[str, Any]:
+    item = trial_item(t, rank) | (summary.interval_item(t) if summary else {"accuracy_interval": None, "not_resolved_by": None})
     item["on_front"] = rank == 1
     item["knee"] = t.number == knee
     item["feasible"] = t.feasible if t.state == "complete" else None
@@ -57,7 +58,7 @@ def _row(t: TrialRecord, rank: int | None, knee: int | None) -> dict[str, Any]:
 def export_rows(summary: StudySummary, front_only: bool = False) -> list[dict[str, Any]]:
     """One JSON-ready dict per trial: identity, rank, every sampled parameter and every stored measure."""
     knee = summary.knee.number if summary.knee else None
-    return [_row(t, summary.ranks.get(t.number), knee) for t in ordered(summary, front_only)]
+    return [_row(t, summary.ranks.get(t.number), knee, summary) for t in ordered(summary, front_only)]
 
 
 def _flat(row: dict[str, Any], param_names: Sequence[str]) -> dict[str, Any]:
@@ -128,16 +129,24 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
     trials = ordered(summary, front_only)
     cols = columns(trials, PAPER_METRICS)
     knee = summary.knee.number if summary.knee else None
-    headers = ["Trial", "Attention", "Placement", *(c.header for c in cols), "Rank"]
+    seeded = any(t.number in summary.intervals for t in trials)
+    headers = ["Trial", "Attention", "Placement", *(c.header for c in cols), *(["Acc. CI95 (%)"] if seeded else []), "Rank"]
     body = []
     for t in trials:
         rank = summary.ranks.get(t.number)
         rank_text = _STATUS_WORD.get(t.status, DASH) if rank is None else str(rank) + (" (knee)" if t.number == knee else "")
-        body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), rank_text])
+        if t.number in summary.unresolved:
+            rank_text += f" (not resolved: #{summary.unresolved[t.number]})"
+        iv = summary.intervals.get(t.number)
+        ci = ([DASH if iv is None else f"{100 * iv.low:.2f}-{100 * iv.high:.2f}"] if seeded else [])
+        body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, rank_text])
     where = ", ".join(x for x in (study.dataset, study.backbone) if x)
     lines = [f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials.",
              *caption(trials, cols, study.objectives),
              "Rank: dominance rank among complete trials within budget (1 = Pareto front)."]
+    if seeded:
+        lines.append("Acc. CI95: t interval of the mean over the trial's seeds; not resolved: another trial "
+                     "dominates it within the intervals.")
     return headers, body, lines
 
 

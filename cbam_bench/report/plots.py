@@ -1,4 +1,5 @@
-"""Accuracy against MACs and against latency, as a PNG: the front labelled, the baseline marked.
+"""Accuracy against MACs and against latency, as a PNG: the front labelled with its seeds' 95 %
+intervals as error bars (red: not resolved), the baseline marked.
 
 Drawn on a bare Figure with the Agg canvas, so no pyplot state, display or backend setting is
 involved, and written atomically like every other file.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cbam_bench.files import write_atomic
 from cbam_bench.records import TrialRecord
@@ -25,6 +27,18 @@ def _points(trials: Sequence[TrialRecord], metric: str, divisor: float) -> tuple
     pairs = [(x / divisor, 100 * y) for t in trials
              if (x := t.measure(metric)) is not None and (y := t.attrs.accuracy) is not None]
     return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], metric: str, divisor: float) -> None:
+    """95 % intervals of the front's mean accuracy (two or more seeds); unresolved members in red."""
+    for t in shown:
+        iv = summary.intervals.get(t.number)
+        x = t.measure(metric)
+        if iv is None or x is None:
+            continue
+        color = "tab:red" if t.number in summary.unresolved else "black"
+        ax.errorbar([x / divisor], [100 * iv.mean], yerr=[[100 * (iv.mean - iv.low)], [100 * (iv.high - iv.mean)]],
+                    fmt="none", ecolor=color, elinewidth=1, capsize=3, zorder=2)
 
 
 def plot_study(summary: StudySummary, path: str | Path) -> Path:
@@ -46,6 +60,7 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
         shown = [t for t in front if t.measure(metric) is not None and t.attrs.accuracy is not None]
         fx, fy = _points(shown, metric, col.divisor)
         ax.scatter(fx, fy, s=46, color="tab:orange", edgecolors="black", linewidths=0.6, zorder=3, label="Pareto front")
+        _error_bars(ax, summary, shown, metric, col.divisor)
         for t, x, y in zip(shown, fx, fy):
             ax.annotate(f"#{t.number} {t.summary}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
         if summary.knee is not None:

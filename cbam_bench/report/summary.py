@@ -7,7 +7,7 @@ two views cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -15,6 +15,8 @@ from cbam_bench import pareto
 from cbam_bench.metrics import METRICS
 from cbam_bench.records import TRIAL_MEASURES, StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
+from cbam_bench.stats import MeanInterval
+from cbam_bench.uncertainty import intervals_of, unresolved
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class StudySummary:
     knee: TrialRecord | None
     budgets: dict[str, float]
     pick: TrialRecord | None
+    intervals: dict[int, MeanInterval] = field(default_factory=dict)  # trial -> accuracy's 95 % interval (2+ seeds)
+    unresolved: dict[int, int] = field(default_factory=dict)  # front member -> a trial dominating it within intervals
+
+    def interval_item(self, trial: TrialRecord) -> dict[str, Any]:
+        """The JSON keys every front item and export row adds: the interval and the "not resolved" mark."""
+        iv = self.intervals.get(trial.number)
+        return {"accuracy_interval": iv.to_dict() if iv else None, "not_resolved_by": self.unresolved.get(trial.number)}
 
     @cached_property
     def ranks(self) -> dict[int, int]:
@@ -59,6 +68,8 @@ def summarize(study: StudyRecords, budgets: dict[str, float] | None = None,
         knee=pareto.knee_trial(study, front),
         budgets=dict(budgets or {}),
         pick=pareto.pick_under_budget(study.trials, budgets) if budgets else None,
+        intervals=intervals_of(study.trials),
+        unresolved=unresolved(study, front),
     )
 
 
@@ -105,7 +116,7 @@ def to_json(summary: StudySummary, include_all: bool = False) -> dict[str, Any]:
         "backbone": study.backbone,
         "objectives": [str(o) for o in study.objectives],
         "counts": study.counts(),
-        "front": [trial_item(t, 1) for t in summary.front],
+        "front": [trial_item(t, 1) | summary.interval_item(t) for t in summary.front],
         "hypervolume": {
             "value": summary.hypervolume,
             "reference_point": summary.reference,

@@ -51,6 +51,8 @@ def _marks(summary: StudySummary, trial: TrialRecord) -> str:
         marks.append("knee")
     if summary.pick is not None and trial.number == summary.pick.number:
         marks.append("pick")
+    if trial.number in summary.unresolved:
+        marks.append(f"not resolved (#{summary.unresolved[trial.number]})")
     return ",".join(marks)
 
 
@@ -60,10 +62,17 @@ def front_table(summary: StudySummary) -> Table:
     cols = columns(summary.front, _metrics(summary))
     objectives = ", ".join(str(o) for o in study.objectives)
     title = f"Pareto front of {study.name} ({objectives}): {len(summary.front)} of {len(study.usable)} complete trials"
-    table = _table(title, ["#", "attention", "placement", *(c.header for c in cols), ""], 3,
-                   caption(summary.front, cols, study.objectives))
+    seeded = any(t.number in summary.intervals for t in summary.front)
+    notes = caption(summary.front, cols, study.objectives)
+    if seeded:
+        notes.append("CI95: t interval of the mean accuracy over the seeds; not resolved: another trial "
+                     "dominates it within the intervals, so its place on the front may be the seeds' luck.")
+    table = _table(title, ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
+                   3, notes)
     for t in summary.front:
-        table.add_row(str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), _marks(summary, t))
+        iv = summary.intervals.get(t.number)
+        ci = [DASH if iv is None else f"{100 * iv.low:.1f}-{100 * iv.high:.1f}"] if seeded else []
+        table.add_row(str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, _marks(summary, t))
     return table
 
 
@@ -171,7 +180,8 @@ def summary_lines(summary: StudySummary) -> list[str]:
     lines = [
         f"Trials: {counts['complete']} complete, {counts['reused']} reused (same network as an earlier trial), "
         f"{counts['infeasible']} over budget (never trained), "
-        f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running; {counts['total']} in all."
+        f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['duplicate']} duplicates (not trained: "
+        f"another trial had the network), {counts['running']} running; {counts['total']} in all."
     ]
     ref = ", ".join(f"{m} {_value(m, v)}" for m, v in summary.reference.items())
     norm = summary.normalized_hypervolume

@@ -2,29 +2,33 @@
 
 Each pass: fail the trials of dead workers, stop when the study has its N finished trials, wait
 while the trials still running elsewhere would complete it, otherwise take a trial, check that it
-holds one of the N slots (slots.py), evaluate it (trial.py) and record the outcome. A failing
-candidate is recorded FAIL with its reason and the study goes on; bad input stops the run.
+holds one of the N slots (slots.py), claim its network (a network another trial holds is stepped
+aside and the sampler asked again, dedup.py), evaluate it (trial.py) and record the outcome. A
+failing candidate is recorded FAIL with its reason and the study goes on; bad input stops the run.
+N is at most the number of candidates the space holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError, SpecError
 from cbam_bench.interrupt import Interrupted, sigterm_interrupts, signal_of
 from cbam_bench.records import TrialAttrs
+from cbam_bench.search.dedup import MAX_REASKS, Candidates, duplicate_reason
 from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
 from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_baseline, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
-from cbam_bench.search.trial import TrialContext, evaluate, store
-from cbam_bench.space import LatencySetup, Space
+from cbam_bench.search.trial import TrialContext, claim, evaluate, store
+from cbam_bench.space import LatencySetup, Space, count_candidates
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -71,9 +75,13 @@ def _tell(study: optuna.Study, storage: RDBStorage, tid: int, trial: optuna.Tria
     return True
 
 
-def _attempt(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
+def _attempt(trial: optuna.Trial, ctx: TrialContext, frozen: FrozenTrial) -> Outcome | FrozenTrial:
+    """The trial's outcome, or the other trial that holds its network (then nothing was measured)."""
     try:
-        return TrialState.COMPLETE, evaluate(trial, ctx), None
+        arch, prior = claim(trial, ctx, frozen)
+        if prior is not None:
+            return prior
+        return TrialState.COMPLETE, evaluate(trial, ctx, arch), None
     except optuna.TrialPruned as exc:
         return TrialState.PRUNED, None, str(exc)
     except (KeyboardInterrupt, CbamBenchError):
@@ -97,27 +105,59 @@ def _interrupt_line(exc: Interrupted) -> str:
     return f"interrupted{how}: {what}; run the same command to resume"
 
 
-def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
+def _stop_or_wait(ctx: TrialContext, counts: Counts, waited_on: Counts | None) -> tuple[bool, Counts | None]:
+    """(stop, counts waited on): stop at the target; wait while running trials would reach it."""
+    target = ctx.plan.trials
+    if counts.finished >= target:
+        missing = missing_baseline(ctx.study, ctx.plan.space)
+        if missing:
+            ctx.observer.note(f"warning: {missing}")
+        return True, None
+    if counts.finished + counts.running >= target:
+        if counts != waited_on:
+            ctx.observer.waiting(counts, target)
+        return False, counts
+    return False, None
+
+
+def _queue_untried(ctx: TrialContext, candidates: Candidates, counts: Counts) -> bool:
+    """Queue a candidate no trial has taken up; False when none is left (then say so if nothing runs)."""
+    params = next(candidates.untried(ctx.study), None)
+    if params is not None:
+        ctx.study.enqueue_trial(params)
+        return True
+    if not counts.running and not counts.finished:
+        raise RuntimeError(f"every candidate of the space failed ({counts.failed} trials); the study stops here "
+                           "(each failed trial has its fail_reason)")
+    if not counts.running:
+        ctx.observer.note(f"every candidate of the space has been tried: {counts.finished} finished of the "
+                          f"{ctx.plan.trials} asked for, {counts.failed} failed")
+    return False
+
+
+def _step_aside(ctx: TrialContext, storage: RDBStorage, tid: int, trial: optuna.Trial, prior: FrozenTrial) -> None:
+    """Record a trial whose network another trial holds as a duplicate: FAIL, with reused_from."""
+    store(trial, TrialAttrs(reused_from=prior.number))
+    _tell(ctx.study, storage, tid, trial, (TrialState.FAIL, None, duplicate_reason(prior)))
+
+
+def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int, candidates: Candidates) -> None:
     plan, study, observer = ctx.plan, ctx.study, ctx.observer
     target = plan.trials
     poll_s = min(5.0, float(heartbeat_s))
-    failures_in_a_row = 0
+    failures_in_a_row = duplicates_in_a_row = 0
     waited_on: Counts | None = None
     while True:
         fail_stale(study, storage)
         counts = count_trials(study)
-        if counts.finished >= target:
-            missing = missing_baseline(study, plan.space)
-            if missing:
-                observer.note(f"warning: {missing}")
+        stop, waited_on = _stop_or_wait(ctx, counts, waited_on)
+        if stop:
             return
-        if counts.finished + counts.running >= target:
-            if counts != waited_on:
-                observer.waiting(counts, target)
-                waited_on = counts
+        if waited_on is not None or (duplicates_in_a_row >= MAX_REASKS and not _queue_untried(ctx, candidates, counts)):
+            if waited_on is None and not counts.running:
+                return
             time.sleep(poll_s)
             continue
-        waited_on = None
         study.sampler = make_sampler(plan.sampler, plan.space.seed + len(study.get_trials(deepcopy=False)))
         trial = ask(study)
         tid = trial_id(storage, study, trial.number)
@@ -127,7 +167,7 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
                     outcome = None
                 else:
                     observer.trial_started(trial.number, counts, target)
-                    outcome = _attempt(trial, ctx)
+                    outcome = _attempt(trial, ctx, storage.get_trial(tid))
         except KeyboardInterrupt as exc:
             raise _interrupted(ctx, storage, tid, trial, signal_of(exc)) from None
         except CbamBenchError as exc:
@@ -136,6 +176,11 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
         if outcome is None:  # another worker took the last slot first
             release(storage, tid)
             continue
+        if isinstance(outcome, FrozenTrial):
+            _step_aside(ctx, storage, tid, trial, outcome)
+            duplicates_in_a_row += 1
+            continue
+        duplicates_in_a_row = 0
         state, _, reason = outcome
         if not _tell(study, storage, tid, trial, outcome):
             observer.note(
@@ -150,6 +195,16 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int) -> None:
                 f"{failures_in_a_row} trials in a row failed, the last with {reason!r}; "
                 "the study stops here (each failed trial has its fail_reason)"
             )
+
+
+def _within_space(plan: Plan, observer: SearchObserver) -> Plan:
+    """At most one trial per candidate: a space with fewer than asked stops when all are done."""
+    held = count_candidates(plan.space)
+    if plan.trials <= held:
+        return plan
+    observer.note(f"{plan.space.path}: the space holds {held} candidates, fewer than the {plan.trials} trials asked "
+                  f"for; the study stops when all {held} are done")
+    return dataclasses.replace(plan, trials=held)
 
 
 def _check_latency_device(space: Space) -> None:
@@ -210,11 +265,12 @@ def run_search(
     store = open_storage(storage, heartbeat_s)
     study = open_study(store, plan, redact(storage))
     observer = observer or SearchObserver()
+    plan = _within_space(plan, observer)
     ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer, cheap={} if cheap_cache is None else cheap_cache)
     observer.opened(study, plan, count_trials(study))
     with sigterm_interrupts():
         try:
-            _work(ctx, store, heartbeat_s)
+            _work(ctx, store, heartbeat_s, Candidates(space, trainer, plan.train))
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted)
             stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
             observer.note(_interrupt_line(stopped))

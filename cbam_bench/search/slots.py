@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from cbam_bench.search.dedup import is_duplicate
 from cbam_bench.search.finished import stored_attrs
 from cbam_bench.search.retries import stale_reason
 
@@ -38,7 +39,8 @@ LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.W
 class Counts:
     """Trials of a study by outcome. `complete` is every COMPLETE trial; `infeasible` (over a budget,
     not trained) and `reused` (a network met again, measures copied) are the parts of it that are
-    not on any front."""
+    not on any front. `duplicates` are FAIL trials that stepped aside for another trial of their
+    network (dedup.py); `failed` does not count them."""
 
     complete: int
     infeasible: int
@@ -47,6 +49,7 @@ class Counts:
     failed: int
     running: int
     waiting: int
+    duplicates: int = 0
 
     @property
     def finished(self) -> int:
@@ -57,6 +60,7 @@ class Counts:
         return {
             "finished": self.finished, "complete": self.complete, "infeasible": self.infeasible,
             "reused": self.reused, "pruned": self.pruned, "failed": self.failed, "running": self.running, "waiting": self.waiting,
+            "duplicates": self.duplicates,
         }
 
 
@@ -67,9 +71,11 @@ def count_trials(study: optuna.Study) -> Counts:
     stored = [stored_attrs(t) for t in done]
     infeasible = sum(1 for a in stored if a.feasible is False)
     reused = sum(1 for a in stored if a.reused_from is not None and a.feasible is not False)
+    duplicates = sum(1 for t in trials if is_duplicate(t))
     return Counts(
         complete=states[TrialState.COMPLETE], infeasible=infeasible, reused=reused, pruned=states[TrialState.PRUNED],
-        failed=states[TrialState.FAIL], running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],
+        failed=states[TrialState.FAIL] - duplicates, running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],
+        duplicates=duplicates,
     )
 
 

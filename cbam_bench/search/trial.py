@@ -1,9 +1,11 @@
-"""One trial: sample a candidate, fit it to the data, then reuse, rule out, or measure and train it.
+"""One trial: sample a candidate, fit it to the data, claim its network, then rule it out or measure
+and train it.
 
 Every measure goes to the trial's user_attrs through the stored record (records.TrialAttrs), so
 reports never re-run anything. Cheap measures (params, MACs, element-wise ops, latency) come first and are
 cached by archid in this process; a candidate over a budget is recorded as infeasible (constraints
-> 0, accuracy 0) and never trained; a network that already has a complete trial reuses its measures.
+> 0, accuracy 0) and never trained; a network that another trial holds is not measured at all
+(dedup.py: the run steps the trial aside and asks again).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from cbam_bench.records import CHEAP, COST_METRICS, TRAINED, VERDICT, TrialAttrs, keys
+from cbam_bench.records import COST_METRICS, TrialAttrs
+from cbam_bench.search.dedup import holder
 from cbam_bench.search.early_stop import median_rule
-from cbam_bench.search.finished import stored_attrs
 from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
 from cbam_bench.search.slots import FINISHED
 from cbam_bench.search.study import Plan
@@ -28,9 +30,6 @@ from cbam_bench.spec import ArchSpec
 
 if TYPE_CHECKING:
     from cbam_bench.search.observer import SearchObserver
-
-# What a trial that reuses an earlier one copies from it (identity and outcome are its own).
-REUSED = keys(CHEAP, TRAINED, VERDICT)
 
 
 @dataclass
@@ -52,23 +51,6 @@ def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
 
 def _values(ctx: TrialContext, measures: TrialAttrs) -> list[float]:
     return [float(getattr(measures, o.metric)) for o in ctx.plan.space.objectives]
-
-
-def _same_network(study: optuna.Study, archid: str) -> FrozenTrial | None:
-    """The first complete trial of the same network, if any."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if stored_attrs(t).archid == archid:
-            return t
-    return None
-
-
-def _reuse(trial: optuna.Trial, prior: FrozenTrial) -> list[float]:
-    stored = TrialAttrs.from_user_attrs(prior.user_attrs)
-    source = stored.reused_from if stored.reused_from is not None else prior.number
-    store(trial, stored.only(REUSED) | TrialAttrs(reused_from=source))
-    for key, value in prior.constraints.items():
-        trial.set_constraint(key, value)
-    return list(prior.values)
 
 
 def _epoch_callback(
@@ -114,16 +96,22 @@ def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: TrialAttrs) -> 
     return feasible
 
 
-def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
-    """The trial's objective values; raises optuna.TrialPruned when stopped early, and whatever the
-    candidate's model or training raises when it fails (the run records that as FAIL)."""
+def claim(trial: optuna.Trial, ctx: TrialContext, frozen: FrozenTrial) -> tuple[ArchSpec, FrozenTrial | None]:
+    """Sample and store the trial's network, then look for another trial that holds it (stored
+    first, looked for second, so two trials drawing one network at once cannot both miss each other).
+    `frozen` is the trial as stored when taken (it says whether its parameters were queued)."""
     plan = ctx.plan
     arch: ArchSpec = ctx.trainer.fit_arch(suggest_arch(trial, plan.space), plan.train)
+    store(trial, TrialAttrs(archid=arch.archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
+    return arch, holder(ctx.study, frozen, arch.archid)
+
+
+def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[float]:
+    """The objective values of the trial's claimed network; raises optuna.TrialPruned when stopped
+    early, and whatever the candidate's model or training raises when it fails (the run records
+    that as FAIL)."""
+    plan = ctx.plan
     archid = arch.archid
-    store(trial, TrialAttrs(archid=archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
-    prior = _same_network(ctx.study, archid)
-    if prior is not None:
-        return _reuse(trial, prior)
     key = (archid, plan.space.latency, plan.train.fused)
     if key not in ctx.cheap:
         ctx.cheap[key] = cheap_measures(arch, plan.space.latency, plan.train.fused)

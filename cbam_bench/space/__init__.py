@@ -10,11 +10,13 @@ from cbam_bench.space.codec import decode, decode_variant, encode, variant_key
 from cbam_bench.space.files import SPACES_DIR, find_space, load_space, space_names
 from cbam_bench.space.model import (
     APPLIES_WHEN,
+    CONFIRM_EPOCH_FACTOR,
     DEFAULT_TRIALS,
     MAX_SEEDS,
     MAX_TRIALS,
     PARAM_FIELDS,
     SAMPLERS,
+    ConfirmSetup,
     EarlyStop,
     LatencySetup,
     Space,
@@ -23,12 +25,14 @@ from cbam_bench.space.sampling import count_candidates, default_trials, iter_can
 
 __all__ = [
     "APPLIES_WHEN",
+    "CONFIRM_EPOCH_FACTOR",
     "DEFAULT_TRIALS",
     "MAX_SEEDS",
     "MAX_TRIALS",
     "PARAM_FIELDS",
     "SAMPLERS",
     "SPACES_DIR",
+    "ConfirmSetup",
     "EarlyStop",
     "LatencySetup",
     "Objective",

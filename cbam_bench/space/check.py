@@ -28,6 +28,7 @@ from cbam_bench.space.model import (
     PARAM_FIELDS,
     SAMPLERS,
     Choice,
+    ConfirmSetup,
     EarlyStop,
     LatencySetup,
     Space,
@@ -38,7 +39,7 @@ from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
     "name", "description", "backbone", "dataset", "objectives", "budgets", "sampler", "seed",
-    "trials", "seeds", "early_stop", "latency", "train", "params",
+    "trials", "seeds", "early_stop", "latency", "train", "params", "confirm",
 )
 
 
@@ -127,6 +128,7 @@ class _Checker:
         seeds = self.integer("seeds", top.get("seeds", 1), 1, MAX_SEEDS)
         early_stop = self.early_stop(top.get("early_stop", True))
         latency = self.latency(top.get("latency", {}))
+        confirm = self.confirm(top.get("confirm", {}))
         train = self.train(top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset)
         params, variants = self.params(top["params"], backbone) if "params" in top else ({}, {})
         if self.problems or backbone is None or train is None or latency is None:
@@ -135,7 +137,7 @@ class _Checker:
             name=name, path=str(self.path), source=data, description=description, backbone=backbone,
             dataset=dataset, objectives=objectives, budgets=budgets, params=params, variants=variants,
             sampler=sampler, seed=seed or 0, trials=trials, seeds=seeds or 1, early_stop=early_stop,
-            latency=latency, train=train,
+            latency=latency, train=train, confirm=confirm,
         )
 
     def name(self, value: Any) -> str:
@@ -209,6 +211,12 @@ class _Checker:
         warmup = self.integer("early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0, MAX_EPOCHS)
         min_trials = self.integer("early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS)
         return EarlyStop(warmup or 0, min_trials or 1)
+
+    def confirm(self, value: Any) -> ConfirmSetup:
+        fields = self.mapping("confirm", value, [f.name for f in dataclasses.fields(ConfirmSetup)])
+        epochs = self.integer("confirm.epochs", fields["epochs"], 1, MAX_EPOCHS) if "epochs" in fields else None
+        seeds = self.integer("confirm.seeds", fields.get("seeds", ConfirmSetup.seeds), 1, MAX_SEEDS)
+        return ConfirmSetup(epochs, seeds or ConfirmSetup.seeds)
 
     def latency(self, value: Any) -> LatencySetup | None:
         names = [f.name for f in dataclasses.fields(LatencySetup)]

@@ -15,6 +15,7 @@ DEFAULT_TRIALS = 20
 # study, so that only a slip meets them.
 MAX_TRIALS = 100_000
 MAX_SEEDS = 100
+MAX_TOP = 1000  # front members one confirmation retrains (--confirm, --top)
 MAX_TIMING_RUNS = 100_000  # latency warm-up and repeats
 MAX_THREADS = 1024
 LATENCY_DEVICES = ("cpu", "cuda")
@@ -57,6 +58,17 @@ class EarlyStop:
 
 
 @dataclass(frozen=True)
+class ConfirmSetup:
+    """How the best front members are retrained to confirm the search's short-run ranking."""
+
+    epochs: int | None = None  # None: CONFIRM_EPOCH_FACTOR times the search's epochs
+    seeds: int = 3  # enough for a t interval; one run cannot say how much a result moves
+
+
+CONFIRM_EPOCH_FACTOR = 4
+
+
+@dataclass(frozen=True)
 class LatencySetup:
     """How the latency measure (and any latency budget) is taken for every candidate."""
 
@@ -88,6 +100,7 @@ class Space:
     early_stop: EarlyStop | None
     latency: LatencySetup
     train: TrainSpec
+    confirm: ConfirmSetup = ConfirmSetup()
 
     @property
     def searched(self) -> dict[str, tuple[Choice, ...]]:

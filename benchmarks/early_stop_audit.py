@@ -1,0 +1,51 @@
+"""Audit early stopping: replay a stopping rule on a study whose trials all trained to the end.
+
+First train every candidate to the end, with seeds, into a study of its own, e.g.
+
+    cbam-bench search default --no-early-stop --seeds 2 --study default-full
+
+then replay the rule (the space's default, or --warmup / --min-trials) in several orders:
+
+    python benchmarks/early_stop_audit.py default-full --orders 5
+
+Per order it prints the training time the rule would save and its false stops (trials it would
+stop that the full training puts on the front or in its top 3 by accuracy); cbam_bench/search/
+stop_audit.py says how the replay follows the search.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cbam_bench.records import load_records
+from cbam_bench.search.stop_audit import audit, protected
+from cbam_bench.space import EarlyStop
+from cbam_bench.storage import DEFAULT_STORAGE
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="a study trained with --no-early-stop")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE)
+    parser.add_argument("--orders", type=int, default=5, help="the trial-number order, then shuffles")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
+    parser.add_argument("--warmup", type=int, default=EarlyStop.warmup_epochs, help="the rule's warmup_epochs")
+    parser.add_argument("--min-trials", type=int, default=EarlyStop.min_trials, help="the rule's min_trials")
+    args = parser.parse_args()
+    study = load_records(args.storage, args.study)
+    rule = EarlyStop(args.warmup, args.min_trials)
+    keep = sorted(protected(study))
+    print(f"study {study.name}: {len(study.usable)} trials trained to the end; must never stop: {keep}")
+    print(f"rule: median rule, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}")
+    print(f"{'order':>5}  {'time saved':>10}  {'stopped':>7}  false stops")
+    runs = audit(study, rule, args.orders, args.seed)
+    for i, r in enumerate(runs):
+        false = ", ".join(f"#{n} at epoch {r.stopped[n]}" for n in r.false_stops) or "none"
+        print(f"{i:>5}  {100 * r.saved:>9.1f}%  {len(r.stopped):>7}  {false}")
+    worst = min(r.saved for r in runs)
+    print(f"over {len(runs)} orders: time saved {100 * worst:.1f}% at worst; "
+          f"{sum(1 for r in runs if r.false_stops)} order(s) with a false stop")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Is early stopping right? Replay the study's stopping rule on curves of trials trained to the end.
+
+Given a study whose trials all trained every epoch (`search --no-early-stop`), each trial's
+stored `curve` is what the rule would have seen. The replay visits the trials in an order, asks
+median_rule at every epoch before the last exactly as a search does (against the trials already
+visited, a stopped one with its curve cut at the epoch it stopped, and only those no costlier),
+and records where each would have stopped. Two figures per order: the share of training time the
+rule saves, and its false stops: stopped trials that the full training puts on the front or in
+its top 3 by accuracy. Orders matter, since the rule compares with earlier trials only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from cbam_bench import pareto
+from cbam_bench.records import COST_METRICS, StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.search.early_stop import median_rule
+from cbam_bench.space import EarlyStop
+
+TOP = 3  # the full training's most accurate trials that must never be stopped
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One order's outcome: trial -> epoch it stops at, the share of training time saved, the false stops."""
+
+    order: tuple[int, ...]
+    stopped: dict[int, int]
+    saved: float
+    false_stops: tuple[int, ...]
+
+
+def protected(study: StudyRecords) -> set[int]:
+    """Trials a correct rule never stops: the full training's front and its TOP most accurate."""
+    ranked = sorted(study.usable, key=lambda t: (-(t.attrs.accuracy or 0.0), t.number))
+    return {t.number for t in pareto.pareto_front(study)} | {t.number for t in ranked[:TOP]}
+
+
+def _costs(study: StudyRecords, trial: TrialRecord) -> dict[str, float]:
+    return {o.metric: v for o in study.objectives
+            if o.direction == "min" and o.metric in COST_METRICS and (v := trial.measure(o.metric)) is not None}
+
+
+def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay:
+    """The rule replayed on the study's trained curves, visiting trials in `order` (trial numbers)."""
+    trials = {t.number: t for t in study.usable if t.attrs.curve}
+    seen: list[SimpleNamespace] = []
+    stopped: dict[int, int] = {}
+    used = total = 0.0
+    for number in order:
+        t = trials[number]
+        curve, costs = list(t.attrs.curve or []), _costs(study, t)
+        seeds = max(1, t.attrs.seeds or 1)
+        kept = curve
+        for epoch in range(1, len(curve)):  # a search never stops a trial at its last epoch
+            if median_rule(seen, epoch, curve[epoch - 1], rule, costs):
+                stopped[number], kept = epoch, curve[:epoch]
+                break
+        # only the first seed is checked: a stopped trial trains len(kept) epochs of one seed;
+        # an epoch costs the trial's own stored training time per epoch (1 when none is stored)
+        epoch_s = (t.attrs.train_s or seeds * len(curve)) / (seeds * len(curve))
+        total += epoch_s * seeds * len(curve)
+        used += epoch_s * (len(kept) if number in stopped else seeds * len(curve))
+        seen.append(SimpleNamespace(user_attrs=(t.attrs | TrialAttrs(curve=kept)).to_user_attrs()))
+    keep = protected(study)
+    return Replay(tuple(order), stopped, 1 - used / total if total else 0.0,
+                  tuple(n for n in order if n in stopped and n in keep))
+
+
+def audit(study: StudyRecords, rule: EarlyStop, orders: int = 5, seed: int = 0) -> list[Replay]:
+    """The replay in trial-number order, then in `orders - 1` shuffled orders (seeded)."""
+    numbers = sorted(t.number for t in study.usable if t.attrs.curve)
+    shuffle = random.Random(seed)
+    out = [replay(study, rule, numbers)]
+    for _ in range(orders - 1):
+        order = numbers[:]
+        shuffle.shuffle(order)
+        out.append(replay(study, rule, order))
+    return out

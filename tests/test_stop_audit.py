@@ -1,0 +1,75 @@
+"""The early-stopping audit: the rule replayed on constructed curves, by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from cbam_bench.metrics import Objective
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.search.stop_audit import audit, protected, replay
+from cbam_bench.space import EarlyStop
+
+RULE = EarlyStop(warmup_epochs=1, min_trials=1)
+
+
+def _trial(number: int, curve: list[float], macs: int, train_s: float | None = None) -> TrialRecord:
+    attrs = TrialAttrs(accuracy=curve[-1], macs=macs, curve=curve, seeds=1, feasible=True, train_s=train_s)
+    return TrialRecord(number, "complete", (curve[-1], float(macs)), attrs=attrs)
+
+
+# 0: the cheap baseline; 1: learns fast; 2: a gated network that starts slow and ends best.
+STUDY = StudyRecords("full", (Objective("accuracy", "max"), Objective("macs", "min")), (
+    _trial(0, [0.5, 0.6, 0.7], 1), _trial(1, [0.6, 0.7, 0.9], 2), _trial(2, [0.3, 0.4, 0.95], 2)))
+
+
+def test_the_slow_starter_is_a_false_stop_in_one_order_and_not_in_another() -> None:
+    assert protected(STUDY) == {0, 1, 2}  # front {0, 2}, and the top 3 is everyone
+    # 0, 1, 2: at epoch 2 trial 2 (0.4) is below the median of 0 and 1 (0.6, 0.7 -> 0.65): stopped.
+    first = replay(STUDY, RULE, [0, 1, 2])
+    assert first.stopped == {2: 2} and first.false_stops == (2,)
+    assert first.saved == pytest.approx(1 / 9)  # 9 epochs in all, 8 trained
+    # 2, 1, 0: trial 1 only meets trial 2 (0.7 >= 0.4) and nothing is as cheap as trial 0.
+    last = replay(STUDY, RULE, [2, 1, 0])
+    assert last.stopped == {} and last.false_stops == () and last.saved == 0.0
+
+
+def test_time_saved_weighs_each_trial_by_its_own_training_time() -> None:
+    slow = StudyRecords("t", STUDY.objectives, (*STUDY.trials[:2], _trial(2, [0.3, 0.4, 0.95], 2, train_s=30.0)))
+    # trials 0 and 1 cost 1 s per epoch (3 s each), trial 2 10 s per epoch; stopping it after 2 saves 10 of 36 s
+    assert replay(slow, RULE, [0, 1, 2]).saved == pytest.approx(10 / 36)
+
+
+def test_audit_replays_the_number_order_then_seeded_shuffles() -> None:
+    runs = audit(STUDY, RULE, orders=4, seed=1)
+    assert runs[0].order == (0, 1, 2) and len(runs) == 4
+    assert all(sorted(r.order) == [0, 1, 2] for r in runs)
+    assert [r.order for r in audit(STUDY, RULE, orders=4, seed=1)] == [r.order for r in runs]
+
+
+@pytest.mark.slow  # a search, then the script in a subprocess (~5 s)
+def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  # noqa: ANN001 - pytest's path
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import fake_training
+
+    from cbam_bench.search.run import run_search
+    from cbam_bench.search.trainer import Trainer
+    from cbam_bench.space import load_space
+
+    (tmp_path / "full.yaml").write_text("backbone: cifar_resnet20\nobjectives: [accuracy:max, macs:min]\ntrials: 4\n"
+                                        "latency: {warmup: 0, repeats: 2}\ntrain: {epochs: 3}\n"
+                                        "params:\n  attention.kind: [none, se, cbam]\n  spatial.kernel: [3, 7]\n")
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    trainer = Trainer(train=fake_training.train, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info)
+    run_search(load_space(tmp_path / "full.yaml"), storage=storage, trainer=trainer, early_stop=False, heartbeat_s=2)
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "early_stop_audit.py"
+    done = subprocess.run([sys.executable, str(script), "full", "--storage", storage, "--orders", "3", "--min-trials", "1"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "study full: 4 trials trained to the end" in done.stdout
+    rows = re.findall(r"^\s+(\d)\s+([0-9.]+)%\s+(\d)\s+(.+)$", done.stdout, flags=re.M)
+    assert [r[0] for r in rows] == ["0", "1", "2"] and all(0 <= float(r[1]) < 100 for r in rows)
+    assert re.search(r"over 3 orders: time saved [0-9.]+% at worst; \d order\(s\) with a false stop", done.stdout)

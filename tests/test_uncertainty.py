@@ -1,0 +1,69 @@
+"""Uncertainty on the front: each trial's 95 % interval over its seeds, and the "not resolved" mark."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cbam_bench.metrics import Objective
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.report.export import export_rows, paper_table
+from cbam_bench.report.plots import plot_study
+from cbam_bench.report.summary import summarize, to_json
+from cbam_bench.uncertainty import trial_interval, unresolved
+
+OBJECTIVES = (Objective("accuracy", "max"), Objective("macs", "min"))
+HALF = 4.302652729911275 * 0.01 / math.sqrt(3)  # t(0.975, 2 df) * sd 0.01 / sqrt(3 seeds)
+
+
+def _trial(number: int, seeds: list[float], macs: float, kind: str = "cbam") -> TrialRecord:
+    mean = sum(seeds) / len(seeds)
+    attrs = TrialAttrs(accuracy=mean, seed_accuracies=seeds, seeds=len(seeds), macs=int(macs), summary=kind,
+                       arch={"attention": {"kind": kind}}, feasible=True)
+    return TrialRecord(number, "complete", (mean, macs), attrs=attrs)
+
+
+def study(*trials: TrialRecord) -> StudyRecords:
+    return StudyRecords("u", OBJECTIVES, trials)
+
+
+# All three are on the front by their means (0.91 at 2M, 0.88 at 1M, 0.81 at 0.5M MACs).
+A = _trial(0, [0.90, 0.91, 0.92], 2e6)
+B = _trial(1, [0.87, 0.88, 0.89], 1e6)
+C = _trial(2, [0.80, 0.81, 0.82], 5e5, "none")
+
+
+def test_interval_by_hand() -> None:
+    iv = trial_interval(A)
+    assert iv is not None and (iv.low, iv.high) == (pytest.approx(0.91 - HALF), pytest.approx(0.91 + HALF))
+    assert trial_interval(_trial(3, [0.9], 1e6)) is None  # one seed: no interval
+
+
+def test_a_member_another_dominates_within_the_intervals_is_not_resolved() -> None:
+    s = study(A, B, C)
+    # A's interval starts at 0.885; B is cheaper and reaches 0.905: B may be as accurate -> A not resolved.
+    # B's starts at 0.855; C (the only cheaper one) reaches only 0.835 -> resolved. C: nothing is cheaper.
+    assert unresolved(s, [A, B, C]) == {0: 1}
+    # B five points lower (0.805-0.855): it no longer reaches A's 0.885, so A is resolved, but C's
+    # interval (up to 0.835) now reaches B's lower end: B is not resolved.
+    lower = _trial(1, [0.82, 0.83, 0.84], 1e6)
+    assert unresolved(study(A, lower, C), [A, lower, C]) == {1: 2}
+    # One seed says nothing about spread: single-seed members are never marked.
+    single = [_trial(0, [0.91], 2e6), _trial(1, [0.905], 1e6)]
+    assert unresolved(study(*single), single) == {}
+
+
+def test_report_export_and_plot_carry_the_intervals(tmp_path: Path) -> None:
+    summary = summarize(study(A, B, C))
+    doc = to_json(summary)
+    item = {i["trial"]: i for i in doc["front"]}
+    assert item[0]["not_resolved_by"] == 1 and item[1]["not_resolved_by"] is None
+    assert item[0]["accuracy_interval"]["low"] == pytest.approx(0.91 - HALF) and item[0]["accuracy_interval"]["n"] == 3
+    rows = {r["trial"]: r for r in export_rows(summary)}
+    assert json.loads(json.dumps(rows[2]["accuracy_interval"]))["high"] == pytest.approx(0.81 + HALF)
+    headers, body, lines = paper_table(summary)
+    assert "Acc. CI95 (%)" in headers and any("(not resolved: #1)" in row[-1] for row in body)
+    assert plot_study(summary, tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
