@@ -38,7 +38,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cbam_bench.data import fit_arch
+from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.batches import eval_batches, train_batches
 from cbam_bench.data.load import Data, load_data
 from cbam_bench.measure.env import device_name

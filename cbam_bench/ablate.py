@@ -20,18 +20,22 @@ from cbam_bench.compare import seed_sample
 from cbam_bench.errors import SpecError, allowed, check_int, did_you_mean
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, AblationRow
-from cbam_bench.records import StudyRecords, TrialRecord
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.report.summary import trial_item
 from cbam_bench.spec import MAX_EPOCHS, ArchSpec, AttentionSpec
 from cbam_bench.stats import Interval, welch_interval
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
-    from cbam_bench.search.run import SearchObserver
+    from cbam_bench.search.observer import SearchObserver
     from cbam_bench.search.trainer import Trainer
     from cbam_bench.space import LatencySetup, Space
 
 TABLES = tuple(ABLATIONS)  # in the paper's order; "all" runs them in this order
 ALL = "all"
+# The parts of a trial's JSON item (report.summary.trial_item) that a row of the table shows.
+ABLATED = ("trial", "accuracy", "accuracy_std", "seed_accuracies", "seeds", "params", "macs", "latency_ms",
+           "latency_setup")
 
 
 def tables_named(text: str) -> tuple[str, ...]:
@@ -131,7 +135,7 @@ class Row:
 
     @property
     def accuracy(self) -> float | None:
-        return self.trial.measure("accuracy") if self.trial is not None else None
+        return self.trial.attrs.accuracy if self.trial is not None else None
 
 
 @dataclass(frozen=True)
@@ -319,20 +323,11 @@ class Ablation:
 
 def _row_dict(row: Row) -> dict[str, Any]:
     t = row.trial
-    attrs = t.attrs if t is not None else {}
     return {
         "row": row.index,
         "label": row.paper.label,
         "attention": row.attention.summary(),
-        "trial": t.number if t is not None else None,
-        "accuracy": attrs.get("accuracy"),
-        "accuracy_std": attrs.get("accuracy_std"),
-        "seed_accuracies": attrs.get("seed_accuracies"),
-        "seeds": attrs.get("seeds"),
-        "params": attrs.get("params"),
-        "macs": attrs.get("macs"),
-        "latency_ms": attrs.get("latency_ms"),
-        "latency_setup": t.latency_setup if t is not None else None,
+        **(trial_item(t, keys=ABLATED) if t is not None else dict.fromkeys(ABLATED)),
         "paper_top1_err": row.paper.top1_err,
         "paper_top5_err": row.paper.top5_err,
     }
@@ -352,7 +347,7 @@ def run_ablation(
     data_dir: str | None = None,
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
-    cheap_cache: dict[tuple[str, LatencySetup], dict[str, Any]] | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup], TrialAttrs] | None = None,
 ) -> Ablation:
     """Run (or resume) the table's grid study: every row once, `plan.seeds` times; then read it.
 

@@ -69,12 +69,12 @@ def trial_entry(study: StudyRecords, number: int, text: str) -> Entry:
 
 def seed_sample(trial: TrialRecord) -> tuple[Sample, str] | None:
     """Per-seed accuracies when stored, else mean/std/seeds (std taken as ddof=1); None with one seed."""
-    runs = trial.attrs.get("seed_accuracies")
-    if isinstance(runs, list) and len(runs) >= 2 and all(isinstance(v, (int, float)) for v in runs):
+    runs = trial.attrs.seed_accuracies
+    if runs is not None and len(runs) >= 2 and all(isinstance(v, (int, float)) for v in runs):
         return Sample.of([float(v) for v in runs]), "seed_accuracies"
-    seeds, mean, sd = trial.measure("seeds"), trial.measure("accuracy"), trial.measure("accuracy_std")
+    seeds, mean, sd = trial.attrs.seeds, trial.attrs.accuracy, trial.attrs.accuracy_std
     if seeds is not None and seeds >= 2 and mean is not None and sd is not None:
-        return Sample(mean, sd, int(seeds)), "accuracy_std"
+        return Sample(float(mean), float(sd), seeds), "accuracy_std"
     return None
 
 

@@ -57,10 +57,8 @@ METRICS: dict[str, Metric] = {
 
 # What a search may optimise.
 OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "latency_ratio", "elementwise_ops")
-# Measured before any training (a trial's cheap measures), so stored even for an untrained trial.
-COST_METRICS = ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
-# What a user may cap with --budget: only what is known before training can rule a candidate out.
-BUDGET_METRICS = COST_METRICS
+# What a user may cap with --budget (only what is known before training can rule a candidate out)
+# is cbam_bench.records.BUDGET_METRICS, derived from the stored record's fields.
 
 # Largest first: how counts are shown (1.5M) and read back (--budget params=1.5M).
 SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))
@@ -105,7 +103,7 @@ def parse_number(text: str) -> float:
     return float(match.group(1)) * dict((p.lower(), v) for v, p in SI_PREFIXES).get(match.group(2).lower(), 1.0)
 
 
-def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...] = BUDGET_METRICS) -> dict[str, float]:
+def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...]) -> dict[str, float]:
     """['latency_ms=5', 'params=3M'] -> {'latency_ms': 5.0, 'params': 3e6}; errors name the option."""
     out: dict[str, float] = {}
     hint = f"allowed: METRIC=NUMBER with METRIC one of {allowed(metrics)}"
@@ -124,9 +122,3 @@ def parse_limits(items: list[str] | None, option: str, metrics: tuple[str, ...] 
             raise SpecError(f"{option} {name}: {raw.strip()!r} is not allowed; {hint} (a finite number >= 0)")
         out[name] = value
     return out
-
-# Numeric per-trial user_attrs of the search contract, in the order tables and exports show them.
-TRIAL_MEASURES = (
-    "accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds",
-    "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "train_s", "images_per_s",
-)

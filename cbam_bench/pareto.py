@@ -214,7 +214,7 @@ def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) 
     def within(t: TrialRecord) -> bool:
         return all((v := t.measure(m)) is not None and v <= cap for m, cap in budgets.items())
 
-    candidates = [t for t in trials if t.usable and t.measure("accuracy") is not None and within(t)]
+    candidates = [t for t in trials if t.usable and t.attrs.accuracy is not None and within(t)]
     if not candidates:
         return None
 
@@ -222,5 +222,5 @@ def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) 
         v = t.measure(name)
         return math.inf if v is None else v
 
-    return min(candidates, key=lambda t: (-(t.measure("accuracy") or 0.0), cost(t, "macs"),
+    return min(candidates, key=lambda t: (-(t.attrs.accuracy or 0.0), cost(t, "macs"),
                                           cost(t, "latency_ms"), cost(t, "params"), t.number))

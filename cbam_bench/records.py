@@ -1,12 +1,18 @@
-"""A stored study as plain records: the one place where reports touch Optuna objects.
+"""A stored study as plain records: the one place where reports touch Optuna objects, and the one
+definition of what a trial stores.
 
-Everything downstream (fronts, hypervolume, tables, exports, plots, comparisons) takes these
-records, so it can be tested on hand-made data and never needs a database.
+`TrialAttrs` is a trial's user_attrs with one typed field per key: the search writes through it,
+every reader reads through it, and the key lists that others need (cost metrics, measures shown
+per trial, what a reused trial copies) are derived from its fields. Everything downstream (fronts,
+hypervolume, tables, exports, plots, comparisons) takes these records, so it can be tested on
+hand-made data and never needs a database.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,30 +23,136 @@ if TYPE_CHECKING:
 
 STATUSES = ("complete", "reused", "infeasible", "pruned", "failed", "running")
 
+# When a key is written, which says who owns it: a trial that reuses an earlier one's measures
+# copies the cheap, trained and verdict keys and writes its own identity and outcome.
+IDENTITY = "identity"  # which network, written first by every trial
+CHEAP = "cheap"  # measured before any training, cached by archid
+TRAINED = "trained"  # the seeds' training folded into one set of measures
+VERDICT = "verdict"  # where it was measured, and whether it fits the study's budgets
+OUTCOME = "outcome"  # how this trial itself went: reused, curve, stopped early, failed
+
+_CHECKS = {
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "dict": lambda v: isinstance(v, dict),
+}
+
+
+def _key(group: str, kind: str, column: bool = False) -> Any:
+    """A stored key; `column`: one of the measures every trial's JSON item and export shows."""
+    return field(default=None, metadata={"group": group, "kind": kind, "column": column})
+
+
+@dataclass(frozen=True)
+class TrialAttrs:
+    """One trial's user_attrs, one field per key (None: not stored). Keys this version does not
+    know, or values of another type, are kept in `extra` untouched, so reading never loses them.
+
+    The field order is the order of the measure columns in JSON items and exports.
+    """
+
+    accuracy: float | None = _key(TRAINED, "number", column=True)  # validation top-1, mean over seeds
+    accuracy_std: float | None = _key(TRAINED, "number", column=True)  # sample std over seeds, 0 for one
+    top5: float | None = _key(TRAINED, "number", column=True)
+    test_accuracy: float | None = _key(TRAINED, "number", column=True)  # None unless every seed had a test split
+    test_top5: float | None = _key(TRAINED, "number", column=True)
+    seeds: int | None = _key(IDENTITY, "int", column=True)  # seeds the plan trains each candidate with
+    params: int | None = _key(CHEAP, "number", column=True)
+    macs: int | None = _key(CHEAP, "number", column=True)
+    elementwise_ops: int | None = _key(CHEAP, "number", column=True)
+    latency_ms: float | None = _key(CHEAP, "number", column=True)
+    latency_p90_ms: float | None = _key(CHEAP, "number", column=True)
+    latency_ratio: float | None = _key(CHEAP, "number", column=True)
+    train_s: float | None = _key(TRAINED, "number", column=True)  # every seed's training, summed
+    images_per_s: float | None = _key(TRAINED, "number", column=True)
+    seed_accuracies: list[float] | None = _key(TRAINED, "list")
+    epochs: int | None = _key(TRAINED, "int")
+    latency_setup: dict[str, Any] | None = _key(CHEAP, "dict")  # device, threads, batch, dtype, ...
+    archid: str | None = _key(IDENTITY, "str")
+    arch: dict[str, Any] | None = _key(IDENTITY, "dict")  # ArchSpec.to_dict()
+    summary: str | None = _key(IDENTITY, "str")  # AttentionSpec.summary()
+    env: dict[str, Any] | None = _key(VERDICT, "dict")  # measure.env of the training device
+    feasible: bool | None = _key(VERDICT, "bool")
+    constraints: list[float] | None = _key(VERDICT, "list")  # measure - budget per budget; <= 0 within
+    reused_from: int | None = _key(OUTCOME, "int")
+    curve: list[float] | None = _key(OUTCOME, "list")  # validation top-1 per epoch of the first seed
+    stopped_at_epoch: int | None = _key(OUTCOME, "int")
+    stopped_reason: str | None = _key(OUTCOME, "str")
+    fail_reason: str | None = _key(OUTCOME, "str")
+    nulls: frozenset[str] = frozenset()  # keys stored as null: measured, without a value (no test split)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def measured(cls, **values: Any) -> TrialAttrs:
+        """Keys that were all measured: those without a value are stored as null, not left out."""
+        return cls(**values, nulls=frozenset(k for k, v in values.items() if v is None))
+
+    @classmethod
+    def from_user_attrs(cls, attrs: Mapping[str, Any]) -> TrialAttrs:
+        """Read stored user_attrs (any version's); nothing is dropped, see `nulls` and `extra`."""
+        known, extra = {}, {}
+        for key, value in attrs.items():
+            spec = _FIELDS.get(key)
+            if spec is not None and (value is None or _CHECKS[spec.metadata["kind"]](value)):
+                known[key] = value
+            else:
+                extra[key] = value
+        return cls(**known, nulls=frozenset(k for k, v in known.items() if v is None), extra=extra)
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The keys to store: every field that is set or null, then `extra`."""
+        out = {name: value for name in _FIELDS if (value := getattr(self, name)) is not None or name in self.nulls}
+        return out | self.extra
+
+    def __or__(self, other: TrialAttrs) -> TrialAttrs:
+        """These attrs with every key that `other` stores written over them."""
+        known = {k: v for k, v in other.to_user_attrs().items() if k in _FIELDS}
+        return dataclasses.replace(self, **known, nulls=self.nulls | other.nulls, extra=self.extra | other.extra)
+
+    def only(self, names: tuple[str, ...]) -> TrialAttrs:
+        """A copy that keeps just these keys."""
+        return TrialAttrs(**{name: getattr(self, name) for name in names}, nulls=self.nulls & set(names))
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrialAttrs) if "group" in f.metadata}
+
+
+def keys(*groups: str, kind: str | None = None) -> tuple[str, ...]:
+    """Stored keys of these groups (of one kind when given), in field order."""
+    return tuple(n for n, f in _FIELDS.items() if f.metadata["group"] in groups and kind in (None, f.metadata["kind"]))
+
+
+# Measured before any training, so stored even for an untrained trial; what --budget may cap.
+COST_METRICS = keys(CHEAP, kind="number")
+BUDGET_METRICS = COST_METRICS
+# The numeric measures every trial's JSON item and export shows, in their order.
+TRIAL_MEASURES = tuple(n for n, f in _FIELDS.items() if f.metadata["column"])
+
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One trial: its Optuna number and state, objective values in objective order, params and user_attrs."""
+    """One trial: its Optuna number and state, objective values in objective order, params and stored attrs."""
 
     number: int
     state: str  # Optuna's state name in lower case: complete, pruned, fail, running, waiting
     values: tuple[float, ...] | None
     params: dict[str, Any] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: TrialAttrs = field(default_factory=TrialAttrs)
 
     @property
     def feasible(self) -> bool:
         """The stored verdict, else the constraints (all <= 0 means within budget)."""
-        if "feasible" in self.attrs:
-            return bool(self.attrs["feasible"])
-        constraints = self.attrs.get("constraints") or []
-        return all(c <= 0 for c in constraints)
+        if self.attrs.feasible is not None:
+            return self.attrs.feasible
+        return all(c <= 0 for c in self.attrs.constraints or [])
 
     @property
     def reused_from(self) -> int | None:
         """The trial whose measures this one copied (the search met the same network again), if any."""
-        source = self.attrs.get("reused_from")
-        return source if isinstance(source, int) and not isinstance(source, bool) else None
+        return self.attrs.reused_from
 
     @property
     def status(self) -> str:
@@ -60,16 +172,16 @@ class TrialRecord:
                 and all(math.isfinite(v) for v in self.values))
 
     def measure(self, name: str) -> float | None:
-        """A numeric user_attr, or None when it was not stored (pruned and failed trials lack most)."""
-        value = self.attrs.get(name)
+        """A numeric stored key as a float, or None when it was not stored (pruned and failed trials
+        lack most); a key this version does not know is looked up among the extra attrs."""
+        value = getattr(self.attrs, name) if name in _FIELDS else self.attrs.extra.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return float(value)
 
     @property
     def arch(self) -> dict[str, Any]:
-        arch = self.attrs.get("arch")
-        return arch if isinstance(arch, dict) else {}
+        return self.attrs.arch or {}
 
     @property
     def attention_kind(self) -> str | None:
@@ -78,19 +190,19 @@ class TrialRecord:
 
     @property
     def summary(self) -> str:
-        return str(self.attrs.get("summary") or self.attention_kind or "?")
+        return str(self.attrs.summary or self.attention_kind or "?")
 
     @property
     def device(self) -> str | None:
         """The device the trial was trained on (env)."""
-        env = self.attrs.get("env")
-        return str(env["device"]) if isinstance(env, dict) and env.get("device") else None
+        env = self.attrs.env
+        return str(env["device"]) if env and env.get("device") else None
 
     @property
     def latency_setup(self) -> dict[str, Any] | None:
         """How the latency was timed (device, threads, batch, dtype, memory format), when stored."""
-        setup = self.attrs.get("latency_setup")
-        return setup if isinstance(setup, dict) and setup.get("device") else None
+        setup = self.attrs.latency_setup
+        return setup if setup and setup.get("device") else None
 
     @property
     def latency_label(self) -> str | None:
@@ -163,7 +275,7 @@ def records_from_study(study: optuna.Study, storage: str | None = None) -> Study
             state=t.state.name.lower(),
             values=tuple(float(v) for v in t.values) if t.values is not None else None,
             params=dict(t.params),
-            attrs=dict(t.user_attrs),
+            attrs=TrialAttrs.from_user_attrs(t.user_attrs),
         )
         for t in study.get_trials(deepcopy=False)
     )

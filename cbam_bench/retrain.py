@@ -14,9 +14,7 @@ from typing import Any
 
 from cbam_bench.compare import parse_target
 from cbam_bench.errors import SpecError, StudyError
-from cbam_bench.metrics import COST_METRICS
-from cbam_bench.records import StudyRecords, TrialRecord, load_records
-from cbam_bench.search.early_stop import CURVE
+from cbam_bench.records import COST_METRICS, StudyRecords, TrialRecord, load_records
 from cbam_bench.spec import ArchSpec, TrainSpec
 from cbam_bench.storage import redact
 
@@ -56,7 +54,7 @@ class StoredTrial:
 
     @property
     def archid(self) -> str:
-        return str(self.record.attrs.get("archid") or self.arch.archid)
+        return self.record.attrs.archid or self.arch.archid
 
     def measure(self, name: str) -> float | None:
         """A measure stored on the trial. Cost (params, MACs, ...) is measured before training;
@@ -108,7 +106,7 @@ def _recipe(study: StudyRecords) -> tuple[TrainSpec, str | None]:
 
 
 def _over_budget(study: StudyRecords, trial: TrialRecord) -> str:
-    constraints = trial.attrs.get("constraints") or []
+    constraints = trial.attrs.constraints or []
     over = [metric for metric, c in zip(study.budgets, constraints) if isinstance(c, (int, float)) and c > 0]
     return ", ".join(over) if over else "its budgets"
 
@@ -117,14 +115,14 @@ def _status_note(study: StudyRecords, trial: TrialRecord) -> str | None:
     """Why retraining this trial is unusual (it is still allowed), or None for a complete one."""
     ref = f"{study.name}:{trial.number}"
     if trial.status == "pruned":
-        when = trial.attrs.get("stopped_at_epoch")
-        why = trial.attrs.get("stopped_reason")
+        when = trial.attrs.stopped_at_epoch
+        why = trial.attrs.stopped_reason
         return (f"{ref} was pruned" + (f" at epoch {when}" if when else "") + (f" ({why})" if why else "")
                 + "; retraining it anyway")
     if trial.status == "infeasible":
         return f"{ref} is over the study's budget on {_over_budget(study, trial)} and was never trained; retraining it anyway"
     if trial.status == "failed":
-        reason = " ".join(str(trial.attrs.get("fail_reason") or "no reason stored").split())
+        reason = " ".join((trial.attrs.fail_reason or "no reason stored").split())
         return f"{ref} failed ({reason}); retraining it anyway"
     if trial.status == "running":
         return f"{ref} has not finished (state {trial.state}); retraining it anyway"
@@ -134,13 +132,12 @@ def _status_note(study: StudyRecords, trial: TrialRecord) -> str | None:
 def _stored_score(trial: TrialRecord, recipe: TrainSpec, recipe_stored: bool) -> tuple[float | None, int | None, int | None]:
     """(validation top-1, epochs, seeds) the study recorded for the trial; None where it has none."""
     if trial.status in ("complete", "reused"):
-        epochs = trial.measure("epochs")
+        epochs = trial.attrs.epochs
         if epochs is None and recipe_stored:
             epochs = recipe.epochs
-        seeds = trial.measure("seeds")
-        return trial.measure("accuracy"), None if epochs is None else int(epochs), None if seeds is None else int(seeds)
-    curve = trial.attrs.get(CURVE)
-    if trial.status == "pruned" and isinstance(curve, list) and curve and isinstance(curve[-1], (int, float)):
+        return trial.measure("accuracy"), epochs, trial.attrs.seeds
+    curve = trial.attrs.curve
+    if trial.status == "pruned" and curve and isinstance(curve[-1], (int, float)):
         return float(curve[-1]), len(curve), 1  # early stopping watches the first seed only
     return None, None, None
 

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cbam_bench.data import fit_arch
 from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
+from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, Split, load_data
 from cbam_bench.divergence import TrainingError, advice, check_epoch, check_validation, first_non_finite
 from cbam_bench.errors import SpecError

@@ -15,7 +15,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from cbam_bench.data import fit_arch
+from cbam_bench.data.fit import fit_arch
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")

@@ -11,7 +11,7 @@ from cbam_bench.ablate import Row, match_rows, order_rows, plan_ablation, tables
 from cbam_bench.errors import SpecError
 from cbam_bench.metrics import Objective
 from cbam_bench.paper import ABLATIONS, AblationRow
-from cbam_bench.records import StudyRecords, TrialRecord
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
 from cbam_bench.spec import ArchSpec, AttentionSpec
 
 T_975_DF4 = 2.7764451  # Student t, 97.5th percentile, 4 degrees of freedom
@@ -24,7 +24,7 @@ def trial(number: int, runs: list[float], attention: AttentionSpec | None = None
     arch = ArchSpec("cifar_resnet20", attention=attention or AttentionSpec())
     stored = {"arch": arch.to_dict(), "accuracy": statistics.fmean(runs), "seed_accuracies": runs, "seeds": len(runs),
               "accuracy_std": statistics.stdev(runs) if len(runs) > 1 else 0.0, **attrs}
-    return TrialRecord(number, "complete", (stored["accuracy"],), attrs=stored)
+    return TrialRecord(number, "complete", (stored["accuracy"],), attrs=TrialAttrs(**stored))
 
 
 def rows(*means: float | None, seeds: int = 3) -> list[Row]:
@@ -111,7 +111,7 @@ def test_paper_rows_match_trials_by_their_attention_module() -> None:
         trial(2, [0.8, 0.82], AttentionSpec(**se), reused_from=1),  # a copy: never stands for the row
         trial(3, [0.6, 0.61, 0.62], AttentionSpec(**none)),
         trial(4, [0.6, 0.61], AttentionSpec(**none)),  # fewer seeds than trial 3
-        TrialRecord(5, "fail", None, attrs={"arch": ArchSpec("cifar_resnet20", attention=AttentionSpec(**avgmax)).to_dict()}),
+        TrialRecord(5, "fail", None, attrs=TrialAttrs(arch=ArchSpec("cifar_resnet20", attention=AttentionSpec(**avgmax)).to_dict())),
     )
     study = StudyRecords("paper-channel", (Objective("accuracy", "max"), Objective("macs", "min")), trials)
     matched = match_rows("channel", study)

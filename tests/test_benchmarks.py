@@ -45,7 +45,10 @@ def test_train_throughput_prints_both_ratios_and_the_ceiling() -> None:
     assert to_loader == pytest.approx(speed["ours"] / speed["loader"], **close)
     assert ceiling == pytest.approx(1 + speed["raw"] / speed["loader_input"], **close)
     alone = figures(rf"input paths alone, ours / loader = {NUMBER}", out)[0]
-    assert alone == pytest.approx(speed["ours_input"] / speed["loader_input"], rel=0.02, abs=0.1)
+    # The speeds are printed to whole images/s and the ratio to 0.1: it lies within what that rounding allows.
+    low = (speed["ours_input"] - 0.5) / (speed["loader_input"] + 0.5) - 0.05
+    high = (speed["ours_input"] + 0.5) / max(speed["loader_input"] - 0.5, 1e-9) + 0.05
+    assert low <= alone <= high, (alone, speed)
 
 
 def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:

@@ -140,3 +140,20 @@ def test_trial_line_names_the_attention_and_where_it_sits() -> None:
     plain = ArchSpec("cifar_resnet20")
     pruned = create_trial(state=TrialState.PRUNED, user_attrs={"summary": "none", "arch": plain.to_dict(), "stopped_reason": "why"})
     assert trial_line(pruned, {}) == "trial -1: none: stopped early: why"  # an unstored trial has no number yet
+
+
+def test_best_so_far_is_the_most_accurate_trial_within_budget() -> None:
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from cbam_bench.cli.progress import SearchDisplay
+
+    study = optuna.create_study(directions=["maximize"])
+    for state, attrs in [(TrialState.COMPLETE, {"accuracy": 0.81, "feasible": True}),
+                         (TrialState.COMPLETE, {"accuracy": 0.99, "feasible": False}),  # over budget: never counts
+                         (TrialState.COMPLETE, {"accuracy": 0.875}),  # stored before budgets had a verdict
+                         (TrialState.PRUNED, {"accuracy": 0.95})]:
+        study.add_trial(create_trial(state=state, values=[0.0] if state == TrialState.COMPLETE else None, user_attrs=attrs))
+    display = SearchDisplay()
+    display.study = study
+    assert display._best() == "best so far: 87.50 % (trial 2)"

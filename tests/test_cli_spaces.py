@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cbam_bench.cli.app import app
-from cbam_bench.metrics import BUDGET_METRICS
 from cbam_bench.models.catalog import BACKBONES
+from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.space import PARAM_FIELDS, SAMPLERS, SPACES_DIR, space_names
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from synthetic_studies import GPU_LATENCY, Fake, make_study
 
 from cbam_bench.compare import Entry, compare, find_baseline, parse_target, seed_sample, trial_entry
 from cbam_bench.errors import StudyError
-from cbam_bench.records import TrialRecord, records_from_study
+from cbam_bench.records import TrialAttrs, TrialRecord, records_from_study
 from cbam_bench.stats import Sample, welch_interval
 
 T_975_DF4 = 2.7764451  # Student t, 97.5th percentile, 4 degrees of freedom (printed tables: 2.776)
@@ -45,9 +45,9 @@ def test_no_interval_from_a_single_seed() -> None:
 
 
 def test_seed_sample_prefers_per_seed_accuracies_then_mean_and_std() -> None:
-    runs = TrialRecord(0, "complete", (0.9,), attrs={"seed_accuracies": [0.9, 0.92], "accuracy": 0.91})
-    summary = TrialRecord(1, "complete", (0.9,), attrs={"accuracy": 0.9, "accuracy_std": 0.01, "seeds": 3})
-    single = TrialRecord(2, "complete", (0.9,), attrs={"accuracy": 0.9, "accuracy_std": 0.0, "seeds": 1})
+    runs = TrialRecord(0, "complete", (0.9,), attrs=TrialAttrs(seed_accuracies=[0.9, 0.92], accuracy=0.91))
+    summary = TrialRecord(1, "complete", (0.9,), attrs=TrialAttrs(accuracy=0.9, accuracy_std=0.01, seeds=3))
+    single = TrialRecord(2, "complete", (0.9,), attrs=TrialAttrs(accuracy=0.9, accuracy_std=0.0, seeds=1))
     assert seed_sample(runs) == (Sample(pytest.approx(0.91), pytest.approx(0.0141421356), 2), "seed_accuracies")
     assert seed_sample(summary) == (Sample(0.9, 0.01, 3), "accuracy_std")
     assert seed_sample(single) is None

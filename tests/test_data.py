@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cbam_bench.data import dataset_info, fit_arch
 from cbam_bench.data import imagefolder as imagefolder_module
 from cbam_bench.data.batches import crop_and_flip, eval_batches, normalize, steps_per_epoch, train_batches
 from cbam_bench.data.catalog import RECIPES
 from cbam_bench.data.digits import make_digits_clutter, source_digits, split_sources
+from cbam_bench.data.fit import dataset_info, fit_arch
 from cbam_bench.data.load import channel_stats, load_data
 from cbam_bench.errors import DataError, SpecError
 from cbam_bench.spec import ArchSpec, TrainSpec

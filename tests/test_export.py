@@ -40,9 +40,9 @@ def test_csv_round_trip_keeps_every_parameter_and_measure(study, summary, tmp_pa
         assert row["param:attention.kind"] == trial.params["attention.kind"]
         assert row["param:channel.reduction"] == str(trial.params.get("channel.reduction", ""))
         for name in ("accuracy", "top5", "macs", "params", "latency_ms", "latency_p90_ms", "elementwise_ops"):
-            stored = trial.attrs.get(name)
+            stored = getattr(trial.attrs, name)
             assert (float(row[name]) if row[name] else None) == stored, (trial.number, name)
-        assert ArchSpec.from_dict(json.loads(row["arch"])).archid == row["archid"] == trial.attrs["archid"]
+        assert ArchSpec.from_dict(json.loads(row["arch"])).archid == row["archid"] == trial.attrs.archid
     assert json.loads(by_number[2]["seed_accuracies"]) == [0.87, 0.88, 0.89]
     assert by_number[2]["on_front"] == "true" and by_number[3]["on_front"] == "false"
     assert by_number[3]["rank"] == "2" and by_number[5]["rank"] == ""
@@ -61,7 +61,7 @@ def test_json_round_trip(study, summary, tmp_path) -> None:
         trial = study.trial(item["trial"])
         assert item["params_sampled"] == trial.params
         assert {k: item[k] for k in ("accuracy", "macs", "latency_ms", "constraints", "env")} == {
-            k: trial.attrs.get(k) for k in ("accuracy", "macs", "latency_ms", "constraints", "env")}
+            k: getattr(trial.attrs, k) for k in ("accuracy", "macs", "latency_ms", "constraints", "env")}
     assert "multiply-adds of convolution and linear layers" in doc["conventions"]["macs"]
     assert doc["conventions"]["latency_ms"].endswith("not the training device; here: cpu, 1 thread, batch 1, float32")
 

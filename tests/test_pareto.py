@@ -12,7 +12,7 @@ from synthetic_studies import Fake, make_study
 
 from cbam_bench import pareto
 from cbam_bench.errors import StudyError
-from cbam_bench.records import StudyRecords, TrialRecord, records_from_study
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord, records_from_study
 
 OBJECTIVE_SETS = [
     ("accuracy:max", "macs:min"),
@@ -202,7 +202,7 @@ def test_knee_falls_back_to_the_point_nearest_the_ideal_corner() -> None:
 
 
 def record(number: int, **attrs) -> TrialRecord:
-    return TrialRecord(number, "complete", (attrs.get("accuracy", 0.0),), attrs=attrs)
+    return TrialRecord(number, "complete", (attrs.get("accuracy", 0.0),), attrs=TrialAttrs(**attrs))
 
 
 PICKS = [
@@ -211,7 +211,7 @@ PICKS = [
     record(2, accuracy=0.80, latency_ms=3.0, params=2e6, macs=30e6),
     record(3, accuracy=0.80, latency_ms=2.5, params=2e6, macs=29e6),
     record(4, accuracy=0.99, params=1e6, macs=1e6),  # latency never measured
-    TrialRecord(5, "complete", (0.0,), attrs={"accuracy": 0.97, "latency_ms": 0.1, "feasible": False}),
+    TrialRecord(5, "complete", (0.0,), attrs=TrialAttrs(accuracy=0.97, latency_ms=0.1, feasible=False)),
 ]
 
 

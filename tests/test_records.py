@@ -31,7 +31,7 @@ def test_records_carry_objectives_budgets_and_every_trial(db) -> None:
     assert cbam.values == (pytest.approx(0.88), 40.2e6, 2.0)
     assert cbam.params == {"attention.kind": "cbam", "channel.reduction": 16}
     assert cbam.summary == "cbam avg+max r16 k7 c-s" and cbam.attention_kind == "cbam" and cbam.device == "cpu"
-    assert cbam.attrs["seed_accuracies"] == [0.87, 0.88, 0.89]
+    assert cbam.attrs.seed_accuracies == [0.87, 0.88, 0.89]
     assert [t.number for t in study.usable] == [0, 1, 2, 3]
 
 
@@ -43,10 +43,10 @@ def test_objectives_fall_back_to_metric_names_and_directions(tmp_path) -> None:
 
 
 def test_feasibility_comes_from_constraints_when_the_verdict_is_missing() -> None:
-    from cbam_bench.records import TrialRecord
+    from cbam_bench.records import TrialAttrs, TrialRecord
 
-    assert TrialRecord(0, "complete", (1.0,), attrs={"constraints": [0.0, -2.0]}).status == "complete"
-    assert TrialRecord(0, "complete", (1.0,), attrs={"constraints": [0.5]}).status == "infeasible"
+    assert TrialRecord(0, "complete", (1.0,), attrs=TrialAttrs(constraints=[0.0, -2.0])).status == "complete"
+    assert TrialRecord(0, "complete", (1.0,), attrs=TrialAttrs(constraints=[0.5])).status == "infeasible"
     assert TrialRecord(0, "running", None).status == "running"
     assert not TrialRecord(0, "complete", (float("nan"),)).usable
 
@@ -88,14 +88,14 @@ def test_text_that_is_not_a_url_is_refused() -> None:
 def test_latency_is_labelled_by_how_it_was_timed_not_the_training_device() -> None:
     from synthetic_studies import CPU_LATENCY, GPU_LATENCY
 
-    from cbam_bench.records import TrialRecord
+    from cbam_bench.records import TrialAttrs, TrialRecord
     from cbam_bench.report.format import conventions
 
     gpu_trained = {"env": {"device": "NVIDIA H100"}}
-    cpu_timed = TrialRecord(0, "complete", (0.9,), attrs={**gpu_trained, "latency_setup": CPU_LATENCY})
-    gpu_timed = TrialRecord(1, "complete", (0.9,), attrs={**gpu_trained, "latency_setup": {**GPU_LATENCY, "threads": 4}})
-    four_threads = TrialRecord(2, "complete", (0.9,), attrs={"latency_setup": {**CPU_LATENCY, "threads": 4}})
-    older = TrialRecord(3, "complete", (0.9,), attrs=gpu_trained)
+    cpu_timed = TrialRecord(0, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup=CPU_LATENCY))
+    gpu_timed = TrialRecord(1, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup={**GPU_LATENCY, "threads": 4}))
+    four_threads = TrialRecord(2, "complete", (0.9,), attrs=TrialAttrs(latency_setup={**CPU_LATENCY, "threads": 4}))
+    older = TrialRecord(3, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained))
     assert cpu_timed.latency_label == "cpu, 1 thread, batch 1, float32"
     assert gpu_timed.latency_label == "NVIDIA H100, batch 8, float16, channels_last"  # threads mean nothing there
     assert four_threads.latency_label == "cpu, 4 threads, batch 1, float32"

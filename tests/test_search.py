@@ -19,10 +19,9 @@ from optuna.trial import TrialState
 
 from cbam_bench.errors import DataError, SpaceError, StudyError
 from cbam_bench.measure import latency as latency_module
-from cbam_bench.metrics import COST_METRICS
 from cbam_bench.measure.latency import Latency
 from cbam_bench.pareto import pareto_front
-from cbam_bench.records import records_from_study
+from cbam_bench.records import COST_METRICS, records_from_study
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
 from cbam_bench.interrupt import Interrupted
@@ -193,14 +192,15 @@ def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monk
     arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1,
                     attention=AttentionSpec(kind="cbam"))
     measures = cheap_measures(arch, LatencySetup(repeats=5, warmup=1))
-    assert measures.keys() == {*COST_METRICS, "latency_setup"}  # what reuse and retrain treat as known before training
-    assert (measures["latency_ms"], measures["latency_p90_ms"], measures["latency_ratio"]) == (3.0, pytest.approx(3.3), 1.5)
+    # what reuse and retrain treat as known before training
+    assert measures.to_user_attrs().keys() == {*COST_METRICS, "latency_setup"}
+    assert (measures.latency_ms, measures.latency_p90_ms, measures.latency_ratio) == (3.0, pytest.approx(3.3), 1.5)
     ((plain, with_cbam),) = calls
     assert not any("attention" in name for name, _ in plain.named_modules())  # A: the same network, no attention
     assert any("attention" in name for name, _ in with_cbam.named_modules())
-    assert sum(p.numel() for p in with_cbam.parameters()) == measures["params"]
+    assert sum(p.numel() for p in with_cbam.parameters()) == measures.params
     bare = cheap_measures(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), LatencySetup())
-    assert (bare["latency_ms"], bare["latency_ratio"]) == (1.5, 1.0) and len(calls) == 1  # nothing to compare with
+    assert (bare.latency_ms, bare.latency_ratio) == (1.5, 1.0) and len(calls) == 1  # nothing to compare with
 
 
 def test_median_rule_by_hand() -> None:

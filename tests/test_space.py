@@ -13,6 +13,7 @@ from cbam_bench.space import (
     PARAM_FIELDS,
     SPACES_DIR,
     count_candidates,
+    default_trials,
     find_space,
     iter_candidates,
     load_space,
@@ -81,7 +82,7 @@ def test_minimal_space_gets_documented_defaults(tmp_path: Path) -> None:
     assert space.name == "mine"  # the file's stem
     assert space.dataset == "digits-clutter" and space.sampler == "tpe" and space.seed == 0
     assert [str(o) for o in space.objectives] == ["accuracy:max", "macs:min"]
-    assert space.budgets == {} and space.seeds == 1 and space.default_trials == 20
+    assert space.budgets == {} and space.seeds == 1 and default_trials(space) == 20
     assert space.early_stop is not None and space.early_stop.warmup_epochs == 1
     assert space.params == {"attention.kind": ("none", "cbam")}
 
@@ -166,7 +167,7 @@ def test_paper_variants_are_the_rows_of_paper_py(tmp_path: Path, table: str) -> 
     rows = [AttentionSpec(**fields) for fields, _ in ABLATIONS[table]]
     built = [AttentionSpec(**fields) for fields in space.variants.values()]
     assert built == rows
-    assert count_candidates(space) == space.default_trials == len(rows)
+    assert count_candidates(space) == default_trials(space) == len(rows)
     trial = Fixed({"attention.variant": list(space.variants)[1]})
     assert suggest_arch(trial, space).attention == rows[1]
 

@@ -26,19 +26,17 @@ Examples:
 """
 
 
-def _row(c: Comparison) -> dict[str, Any]:
-    from cbam_bench.report.format import placement_label
+# The parts of a trial's JSON item (report.summary.trial_item) that a comparison row shows.
+COMPARED = ("trial", "summary", "placement", "archid", "accuracy", "accuracy_std", "seeds", "seed_accuracies",
+            "macs", "params", "latency_ms", "device", "latency_setup")
 
-    t = c.entry.trial
+
+def _row(c: Comparison) -> dict[str, Any]:
+    from cbam_bench.report.summary import trial_item
+
     return {
         "study": c.entry.study.name,
-        "trial": t.number,
-        "summary": t.summary,
-        "placement": placement_label(t.arch),
-        "archid": t.attrs.get("archid"),
-        **{k: t.attrs.get(k) for k in ("accuracy", "accuracy_std", "seeds", "seed_accuracies", "macs", "params", "latency_ms")},
-        "device": t.device,
-        "latency_setup": t.latency_setup,
+        **trial_item(c.entry.trial, keys=COMPARED),
         "is_baseline": c.is_baseline,
         "baseline": c.baseline.ref if c.baseline else None,
         "delta": c.delta or None,

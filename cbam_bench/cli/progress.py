@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.cli import output
+from cbam_bench.records import TrialAttrs
 
 if TYPE_CHECKING:
     import optuna
@@ -23,34 +24,34 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _accuracy(attrs: dict[str, Any]) -> str:
-    if "accuracy" not in attrs:
+def _accuracy(attrs: TrialAttrs) -> str:
+    if attrs.accuracy is None:
         return "-"
-    std = attrs.get("accuracy_std")
-    seeds = attrs.get("seeds", 1)
-    return _pct(attrs["accuracy"]) + (f" ± {100 * std:.2f}" if std is not None and seeds > 1 else "")
+    std = attrs.accuracy_std
+    seeds = 1 if attrs.seeds is None else attrs.seeds
+    return _pct(attrs.accuracy) + (f" ± {100 * std:.2f}" if std is not None and seeds > 1 else "")
 
 
 def trial_line(trial: FrozenTrial, budgets: dict[str, float]) -> str:
     """One line per finished trial, for the log on stderr."""
     from optuna.trial import TrialState
 
-    attrs = trial.user_attrs
+    attrs = TrialAttrs.from_user_attrs(trial.user_attrs)
     from cbam_bench.report.format import DASH, placement_label
 
-    where = placement_label(attrs.get("arch") or {})
-    head = f"trial {trial.number}: {attrs.get('summary', '?')}" + (f" @ {where}" if where != DASH else "")
+    where = placement_label(attrs.arch or {})
+    head = f"trial {trial.number}: {'?' if attrs.summary is None else attrs.summary}" + (f" @ {where}" if where != DASH else "")
     if trial.state == TrialState.FAIL:
-        return f"{head}: failed: {attrs.get('fail_reason', 'no reason recorded')}"
+        return f"{head}: failed: {'no reason recorded' if attrs.fail_reason is None else attrs.fail_reason}"
     if trial.state == TrialState.PRUNED:
-        return f"{head}: stopped early: {attrs.get('stopped_reason', '')}"
-    costs = f"MACs {output.human(attrs.get('macs', 0))}, params {output.human(attrs.get('params', 0))}, latency {attrs.get('latency_ms', 0):.2f} ms"
-    if attrs.get("feasible") is False:
-        over = [f"{m} {attrs[m]:.4g} > {limit:g}" for m, limit in budgets.items() if attrs.get(m, 0) > limit]
+        return f"{head}: stopped early: {attrs.stopped_reason or ''}"
+    costs = f"MACs {output.human(attrs.macs or 0)}, params {output.human(attrs.params or 0)}, latency {attrs.latency_ms or 0:.2f} ms"
+    if attrs.feasible is False:
+        over = [f"{m} {value:.4g} > {limit:g}" for m, limit in budgets.items() if (value := getattr(attrs, m) or 0) > limit]
         return f"{head}: over budget ({'; '.join(over)}), not trained; {costs}"
-    reused = f" (same network as trial {attrs['reused_from']}: measures reused)" if "reused_from" in attrs else ""
-    accuracy = f"accuracy {_accuracy(attrs)} %, " if "accuracy" in attrs else ""
-    took = f", trained in {attrs['train_s']:.1f} s" if attrs.get("train_s") and not reused else ""
+    reused = f" (same network as trial {attrs.reused_from}: measures reused)" if attrs.reused_from is not None else ""
+    accuracy = f"accuracy {_accuracy(attrs)} %, " if attrs.accuracy is not None else ""
+    took = f", trained in {attrs.train_s:.1f} s" if attrs.train_s and not reused else ""
     return f"{head}: {accuracy}{costs}{took}{reused}"
 
 
@@ -86,14 +87,13 @@ class SearchDisplay:
         from optuna.trial import TrialState
 
         assert self.study is not None
-        done = [
-            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("feasible", True) and "accuracy" in t.user_attrs
-        ]
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        done = [(t.number, a.accuracy) for t in complete if (a := TrialAttrs.from_user_attrs(t.user_attrs)).feasible
+                is not False and a.accuracy is not None]
         if not done:
             return ""
-        best = max(done, key=lambda t: t.user_attrs["accuracy"])
-        return f"best so far: {_pct(best.user_attrs['accuracy'])} % (trial {best.number})"
+        number, accuracy = max(done, key=lambda pair: pair[1])
+        return f"best so far: {_pct(accuracy)} % (trial {number})"
 
     def _update(self, counts: Counts, target: int, status: str) -> None:
         if self.progress is not None:

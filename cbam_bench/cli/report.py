@@ -11,8 +11,9 @@ from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import ForceOpt, JsonOpt, StorageOpt, StudyArg
 from cbam_bench.errors import SpecError
-from cbam_bench.metrics import BUDGET_METRICS, METRICS, parse_limits
+from cbam_bench.metrics import METRICS, parse_limits
 from cbam_bench.outputs import PNG, check_output
+from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.storage import DEFAULT_STORAGE
 
 EXAMPLES = """
@@ -47,7 +48,7 @@ def report(
     force: ForceOpt = False,
 ) -> None:
     """Show a study's Pareto front, hypervolume, knee and the best trial under a budget, from storage only."""
-    budgets = parse_limits(budget, "--budget")
+    budgets = parse_limits(budget, "--budget", BUDGET_METRICS)
     reference = parse_limits(ref, "--ref", tuple(METRICS))
     check_png_path(plot, "--plot", storage, force)
 

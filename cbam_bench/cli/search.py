@@ -88,7 +88,7 @@ def search(
     from cbam_bench.search.slots import count_trials
     from cbam_bench.search.storage import redact
     from cbam_bench.search.study import missing_baseline
-    from cbam_bench.space import find_space, load_space
+    from cbam_bench.space import default_trials, find_space, load_space
 
     loaded = load_space(find_space(space))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -97,7 +97,7 @@ def search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
             early_stop=early_stop, device=device, data_dir=data_dir, heartbeat_s=heartbeat, observer=display,
         )
-    target = trials or loaded.default_trials
+    target = trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))
     counts = count_trials(result)
     if json:

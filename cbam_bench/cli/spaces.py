@@ -21,7 +21,7 @@ SpaceArg = Annotated[str, typer.Argument(help="A shipped space's name, or the pa
 
 
 def _overview(space: Any) -> dict[str, Any]:
-    from cbam_bench.space import count_candidates
+    from cbam_bench.space import count_candidates, default_trials
 
     return {
         "name": space.name,
@@ -32,7 +32,7 @@ def _overview(space: Any) -> dict[str, Any]:
         "objectives": [str(o) for o in space.objectives],
         "budgets": space.budgets,
         "sampler": space.sampler,
-        "trials": space.default_trials,
+        "trials": default_trials(space),
         "seeds": space.seeds,
         "candidates": count_candidates(space),
     }

@@ -281,7 +281,7 @@ def train(
     import torch
 
     from cbam_bench.checkpoint import save_checkpoint
-    from cbam_bench.data import fit_arch
+    from cbam_bench.data.fit import fit_arch
     from cbam_bench.data.load import download as fetch
     from cbam_bench.data.load import load_data
     from cbam_bench.measure.counting import count_cost

@@ -1,12 +1,13 @@
 """Datasets as tensors on the training device: the built-in digits-clutter, CIFAR-10/100, image folders.
 
-What a dataset looks like (`dataset_info`, `fit_arch`) is answered without torch; loading it and
-batching it import torch on first use.
+What a dataset looks like (data.fit: `dataset_info`, `fit_arch`) is answered without torch; loading
+it and batching it import torch on first use. data.fit is not re-exported here: it reads the specs,
+which read data.catalog, and importing it with the package would close that loop.
 """
 
 from __future__ import annotations
 
-from cbam_bench.data.catalog import DATASET_NAMES, DatasetInfo, dataset_info, fit_arch
+from cbam_bench.data.catalog import DATASET_NAMES, DatasetInfo
 from cbam_bench.lazy import lazy_exports
 
 _LAZY = {
@@ -20,4 +21,4 @@ _LAZY = {
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-__all__ = sorted(["DATASET_NAMES", "DatasetInfo", "dataset_info", "fit_arch", *_LAZY])
+__all__ = sorted(["DATASET_NAMES", "DatasetInfo", *_LAZY])

@@ -1,19 +1,15 @@
 """What each dataset is and looks like, found without decoding it.
 
-Kept free of torch so specs can validate dataset names and the CLI can fail fast on missing files.
+Kept free of torch and of specs, so specs can validate dataset names and the CLI can fail fast on
+missing files; what a dataset means for a given spec is in data/fit.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cbam_bench.errors import DataError, SpecError, allowed, did_you_mean
-
-if TYPE_CHECKING:
-    from cbam_bench.spec import ArchSpec, TrainSpec
 
 DIGITS = "digits-clutter"
 IMAGEFOLDER = "imagefolder:"
@@ -75,7 +71,7 @@ CIFAR: dict[str, CifarLayout] = {
 
 def check_dataset_name(name: object, key: str = "train.dataset") -> None:
     """Raise SpecError unless `name` is a known dataset or `imagefolder:` followed by a path."""
-    if isinstance(name, str) and (name in RECIPES and name != "imagefolder" or _folder_path(name)):
+    if isinstance(name, str) and (name in RECIPES and name != "imagefolder" or folder_path(name)):
         return
     hint = did_you_mean(str(name), DATASET_NAMES[:-1]) if isinstance(name, str) else ""
     if isinstance(name, str) and name.startswith("imagefolder"):
@@ -83,17 +79,12 @@ def check_dataset_name(name: object, key: str = "train.dataset") -> None:
     raise SpecError(f"{key}: {name!r} is not allowed{hint}; allowed: {allowed(DATASET_NAMES)}")
 
 
-def _folder_path(name: str) -> str:
+def folder_path(name: str) -> str:
     return name[len(IMAGEFOLDER) :] if name.startswith(IMAGEFOLDER) else ""
 
 
 def recipe_of(name: str) -> Recipe:
     return RECIPES["imagefolder" if name.startswith(IMAGEFOLDER) else name]
-
-
-def data_root(spec: TrainSpec) -> Path:
-    """Where downloaded datasets and decoded caches live: --data-dir, else ./data."""
-    return Path(spec.data_dir if spec.data_dir is not None else DEFAULT_DATA_DIR).expanduser()
 
 
 def missing_cifar_file(root: Path, name: str) -> Path | None:
@@ -130,31 +121,3 @@ def imagefolder_classes(path: Path) -> list[str]:
     if unknown:
         raise DataError(f"dataset {name}: {path / 'val' / unknown[0]} is a class that train/ does not have")
     return classes
-
-
-def dataset_info(spec: TrainSpec) -> DatasetInfo:
-    """Classes, channels and image size of spec's dataset; DataError when its files are missing.
-
-    Cheap: CIFAR is checked file by file, an image folder by listing its class folders.
-    """
-    name = spec.dataset
-    recipe = recipe_of(name)
-    size = spec.image_size or recipe.image_size
-    classes = recipe.num_classes
-    if name in CIFAR:
-        root = data_root(spec)
-        missing = missing_cifar_file(root, name)
-        if missing is not None:
-            raise cifar_missing_error(root, name, missing)
-    elif name.startswith(IMAGEFOLDER):
-        classes = len(imagefolder_classes(Path(_folder_path(name)).expanduser()))
-    assert classes is not None
-    return DatasetInfo(name=name, num_classes=classes, in_channels=recipe.in_channels, image_size=size)
-
-
-def fit_arch(arch: ArchSpec, spec: TrainSpec) -> ArchSpec:
-    """`arch` with its classifier, input channels and input size set for spec's dataset."""
-    info = dataset_info(spec)
-    return dataclasses.replace(
-        arch, num_classes=info.num_classes, in_channels=info.in_channels, input_size=info.image_size
-    )

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cbam_bench.data.catalog import CIFAR, DIGITS, IMAGEFOLDER, DatasetInfo, data_root, dataset_info, recipe_of
+from cbam_bench.data.catalog import CIFAR, DIGITS, IMAGEFOLDER, DatasetInfo, recipe_of
+from cbam_bench.data.fit import data_root, dataset_info
 from cbam_bench.spec import TrainSpec
 
 CACHE_SIZE = 2  # datasets kept per process; a search uses one, a comparison of two datasets two

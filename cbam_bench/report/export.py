@@ -49,8 +49,8 @@ def _row(t: TrialRecord, rank: int | None, knee: int | None) -> dict[str, Any]:
     item["on_front"] = rank == 1
     item["knee"] = t.number == knee
     item["feasible"] = t.feasible if t.state == "complete" else None
-    item["constraints"] = t.attrs.get("constraints")
-    item["env"] = t.attrs.get("env")
+    item["constraints"] = t.attrs.constraints
+    item["env"] = t.attrs.env
     return item
 
 

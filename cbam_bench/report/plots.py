@@ -23,7 +23,7 @@ X_METRICS = {
 
 def _points(trials: Sequence[TrialRecord], metric: str, divisor: float) -> tuple[list[float], list[float]]:
     pairs = [(x / divisor, 100 * y) for t in trials
-             if (x := t.measure(metric)) is not None and (y := t.measure("accuracy")) is not None]
+             if (x := t.measure(metric)) is not None and (y := t.attrs.accuracy) is not None]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -43,7 +43,7 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
         col = column(metric, [t.measure(metric) for t in trials])
         ax.scatter(*_points([t for t in trials if t.number not in numbers], metric, col.divisor),
                    s=18, color="0.65", label="other complete trials")
-        shown = [t for t in front if t.measure(metric) is not None and t.measure("accuracy") is not None]
+        shown = [t for t in front if t.measure(metric) is not None and t.attrs.accuracy is not None]
         fx, fy = _points(shown, metric, col.divisor)
         ax.scatter(fx, fy, s=46, color="tab:orange", edgecolors="black", linewidths=0.6, zorder=3, label="Pareto front")
         for t, x, y in zip(shown, fx, fy):

@@ -6,12 +6,13 @@ two views cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cbam_bench import pareto
-from cbam_bench.metrics import METRICS, TRIAL_MEASURES
-from cbam_bench.records import StudyRecords, TrialRecord
+from cbam_bench.metrics import METRICS
+from cbam_bench.records import TRIAL_MEASURES, StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
 
 
@@ -49,25 +50,35 @@ def summarize(study: StudyRecords, budgets: dict[str, float] | None = None,
     )
 
 
-def trial_item(trial: TrialRecord, rank: int | None = None) -> dict[str, Any]:
-    """One trial as JSON: its number, what it is, and every stored measure (missing ones are null)."""
+def trial_item(trial: TrialRecord, rank: int | None = None, keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """One trial as JSON: its number, what it is, and every stored measure (missing ones are null).
+
+    Every command that prints or exports trials (report, export, compare, ablate, search) makes
+    its items here, so a trial reads the same everywhere; `keys` keeps only those, in that order.
+    """
+    stored = trial.attrs
     item: dict[str, Any] = {
         "trial": trial.number,
         "status": trial.status,
         "rank": rank,
-        "archid": trial.attrs.get("archid"),
+        "archid": stored.archid,
         "summary": trial.summary,
         "placement": placement_label(trial.arch),
+        **{name: getattr(stored, name) for name in TRIAL_MEASURES},
+        "seed_accuracies": stored.seed_accuracies,
+        "device": trial.device,
+        "latency_setup": trial.latency_setup,
+        "params_sampled": trial.params,
+        "arch": trial.arch or None,
+        "reused_from": trial.reused_from,
+        "fail_reason": stored.fail_reason,
     }
-    item.update({name: trial.attrs.get(name) for name in TRIAL_MEASURES})
-    item["seed_accuracies"] = trial.attrs.get("seed_accuracies")
-    item["device"] = trial.device
-    item["latency_setup"] = trial.latency_setup
-    item["params_sampled"] = trial.params
-    item["arch"] = trial.arch or None
-    item["reused_from"] = trial.attrs.get("reused_from")
-    item["fail_reason"] = trial.attrs.get("fail_reason")
-    return item
+    if keys is None:
+        return item
+    unknown = [k for k in keys if k not in item]
+    if unknown:
+        raise ValueError(f"trial_item: no key {unknown[0]!r}; allowed: {', '.join(item)}")
+    return {k: item[k] for k in keys}
 
 
 def to_json(summary: StudySummary, include_all: bool = False) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def trials_table(summary: StudySummary) -> Table:
                    caption(trials, cols, study.objectives))
     for t in trials:
         rank = summary.ranks.get(t.number)
-        note = t.attrs.get("fail_reason") or (f"reused trial {t.attrs['reused_from']}" if "reused_from" in t.attrs else "")
+        note = t.attrs.fail_reason or (f"reused trial {t.reused_from}" if t.reused_from is not None else "")
         table.add_row(str(t.number), t.status, DASH if rank is None else str(rank), t.summary,
                       placement_label(t.arch), *cells(t, cols), str(note))
     return table

@@ -18,7 +18,7 @@ from cbam_bench.lazy import lazy_exports
 
 _EXPORTS = {
     "run_search": "cbam_bench.search.run",
-    "SearchObserver": "cbam_bench.search.run",
+    "SearchObserver": "cbam_bench.search.observer",
     "Trainer": "cbam_bench.search.trainer",
     "DEFAULT_STORAGE": "cbam_bench.search.storage",
 }

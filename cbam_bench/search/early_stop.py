@@ -17,14 +17,12 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cbam_bench.records import TrialAttrs
 from cbam_bench.space import EarlyStop
 
-CURVE = "curve"
 
-
-def _no_costlier(trial: Any, costs: Mapping[str, float]) -> bool:
-    attrs = trial.user_attrs
-    return all(isinstance(attrs.get(m), (int, float)) and attrs[m] <= v for m, v in costs.items())
+def _no_costlier(attrs: TrialAttrs, costs: Mapping[str, float]) -> bool:
+    return all((value := getattr(attrs, m)) is not None and value <= v for m, v in costs.items())
 
 
 def median_rule(
@@ -39,11 +37,8 @@ def median_rule(
     if epoch <= rule.warmup_epochs:
         return None
     costs = costs or {}
-    values = [
-        t.user_attrs[CURVE][epoch - 1]
-        for t in earlier
-        if len(t.user_attrs.get(CURVE, ())) >= epoch and _no_costlier(t, costs)
-    ]
+    stored = [TrialAttrs.from_user_attrs(t.user_attrs) for t in earlier]
+    values = [a.curve[epoch - 1] for a in stored if a.curve and len(a.curve) >= epoch and _no_costlier(a, costs)]
     if len(values) < rule.min_trials:
         return None
     median = statistics.median(values)

@@ -1,5 +1,5 @@
-"""What a trial stores besides accuracy: cheap measures taken before training, the environment,
-and the seeds' results folded into one set of measures."""
+"""What a trial measures: cheap measures taken before training, the environment, and the seeds'
+results folded into one set of measures, each as the stored record's fields (records.TrialAttrs)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from cbam_bench.records import TrialAttrs
 from cbam_bench.space import LatencySetup
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 
 
-def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
+def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> TrialAttrs:
     """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch.
 
     Latency is timed alternately with the same network without attention (A B A B), and their
@@ -44,15 +45,15 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     conditions = latency.to_dict()
-    return {
-        "params": cost.params,
-        "macs": cost.macs,
-        "elementwise_ops": cost.elementwise_ops,
-        "latency_ms": latency.median_ms,
-        "latency_p90_ms": latency.p90_ms,
-        "latency_ratio": ratio,
-        "latency_setup": {k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats")},
-    }
+    return TrialAttrs(
+        params=cost.params,
+        macs=cost.macs,
+        elementwise_ops=cost.elementwise_ops,
+        latency_ms=latency.median_ms,
+        latency_p90_ms=latency.p90_ms,
+        latency_ratio=ratio,
+        latency_setup={k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats")},
+    )
 
 
 def environment(train: TrainSpec) -> dict[str, Any]:
@@ -68,20 +69,20 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return statistics.fmean(present) if present and len(present) == len(values) else None
 
 
-def fold_seeds(results: Sequence[Any]) -> dict[str, Any]:
+def fold_seeds(results: Sequence[Any]) -> TrialAttrs:
     """One set of measures from the TrainResults of several seeds: means, the accuracy's sample
     standard deviation (0 for one seed) and every seed's accuracy."""
     accuracies = [float(r.accuracy) for r in results]
     if not all(math.isfinite(a) for a in accuracies):
         raise ValueError(f"training returned a non-finite accuracy: {accuracies}")
-    return {
-        "accuracy": statistics.fmean(accuracies),
-        "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        "seed_accuracies": accuracies,
-        "top5": statistics.fmean(float(r.top5) for r in results),
-        "test_accuracy": _mean([r.test_accuracy for r in results]),
-        "test_top5": _mean([r.test_top5 for r in results]),
-        "train_s": sum(float(r.wall_s) for r in results),
-        "images_per_s": statistics.fmean(float(r.images_per_s) for r in results),
-        "epochs": len(results[0].history),
-    }
+    return TrialAttrs.measured(
+        accuracy=statistics.fmean(accuracies),
+        accuracy_std=statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        seed_accuracies=accuracies,
+        top5=statistics.fmean(float(r.top5) for r in results),
+        test_accuracy=_mean([r.test_accuracy for r in results]),
+        test_top5=_mean([r.test_top5 for r in results]),
+        train_s=sum(float(r.wall_s) for r in results),
+        images_per_s=statistics.fmean(float(r.images_per_s) for r in results),
+        epochs=len(results[0].history),
+    )

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError
 from cbam_bench.interrupt import Interrupted, sigterm_interrupts, signal_of
+from cbam_bench.records import TrialAttrs
+from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
 from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_baseline, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
-from cbam_bench.search.trial import TrialContext, evaluate
+from cbam_bench.search.trial import TrialContext, evaluate, store
 from cbam_bench.space import LatencySetup, Space
 
 if TYPE_CHECKING:
@@ -30,28 +32,6 @@ if TYPE_CHECKING:
 MAX_FAILURES_IN_A_ROW = 10
 _REASON_CHARS = 500
 Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
-
-
-class SearchObserver:
-    """What a run reports as it goes; this one ignores everything, the command line shows it."""
-
-    def opened(self, study: optuna.Study, plan: Plan, counts: Counts) -> None:
-        """The study is open; `counts` is where it stands."""
-
-    def trial_started(self, number: int, counts: Counts, target: int) -> None:
-        """This worker starts trial `number`."""
-
-    def epoch(self, number: int, seed_index: int, epoch: int, epochs: int, accuracy: float) -> None:
-        """Trial `number` finished an epoch of its `seed_index`-th seed."""
-
-    def trial_finished(self, trial: FrozenTrial, counts: Counts, target: int) -> None:
-        """A trial of this worker is recorded (COMPLETE, PRUNED or FAIL)."""
-
-    def waiting(self, counts: Counts, target: int) -> None:
-        """Trials running elsewhere would complete the study; this worker waits for them."""
-
-    def note(self, text: str) -> None:
-        """Something worth a line that is not a trial's outcome."""
 
 
 def interrupted_reason(signum: int) -> str:
@@ -82,7 +62,7 @@ def _tell(study: optuna.Study, storage: RDBStorage, tid: int, trial: optuna.Tria
     state, values, reason = outcome
     try:
         if state == TrialState.FAIL:
-            trial.set_user_attr("fail_reason", reason)
+            store(trial, TrialAttrs.measured(fail_reason=reason))
         study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
         if storage.get_trial(tid).state == TrialState.RUNNING:
@@ -210,7 +190,7 @@ def run_search(
     heartbeat_s: int = HEARTBEAT_S,
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
-    cheap_cache: dict[tuple[str, LatencySetup], dict[str, Any]] | None = None,
+    cheap_cache: dict[tuple[str, LatencySetup], TrialAttrs] | None = None,
 ) -> optuna.Study:
     """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
 

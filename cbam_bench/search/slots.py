@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from cbam_bench.records import TrialAttrs
 from cbam_bench.search.retries import stale_reason
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ def count_trials(study: optuna.Study) -> Counts:
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state for t in trials)
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    infeasible = sum(1 for t in done if t.user_attrs.get("feasible") is False)
-    reused = sum(1 for t in done if "reused_from" in t.user_attrs and t.user_attrs.get("feasible") is not False)
+    stored = [TrialAttrs.from_user_attrs(t.user_attrs) for t in done]
+    infeasible = sum(1 for a in stored if a.feasible is False)
+    reused = sum(1 for a in stored if a.reused_from is not None and a.feasible is not False)
     return Counts(
         complete=states[TrialState.COMPLETE], infeasible=infeasible, reused=reused, pruned=states[TrialState.PRUNED],
         failed=states[TrialState.FAIL], running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],

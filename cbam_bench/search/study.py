@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed, check_int
-from cbam_bench.metrics import COST_METRICS
-from cbam_bench.space import MAX_SEEDS, MAX_TRIALS, SAMPLERS, EarlyStop, Space
+from cbam_bench.records import COST_METRICS
+from cbam_bench.space import MAX_SEEDS, MAX_TRIALS, SAMPLERS, EarlyStop, Space, default_trials
 from cbam_bench.spec import TrainSpec
 from cbam_bench.storage import check_study_name
 
@@ -88,7 +88,7 @@ def make_plan(
     return Plan(
         space=space,
         study_name=space.name if study_name is None else check_study_name(study_name),
-        trials=trials or space.default_trials,
+        trials=trials or default_trials(space),
         train=train,
         seeds=seeds or space.seeds,
         sampler=sampler or space.sampler,

@@ -34,7 +34,7 @@ def default_trainer() -> Trainer:
     """cbam_bench.train and cbam_bench.data, or the module named by $CBAM_BENCH_TRAINER."""
     name = os.environ.get(TRAINER_ENV)
     if not name:
-        from cbam_bench.data import dataset_info, fit_arch
+        from cbam_bench.data.fit import dataset_info, fit_arch
         from cbam_bench.train import train
 
         return Trainer(train=train, fit_arch=fit_arch, dataset_info=dataset_info)

@@ -1,7 +1,7 @@
 """One trial: sample a candidate, fit it to the data, then reuse, rule out, or measure and train it.
 
-Every measure goes to the trial's user_attrs under the names of the training contract, so reports
-never re-run anything. Cheap measures (params, MACs, element-wise ops, latency) come first and are
+Every measure goes to the trial's user_attrs through the stored record (records.TrialAttrs), so
+reports never re-run anything. Cheap measures (params, MACs, element-wise ops, latency) come first and are
 cached by archid in this process; a candidate over a budget is recorded as infeasible (constraints
 > 0, accuracy 0) and never trained; a network that already has a complete trial reuses its measures.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from cbam_bench.metrics import COST_METRICS
-from cbam_bench.search.early_stop import CURVE, median_rule
+from cbam_bench.records import CHEAP, COST_METRICS, TRAINED, VERDICT, TrialAttrs, keys
+from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
 from cbam_bench.search.slots import FINISHED
 from cbam_bench.search.study import Plan
@@ -26,14 +26,10 @@ from cbam_bench.space import LatencySetup, suggest_arch
 from cbam_bench.spec import ArchSpec
 
 if TYPE_CHECKING:
-    from cbam_bench.search.run import SearchObserver
+    from cbam_bench.search.observer import SearchObserver
 
-# What a trial that reuses an earlier one copies from it (identity attrs are its own).
-REUSED = (
-    *COST_METRICS, "latency_setup", "accuracy", "top5",
-    "accuracy_std", "seed_accuracies", "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env",
-    "feasible", "constraints",
-)
+# What a trial that reuses an earlier one copies from it (identity and outcome are its own).
+REUSED = keys(CHEAP, TRAINED, VERDICT)
 
 
 @dataclass
@@ -44,29 +40,31 @@ class TrialContext:
     trainer: Trainer
     study: optuna.Study
     observer: SearchObserver
-    cheap: dict[tuple[str, LatencySetup], dict[str, Any]] = field(default_factory=dict)
+    cheap: dict[tuple[str, LatencySetup], TrialAttrs] = field(default_factory=dict)
 
 
-def _store(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    for key, value in attrs.items():
+def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
+    """Write every key the record stores to the running trial."""
+    for key, value in attrs.to_user_attrs().items():
         trial.set_user_attr(key, value)
 
 
-def _values(ctx: TrialContext, measures: dict[str, Any]) -> list[float]:
-    return [float(measures[o.metric]) for o in ctx.plan.space.objectives]
+def _values(ctx: TrialContext, measures: TrialAttrs) -> list[float]:
+    return [float(getattr(measures, o.metric)) for o in ctx.plan.space.objectives]
 
 
 def _same_network(study: optuna.Study, archid: str) -> FrozenTrial | None:
     """The first complete trial of the same network, if any."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("archid") == archid:
+        if TrialAttrs.from_user_attrs(t.user_attrs).archid == archid:
             return t
     return None
 
 
 def _reuse(trial: optuna.Trial, prior: FrozenTrial) -> list[float]:
-    source = prior.user_attrs.get("reused_from", prior.number)
-    _store(trial, {k: prior.user_attrs[k] for k in REUSED if k in prior.user_attrs} | {"reused_from": source})
+    stored = TrialAttrs.from_user_attrs(prior.user_attrs)
+    source = stored.reused_from if stored.reused_from is not None else prior.number
+    store(trial, stored.only(REUSED) | TrialAttrs(reused_from=source))
     for key, value in prior.constraints.items():
         trial.set_constraint(key, value)
     return list(prior.values)
@@ -96,22 +94,22 @@ def _epoch_callback(
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
-            _store(trial, {CURVE: curve, "stopped_at_epoch": report.epoch, "stopped_reason": reason})
+            store(trial, TrialAttrs(curve=curve, stopped_at_epoch=report.epoch, stopped_reason=reason))
             raise optuna.TrialPruned(reason)
 
     return on_epoch
 
 
-def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: dict[str, Any]) -> bool:
+def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: TrialAttrs) -> bool:
     """Record constraints (measure - budget; <= 0 within) on the trial; True when all are met."""
     constraints = []
     for metric, limit in ctx.plan.space.budgets.items():
-        value = float(cheap[metric]) - limit
+        value = float(getattr(cheap, metric)) - limit
         constraints.append(value)
         if metric not in trial.constraints:  # a retried trial carries its constraints over
             trial.set_constraint(metric, value)
     feasible = all(c <= 0 for c in constraints)
-    _store(trial, {"constraints": constraints, "feasible": feasible})
+    store(trial, TrialAttrs(constraints=constraints, feasible=feasible))
     return feasible
 
 
@@ -121,7 +119,7 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     plan = ctx.plan
     arch: ArchSpec = ctx.trainer.fit_arch(suggest_arch(trial, plan.space), plan.train)
     archid = arch.archid
-    _store(trial, {"archid": archid, "arch": arch.to_dict(), "summary": arch.attention.summary(), "seeds": plan.seeds})
+    store(trial, TrialAttrs(archid=archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
     prior = _same_network(ctx.study, archid)
     if prior is not None:
         return _reuse(trial, prior)
@@ -129,19 +127,20 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> list[float]:
     if key not in ctx.cheap:
         ctx.cheap[key] = cheap_measures(arch, plan.space.latency)
     cheap = ctx.cheap[key]
-    _store(trial, cheap | {"env": environment(plan.train)})
+    store(trial, cheap | TrialAttrs(env=environment(plan.train)))
     if not _budget_check(trial, ctx, cheap):
-        untrained = {"accuracy": 0.0, "top5": 0.0, "accuracy_std": 0.0, "seed_accuracies": [], "train_s": 0.0}
-        _store(trial, untrained)
+        untrained = TrialAttrs(accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0)
+        store(trial, untrained)
         return _values(ctx, cheap | untrained)
     if not plan.needs_training:
         return _values(ctx, cheap)
     curve: list[float] = []
-    costs = {o.metric: float(cheap[o.metric]) for o in plan.space.objectives if o.direction == "min" and o.metric in cheap}
+    costs = {o.metric: float(getattr(cheap, o.metric))
+             for o in plan.space.objectives if o.direction == "min" and o.metric in COST_METRICS}
     results = []
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
         results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
     trained = fold_seeds(results)
-    _store(trial, trained | {CURVE: curve})
+    store(trial, trained | TrialAttrs(curve=curve))
     return _values(ctx, cheap | trained)

@@ -19,7 +19,7 @@ from cbam_bench.space.model import (
     LatencySetup,
     Space,
 )
-from cbam_bench.space.sampling import count_candidates, iter_candidates, suggest_arch, suggest_fields
+from cbam_bench.space.sampling import count_candidates, default_trials, iter_candidates, suggest_arch, suggest_fields
 
 __all__ = [
     "APPLIES_WHEN",
@@ -34,6 +34,7 @@ __all__ = [
     "Objective",
     "Space",
     "count_candidates",
+    "default_trials",
     "find_space",
     "iter_candidates",
     "load_space",

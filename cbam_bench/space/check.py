@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean, integer_range
-from cbam_bench.metrics import BUDGET_METRICS, METRICS, OBJECTIVE_METRICS, Objective
+from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, Objective
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
+from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.space.model import (
     LATENCY_DEVICES,
     MAX_SEEDS,

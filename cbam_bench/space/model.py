@@ -103,12 +103,3 @@ class Space:
     def searched(self) -> dict[str, tuple[Choice, ...]]:
         """The parameters Optuna samples (more than one choice)."""
         return {k: v for k, v in self.params.items() if len(v) > 1}
-
-    @property
-    def default_trials(self) -> int:
-        """`trials` from the file; else every candidate once for grid, else DEFAULT_TRIALS."""
-        from cbam_bench.space.sampling import count_candidates
-
-        if self.trials is not None:
-            return self.trials
-        return count_candidates(self) if self.sampler == "grid" else DEFAULT_TRIALS

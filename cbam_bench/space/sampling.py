@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from cbam_bench.space.model import PARAM_FIELDS, Choice, Space
+from cbam_bench.space.model import DEFAULT_TRIALS, PARAM_FIELDS, Choice, Space
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
 
 
@@ -117,3 +117,10 @@ def iter_candidates(space: Space) -> Iterator[dict[str, Any]]:
 
 def count_candidates(space: Space) -> int:
     return sum(1 for _ in iter_candidates(space))
+
+
+def default_trials(space: Space) -> int:
+    """`trials` from the file; else every candidate once for grid, else DEFAULT_TRIALS."""
+    if space.trials is not None:
+        return space.trials
+    return count_candidates(space) if space.sampler == "grid" else DEFAULT_TRIALS
