@@ -53,8 +53,8 @@ def test_key_lists_are_the_record_fields_by_group() -> None:
     assert TRIAL_MEASURES == ("accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds", "params", "macs",
                               "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "train_s", "images_per_s")
     assert set(REUSED) == {*COST_METRICS, "latency_setup", "accuracy", "top5", "accuracy_std", "seed_accuracies",
-                           "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "env", "feasible",
-                           "constraints"}
+                           "test_accuracy", "test_top5", "train_s", "images_per_s", "epochs", "weights_artifact",
+                           "weights_bytes", "env", "feasible", "constraints"}
     assert keys("identity") == ("seeds", "archid", "arch", "summary")
     assert keys("outcome") == ("reused_from", "curve", "stopped_at_epoch", "stopped_reason", "fail_reason")
     # every metric a report can show or a search optimise is a numeric stored key

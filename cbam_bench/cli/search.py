@@ -73,6 +73,8 @@ def search(
     device: SpaceDeviceOpt = None,
     data_dir: SpaceDataDirOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
+    keep_weights: Annotated[str, typer.Option("--keep-weights", help="Store each trained trial's weights (first seed) as an Optuna artifact: all or none.")] = "all",
+    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Folder of the artifact store (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
     json: JsonOpt = False,
 ) -> None:
     """Run or resume a multi-objective study over a search space; print its Pareto front.
@@ -96,6 +98,7 @@ def search(
         result = run_search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
             early_stop=early_stop, device=device, data_dir=data_dir, heartbeat_s=heartbeat, observer=display,
+            keep_weights=keep_weights, artifacts=artifacts,
         )
     target = trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))
