@@ -214,6 +214,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["ablate", "channel", "--seeds", "0"], ["--seeds", "0"]),
     (["ablate", "channel", "--device", "cuda"], ["--device", "cuda"]),
     (["ablate", "channel", "--storage", PG], ["--storage"]),
+    (["search", "good.yaml", "--keep-weights", "some"], ["--keep-weights", "some"]),
+    (["train", "cifar_resnet20", "--weights-from-trial"], ["--weights-from-trial", "--from-trial"]),
+    (["inspect", "mixed:0"], ["mixed:0", "stored no weights"]),
+    (["inspect", "mixed:99"], ["mixed:99", "no trial 99"]),
     # inspect
     (["inspect", "missing.pt"], ["missing.pt", "no such file"]),
     (["inspect", "notes.txt"], ["notes.txt", "not loadable"]),

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cbam_bench.checkpoint import save_checkpoint
 from cbam_bench.cli.app import app
-from cbam_bench.data.catalog import fit_arch
+from cbam_bench.data.fit import fit_arch
 from cbam_bench.inspect.figure import DPI, PANEL_INCHES, Column, grid_figure
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec

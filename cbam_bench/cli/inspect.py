@@ -47,6 +47,7 @@ def inspect(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the grid to this PNG.", show_default=False)] = None,
     device: Annotated[str | None, typer.Option("--device", help="Where to run: auto, cpu or cuda (default: the first network's).", show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
+    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Artifact folder of STUDY:N's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
     json: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -61,7 +62,7 @@ def inspect(
     from cbam_bench.inspect.report import columns, table_rows, to_json
     from cbam_bench.inspect.run import inspect_networks
 
-    networks = [load_network(text, storage) for text in nets]
+    networks = [load_network(text, storage, artifacts) for text in nets]
     result = inspect_networks(networks, split=split, layer=layer, dataset=dataset, data_dir=data_dir, device=device,
                               images=images, index=chosen)
     rows = result.rows

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
 
 from cbam_bench.checkpoint import load_checkpoint
 from cbam_bench.data.catalog import DatasetInfo
 from cbam_bench.errors import SpecError
-from cbam_bench.spec import ArchSpec, TrainSpec
-
-
-@dataclass(frozen=True)
-class Network:
-    """One trained network, named as the user gave it and by its attention's summary."""
-
-    ref: str  # the NET argument
-    model: nn.Module  # on the CPU, in eval mode
-    arch: ArchSpec
-    recipe: TrainSpec  # what trained it: its dataset, image size, data seed
-
-    @property
-    def summary(self) -> str:
-        return self.arch.attention.summary()
+from cbam_bench.inspect.network import Network
+from cbam_bench.inspect.trials import trial_network
 
 
 def is_trial_ref(text: str) -> bool:
@@ -33,12 +17,10 @@ def is_trial_ref(text: str) -> bool:
     return bool(sep and name and number.isdigit()) and not Path(text).exists()
 
 
-def load_network(text: str, storage: str) -> Network:
+def load_network(text: str, storage: str, artifacts: str | None = None) -> Network:
     """The network `text` names; SpecError (a bad checkpoint) or StudyError (a bad trial) otherwise."""
     if is_trial_ref(text):
-        from cbam_bench.inspect.trials import trial_network
-
-        return trial_network(text, storage)
+        return trial_network(text, storage, artifacts)
     model, arch, recipe = load_checkpoint(text)
     return Network(text, model, arch, recipe)
 

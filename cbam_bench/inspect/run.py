@@ -17,7 +17,8 @@ import torch
 from cbam_bench.data.load import Data, Split, load_data
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.inspect.gradcam import class_scores, grad_cam, stage_layer
-from cbam_bench.inspect.nets import Network, check_fits
+from cbam_bench.inspect.network import Network
+from cbam_bench.inspect.nets import check_fits
 from cbam_bench.inspect.scores import Estimate, box_shares, energy_shares, pointing_hits, t_mean, wilson
 from cbam_bench.spec import TrainSpec
 
