@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ def _first_sentence(text: str) -> str:
 def load_tensors(path: str | Path, name: str) -> Any:
     """The file's contents loaded weights-only onto the CPU; SpecError starting with `name` otherwise."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns (on stderr, before the error line) about a pickle protocol it then refuses anyway.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SpecError(f"{name}: no such file") from None
     except IsADirectoryError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -253,8 +254,10 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("CBAM_BENCH_TRAINER", "fake_training")
     before = _files(workspace)
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)  # the console script, so Typer's own usage errors are covered too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be a second line on a user's stderr
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)  # the console script, so Typer's own usage errors are covered too
     captured = capsys.readouterr()
     output = captured.out + captured.err
     lines = captured.err.strip().splitlines()

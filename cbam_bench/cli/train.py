@@ -52,19 +52,10 @@ from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
-    from cbam_bench.measure.counting import Cost
-    from cbam_bench.measure.latency import Latency
     from cbam_bench.retrain import StoredTrial
     from cbam_bench.spec import ArchSpec, TrainSpec
     from cbam_bench.train import EpochReport, TrainResult
-
-CONVENTIONS = {
-    "accuracy": "top-1 on the validation split, a fraction; test_accuracy on the test split, never used for selection",
-    "macs": "paper convention: multiply-adds of convolutions and linear layers, one image, eval mode",
-    "latency_ms": "median forward time of one image on the training device, inference mode",
-    "images_per_s": "training images per second: median over epochs, evaluation excluded",
-    "peak_memory_bytes": "growth during training: CUDA max allocated, or the CPU's peak resident set",
-}
+    from cbam_bench.train_report import TrainReport
 
 EXAMPLES = """
 Examples:
@@ -159,8 +150,8 @@ def _stored_lines(stored: StoredTrial, fitted: ArchSpec, result: TrainResult, sp
     return lines
 
 
-def _render(result: TrainResult, spec: TrainSpec, cost: Cost, latency: Latency, saved: str | None,
-            stored: StoredTrial | None = None) -> None:
+def _render(report: TrainReport, saved: str | None, stored: StoredTrial | None = None) -> None:
+    result, spec, cost, latency = report.result, report.spec, report.cost, report.latency
     arch, run = result.arch, result.extras
     memory = "-" if result.peak_memory_bytes is None else f"{result.peak_memory_bytes / 2**20:.0f} MiB"
     rows = [
@@ -211,6 +202,24 @@ def _refuse_with_trial(model: str | None, arch_options: dict[str, object]) -> No
     if given:
         raise SpecError(f"{', '.join(given)}: not allowed with --from-trial (the trial's architecture is retrained as "
                         "stored); allowed with it: training and data options such as --epochs, --dataset, --lr")
+
+
+def _network_and_recipe(
+    model: str | None, from_trial: str | None, storage: str, dataset: str | None, arch_options: dict[str, Any]
+) -> tuple[ArchSpec, TrainSpec, StoredTrial | None]:
+    """The network and the recipe to start from: the options' and the defaults, or a stored trial's
+    and its study's (`arch_options` by arch_from_options' names; with a trial, none may be given)."""
+    from cbam_bench.measure.profile import default_stride_on
+    from cbam_bench.retrain import stored_trial
+
+    if from_trial is not None:
+        _refuse_with_trial(model, {"--" + name.replace("_", "-"): value for name, value in arch_options.items()})
+        stored = stored_trial(storage, from_trial)
+        return stored.arch, _stored_recipe(stored, dataset), stored
+    if model is None:
+        raise SpecError(f"MODEL: missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
+    options = arch_options | {"stride_on": arch_options["stride_on"] or default_stride_on(False)}
+    return arch_from_options(model, **options, input_size=None, num_classes=None), TRAIN_DEFAULTS, None
 
 
 def _stored_recipe(stored: StoredTrial, dataset: str | None) -> TrainSpec:
@@ -306,39 +315,19 @@ def train(
     --from-trial STUDY:N retrains a stored trial's network, for longer or on another dataset, with its
     study's training recipe unless options here say otherwise, and sets its stored accuracy beside the new one.
     """
-    import torch
-
     from cbam_bench.checkpoint import save_checkpoint
     from cbam_bench.data.fit import fit_arch
     from cbam_bench.data.load import download as fetch
     from cbam_bench.data.load import load_data
-    from cbam_bench.measure.counting import count_cost
-    from cbam_bench.measure.env import environment
-    from cbam_bench.measure.latency import measure_latency
-    from cbam_bench.measure.profile import default_stride_on
-    from cbam_bench.models.build import build_model
-    from cbam_bench.retrain import stored_trial
-    from cbam_bench.train import autocast_dtype, resolve_device, train_model
+    from cbam_bench.train import resolve_device
+    from cbam_bench.train_report import train_and_measure
 
-    stored = None
     _check_weights_options(weights_from_trial, from_trial, weights)
-    if from_trial is not None:
-        _refuse_with_trial(model, {
-            "--attention": attention, "--reduction": reduction, "--min-hidden": min_hidden, "--pooling": pooling,
-            "--descriptor": descriptor, "--kernel": kernel, "--order": order, "--bn-momentum": bn_momentum, "--stages": stages, "--blocks": blocks,
-            "--position": position, "--width": width, "--stride-on": stride_on,
-        })
-        stored = stored_trial(storage, from_trial)
-        arch, recipe = stored.arch, _stored_recipe(stored, dataset)
-    elif model is None:
-        raise SpecError(f"MODEL: missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
-    else:
-        arch = arch_from_options(
-            model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
-            descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
-            width=width, stride_on=stride_on or default_stride_on(False), input_size=None, num_classes=None,
-        )
-        recipe = TRAIN_DEFAULTS
+    arch, recipe, stored = _network_and_recipe(model, from_trial, storage, dataset, {
+        "attention": attention, "reduction": reduction, "min_hidden": min_hidden, "pooling": pooling,
+        "descriptor": descriptor, "kernel": kernel, "order": order, "bn_momentum": bn_momentum, "stages": stages,
+        "blocks": blocks, "position": position, "width": width, "stride_on": stride_on,
+    })
     spec = train_spec_from_options(
         recipe, dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
@@ -358,54 +347,16 @@ def train(
 
     bar, on_epoch = _progress(output.interactive() and not json, spec.epochs)
     with _start_weights(stored if weights_from_trial else None, storage, artifacts, weights) as start, bar:
-        net, result = train_model(fitted, spec, on_epoch=on_epoch, weights=start)
-
-    shape = (1, fitted.in_channels, fitted.input_size, fitted.input_size)
-    cost = count_cost(build_model(fitted), shape)[""]
-    amp = autocast_dtype(spec.precision, torch_device)
-    latency = measure_latency(
-        net, shape, device=torch_device, dtype=amp or torch.float32,
-        channels_last=torch_device.type == "cuda",
-    )
+        net, report = train_and_measure(fitted, spec, on_epoch=on_epoch, weights=start)
     provenance = None if stored is None else stored.to_dict() | {
         "refitted": fitted.archid != stored.archid, "weights_from_trial": weights_from_trial}
     if save is not None:
-        save_checkpoint(save, net, fitted, spec, metrics=result.to_dict() | ({"from_trial": provenance} if provenance else {}))
-
+        metrics = report.result.to_dict() | ({"from_trial": provenance} if provenance else {})
+        save_checkpoint(save, net, fitted, spec, metrics=metrics)
     if json:
-        history = result.to_dict()["history"]
-        output.print_json({
-            "model": fitted.backbone,
-            "archid": fitted.archid,
-            "summary": fitted.attention.summary(),
-            "arch": fitted.to_dict(),
-            "dataset": spec.dataset,
-            "accuracy": result.accuracy,
-            "top5": result.top5,
-            "test_accuracy": result.test_accuracy,
-            "test_top5": result.test_top5,
-            "loss": result.loss,
-            "params": cost.params,
-            "macs": cost.macs,
-            "elementwise_ops": cost.elementwise_ops,
-            "latency_ms": latency.median_ms,
-            "latency_p90_ms": latency.p90_ms,
-            "latency": latency.to_dict(),
-            "images_per_s": result.images_per_s,
-            "train_s": sum(result.epoch_seconds),
-            "wall_s": result.wall_s,
-            "peak_memory_bytes": result.peak_memory_bytes,
-            "history": history,
-            "epoch_seconds": result.epoch_seconds,
-            "run": result.extras,
-            "train": spec.to_dict(),
-            "env": environment(torch_device),
-            "saved": save,
-            "from_trial": provenance,
-            "conventions": CONVENTIONS,
-        })
+        output.print_json(report.to_json(saved=save, from_trial=provenance))
         return
-    _render(result, spec, cost, latency, save, stored)
+    _render(report, save, stored)
 
 
 train.__doc__ = (train.__doc__ or "") + EXAMPLES

@@ -23,13 +23,13 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup) -> TrialAttrs:
     """
     import torch
 
-    from cbam_bench.measure.counting import count_cost
     from cbam_bench.measure.latency import compare_latency, measure_latency
+    from cbam_bench.measure.profile import profile
     from cbam_bench.models.build import build_model
 
+    cost = profile(arch).total  # counted as `cbam-bench profile` and `train` count
     model = build_model(arch)
     image = (arch.in_channels, arch.input_size, arch.input_size)
-    cost = count_cost(model, (1, *image))[""]
     timing = {"device": setup.device, "warmup": setup.warmup, "repeats": setup.repeats}
     threads = torch.get_num_threads()
     if setup.device == "cpu":
