@@ -112,3 +112,26 @@ def test_weights_that_do_not_fit_their_spec_are_refused(nets: list[Path], tmp_pa
     result = invoke("inspect", str(bad))
     assert result.exit_code == 2 and "the weights do not fit the saved ArchSpec" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_dataset_without_boxes_gets_accuracy_and_the_figure_only(tmp_path: Path) -> None:
+    folder = tmp_path / "shapes"
+    rng = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (folder / split / cls).mkdir(parents=True)
+            for i in range(6):
+                pixels = torch.randint(0, 256, (16, 16, 3), generator=rng, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(folder / split / cls / f"{i}.png")
+    recipe = TrainSpec(dataset=f"imagefolder:{folder}", image_size=16, device="cpu", data_dir=str(tmp_path / "data"))
+    arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=2, in_channels=3, input_size=16, attention=AttentionSpec(kind="cbam"))
+    net = checkpoint(tmp_path / "rgb.pt", "cbam", recipe, arch=arch)
+    out = tmp_path / "rgb.png"
+    result = invoke("inspect", str(net), "--images", "3", "--maps", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["images"] == 12 and doc["chance"] is None
+    only = doc["networks"][0]
+    assert only["pointing"] is None and only["energy"] is None and 0 <= only["accuracy"]["value"] <= 1
+    with Image.open(out) as image:
+        assert image.size == (round(PANEL_INCHES * 4 * DPI), round(PANEL_INCHES * 3 * 1.15 * DPI))

@@ -16,7 +16,7 @@ import torch
 
 from cbam_bench.data.load import Data, Split, load_data
 from cbam_bench.errors import SpecError, allowed
-from cbam_bench.inspect.gradcam import class_scores, grad_cam, stage_layer
+from cbam_bench.inspect.gradcam import BATCH, class_scores, grad_cam, stage_layer
 from cbam_bench.inspect.network import Network
 from cbam_bench.inspect.nets import check_fits
 from cbam_bench.inspect.scores import Estimate, box_shares, energy_shares, pointing_hits, t_mean, wilson
@@ -92,19 +92,29 @@ def normalised(data: Data, images: torch.Tensor, device: torch.device) -> torch.
 
 
 def score(net: Network, data: Data, split: Split, layer: str, device: torch.device, keep: torch.Tensor | None = None) -> Scores:
-    """Accuracy and P on the whole split; Grad-CAM on the whole split when it has boxes, else on `keep` only."""
+    """Accuracy and P on the whole split; Grad-CAM on the whole split when it has boxes, else on `keep` only.
+
+    Images are normalised and moved to the device a batch at a time, so a large split never sits
+    there whole as float32.
+    """
     model = net.model.to(device).eval()
-    x = normalised(data, split.images, device)
-    labels = split.labels.to(device)
-    probs = class_scores(model, x)
-    correct = (probs.argmax(dim=1) == labels).double().cpu()
-    p_true = probs.gather(1, labels.view(-1, 1))[:, 0].cpu()
     _, module = stage_layer(model, layer)
+    p_true, correct, maps = [], [], []
+    for start in range(0, len(split), BATCH):
+        x = normalised(data, split.images[start : start + BATCH], device)
+        y = split.labels[start : start + BATCH].to(device)
+        probs = class_scores(model, x)
+        p_true.append(probs.gather(1, y.view(-1, 1))[:, 0].cpu())
+        correct.append((probs.argmax(dim=1) == y).double().cpu())
+        if split.boxes is not None:
+            maps.append(grad_cam(model, module, x, y).cpu())
     if split.boxes is None:
-        maps = grad_cam(model, module, x[keep], labels[keep]).cpu() if keep is not None else None
-        return Scores(correct, p_true, maps)
-    maps = grad_cam(model, module, x, labels).cpu()
-    return Scores(correct, p_true, maps, pointing_hits(maps, split.boxes), energy_shares(maps, split.boxes))
+        shown = None
+        if keep is not None:
+            shown = grad_cam(model, module, normalised(data, split.images[keep], device), split.labels[keep].to(device)).cpu()
+        return Scores(torch.cat(correct), torch.cat(p_true), shown)
+    cams = torch.cat(maps)
+    return Scores(torch.cat(correct), torch.cat(p_true), cams, pointing_hits(cams, split.boxes), energy_shares(cams, split.boxes))
 
 
 def shown_rows(count: int, images: int | None, index: Sequence[int] | None) -> torch.Tensor:
