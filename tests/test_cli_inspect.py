@@ -77,7 +77,8 @@ def test_the_grid_has_one_panel_per_image_and_network() -> None:
 def test_table_output_names_chance(nets: list[Path]) -> None:
     result = invoke("inspect", str(nets[0]), str(nets[2]), "--images", "1")
     assert result.exit_code == 0, result.output
-    assert "chance (box share of the image): 25.0%" in result.stdout and "cbam avg+max" in result.stdout
+    assert "chance (the box's share of the image): 25.0%" in result.stdout and "cbam avg+max" in result.stdout
+    assert "cbam avg+max r16 k7 c-s - none: accuracy " in result.stdout and "(points, 95% paired t)" in result.stdout
 
 
 def test_bad_networks_and_options_are_refused_in_one_line(nets: list[Path], tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def inspect(
         raise SpecError("--index: not allowed together with --images; allowed: one of the two")
 
     from cbam_bench.inspect.nets import load_network
-    from cbam_bench.inspect.report import columns, table_rows, to_json
+    from cbam_bench.inspect.report import columns, delta_lines, table_rows, to_json
     from cbam_bench.inspect.run import inspect_networks
 
     networks = [load_network(text, storage, artifacts) for text in nets]
@@ -76,10 +76,13 @@ def inspect(
         output.print_json(to_json(result, str(out) if out is not None else None))
         return
     console = output.stdout()
-    title = f"Grad-CAM ({layer}) on {result.data.info.name} {split}, {len(result.split)} images"
-    caption = f"chance (box share of the image): {100 * result.chance:.1f}%" if result.chance is not None else None
-    cols = ["network", "accuracy %", "pointing %", "energy in box %", "Δ pointing", "Δ energy"]
-    console.print(output.table(title, cols, table_rows(result), caption=caption))
+    title = f"Grad-CAM ({layer}) on {result.data.info.name} {split}, {len(result.split)} images; %, 95% intervals"
+    caption = f"chance (the box's share of the image): {100 * result.chance:.1f}%" if result.chance is not None else None
+    table = output.table(title, ["network", "accuracy", "pointing game", "energy in box"], table_rows(result), caption=caption)
+    table.columns[0].no_wrap = False  # long attention summaries wrap rather than push the numbers off
+    console.print(table)
+    for line in delta_lines(result):
+        console.print(line, markup=False, soft_wrap=True)
     if out is not None:
         console.print(f"Figure: {out}", markup=False)
 

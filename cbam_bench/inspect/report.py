@@ -75,11 +75,19 @@ def _pct(e: Estimate | None, sign: str = "") -> str:
 
 
 def table_rows(result: Inspection) -> list[list[str]]:
-    """Network, accuracy, pointing game, energy in box (each % with its 95% interval), Δ pointing, Δ energy."""
+    """Network, accuracy, pointing game, energy in box: each in % over its 95% interval."""
     rows = []
-    for i, (name, s, delta) in enumerate(zip(labels_of(result.networks), result.scores, result.deltas)):
+    for name, s in zip(labels_of(result.networks), result.scores):
         summary = s.summary()
-        cells = [name] + [_pct(summary[k]) for k in ("accuracy", "pointing", "energy")]  # type: ignore[arg-type]
-        cells += ["-" if i == 0 else _pct(delta.get(k), "+") for k in ("pointing", "energy")]
-        rows.append(cells)
+        rows.append([name] + [_pct(summary[k]) for k in ("accuracy", "pointing", "energy")])  # type: ignore[arg-type]
     return rows
+
+
+def delta_lines(result: Inspection) -> list[str]:
+    """One line per network after the first: its paired differences from the first, in points."""
+    names = labels_of(result.networks)
+    lines = []
+    for name, delta in zip(names[1:], result.deltas[1:]):
+        parts = [f"{key} {_pct(delta[key], '+').replace(chr(10), ' ')}" for key in ("accuracy", "pointing", "energy") if key in delta]
+        lines.append(f"{name} - {names[0]}: " + ", ".join(parts) + " (points, 95% paired t)")
+    return lines
