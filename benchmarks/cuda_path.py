@@ -138,7 +138,7 @@ def main() -> None:
                 arch = ArchSpec(model, num_classes=args.classes, input_size=args.image_size, attention=AttentionSpec(kind=kind))
                 print(f"{model} + {arch.attention.summary()}:{header}")
                 train = interleaved(
-                    {s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps)) for s in setups},
+                    {s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps)) for s in setups},  # noqa: B008 - binds each set-up's runner
                     args.rounds,
                 )
                 rows = [(f"train, batch {args.batch_size} (images/s)", train, True)]

@@ -7,7 +7,8 @@ which read data.catalog, and importing it with the package would close that loop
 
 from __future__ import annotations
 
-from cbam_bench.data.catalog import DATASET_NAMES, DatasetInfo
+from cbam_bench.data.catalog import DATASET_NAMES as DATASET_NAMES  # re-exported
+from cbam_bench.data.catalog import DatasetInfo as DatasetInfo  # re-exported
 from cbam_bench.lazy import lazy_exports
 
 _LAZY = {
