@@ -59,7 +59,9 @@ def upload_weights(
         path = Path(tmp) / f"trial-{trial.number}.pt"
         save_state(path, state, arch, spec, {"trial": trial.number, "study": trial.study.study_name})
         size = path.stat().st_size
-        artifact_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype=MIMETYPE)
+        artifact_id = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype=MIMETYPE
+        )
     return artifact_id, size
 
 
@@ -70,8 +72,10 @@ def download_weights(folder: Path, artifact_id: str, dest: Path, ref: str) -> Pa
     try:
         download_artifact(artifact_store=open_store(folder), file_path=str(path), artifact_id=artifact_id)
     except Exception as exc:  # each store has its own error for a missing file
-        raise StudyError(f"{ref}: its weights (artifact {artifact_id}) are not in {folder}; "
-                         "allowed: the artifact folder the study was run with (--artifacts)") from exc
+        raise StudyError(
+            f"{ref}: its weights (artifact {artifact_id}) are not in {folder}; "
+            "allowed: the artifact folder the study was run with (--artifacts)"
+        ) from exc
     return path
 
 
@@ -79,6 +83,8 @@ def fetch_trial_weights(record: TrialRecord, ref: str, storage: str, artifacts: 
     """The stored trial's weights as a checkpoint file in `dest`; StudyError when it has none."""
     artifact = record.attrs.weights_artifact
     if artifact is None:
-        raise StudyError(f"{ref}: the study stored no weights for this trial (it is {record.status}); allowed: a trial "
-                         "trained by `cbam-bench search --keep-weights all`, or a `train --save` checkpoint")
+        raise StudyError(
+            f"{ref}: the study stored no weights for this trial (it is {record.status}); allowed: a trial "
+            "trained by `cbam-bench search --keep-weights all`, or a `train --save` checkpoint"
+        )
     return download_weights(artifacts_folder(storage, artifacts), artifact, dest, ref)

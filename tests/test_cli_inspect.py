@@ -38,7 +38,9 @@ def nets(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [checkpoint(folder / f"{kind}.pt", kind, seed=i) for i, kind in enumerate(("none", "se", "cbam"))]
 
 
-def test_json_scores_every_network_beside_chance_with_deltas_against_the_first(nets: list[Path], tmp_path: Path) -> None:
+def test_json_scores_every_network_beside_chance_with_deltas_against_the_first(
+    nets: list[Path], tmp_path: Path
+) -> None:
     out = tmp_path / "grid.png"
     result = invoke("inspect", *map(str, nets), "--index", "0,5", "--maps", "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -90,7 +92,10 @@ def test_bad_networks_and_options_are_refused_in_one_line(nets: list[Path], tmp_
     cases = {
         (str(tmp_path / "missing.pt"),): "no such file",
         (str(garbage),): "not loadable",
-        (str(nets[0]), str(cifar)): "takes 3-channel images and predicts 10 classes; dataset digits-clutter has 1-channel images and 10",
+        (
+            str(nets[0]),
+            str(cifar),
+        ): "takes 3-channel images and predicts 10 classes; dataset digits-clutter has 1-channel images and 10",
         (str(nets[0]), "--layer", "stage9"): "--layer: 'stage9' is not allowed; allowed: last, stage1, stage2, stage3",
         (str(nets[0]), "--index", "3,99"): "--index: 99 is not allowed; allowed: 0-23",
         (str(nets[0]), "--split", "train"): "--split: 'train' is not allowed; allowed: val, test",
@@ -125,7 +130,9 @@ def test_a_dataset_without_boxes_gets_accuracy_and_the_figure_only(tmp_path: Pat
                 pixels = torch.randint(0, 256, (16, 16, 3), generator=rng, dtype=torch.uint8).numpy()
                 Image.fromarray(pixels).save(folder / split / cls / f"{i}.png")
     recipe = TrainSpec(dataset=f"imagefolder:{folder}", image_size=16, device="cpu", data_dir=str(tmp_path / "data"))
-    arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=2, in_channels=3, input_size=16, attention=AttentionSpec(kind="cbam"))
+    arch = ArchSpec(
+        "cifar_resnet20", width=0.25, num_classes=2, in_channels=3, input_size=16, attention=AttentionSpec(kind="cbam")
+    )
     net = checkpoint(tmp_path / "rgb.pt", "cbam", recipe, arch=arch)
     out = tmp_path / "rgb.png"
     result = invoke("inspect", str(net), "--images", "3", "--maps", "--out", str(out), "--json")

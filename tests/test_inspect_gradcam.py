@@ -68,10 +68,14 @@ def test_the_class_against_the_evidence_gets_an_empty_map() -> None:
     assert probs.shape == (2, 2) and torch.allclose(probs.sum(dim=1), torch.ones(2))
 
 
-@pytest.mark.parametrize(("backbone", "size", "stages"), [
-    ("cifar_resnet20", 16, 3), ("resnet18", 32, 4), ("mobilenet_v1", 32, 5), ("mobilenet_v2", 32, 7)])
+@pytest.mark.parametrize(
+    ("backbone", "size", "stages"),
+    [("cifar_resnet20", 16, 3), ("resnet18", 32, 4), ("mobilenet_v1", 32, 5), ("mobilenet_v2", 32, 7)],
+)
 def test_every_backbone_family_has_its_stages_as_layers(backbone: str, size: int, stages: int) -> None:
-    arch = ArchSpec(backbone, width=0.25, num_classes=3, in_channels=1, input_size=size, attention=AttentionSpec(kind="cbam"))
+    arch = ArchSpec(
+        backbone, width=0.25, num_classes=3, in_channels=1, input_size=size, attention=AttentionSpec(kind="cbam")
+    )
     model = build_model(arch).eval()
     assert layer_names(model) == ["last"] + [f"stage{i}" for i in range(1, stages + 1)]
     images = torch.randn(2, 1, size, size)

@@ -12,8 +12,14 @@ from cbam_bench.spec import ArchSpec, AttentionSpec
 
 
 def tiny(kind: str, **attention: object) -> ArchSpec:
-    return ArchSpec("cifar_resnet20", width=0.5, num_classes=3, in_channels=1, input_size=16,
-                    attention=AttentionSpec(kind=kind, **attention))
+    return ArchSpec(
+        "cifar_resnet20",
+        width=0.5,
+        num_classes=3,
+        in_channels=1,
+        input_size=16,
+        attention=AttentionSpec(kind=kind, **attention),
+    )
 
 
 @pytest.mark.parametrize("order", ["channel-spatial", "spatial-channel"])

@@ -46,7 +46,11 @@ def test_energy_share_by_hand() -> None:
 def test_wilson_interval_matches_the_formula_by_hand() -> None:
     # 8 of 10, z = 1.95996: centre (0.8 + z²/20) / (1 + z²/10) = 0.71674, half-width 0.22658.
     e = wilson(8, 10)
-    assert (e.value, e.low, e.high) == (pytest.approx(0.8), pytest.approx(0.49016, abs=1e-4), pytest.approx(0.94332, abs=1e-4))
+    assert (e.value, e.low, e.high) == (
+        pytest.approx(0.8),
+        pytest.approx(0.49016, abs=1e-4),
+        pytest.approx(0.94332, abs=1e-4),
+    )
     assert wilson(0, 20).low == 0.0 and wilson(0, 20).high == pytest.approx(0.16113, abs=1e-4)
     assert e.method == "wilson" and e.level == 0.95
 
@@ -54,6 +58,10 @@ def test_wilson_interval_matches_the_formula_by_hand() -> None:
 def test_t_interval_of_a_mean_by_hand() -> None:
     # mean 0.5, sd 0.57735 (ddof 1), t(0.975, 3) = 3.18245: half-width 0.91869.
     e = t_mean(torch.tensor([0.0, 1.0, 0.0, 1.0]))
-    assert (e.value, e.low, e.high) == (pytest.approx(0.5), pytest.approx(-0.41869, abs=1e-4), pytest.approx(1.41869, abs=1e-4))
+    assert (e.value, e.low, e.high) == (
+        pytest.approx(0.5),
+        pytest.approx(-0.41869, abs=1e-4),
+        pytest.approx(1.41869, abs=1e-4),
+    )
     single = t_mean(torch.tensor([0.3]))
     assert single.low == single.high == pytest.approx(0.3)

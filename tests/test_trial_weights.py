@@ -27,6 +27,9 @@ from cbam_bench.spec import ArchSpec
 from cbam_bench.trial_weights import artifacts_folder
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Slow: each study is a real search (params, MACs and latency measured on real networks) that
+# uploads real weights; 2-4 s each on an idle 2-core machine, more when it is busy.
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 # Three trials over two networks: the grid's third trial meets `none` again and reuses trial 0.
 SPACE = """
@@ -53,7 +56,9 @@ TRAINED_SEED = 1000  # the "trained" weights: a build at another seed than any f
 def train_with_state(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
     """The fake trainer's result, with a real network's weights, unlike those it starts from."""
     result = fake_training.train(arch, spec, on_epoch=on_epoch)
-    return dataclasses.replace(result, state=initial_state(fake_training.fit_arch(arch, spec), TRAINED_SEED + spec.seed))
+    return dataclasses.replace(
+        result, state=initial_state(fake_training.fit_arch(arch, spec), TRAINED_SEED + spec.seed)
+    )
 
 
 class Notes(SearchObserver):
@@ -69,8 +74,15 @@ def search(folder: Path, trials: int = 3, **kwargs: Any) -> tuple[optuna.Study, 
     path.write_text(SPACE)
     notes = Notes()
     trainer = Trainer(train=train_with_state, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info)
-    study = run_search(load_space(path), trials=trials, storage=f"sqlite:///{folder / 'db.sqlite'}", study_name="w",
-                       trainer=trainer, observer=notes, **kwargs)
+    study = run_search(
+        load_space(path),
+        trials=trials,
+        storage=f"sqlite:///{folder / 'db.sqlite'}",
+        study_name="w",
+        trainer=trainer,
+        observer=notes,
+        **kwargs,
+    )
     return study, notes
 
 
@@ -87,7 +99,9 @@ def test_each_trained_trial_stores_its_first_seeds_weights_and_a_reused_one_poin
     assert [records[n].status for n in (0, 1, 2)] == ["complete", "complete", "reused"]
     first, second, reused = (records[n].attrs for n in (0, 1, 2))
     assert first.weights_artifact and second.weights_artifact and first.weights_artifact != second.weights_artifact
-    assert reused.reused_from in (0, 1) and reused.weights_artifact == records[reused.reused_from].attrs.weights_artifact
+    assert (
+        reused.reused_from in (0, 1) and reused.weights_artifact == records[reused.reused_from].attrs.weights_artifact
+    )
     # Optuna itself knows the artifact (optuna-dashboard lists it), in the folder beside the database.
     frozen = made.trials[0]
     assert [m.artifact_id for m in get_all_artifact_meta(frozen, storage=made._storage)] == [first.weights_artifact]
@@ -104,7 +118,7 @@ def test_each_trained_trial_stores_its_first_seeds_weights_and_a_reused_one_poin
     assert arch.archid == first.archid and spec.epochs == 1
     # The size is told once per run, not once per trial.
     sizes = [line for line in notes.lines if line.startswith("weights: ")]
-    assert len(sizes) == 1 and f"MB per trial" in sizes[0] and str(folder / "artifacts") in sizes[0]
+    assert len(sizes) == 1 and "MB per trial" in sizes[0] and str(folder / "artifacts") in sizes[0]
 
 
 def test_artifacts_survive_a_resumed_study(study, tmp_path: Path) -> None:  # noqa: ANN001
@@ -141,7 +155,8 @@ def test_inspect_reads_a_stored_trial_and_its_reused_copy(study) -> None:  # noq
     reused_from = made.trials[2].user_attrs["reused_from"]
     kinds = [made.trials[n].user_attrs["summary"] for n in (0, 1)]
     assert [n["summary"] for n in doc["networks"]] == [
-        f"{kinds[n]} (w:{n})" if n == reused_from else kinds[n] for n in (0, 1)] + [f"{kinds[reused_from]} (w:2)"]
+        f"{kinds[n]} (w:{n})" if n == reused_from else kinds[n] for n in (0, 1)
+    ] + [f"{kinds[reused_from]} (w:2)"]
     assert doc["images"] == 24 and doc["chance"]["pointing"] == 0.25
     # The reused trial is the same network with the same weights as its original: identical scores.
     assert doc["networks"][2]["energy"] == doc["networks"][reused_from]["energy"]
@@ -168,12 +183,27 @@ def test_train_from_trial_fine_tunes_from_the_stored_weights(study, tmp_path: Pa
     folder, made, _ = study
     url = f"sqlite:///{folder / 'db.sqlite'}"
     save = tmp_path / "tuned.pt"
-    result = invoke("train", "--from-trial", "w:1", "--weights-from-trial", "--storage", url, "--device", "cpu",
-                    "--lr", "1e-9", "--save", str(save), "--json")
+    result = invoke(
+        "train",
+        "--from-trial",
+        "w:1",
+        "--weights-from-trial",
+        "--storage",
+        url,
+        "--device",
+        "cpu",
+        "--lr",
+        "1e-9",
+        "--save",
+        str(save),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["from_trial"]["weights_from_trial"] is True
     tuned = torch.load(save, weights_only=True)["state_dict"]
-    start = torch.load(folder / "artifacts" / made.trials[1].user_attrs["weights_artifact"], weights_only=True)["state_dict"]
+    start = torch.load(folder / "artifacts" / made.trials[1].user_attrs["weights_artifact"], weights_only=True)[
+        "state_dict"
+    ]
     assert tuned["conv1.weight"].shape == start["conv1.weight"].shape
     # At a learning rate of 1e-9 one epoch leaves the start's convolutions where they were.
     assert torch.allclose(tuned["layer3.2.conv2.weight"], start["layer3.2.conv2.weight"], atol=1e-6)

@@ -31,23 +31,58 @@ def parse_index(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise SpecError(f"--index: {text!r} is not allowed; allowed: a comma list of image numbers such as 0,7,42") from None
+        raise SpecError(
+            f"--index: {text!r} is not allowed; allowed: a comma list of image numbers such as 0,7,42"
+        ) from None
 
 
 @reports_errors
 def inspect(
-    nets: Annotated[list[str], typer.Argument(help="Networks: `train --save` checkpoints, or stored trials as STUDY:N. Deltas are against the first.", show_default=False)],
+    nets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Networks: `train --save` checkpoints, or stored trials as STUDY:N. Deltas are against the first.",
+            show_default=False,
+        ),
+    ],
     dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
-    images: Annotated[int | None, typer.Option("--images", "-n", help="Draw the split's first N images (default 4).", show_default=False)] = None,
-    index: Annotated[str | None, typer.Option("--index", help="Draw these images of the split, e.g. 0,7,42.", show_default=False)] = None,
+    images: Annotated[
+        int | None,
+        typer.Option("--images", "-n", help="Draw the split's first N images (default 4).", show_default=False),
+    ] = None,
+    index: Annotated[
+        str | None, typer.Option("--index", help="Draw these images of the split, e.g. 0,7,42.", show_default=False)
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="Split to draw and score: val or test.")] = "val",
-    layer: Annotated[str, typer.Option("--layer", help="Grad-CAM layer: last (the last stage's output) or stageK.")] = "last",
-    maps: Annotated[bool, typer.Option("--maps", help="Also draw each network's own attention: Ms over the image and Mc as a strip (the chosen stage's last gated block).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the grid to this PNG.", show_default=False)] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Where to run: auto, cpu or cuda (default: the first network's).", show_default=False)] = None,
+    layer: Annotated[
+        str, typer.Option("--layer", help="Grad-CAM layer: last (the last stage's output) or stageK.")
+    ] = "last",
+    maps: Annotated[
+        bool,
+        typer.Option(
+            "--maps",
+            help="Also draw each network's own attention: Ms over the image and Mc as a strip (the chosen stage's last gated block).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the grid to this PNG.", show_default=False)
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", help="Where to run: auto, cpu or cuda (default: the first network's).", show_default=False
+        ),
+    ] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
-    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Artifact folder of STUDY:N's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Artifact folder of STUDY:N's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -63,8 +98,16 @@ def inspect(
     from cbam_bench.inspect.run import inspect_networks
 
     networks = [load_network(text, storage, artifacts) for text in nets]
-    result = inspect_networks(networks, split=split, layer=layer, dataset=dataset, data_dir=data_dir, device=device,
-                              images=images, index=chosen)
+    result = inspect_networks(
+        networks,
+        split=split,
+        layer=layer,
+        dataset=dataset,
+        data_dir=data_dir,
+        device=device,
+        images=images,
+        index=chosen,
+    )
     rows = result.rows
     if out is not None:
         from cbam_bench.inspect.figure import grid_figure, write_png
@@ -77,8 +120,12 @@ def inspect(
         return
     console = output.stdout()
     title = f"Grad-CAM ({layer}) on {result.data.info.name} {split}, {len(result.split)} images; %, 95% intervals"
-    caption = f"chance (the box's share of the image): {100 * result.chance:.1f}%" if result.chance is not None else None
-    table = output.table(title, ["network", "accuracy", "pointing game", "energy in box"], table_rows(result), caption=caption)
+    caption = (
+        f"chance (the box's share of the image): {100 * result.chance:.1f}%" if result.chance is not None else None
+    )
+    table = output.table(
+        title, ["network", "accuracy", "pointing game", "energy in box"], table_rows(result), caption=caption
+    )
     table.columns[0].no_wrap = False  # long attention summaries wrap rather than push the numbers off
     console.print(table)
     for line in delta_lines(result):

@@ -66,8 +66,14 @@ def _draw_maps(axes, col: Column, r: int, image: np.ndarray, size: tuple[int, in
         mc_ax.set_xlabel(f"Mc {col.block} ({col.channel.shape[1]} ch)", fontsize=7)
 
 
-def grid_figure(images: torch.Tensor, labels: Sequence[str], columns: Sequence[Column], *, maps: bool = False,
-                boxes: torch.Tensor | None = None):  # noqa: ANN201 - a matplotlib Figure
+def grid_figure(
+    images: torch.Tensor,
+    labels: Sequence[str],
+    columns: Sequence[Column],
+    *,
+    maps: bool = False,
+    boxes: torch.Tensor | None = None,
+):  # noqa: ANN201 - a matplotlib Figure
     """The figure: rows = images (uint8 (R, C, H, W)), columns as panels_per_row says."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

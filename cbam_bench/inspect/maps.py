@@ -59,6 +59,7 @@ def attention_maps(model: nn.Module, arch: ArchSpec, images: torch.Tensor, stage
     found: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
     handles = []
     for site in sites:
+
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: object, name: str = site.name) -> None:
             found[name] = gate_maps(module, inputs[0])
 

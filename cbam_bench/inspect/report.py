@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -17,9 +16,9 @@ from cbam_bench.inspect.scores import Estimate
 CONVENTIONS = {
     "accuracy": "top-1 on the split, with a 95% Wilson score interval",
     "pointing": "pointing game: share of images whose Grad-CAM maximum lies inside the target box (a map "
-                "with no positive value is a miss), with a 95% Wilson score interval",
+    "with no positive value is a miss), with a 95% Wilson score interval",
     "energy": "mean share of each Grad-CAM map's mass inside the target box (an empty map counts 0), "
-              "with a 95% Student t interval over images",
+    "with a 95% Student t interval over images",
     "chance": "mean share of the image the target box covers: what a random point or a flat map scores on both",
     "delta": "each network minus the first on the same images: mean per-image difference, 95% paired t interval",
     "gradcam": "captum LayerGradCam of the chosen stage's output for the true class, ReLU, bilinearly upsampled",
@@ -54,17 +53,27 @@ def to_json(result: Inspection, out: str | None) -> dict[str, Any]:
     nets = []
     for net, name, s, delta in zip(result.networks, labels_of(result.networks), result.scores, result.deltas):
         summary = s.summary()
-        nets.append({
-            "net": net.ref,
-            "summary": name,
-            "archid": net.arch.archid,
-            **{key: _est(value) for key, value in summary.items()},
-            "baseline": result.networks[0].ref,
-            "delta": {key: e.to_dict() for key, e in delta.items()} if net is not result.networks[0] else None,
-        })
+        nets.append(
+            {
+                "net": net.ref,
+                "summary": name,
+                "archid": net.arch.archid,
+                **{key: _est(value) for key, value in summary.items()},
+                "baseline": result.networks[0].ref,
+                "delta": {key: e.to_dict() for key, e in delta.items()} if net is not result.networks[0] else None,
+            }
+        )
     chance = {"pointing": result.chance, "energy": result.chance} if result.chance is not None else None
-    return {"dataset": result.data.info.name, "split": result.split_name, "images": len(result.split),
-            "layer": result.layer, "chance": chance, "networks": nets, "out": out, "conventions": CONVENTIONS}
+    return {
+        "dataset": result.data.info.name,
+        "split": result.split_name,
+        "images": len(result.split),
+        "layer": result.layer,
+        "chance": chance,
+        "networks": nets,
+        "out": out,
+        "conventions": CONVENTIONS,
+    }
 
 
 def _pct(e: Estimate | None, sign: str = "") -> str:
@@ -88,6 +97,10 @@ def delta_lines(result: Inspection) -> list[str]:
     names = labels_of(result.networks)
     lines = []
     for name, delta in zip(names[1:], result.deltas[1:]):
-        parts = [f"{key} {_pct(delta[key], '+').replace(chr(10), ' ')}" for key in ("accuracy", "pointing", "energy") if key in delta]
+        parts = [
+            f"{key} {_pct(delta[key], '+').replace(chr(10), ' ')}"
+            for key in ("accuracy", "pointing", "energy")
+            if key in delta
+        ]
         lines.append(f"{name} - {names[0]}: " + ", ".join(parts) + " (points, 95% paired t)")
     return lines

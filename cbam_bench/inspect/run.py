@@ -17,8 +17,8 @@ import torch
 from cbam_bench.data.load import Data, Split, load_data
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.inspect.gradcam import BATCH, class_scores, grad_cam, stage_layer
-from cbam_bench.inspect.network import Network
 from cbam_bench.inspect.nets import check_fits
+from cbam_bench.inspect.network import Network
 from cbam_bench.inspect.scores import Estimate, box_shares, energy_shares, pointing_hits, t_mean, wilson
 from cbam_bench.spec import TrainSpec
 
@@ -39,7 +39,11 @@ class Scores:
 
     def summary(self) -> dict[str, Estimate | int | None]:
         n = self.correct.numel()
-        out: dict[str, Estimate | int | None] = {"accuracy": wilson(int(self.correct.sum()), n), "pointing": None, "energy": None}
+        out: dict[str, Estimate | int | None] = {
+            "accuracy": wilson(int(self.correct.sum()), n),
+            "pointing": None,
+            "energy": None,
+        }
         if self.hits is not None and self.shares is not None and self.maps is not None:
             out["pointing"] = wilson(float(self.hits.sum()), n)
             out["energy"] = t_mean(self.shares)
@@ -91,7 +95,9 @@ def normalised(data: Data, images: torch.Tensor, device: torch.device) -> torch.
     return ((images.float() - data.mean.view(shape)) / data.std.view(shape)).to(device)
 
 
-def score(net: Network, data: Data, split: Split, layer: str, device: torch.device, keep: torch.Tensor | None = None) -> Scores:
+def score(
+    net: Network, data: Data, split: Split, layer: str, device: torch.device, keep: torch.Tensor | None = None
+) -> Scores:
     """Accuracy and P on the whole split; Grad-CAM on the whole split when it has boxes, else on `keep` only.
 
     Images are normalised and moved to the device a batch at a time, so a large split never sits
@@ -111,10 +117,14 @@ def score(net: Network, data: Data, split: Split, layer: str, device: torch.devi
     if split.boxes is None:
         shown = None
         if keep is not None:
-            shown = grad_cam(model, module, normalised(data, split.images[keep], device), split.labels[keep].to(device)).cpu()
+            shown = grad_cam(
+                model, module, normalised(data, split.images[keep], device), split.labels[keep].to(device)
+            ).cpu()
         return Scores(torch.cat(correct), torch.cat(p_true), shown)
     cams = torch.cat(maps)
-    return Scores(torch.cat(correct), torch.cat(p_true), cams, pointing_hits(cams, split.boxes), energy_shares(cams, split.boxes))
+    return Scores(
+        torch.cat(correct), torch.cat(p_true), cams, pointing_hits(cams, split.boxes), energy_shares(cams, split.boxes)
+    )
 
 
 def shown_rows(count: int, images: int | None, index: Sequence[int] | None) -> torch.Tensor:
@@ -144,8 +154,15 @@ def paired_deltas(scores: list[Scores]) -> list[dict[str, Estimate]]:
 
 
 def inspect_networks(
-    networks: list[Network], *, split: str = "val", layer: str = "last", dataset: str | None = None,
-    data_dir: str | None = None, device: str | None = None, images: int | None = None, index: Sequence[int] | None = None,
+    networks: list[Network],
+    *,
+    split: str = "val",
+    layer: str = "last",
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    device: str | None = None,
+    images: int | None = None,
+    index: Sequence[int] | None = None,
 ) -> Inspection:
     """Load the data the first network was trained on (or --dataset), check every network fits it, score each."""
     from cbam_bench.train import resolve_device
