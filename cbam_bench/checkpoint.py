@@ -26,7 +26,14 @@ def save_checkpoint(
     path: str | Path, model: nn.Module, arch: ArchSpec, spec: TrainSpec, metrics: dict[str, Any] | None = None
 ) -> None:
     """Write `model`'s weights (moved to the CPU) with both specs and optional JSON-like metrics, atomically."""
-    state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
+    save_state(path, model.state_dict(), arch, spec, metrics)
+
+
+def save_state(
+    path: str | Path, state: dict[str, torch.Tensor], arch: ArchSpec, spec: TrainSpec, metrics: dict[str, Any] | None = None
+) -> None:
+    """save_checkpoint for weights already taken out of their network (a study's trial weights)."""
+    state = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
     payload = {
         "format": FORMAT,
         "version": VERSION,

@@ -71,6 +71,8 @@ class TrialAttrs:
     images_per_s: float | None = _key(TRAINED, "number", column=True)
     seed_accuracies: list[float] | None = _key(TRAINED, "list")
     epochs: int | None = _key(TRAINED, "int")
+    weights_artifact: str | None = _key(TRAINED, "str")  # Optuna artifact id of the first seed's weights
+    weights_bytes: int | None = _key(TRAINED, "int")  # that file's size
     latency_setup: dict[str, Any] | None = _key(CHEAP, "dict")  # device, threads, batch, dtype, ...
     archid: str | None = _key(IDENTITY, "str")
     arch: dict[str, Any] | None = _key(IDENTITY, "dict")  # ArchSpec.to_dict()

@@ -10,6 +10,7 @@ from tensors already on the device (cbam_bench.data).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import statistics
 import time
@@ -67,9 +68,13 @@ class TrainResult:
     wall_s: float  # the whole call, data loading included
     peak_memory_bytes: int | None = None  # growth during training (see cbam_bench.measure.memory)
     extras: dict[str, Any] = field(default_factory=dict)  # device, precision, steps: how it ran
+    # The trained weights on the CPU, for a caller that keeps them (a study's trial artifacts);
+    # train() sets it, to_dict() leaves it out.
+    state: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(dataclasses.replace(self, state=None))
+        del out["state"]
         out["arch"] = self.arch.to_dict()
         return out
 
@@ -348,4 +353,6 @@ def train(
     Raises SpecError / DataError for bad input and TrainingError when the run diverged (a nan or inf
     loss, an exploded training loss, weights or a validation loss that are not finite; divergence.py).
     """
-    return train_model(arch, spec, on_epoch=on_epoch, weights=weights)[1]
+    model, result = train_model(arch, spec, on_epoch=on_epoch, weights=weights)
+    state = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
+    return dataclasses.replace(result, state=state)

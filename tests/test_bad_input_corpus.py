@@ -215,6 +215,21 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["ablate", "channel", "--seeds", "0"], ["--seeds", "0"]),
     (["ablate", "channel", "--device", "cuda"], ["--device", "cuda"]),
     (["ablate", "channel", "--storage", PG], ["--storage"]),
+    (["search", "good.yaml", "--keep-weights", "some"], ["--keep-weights", "some"]),
+    (["train", "cifar_resnet20", "--weights-from-trial"], ["--weights-from-trial", "--from-trial"]),
+    (["inspect", "mixed:0"], ["mixed:0", "stored no weights"]),
+    (["inspect", "mixed:99"], ["mixed:99", "no trial 99"]),
+    # inspect
+    (["inspect", "missing.pt"], ["missing.pt", "no such file"]),
+    (["inspect", "notes.txt"], ["notes.txt", "not loadable"]),
+    (["inspect", "malicious.pt"], ["malicious.pt", "executable"]),
+    (["inspect", "raw-pickle.pt"], ["raw-pickle.pt"]),
+    (["inspect", "list.pt"], ["list.pt", "not a cbam-bench checkpoint"]),
+    (["inspect", "a-folder"], ["a-folder", "folder"]),
+    (["inspect", "missing.pt", "--out", "old.json"], ["--out", "old.json", ".png"]),
+    (["inspect", "missing.pt", "--out", "nowhere/grid.png"], ["--out", "nowhere"]),
+    (["inspect", "missing.pt", "--index", "a,b"], ["--index", "a,b"]),
+    (["inspect", "missing.pt", "--index", "1", "--images", "2"], ["--index", "--images"]),
     # spaces
     (["spaces", "show", "no-such-space"], ["no-such-space"]),
     (["spaces", "validate", "missing.yaml"], ["missing.yaml"]),
@@ -257,5 +272,5 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
 
 def test_the_corpus_covers_every_command_eighty_times_over() -> None:
     commands = {args[0] for args, _ in CASES}
-    assert commands == {"search", "profile", "train", "report", "compare", "export", "ablate", "spaces"}
+    assert commands == {"search", "profile", "train", "report", "compare", "export", "ablate", "inspect", "spaces"}
     assert len(CASES) >= 80

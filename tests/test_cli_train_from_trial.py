@@ -51,6 +51,7 @@ def test_the_stored_network_is_retrained_with_the_studys_recipe(storage: str, tm
         "study": "tiny", "trial": 1, "requested": 1, "storage": storage, "status": "complete",
         "stored_accuracy": pytest.approx(0.88), "stored_epochs": 1, "stored_seeds": 3,
         "stored_archid": TINY_ARCH.archid, "stored_dataset": "digits-clutter", "notes": [], "refitted": False,
+        "weights_from_trial": False,
     }
     assert [h["epoch"] for h in doc["history"]] == [1] and 0 <= doc["accuracy"] <= 1
     assert result.stderr == ""  # a complete trial needs no note

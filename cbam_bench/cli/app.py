@@ -13,6 +13,7 @@ from cbam_bench.cli import ablate as ablate_command
 from cbam_bench.cli import compare as compare_command
 from cbam_bench.cli import confirm as confirm_command
 from cbam_bench.cli import export as export_command
+from cbam_bench.cli import inspect as inspect_command
 from cbam_bench.cli import profile as profile_command
 from cbam_bench.cli import report as report_command
 from cbam_bench.cli import search as search_command
@@ -45,6 +46,7 @@ app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
 app.command("ablate")(ablate_command.ablate)
 app.command("confirm")(confirm_command.confirm)
+app.command("inspect")(inspect_command.inspect)
 app.add_typer(spaces_command.app, name="spaces")
 
 

@@ -98,6 +98,8 @@ def search(
     fused: FusedOpt = None,
     heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
     confirm: Annotated[int | None, typer.Option("--confirm", help=ranged("Then retrain this many best front members and the baseline at the space's confirm: fidelity (see `cbam-bench confirm`).", 1, MAX_TOP), show_default=False)] = None,
+    keep_weights: Annotated[str, typer.Option("--keep-weights", help="Store each trained trial's weights (first seed) as an Optuna artifact: all or none.")] = "all",
+    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Folder of the artifact store (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
     json: JsonOpt = False,
 ) -> None:
     """Run or resume a multi-objective study over a search space; print its Pareto front.
@@ -123,7 +125,7 @@ def search(
         result = run_search(
             loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
             early_stop=early_stop, device=device, data_dir=data_dir, fused=fused, heartbeat_s=heartbeat,
-            observer=display,
+            observer=display, keep_weights=keep_weights, artifacts=artifacts,
         )
         if confirm is not None:
             from cbam_bench.search.confirm import run_confirm

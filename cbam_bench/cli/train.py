@@ -3,7 +3,9 @@ trial's candidate) on a dataset; report accuracy, cost, latency and speed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -247,6 +249,30 @@ def _warn_odd_batch(spec: TrainSpec, train_images: int) -> None:
         )
 
 
+def _check_weights_options(weights_from_trial: bool, from_trial: str | None, weights: str | None) -> None:
+    if weights_from_trial and from_trial is None:
+        raise SpecError("--weights-from-trial: needs --from-trial STUDY:N, the trial whose stored weights to start from")
+    if weights_from_trial and weights is not None:
+        raise SpecError("--weights-from-trial: not allowed together with --weights; allowed: one of the two")
+
+
+@contextlib.contextmanager
+def _start_weights(stored: StoredTrial | None, storage: str, artifacts: str | None, weights: str | None) -> Iterator[str | None]:
+    """The weights file training starts from: --weights, or the trial's stored weights fetched into
+    a temporary folder for the run (a mismatch is reported under --weights-from-trial)."""
+    if stored is None:
+        yield weights
+        return
+    from cbam_bench.trial_weights import fetch_trial_weights
+
+    with tempfile.TemporaryDirectory(prefix="cbam-bench-finetune-") as tmp:
+        path = fetch_trial_weights(stored.record, stored.ref, storage, artifacts, Path(tmp))
+        try:
+            yield str(path)
+        except SpecError as exc:
+            raise SpecError(str(exc).replace(f"--weights: {path}", f"--weights-from-trial: {stored.ref}")) from None
+
+
 @reports_errors
 def train(
     model: TrainModelArg = None,
@@ -276,6 +302,8 @@ def train(
     device: DeviceOpt = None,
     fused: FusedOpt = None,
     from_trial: FromTrialOpt = None,
+    weights_from_trial: Annotated[bool, typer.Option("--weights-from-trial", help="With --from-trial: start from the weights the study stored for the trial (fine-tune) instead of from scratch.")] = False,
+    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Artifact folder of the study's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
     json: JsonOpt = False,
@@ -296,6 +324,7 @@ def train(
     from cbam_bench.train import resolve_device
     from cbam_bench.train_report import train_and_measure
 
+    _check_weights_options(weights_from_trial, from_trial, weights)
     arch, recipe, stored = _network_and_recipe(model, from_trial, storage, dataset, {
         "attention": attention, "reduction": reduction, "min_hidden": min_hidden, "pooling": pooling,
         "descriptor": descriptor, "kernel": kernel, "order": order, "bn_momentum": bn_momentum, "stages": stages,
@@ -319,9 +348,10 @@ def train(
         output.stderr().print(f"note: {note}", markup=False, soft_wrap=True)
 
     bar, on_epoch = _progress(output.interactive() and not json, spec.epochs)
-    with bar:
-        net, report = train_and_measure(fitted, spec, on_epoch=on_epoch, weights=weights)
-    provenance = None if stored is None else stored.to_dict() | {"refitted": fitted.archid != stored.archid}
+    with _start_weights(stored if weights_from_trial else None, storage, artifacts, weights) as start, bar:
+        net, report = train_and_measure(fitted, spec, on_epoch=on_epoch, weights=start)
+    provenance = None if stored is None else stored.to_dict() | {
+        "refitted": fitted.archid != stored.archid, "weights_from_trial": weights_from_trial}
     if save is not None:
         metrics = report.result.to_dict() | ({"from_trial": provenance} if provenance else {})
         save_checkpoint(save, net, fitted, spec, metrics=metrics)

@@ -13,7 +13,8 @@ Recipe for a canvas of side S:
 3. Each image: a black canvas; FRAGMENTS fragments (S/4 x S/4 crops of other digits from the same
    pool) at random positions; then the target digit at a random position; layers combine by
    maximum, as ink does. Each layer gets a random contrast in [MIN_CONTRAST, 1] so brightness does
-   not tell the target from the clutter.
+   not tell the target from the clutter. The target's square is kept as its box, which localisation
+   scores (cbam_bench.inspect) are measured against.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class DigitSplit:
-    """One generated split: uint8 images (N, 1, S, S), int64 labels (N,), and the source digits used."""
+    """One generated split: uint8 images (N, 1, S, S), int64 labels (N,), the source digits used, and
+    where each target digit lies."""
 
     images: np.ndarray
     labels: np.ndarray
     sources: np.ndarray  # indices into scikit-learn's digits, for the no-leakage check
+    boxes: np.ndarray  # int64 (N, 4): the target digit's square as x0, y0, x1, y1 pixels, x1 and y1 exclusive
 
 
 def source_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +134,8 @@ def compose(glyphs: np.ndarray, labels: np.ndarray, pool: np.ndarray, count: int
     digits = glyphs[order] * rng.uniform(MIN_CONTRAST, 1.0, (count, 1, 1))
     _paste_max(images, digits.astype(np.float32), ty, tx)
     pixels = np.round(images * 255).astype(np.uint8)[:, None]
-    return DigitSplit(images=pixels, labels=labels[order], sources=order)
+    boxes = np.stack([tx, ty, tx + side, ty + side], axis=1).astype(np.int64)
+    return DigitSplit(images=pixels, labels=labels[order], sources=order, boxes=boxes)
 
 
 def make_digits_clutter(*, image_size: int, train_images: int, val_images: int, seed: int) -> dict[str, DigitSplit]:

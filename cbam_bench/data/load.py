@@ -24,10 +24,12 @@ CACHE_SIZE = 2  # datasets kept per process; a search uses one, a comparison of 
 
 @dataclass(frozen=True)
 class Split:
-    """uint8 images (N, C, H, W) and int64 labels (N,), on one device."""
+    """uint8 images (N, C, H, W) and int64 labels (N,), on one device; for digits-clutter also the
+    target digit's box in each image (int64 (N, 4): x0, y0, x1, y1 pixels, ends exclusive)."""
 
     images: torch.Tensor
     labels: torch.Tensor
+    boxes: torch.Tensor | None = None  # kept on the CPU: only localisation scores read them
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -78,7 +80,7 @@ def load_data(spec: TrainSpec, device: str | torch.device) -> Data:
 def _load(key: _Key, info: DatasetInfo) -> Data:
     splits = _read(key)
     device = torch.device(key.device)
-    on_device = {name: Split(x.to(device), y.to(device)) for name, (x, y) in splits.items()}
+    on_device = {name: Split(s.images.to(device), s.labels.to(device), s.boxes) for name, s in splits.items()}
     mean, std = channel_stats(on_device["train"].images)
     recipe = recipe_of(key.dataset)
     # The shift range is part of the recipe at its native size and scales with --image-size.
@@ -95,8 +97,8 @@ def _load(key: _Key, info: DatasetInfo) -> Data:
     )
 
 
-def _read(key: _Key) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Host tensors of every split, at the requested size and counts."""
+def _read(key: _Key) -> dict[str, Split]:
+    """Every split on the host, at the requested size and counts."""
     rng = np.random.default_rng(key.data_seed)
     if key.dataset == DIGITS:
         from cbam_bench.data.digits import make_digits_clutter
@@ -105,7 +107,10 @@ def _read(key: _Key) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         made = make_digits_clutter(
             image_size=key.image_size, train_images=key.train_images, val_images=key.val_images, seed=key.data_seed
         )
-        return {name: (torch.from_numpy(s.images), torch.from_numpy(s.labels)) for name, s in made.items()}
+        return {
+            name: Split(torch.from_numpy(s.images), torch.from_numpy(s.labels), torch.from_numpy(s.boxes))
+            for name, s in made.items()
+        }
     if key.dataset in CIFAR:
         from cbam_bench.data.cifar import read_cifar
 
@@ -115,7 +120,7 @@ def _read(key: _Key) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         held = min(key.val_images or 0, len(order) - 1)
         val, train = order[:held], order[held:][: key.train_images]
         splits = {"train": (train_x[train], train_y[train]), "val": (train_x[val], train_y[val]), "test": (test_x, test_y)}
-        return {name: (resize(torch.from_numpy(x), key.image_size), torch.from_numpy(y)) for name, (x, y) in splits.items()}
+        return {name: Split(resize(torch.from_numpy(x), key.image_size), torch.from_numpy(y)) for name, (x, y) in splits.items()}
     from cbam_bench.data.imagefolder import read_imagefolder
 
     folder = Path(key.dataset[len(IMAGEFOLDER) :]).expanduser()
@@ -124,11 +129,11 @@ def _read(key: _Key) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return {name: _subset(x, y, limits[name], rng) for name, (x, y) in read.items()}
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, limit: int | None, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _subset(x: torch.Tensor, y: torch.Tensor, limit: int | None, rng: np.random.Generator) -> Split:
     if limit is None or limit >= len(y):
-        return x, y
+        return Split(x, y)
     keep = torch.from_numpy(np.sort(rng.permutation(len(y))[:limit]))
-    return x[keep], y[keep]
+    return Split(x[keep], y[keep])
 
 
 def resize(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
@@ -29,6 +30,7 @@ from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_basel
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import TrialContext, claim, evaluate, store
 from cbam_bench.space import LatencySetup, Space, count_candidates
+from cbam_bench.trial_weights import artifacts_folder, check_keep
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -244,6 +246,8 @@ def run_search(
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
     cheap_cache: dict[tuple[str, LatencySetup, str], TrialAttrs] | None = None,
+    keep_weights: str = "all",
+    artifacts: str | Path | None = None,
 ) -> optuna.Study:
     """Run or resume the study of `space` until it has `trials` finished trials; returns the study.
 
@@ -252,6 +256,8 @@ def run_search(
     the running trial as FAIL (interrupted), queues it again and raises Interrupted, a
     KeyboardInterrupt; the SIGTERM handler is in place only while the study runs. `cheap_cache`
     ((archid, latency set-up, fused mode) -> cheap measures) may be shared by several runs in one process.
+    `keep_weights` 'all' stores each trained trial's weights as an Optuna artifact in `artifacts`
+    (default: beside a SQLite database, cbam_bench.trial_weights); 'none' stores none.
     """
     plan = make_plan(
         space, study_name=study_name, trials=trials, epochs=epochs, seeds=seeds, sampler=sampler,
@@ -260,13 +266,15 @@ def run_search(
     parse_url(storage)
     _check_train_device(plan, device is not None)
     _check_latency_device(space)
+    weights = artifacts_folder(storage, artifacts) if check_keep(keep_weights) == "all" else None
     trainer = trainer or default_trainer()
     trainer.dataset_info(plan.train)
     store = open_storage(storage, heartbeat_s)
     study = open_study(store, plan, redact(storage))
     observer = observer or SearchObserver()
     plan = _within_space(plan, observer)
-    ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer, cheap={} if cheap_cache is None else cheap_cache)
+    ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer,
+                       cheap={} if cheap_cache is None else cheap_cache, weights=weights)
     observer.opened(study, plan, count_trials(study))
     with sigterm_interrupts():
         try:

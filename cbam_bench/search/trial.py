@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -34,13 +35,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrialContext:
-    """What every trial of one run shares; `cheap` caches cheap measures by archid, latency set-up and fused mode."""
+    """What every trial of one run shares; `cheap` caches cheap measures by archid, latency set-up and
+    fused mode; `weights` is the artifact folder trained weights go to (None: --keep-weights none)."""
 
     plan: Plan
     trainer: Trainer
     study: optuna.Study
     observer: SearchObserver
     cheap: dict[tuple[str, LatencySetup, str], TrialAttrs] = field(default_factory=dict)
+    weights: Path | None = None
+    weights_noted: bool = False
 
 
 def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
@@ -96,6 +100,20 @@ def _budget_check(trial: optuna.Trial, ctx: TrialContext, cheap: TrialAttrs) -> 
     return feasible
 
 
+def _keep_weights(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec, first: Any) -> TrialAttrs:
+    """Upload the first seed's weights as the trial's artifact; its size is told once per run."""
+    state = getattr(first, "state", None)
+    if ctx.weights is None or state is None:
+        return TrialAttrs()
+    from cbam_bench.trial_weights import open_store, upload_weights
+
+    artifact, size = upload_weights(trial, open_store(ctx.weights, create=True), state, arch, ctx.plan.train)
+    if not ctx.weights_noted:
+        ctx.observer.note(f"weights: {size / 1e6:.2f} MB per trial ({arch.attention.summary()}), kept in {ctx.weights}")
+        ctx.weights_noted = True
+    return TrialAttrs(weights_artifact=artifact, weights_bytes=size)
+
+
 def claim(trial: optuna.Trial, ctx: TrialContext, frozen: FrozenTrial) -> tuple[ArchSpec, FrozenTrial | None]:
     """Sample and store the trial's network, then look for another trial that holds it (stored
     first, looked for second, so two trials drawing one network at once cannot both miss each other).
@@ -130,6 +148,6 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
         results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
-    trained = fold_seeds(results)
+    trained = fold_seeds(results) | _keep_weights(trial, ctx, arch, results[0])
     store(trial, trained | TrialAttrs(curve=curve))
     return _values(ctx, cheap | trained)
