@@ -33,7 +33,7 @@ MIMETYPE = "application/x-pytorch"
 
 def check_keep(value: str) -> str:
     if value not in KEEP:
-        raise SpecError(f"--keep-weights: {value!r} is not allowed; allowed: {allowed(KEEP)}")
+        raise SpecError("--keep-weights", f"{value!r} is not allowed; allowed: {allowed(KEEP)}")
     return value
 
 

@@ -32,7 +32,7 @@ def parse_index(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise SpecError(
-            f"--index: {text!r} is not allowed; allowed: a comma list of image numbers such as 0,7,42"
+            "--index", f"{text!r} is not allowed; allowed: a comma list of image numbers such as 0,7,42"
         ) from None
 
 
@@ -91,7 +91,7 @@ def inspect(
     check_png_path(out, "--out", storage, force)
     chosen = parse_index(index)
     if chosen is not None and images is not None:
-        raise SpecError("--index: not allowed together with --images; allowed: one of the two")
+        raise SpecError("--index", "not allowed together with --images; allowed: one of the two")
 
     from cbam_bench.inspect.nets import load_network
     from cbam_bench.inspect.report import columns, delta_lines, table_rows, to_json

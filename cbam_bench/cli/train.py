@@ -251,9 +251,9 @@ def _warn_odd_batch(spec: TrainSpec, train_images: int) -> None:
 
 def _check_weights_options(weights_from_trial: bool, from_trial: str | None, weights: str | None) -> None:
     if weights_from_trial and from_trial is None:
-        raise SpecError("--weights-from-trial: needs --from-trial STUDY:N, the trial whose stored weights to start from")
+        raise SpecError("--weights-from-trial", "needs --from-trial STUDY:N, the trial whose stored weights to start from")
     if weights_from_trial and weights is not None:
-        raise SpecError("--weights-from-trial: not allowed together with --weights; allowed: one of the two")
+        raise SpecError("--weights-from-trial", "not allowed together with --weights; allowed: one of the two")
 
 
 @contextlib.contextmanager
@@ -270,7 +270,7 @@ def _start_weights(stored: StoredTrial | None, storage: str, artifacts: str | No
         try:
             yield str(path)
         except SpecError as exc:
-            raise SpecError(str(exc).replace(f"--weights: {path}", f"--weights-from-trial: {stored.ref}")) from None
+            raise SpecError("--weights-from-trial", f"{stored.ref}: {exc.reason}") from None
 
 
 @reports_errors

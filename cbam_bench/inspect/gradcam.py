@@ -27,7 +27,7 @@ def stage_layer(model: nn.Module, layer: str) -> tuple[int, nn.Module]:
     stages = model.stage_info()  # type: ignore[operator]
     names = layer_names(model)
     if layer not in names:
-        raise SpecError(f"--layer: {layer!r} is not allowed; allowed: {allowed(names)}")
+        raise SpecError("--layer", f"{layer!r} is not allowed; allowed: {allowed(names)}")
     stage = len(stages) if layer == LAST else int(layer[len("stage") :])
     return stage, model.get_submodule(stages[stage - 1].name)
 

@@ -78,15 +78,19 @@ def data_spec(first: Network, dataset: str | None, data_dir: str | None, device:
     try:
         return dataclasses.replace(first.recipe, **changes)
     except SpecError as exc:
-        raise SpecError(str(exc).replace("train.dataset", "--dataset").replace("train.device", "--device")) from None
+        raise exc.rekeyed(_FLAGS.get(exc.key, exc.key)) from None
+
+
+# The recipe's keys as inspect's options name them.
+_FLAGS = {"train.dataset": "--dataset", "train.device": "--device", "train.data_dir": "--data-dir"}
 
 
 def pick_split(data: Data, name: str) -> Split:
     if name not in SPLITS:
-        raise SpecError(f"--split: {name!r} is not allowed; allowed: {allowed(SPLITS)}")
+        raise SpecError("--split", f"{name!r} is not allowed; allowed: {allowed(SPLITS)}")
     split = data.val if name == "val" else data.test
     if split is None:
-        raise SpecError(f"--split: dataset {data.info.name} has no test split; allowed: val")
+        raise SpecError("--split", f"dataset {data.info.name} has no test split; allowed: val")
     return split
 
 
@@ -132,11 +136,11 @@ def shown_rows(count: int, images: int | None, index: Sequence[int] | None) -> t
     if index:
         bad = [i for i in index if not 0 <= i < count]
         if bad:
-            raise SpecError(f"--index: {bad[0]} is not allowed; allowed: 0-{count - 1} (the split has {count} images)")
+            raise SpecError("--index", f"{bad[0]} is not allowed; allowed: 0-{count - 1} (the split has {count} images)")
         return torch.tensor(list(index))
     n = 4 if images is None else images
     if not 1 <= n <= min(count, 64):
-        raise SpecError(f"--images: {n} is not allowed; allowed: 1-{min(count, 64)}")
+        raise SpecError("--images", f"{n} is not allowed; allowed: 1-{min(count, 64)}")
     return torch.arange(n)
 
 
@@ -171,7 +175,7 @@ def inspect_networks(
     try:
         where = resolve_device(spec.device)
     except SpecError as exc:
-        raise SpecError(str(exc).replace("train.device", "--device")) from None
+        raise exc.rekeyed(_FLAGS.get(exc.key, exc.key)) from None
     data = load_data(spec, "cpu")
     chosen = pick_split(data, split)
     rows = shown_rows(len(chosen), images, index)
