@@ -11,6 +11,7 @@ import typer
 
 from cbam_bench.cli import ablate as ablate_command
 from cbam_bench.cli import compare as compare_command
+from cbam_bench.cli import detect as detect_command
 from cbam_bench.cli import export as export_command
 from cbam_bench.cli import profile as profile_command
 from cbam_bench.cli import report as report_command
@@ -43,6 +44,7 @@ app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
 app.command("ablate")(ablate_command.ablate)
+app.command("detect")(detect_command.detect)
 app.add_typer(spaces_command.app, name="spaces")
 
 
