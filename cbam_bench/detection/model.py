@@ -25,7 +25,8 @@ from cbam_bench.models.build import build_model, load_backbone_weights
 from cbam_bench.models.catalog import backbone_info
 from cbam_bench.spec import ArchSpec
 
-ANCHOR_FRACTIONS = (1 / 12, 1 / 6, 1 / 3, 1 / 2, 2 / 3)  # anchor side / image side, one per pyramid level
+# Anchor side / image side, one per pyramid level from the first tapped stage up (96 px: 12, 24, 48, 96).
+ANCHOR_FRACTIONS = (1 / 8, 1 / 4, 1 / 2, 1.0, 1.0)
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
 ROI_SIZE = 7
 
@@ -36,9 +37,10 @@ class DetectorSpec:
 
     num_classes: int  # object classes, background not included
     image_size: tuple[int, int]  # height, width the detector is built for (anchors follow it)
+    first_stage: int = 2  # the pyramid taps this stage and the later ones (stage 1, at stride 4, costs most)
     fpn_channels: int = 64
     head_width: int = 128  # TwoMLPHead's representation size (torchvision: 1024 for 800 px images)
-    proposals_train: int = 300  # RPN proposals kept after NMS per image, training
+    proposals_train: int = 200  # RPN proposals kept after NMS per image, training
     proposals_test: int = 100  # ... and at evaluation (the box head's MACs are counted for these many)
     detections: int = 100  # at most per image: COCO's maxDets
 
@@ -49,13 +51,15 @@ def check_detection_backbone(arch: ArchSpec) -> None:
         raise SpecError(f"MODEL: {arch.backbone!r} is not allowed for detection; allowed: a ResNet or ResNeXt backbone")
 
 
-def detector_backbone(arch: ArchSpec, fpn_channels: int, weights: str | Path | None = None) -> BackboneWithFPN:
-    """The backbone network (attention placed, weights loaded) under a feature pyramid over its stages."""
+def detector_backbone(arch: ArchSpec, fpn_channels: int, first_stage: int = 1,
+                      weights: str | Path | None = None) -> BackboneWithFPN:
+    """The backbone network (attention placed, weights loaded) under a feature pyramid over its stages
+    from `first_stage` on (the stages before it still run: they feed the later ones)."""
     check_detection_backbone(arch)
     net = build_model(arch)
     if weights is not None:
         load_backbone_weights(net, weights)
-    stages = net.stage_info()
+    stages = net.stage_info()[first_stage - 1 :]
     return BackboneWithFPN(
         net,
         return_layers={stage.name: str(i) for i, stage in enumerate(stages)},
@@ -73,7 +77,7 @@ def anchor_sizes(image_size: tuple[int, int], levels: int) -> tuple[tuple[int, .
 def build_detector(arch: ArchSpec, det: DetectorSpec, *, mean: list[float], std: list[float],
                    weights: str | Path | None = None) -> FasterRCNN:
     """Faster R-CNN with `arch`'s backbone. Images go in as float tensors in [0, 1]; it normalises them."""
-    backbone = detector_backbone(arch, det.fpn_channels, weights)
+    backbone = detector_backbone(arch, det.fpn_channels, det.first_stage, weights)
     levels = len(backbone.body.return_layers) + 1  # + the max-pooled top level
     names = [str(i) for i in range(levels - 1)]
     anchors = AnchorGenerator(anchor_sizes(det.image_size, levels), (ASPECT_RATIOS,) * levels)
@@ -94,7 +98,7 @@ def build_detector(arch: ArchSpec, det: DetectorSpec, *, mean: list[float], std:
         rpn_pre_nms_top_n_test=2 * det.proposals_test,
         rpn_post_nms_top_n_test=det.proposals_test,
         rpn_batch_size_per_image=64,
-        box_batch_size_per_image=64,
+        box_batch_size_per_image=32,  # at most 4 objects a canvas: a quarter of 32 covers them
         box_detections_per_img=det.detections,
         box_score_thresh=0.01,
     )

@@ -26,7 +26,7 @@ class DetectSpec:
     image_size: int = 96
     train_images: int = 2000
     val_images: int = 500
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 16
     lr: float = 0.02
     momentum: float = 0.9
