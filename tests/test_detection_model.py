@@ -117,3 +117,18 @@ def test_profile_task_detection_reports_each_part_and_attentions_share():
     bad = runner.invoke(app, ["profile", "resnet18", "--input-size", "64,96"], env={"COLUMNS": "120"})
     assert bad.exit_code == 2 and bad.stderr.strip() == (
         "error: --input-size: '64,96' is not allowed; allowed: one integer (H,W only with --task detection)")
+
+
+def test_weights_load_into_the_backbone_and_attention_starts_fresh(tmp_path):
+    plain = ArchSpec("resnet18", width=0.25, in_channels=1)
+    torch.manual_seed(1)
+    state = build_model(plain).state_dict()
+    torch.save(state, tmp_path / "backbone.pt")
+    det = build_detector(ArchSpec("resnet18", width=0.25, in_channels=1, attention=CBAM),
+                         DetectorSpec(num_classes=3, image_size=(64, 64)), mean=[0.5], std=[0.25],
+                         weights=tmp_path / "backbone.pt")
+    assert torch.equal(det.backbone.body.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
+    assert attention_modules(det)
+    with pytest.raises(SpecError, match="--weights: .*'conv1.weight' has shape"):
+        build_detector(ArchSpec("resnet18", width=0.25, in_channels=3), DetectorSpec(3, (64, 64)),
+                       mean=[0.5] * 3, std=[0.25] * 3, weights=tmp_path / "backbone.pt")

@@ -172,12 +172,8 @@ def detect(
     @.75 and by object size come from pycocotools' COCOeval on the validation split (and on the test
     split of digits-detect), beside params, MACs, latency and training speed.
     """
-    import torch
-
-    from cbam_bench.detection.cost import detector_cost
     from cbam_bench.detection.model import check_detection_backbone, with_input_channels
     from cbam_bench.detection.train import load_for, train_detector
-    from cbam_bench.measure.latency import measure_latency
     from cbam_bench.measure.profile import default_stride_on
     from cbam_bench.train import resolve_device
 
@@ -199,10 +195,18 @@ def detect(
     data = load_for(spec, torch_device)
     net, result = train_detector(arch, spec, device=torch_device, data=data, weights=weights,
                                  on_epoch=None if json else _epoch_printer(spec.epochs))
-    arch = with_input_channels(arch, data.in_channels)
+    _report(net, with_input_channels(arch, data.in_channels), spec, result, data, paths, json)
+
+
+def _report(net: Any, arch: Any, spec: DetectSpec, result: DetectResult, data: Any, paths: dict, json: bool) -> None:
+    """Count and time the trained detector, write the files asked for, and print the result."""
+    from cbam_bench.detection.cost import detector_cost
+    from cbam_bench.measure.latency import measure_latency
+
     cost = detector_cost(net, (data.image_size, data.image_size), data.in_channels)
-    latency = measure_latency(net, (1, data.in_channels, data.image_size, data.image_size), device=torch_device,
+    latency = measure_latency(net, (1, data.in_channels, data.image_size, data.image_size), device=result.extras["device"],
                               warmup=LATENCY_RUNS[0], repeats=LATENCY_RUNS[1])
+    save, save_detections, save_annotations = paths["--save"], paths["--save-detections"], paths["--save-annotations"]
     saved = []
     if save is not None:
         _save_detector(save, net, arch, spec, result)
