@@ -129,7 +129,8 @@ def _document(arch: Any, spec: DetectSpec, result: DetectResult, cost: dict, lat
         "parts": {part: asdict(c) for part, c in cost.items() if part != "total"},
         "attention_params": cost["total"].attention_params, "attention_macs": cost["total"].attention_macs,
         "latency_ms": latency.median_ms, "latency_p90_ms": latency.p90_ms, "latency": latency.to_dict(),
-        "images_per_s": result.images_per_s, "train_s": sum(result.epoch_seconds), "epoch_losses": result.epoch_losses,
+        "images_per_s": result.images_per_s, "train_s": sum(result.epoch_seconds), "epoch_seconds": result.epoch_seconds,
+        "epoch_losses": result.epoch_losses,
         "run": result.extras, "detect": spec.to_dict(), "saved": paths, "conventions": CONVENTIONS,
     }
 
