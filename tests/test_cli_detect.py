@@ -35,6 +35,7 @@ def _pycocotools(gt: Path, dets: Path) -> list[float]:
     return list(evaluator.stats)
 
 
+@pytest.mark.slow  # trains, scores two splits and times the detector: the end-to-end proof of the saved files
 def test_detect_json_and_saved_files_rescore_to_the_same_map(tmp_path: Path) -> None:
     dets, gt, save = tmp_path / "dets.json", tmp_path / "gt.json", tmp_path / "det.pt"
     result = invoke("detect", "resnet18", "--attention", "cbam", *TINY, "--json", "--save", str(save),

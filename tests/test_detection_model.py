@@ -94,6 +94,7 @@ def test_attention_share_is_the_backbones_attention():
     assert cost["heads"].macs == 100 * (64 * 49 * 128 + 128 * 128 + 128 * 4 + 128 * 16)
 
 
+@pytest.mark.slow  # traces the detector twice through fvcore (JSON and table), a few seconds on 2 cores
 def test_profile_task_detection_reports_each_part_and_attentions_share():
     import json
 
