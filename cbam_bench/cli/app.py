@@ -12,6 +12,7 @@ import typer
 from cbam_bench.cli import ablate as ablate_command
 from cbam_bench.cli import compare as compare_command
 from cbam_bench.cli import confirm as confirm_command
+from cbam_bench.cli import detect as detect_command
 from cbam_bench.cli import export as export_command
 from cbam_bench.cli import inspect as inspect_command
 from cbam_bench.cli import profile as profile_command
@@ -47,6 +48,7 @@ app.command("export")(export_command.export)
 app.command("ablate")(ablate_command.ablate)
 app.command("confirm")(confirm_command.confirm)
 app.command("inspect")(inspect_command.inspect)
+app.command("detect")(detect_command.detect)
 app.add_typer(spaces_command.app, name="spaces")
 
 

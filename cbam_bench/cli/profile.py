@@ -9,13 +9,13 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.profile_detection import TASKS, parse_input_size, profile_detection
 from cbam_bench.cli.options import (
     AttentionOpt,
     BlocksOpt,
     BnMomentumOpt,
     DescriptorOpt,
     FusedOpt,
-    InputSizeOpt,
     JsonOpt,
     KernelOpt,
     MinHiddenOpt,
@@ -63,6 +63,8 @@ Examples:
   cbam-bench profile cifar_resnet20 --attention se --reduction 8 --by block
 
   cbam-bench profile mobilenet_v2 --attention cbam --stages 3,4 --latency --json
+
+  cbam-bench profile resnet50 --attention cbam --task detection --input-size 800,1333
 """
 
 
@@ -162,13 +164,14 @@ def profile(
     position: PositionOpt = None,
     width: WidthOpt = None,
     stride_on: StrideOnOpt = None,
-    input_size: InputSizeOpt = None,
+    input_size: Annotated[str | None, typer.Option("--input-size", help="Input resolution: H (default 224 for ImageNet models, 32 for CIFAR ones); H or H,W with --task detection (default 96).", show_default=False)] = None,
     num_classes: NumClassesOpt = None,
     weights: WeightsOpt = None,
     by: Annotated[str, typer.Option("--by", help=f"Rows: {allowed(BREAKDOWNS)}.")] = "total",
     reference: Annotated[str | None, typer.Option("--reference", help="Show the paper's row for the same network: paper.", show_default=False)] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Also time batch-1 inference on the CPU (median, p90).")] = False,
     fused: FusedOpt = None,
+    task: Annotated[str, typer.Option("--task", help="classification, or detection: Faster R-CNN + FPN over the backbone, per part.")] = "classification",
     json: JsonOpt = False,
 ) -> None:
     """Count parameters, multiply-adds and attention's element-wise work of one network."""
@@ -179,12 +182,21 @@ def profile(
     if reference not in (None, "paper"):
         raise SpecError("--reference", f"{reference!r} is not allowed; allowed: paper")
     check_choice("--fused", fused or TRAIN_DEFAULTS.fused, FUSED_MODES)
+    if task not in TASKS:
+        raise SpecError("--task", f"{task!r} is not allowed; allowed: {allowed(TASKS)}")
+    size = parse_input_size(input_size, task)
     spec = arch_from_options(
         model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
         descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
         width=width, stride_on=stride_on or default_stride_on(reference == "paper"),
-        input_size=input_size, num_classes=num_classes,
+        input_size=None if size is None or task == "detection" else size[0],
+        num_classes=None if task == "detection" else num_classes,
     )
+    if task == "detection":
+        if reference is not None or by != "total" or latency:
+            raise SpecError("--reference, --by and --latency", "not allowed with --task detection; allowed: the per-part table")
+        profile_detection(spec, size, num_classes, json)
+        return
     ref_row = paper_row(spec) if reference == "paper" else None
     weights_note = None
     if weights is not None:

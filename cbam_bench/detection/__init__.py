@@ -1,0 +1,1 @@
+"""Faster R-CNN over cbam-bench backbones, trained on detection data and scored by pycocotools."""
