@@ -36,8 +36,8 @@ import argparse
 import contextlib
 import statistics
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from unittest import mock
 
 import torch
@@ -136,7 +136,9 @@ ISSUE_SHAPES = "64x16x32x32,64x64x16x16,32x256x14x14,8x512x28x28"
 FLOOR_COPIES = 5
 
 
-def taking_turns(works: dict[str, tuple[Callable[[], None], bool]], repeats: int, rounds: int) -> dict[str, list[float]]:
+def taking_turns(
+    works: dict[str, tuple[Callable[[], None], bool]], repeats: int, rounds: int
+) -> dict[str, list[float]]:
     """Seconds per call of each work (callable, plain?) in every round, the works taking turns."""
     timed = {name: (_plain_seconds if plain else _seconds) for name, (_, plain) in works.items()}
     for name, (work, _) in works.items():
@@ -166,22 +168,32 @@ def report_gates_against_floor(spec: AttentionSpec, shapes: list[tuple[int, ...]
     print(f"CBAM gate, forward + backward, against the formula and the memory floor ({FLOOR_COPIES} copies of F):")
     for shape in shapes:
         step = gate_step(build_attention(shape[1], spec), shape)
-        times = taking_turns({"plain": (step, True), "ours": (step, False), "floor": (floor_copy(shape), False)}, repeats, rounds)
+        times = taking_turns(
+            {"plain": (step, True), "ours": (step, False), "floor": (floor_copy(shape), False)}, repeats, rounds
+        )
         ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
-        print(f"  {'x'.join(map(str, shape)):14s} plain {ms['plain']:8.3f} ms   ours {ms['ours']:8.3f} ms   "
-              f"ours/plain {ratio(times, 'ours', 'plain'):.2f}   floor {ms['floor']:8.4f} ms   "
-              f"ours/floor {ratio(times, 'ours', 'floor'):.2f}")
+        print(
+            f"  {'x'.join(map(str, shape)):14s} plain {ms['plain']:8.3f} ms   ours {ms['ours']:8.3f} ms   "
+            f"ours/plain {ratio(times, 'ours', 'plain'):.2f}   floor {ms['floor']:8.4f} ms   "
+            f"ours/floor {ratio(times, 'ours', 'floor'):.2f}"
+        )
 
 
 def report_step_against_bare(arch: ArchSpec, batch: int, repeats: int, rounds: int) -> None:
     with_cbam = training_step(arch, batch)
     bare = training_step(replace(arch, attention=AttentionSpec(kind="none")), batch)
-    times = taking_turns({"none": (bare, False), "plain": (with_cbam, True), "ours": (with_cbam, False)}, repeats, rounds)
+    times = taking_turns(
+        {"none": (bare, False), "plain": (with_cbam, True), "ours": (with_cbam, False)}, repeats, rounds
+    )
     ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
-    print(f"training step with CBAM / without, {arch.backbone}, input {arch.in_channels}x{arch.input_size}x{arch.input_size}, "
-          f"batch {batch}:")
-    print(f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.2f}x), "
-          f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.2f}x)")
+    print(
+        f"training step with CBAM / without, {arch.backbone}, input {arch.in_channels}x{arch.input_size}x{arch.input_size}, "
+        f"batch {batch}:"
+    )
+    print(
+        f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.2f}x), "
+        f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.2f}x)"
+    )
 
 
 def main() -> None:
@@ -200,9 +212,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     spec = AttentionSpec(kind="cbam", kernel=args.kernel)
-    arch = ArchSpec(args.model, num_classes=10, input_size=args.image_size, in_channels=args.in_channels, attention=spec)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.rounds} rounds x "
-          f"{args.repeats} calls; times are medians, speed-up = plain / ours (median of per-round ratios)")
+    arch = ArchSpec(
+        args.model, num_classes=10, input_size=args.image_size, in_channels=args.in_channels, attention=spec
+    )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.rounds} rounds x "
+        f"{args.repeats} calls; times are medians, speed-up = plain / ours (median of per-round ratios)"
+    )
     print(f"gates alone, forward + backward (CBAM: r {spec.reduction}, k {spec.kernel}):")
     side, width = args.image_size, 16
     while side >= 4:
@@ -210,8 +226,10 @@ def main() -> None:
         cbam = build_attention(width, spec)
         for name, module in (("channel", cbam.channel), ("spatial", cbam.spatial), ("cbam", cbam)):
             plain, ours, speedup = interleaved(gate_step(module, shape), args.repeats, args.rounds)
-            print(f"  {name:8s} {width:3d} x {side:2d} x {side:<2d}  plain {plain * 1e3:7.3f} ms   "
-                  f"ours {ours * 1e3:7.3f} ms   speed-up {speedup:.2f}")
+            print(
+                f"  {name:8s} {width:3d} x {side:2d} x {side:<2d}  plain {plain * 1e3:7.3f} ms   "
+                f"ours {ours * 1e3:7.3f} ms   speed-up {speedup:.2f}"
+            )
         side, width = side // 2, width * 2
     plain, ours, speedup = interleaved(training_step(arch, args.batch_size), max(2, args.repeats // 2), args.rounds)
     print(f"training step, {arch.backbone} + CBAM, input {arch.in_channels}x{arch.input_size}x{arch.input_size}:")
@@ -228,15 +246,22 @@ def main() -> None:
         latency["plain"].append(_plain_seconds(with_cbam, calls))
         latency["ours"].append(_seconds(with_cbam, calls))
         latency["none"].append(_seconds(bare, calls))
-    overhead = {name: statistics.median(t - n for t, n in zip(latency[name], latency["none"])) for name in ("plain", "ours")}
+    overhead = {
+        name: statistics.median(t - n for t, n in zip(latency[name], latency["none"])) for name in ("plain", "ours")
+    }
     ms = {name: statistics.median(values) * 1e3 for name, values in latency.items()}
-    print(f"inference latency, batch 1, 1 thread (medians): without attention {ms['none']:.2f} ms; with CBAM "
-          f"plain {ms['plain']:.2f} ms, ours {ms['ours']:.2f} ms")
-    print(f"  CBAM's share of it: plain {overhead['plain'] * 1e3:.2f} ms, ours {overhead['ours'] * 1e3:.2f} ms "
-          f"(median of per-round differences)")
+    print(
+        f"inference latency, batch 1, 1 thread (medians): without attention {ms['none']:.2f} ms; with CBAM "
+        f"plain {ms['plain']:.2f} ms, ours {ms['ours']:.2f} ms"
+    )
+    print(
+        f"  CBAM's share of it: plain {overhead['plain'] * 1e3:.2f} ms, ours {overhead['ours'] * 1e3:.2f} ms "
+        f"(median of per-round differences)"
+    )
     shapes = [tuple(int(v) for v in item.split("x")) for item in args.gate_shapes.split(",")]
     report_gates_against_floor(spec, shapes, args.repeats, args.rounds)
     report_step_against_bare(arch, args.batch_size, max(2, args.repeats // 2), args.rounds)
+
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,9 @@ from cbam_bench.data.catalog import CIFAR, RECIPES
 from cbam_bench.files import write_atomic
 
 
-def write_standin(root: Path, name: str = "cifar10", train_images: int = 50_000, test_images: int = 10_000, seed: int = 0) -> Path:
+def write_standin(
+    root: Path, name: str = "cifar10", train_images: int = 50_000, test_images: int = 10_000, seed: int = 0
+) -> Path:
     """Write `name`'s python-version folder under `root` filled with random pixels and labels; returns it."""
     layout = CIFAR[name]
     classes = RECIPES[name].num_classes

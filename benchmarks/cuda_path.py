@@ -66,7 +66,9 @@ def training_steps(arch: ArchSpec, setup: Setup, batch: int, device: torch.devic
         optimizer = graph_ready_optimizer(groups, 0.01, 0.9, True, device)
     else:
         optimizer = torch.optim.SGD(groups, lr=0.01, momentum=0.9, nesterov=True)
-    step = GraphedStep(model, optimizer, setup.amp, 0.0) if setup.graph else plain_step(model, optimizer, setup.amp, 0.0)
+    step = (
+        GraphedStep(model, optimizer, setup.amp, 0.0) if setup.graph else plain_step(model, optimizer, setup.amp, 0.0)
+    )
     x = torch.randn(batch, arch.in_channels, arch.input_size, arch.input_size, device=device)
     x = x.contiguous(memory_format=setup.memory_format)
     y = torch.randint(0, arch.num_classes, (batch,), device=device)
@@ -108,9 +110,11 @@ def inference_ms(arch: ArchSpec, setup: Setup, batch: int, device: torch.device,
     shape = (batch, arch.in_channels, arch.input_size, arch.input_size)
     dtype = setup.amp or torch.float32
     channels_last = setup.memory_format is torch.channels_last
-    return lambda: measure_latency(
-        model, shape, device=device, dtype=dtype, channels_last=channels_last, warmup=5, repeats=repeats
-    ).median_ms
+    return lambda: (
+        measure_latency(
+            model, shape, device=device, dtype=dtype, channels_last=channels_last, warmup=5, repeats=repeats
+        ).median_ms
+    )
 
 
 def main() -> None:
@@ -128,30 +132,39 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
 
-    print(f"device {device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}, input 3x{args.image_size}x"
-          f"{args.image_size}, {args.rounds} rounds; speed-up = over fp32, median of per-round ratios")
+    print(
+        f"device {device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}, input 3x{args.image_size}x"
+        f"{args.image_size}, {args.rounds} rounds; speed-up = over fp32, median of per-round ratios"
+    )
     setups = SETUPS if device.type == "cuda" else INFERENCE_SETUPS  # CUDA graphs need a GPU
     header = "".join(f"{s.name:>22s}" for s in setups)
     with cudnn_autotune(device):
         for model in args.models.split(","):
             for kind in args.attention.split(","):
-                arch = ArchSpec(model, num_classes=args.classes, input_size=args.image_size, attention=AttentionSpec(kind=kind))
+                arch = ArchSpec(
+                    model, num_classes=args.classes, input_size=args.image_size, attention=AttentionSpec(kind=kind)
+                )
                 print(f"{model} + {arch.attention.summary()}:{header}")
                 train = interleaved(
-                    {s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps)) for s in setups},  # noqa: B008 - binds each set-up's runner
+                    {
+                        s.name: (lambda run=training_steps(arch, s, args.batch_size, device): run(args.steps))  # noqa: B008 - binds each set-up's runner
+                        for s in setups
+                    },
                     args.rounds,
                 )
                 rows = [(f"train, batch {args.batch_size} (images/s)", train, True)]
                 for batch in (1, args.inference_batch):
                     latency = interleaved(
-                        {s.name: inference_ms(arch, s, batch, device, args.repeats) for s in INFERENCE_SETUPS}, args.rounds
+                        {s.name: inference_ms(arch, s, batch, device, args.repeats) for s in INFERENCE_SETUPS},
+                        args.rounds,
                     )
                     rows.append((f"inference, batch {batch} (ms)", latency, False))
                 for label, values, higher_is_faster in rows:
                     gain = speedups(values, higher_is_faster)
                     cells = "".join(
                         f"{statistics.median(values[s.name]):>13.{0 if higher_is_faster else 3}f} ({gain[s.name]:4.2f}x)"
-                        if s.name in values else f"{'-':>22s}"
+                        if s.name in values
+                        else f"{'-':>22s}"
                         for s in setups
                     )
                     print(f"  {label:32s}{cells}")

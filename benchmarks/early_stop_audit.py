@@ -43,8 +43,10 @@ def main() -> None:
         false = ", ".join(f"#{n} at epoch {r.stopped[n]}" for n in r.false_stops) or "none"
         print(f"{i:>5}  {100 * r.saved:>9.1f}%  {len(r.stopped):>7}  {false}")
     worst = min(r.saved for r in runs)
-    print(f"over {len(runs)} orders: time saved {100 * worst:.1f}% at worst; "
-          f"{sum(1 for r in runs if r.false_stops)} order(s) with a false stop")
+    print(
+        f"over {len(runs)} orders: time saved {100 * worst:.1f}% at worst; "
+        f"{sum(1 for r in runs if r.false_stops)} order(s) with a false stop"
+    )
 
 
 if __name__ == "__main__":

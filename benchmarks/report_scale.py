@@ -40,8 +40,19 @@ def commands(url: str, out: Path) -> dict[str, list[str]]:
         "report --json": ["report", STUDY, "--json", *base],
         "report --all": ["report", STUDY, "--all", *base],
         "report --all --json": ["report", STUDY, "--all", "--json", *base],
-        **{f"export --format {f}": ["export", STUDY, "--format", f, "--out", str(out / f"scale.{out_of[f]}"), "--force", *base]
-           for f in FORMATS},
+        **{
+            f"export --format {f}": [
+                "export",
+                STUDY,
+                "--format",
+                f,
+                "--out",
+                str(out / f"scale.{out_of[f]}"),
+                "--force",
+                *base,
+            ]
+            for f in FORMATS
+        },
         "compare": ["compare", STUDY, "--json", *base],
     }
 
@@ -60,12 +71,15 @@ def database(db_dir: Path, size: int) -> str:
     return url
 
 
-def run_once(args: list[str], env: dict[str, str], timeout: float, stdout: Path) -> tuple[float | None, float, float, int]:
+def run_once(
+    args: list[str], env: dict[str, str], timeout: float, stdout: Path
+) -> tuple[float | None, float, float, int]:
     """Wall seconds (None past the timeout), the child's CPU seconds and peak RSS in MiB, and its exit code."""
     with stdout.open("w") as sink:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "cbam_bench", *args], stdout=sink, stderr=subprocess.DEVNULL,
-                                 env=env)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "cbam_bench", *args], stdout=sink, stderr=subprocess.DEVNULL, env=env
+        )
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
@@ -93,8 +107,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per command; the median is shown")
     parser.add_argument("--only", nargs="+", help="time only the commands whose label starts with one of these")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is stopped and shown as >T")
-    parser.add_argument("--db-dir", type=Path, default=Path(tempfile.gettempdir()) / "cbam-bench-scale",
-                        help="where the studies are kept between runs")
+    parser.add_argument(
+        "--db-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "cbam-bench-scale",
+        help="where the studies are kept between runs",
+    )
     parser.add_argument("--source", type=Path, help="import cbam_bench from this checkout instead")
     args = parser.parse_args()
     sizes = [*args.sizes, *([100_000] if args.huge else [])]
@@ -124,8 +142,10 @@ def main() -> None:
                     if seconds is None:
                         break  # one run past the timeout says enough
                 shown = f">{args.timeout:.0f}" if None in times else f"{statistics.median(times):.2f}"
-                print(f"{size:>7}  {label:<24} {shown:>9} {statistics.median(cpus):>7.2f} {len(times):>5} {max(peaks):>9.0f}",
-                      flush=True)
+                print(
+                    f"{size:>7}  {label:<24} {shown:>9} {statistics.median(cpus):>7.2f} {len(times):>5} {max(peaks):>9.0f}",
+                    flush=True,
+                )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -37,10 +37,21 @@ MIX = (("complete", 0.72), ("reused", 0.08), ("infeasible", 0.06), ("pruned", 0.
 EPOCHS = 3
 SPREAD = 0.05  # each trial's measures are its network's, varied by up to 5 %
 ENV = {"python": "3.11.2", "torch": "2.5.1", "cuda": None, "device": "cpu", "cbam_bench": "0.3.0"}
-LATENCY_SETUP = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format": "contiguous", "threads": 1,
-                 "repeats": 10}
+LATENCY_SETUP = {
+    "batch": 1,
+    "device": "cpu",
+    "dtype": "float32",
+    "memory_format": "contiguous",
+    "threads": 1,
+    "repeats": 10,
+}
 REUSED = keys(CHEAP, TRAINED, VERDICT)
-_KIND_COST = {"none": (0.0, 0.0, 1.0), "se": (0.002, 0.02, 1.25), "eca": (0.0005, 0.001, 1.15), "cbam": (0.004, 0.03, 1.6)}
+_KIND_COST = {
+    "none": (0.0, 0.0, 1.0),
+    "se": (0.002, 0.02, 1.25),
+    "eca": (0.0005, 0.001, 1.15),
+    "cbam": (0.004, 0.03, 1.6),
+}
 _KIND_GAIN = {"none": 0.0, "se": 0.03, "eca": 0.02, "cbam": 0.05}
 _DIST = {
     "attention.kind": CategoricalDistribution(["none", "se", "eca", "cbam"]),
@@ -90,13 +101,27 @@ def _networks() -> list[Network]:
                     if kind in ("se", "cbam"):
                         params["channel.reduction"] = reduction
                     attention = AttentionSpec(kind=kind, reduction=reduction)
-                    arch = ArchSpec(BACKBONE, width=float(width), num_classes=10, input_size=32, in_channels=1,
-                                    attention=attention, placement=PlacementSpec(stages=_STAGES[stages]))
+                    arch = ArchSpec(
+                        BACKBONE,
+                        width=float(width),
+                        num_classes=10,
+                        input_size=32,
+                        in_channels=1,
+                        attention=attention,
+                        placement=PlacementSpec(stages=_STAGES[stages]),
+                    )
                     macs_extra, params_extra, latency_factor = _KIND_COST[kind]
                     scale = float(width) ** 2
-                    out.append(Network(params, arch, 0.78 + 0.04 * float(width) + _KIND_GAIN[kind] - 0.002 * reduction / 4,
-                                       40.5e6 * scale * (1 + macs_extra), 272e3 * scale * (1 + params_extra),
-                                       0.9 * float(width) * latency_factor))
+                    out.append(
+                        Network(
+                            params,
+                            arch,
+                            0.78 + 0.04 * float(width) + _KIND_GAIN[kind] - 0.002 * reduction / 4,
+                            40.5e6 * scale * (1 + macs_extra),
+                            272e3 * scale * (1 + params_extra),
+                            0.9 * float(width) * latency_factor,
+                        )
+                    )
     return out
 
 
@@ -111,18 +136,34 @@ def _identity(net: Network) -> TrialAttrs:
 def _cheap(rng: random.Random, net: Network) -> TrialAttrs:
     latency = _vary(rng, net.latency_ms)
     feasible = latency <= BUDGETS["latency_ms"]
-    return TrialAttrs(params=int(_vary(rng, net.n_params)), macs=int(_vary(rng, net.macs)),
-                      elementwise_ops=int(_vary(rng, net.macs / 400)), latency_ms=latency, latency_p90_ms=latency * 1.08,
-                      latency_ratio=latency / 0.9, latency_setup=dict(LATENCY_SETUP), env=dict(ENV), feasible=feasible,
-                      constraints=[latency - BUDGETS["latency_ms"]])
+    return TrialAttrs(
+        params=int(_vary(rng, net.n_params)),
+        macs=int(_vary(rng, net.macs)),
+        elementwise_ops=int(_vary(rng, net.macs / 400)),
+        latency_ms=latency,
+        latency_p90_ms=latency * 1.08,
+        latency_ratio=latency / 0.9,
+        latency_setup=dict(LATENCY_SETUP),
+        env=dict(ENV),
+        feasible=feasible,
+        constraints=[latency - BUDGETS["latency_ms"]],
+    )
 
 
 def _trained(rng: random.Random, net: Network) -> TrialAttrs:
     accuracy = min(0.999, _vary(rng, net.accuracy))
     curve = [round(accuracy * (e + 1) / EPOCHS, 6) for e in range(EPOCHS)]
-    return TrialAttrs.measured(accuracy=accuracy, accuracy_std=0.0, top5=min(1.0, accuracy + 0.05),
-                               test_accuracy=accuracy - 0.01, test_top5=None, train_s=_vary(rng, 30.0),
-                               images_per_s=_vary(rng, 900.0), seed_accuracies=[accuracy], epochs=EPOCHS) | TrialAttrs(curve=curve)
+    return TrialAttrs.measured(
+        accuracy=accuracy,
+        accuracy_std=0.0,
+        top5=min(1.0, accuracy + 0.05),
+        test_accuracy=accuracy - 0.01,
+        test_top5=None,
+        train_s=_vary(rng, 30.0),
+        images_per_s=_vary(rng, 900.0),
+        seed_accuracies=[accuracy],
+        epochs=EPOCHS,
+    ) | TrialAttrs(curve=curve)
 
 
 def _values(attrs: TrialAttrs) -> tuple[float, ...]:
@@ -145,15 +186,26 @@ def generate(count: int, seed: int = 0) -> Iterator[Row]:
             continue
         attrs = _identity(net) | _cheap(rng, net)
         if status == "failed":
-            yield _row(number, "FAIL", None, net, attrs | TrialAttrs(fail_reason="TrainingError: loss became nan at epoch 2, step 7 (lr 0.1)"))
+            yield _row(
+                number,
+                "FAIL",
+                None,
+                net,
+                attrs | TrialAttrs(fail_reason="TrainingError: loss became nan at epoch 2, step 7 (lr 0.1)"),
+            )
         elif status == "pruned":
             curve = _trained(rng, net).curve[:2]
-            stop = TrialAttrs(curve=curve, stopped_at_epoch=2, stopped_reason=f"validation accuracy {curve[-1]:.4f} at epoch 2 "
-                              "is below the median 0.6000 of 12 earlier trials no costlier than it")
+            stop = TrialAttrs(
+                curve=curve,
+                stopped_at_epoch=2,
+                stopped_reason=f"validation accuracy {curve[-1]:.4f} at epoch 2 "
+                "is below the median 0.6000 of 12 earlier trials no costlier than it",
+            )
             yield _row(number, "PRUNED", None, net, attrs | stop)
         elif status == "infeasible" or not attrs.feasible:
             attrs = replace(attrs, feasible=False, constraints=[abs(attrs.constraints[0]) + 0.1]) | TrialAttrs(
-                accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0)
+                accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0
+            )
             yield _row(number, "COMPLETE", _values(attrs), net, attrs)
         else:
             attrs = attrs | _trained(rng, net)
@@ -174,9 +226,14 @@ def create(url: str, name: str, count: int, seed: int = 0, chunk: int = 5000) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([o.split(":")[0] for o in OBJECTIVES])
-    for key, value in {"budgets": BUDGETS, "space": {"name": name, "backbone": BACKBONE, "dataset": DATASET},
-                       "dataset": DATASET, "backbone": BACKBONE,
-                       "train": {"dataset": DATASET, "epochs": EPOCHS, "batch_size": 128}, "objectives": list(OBJECTIVES)}.items():
+    for key, value in {
+        "budgets": BUDGETS,
+        "space": {"name": name, "backbone": BACKBONE, "dataset": DATASET},
+        "dataset": DATASET,
+        "backbone": BACKBONE,
+        "train": {"dataset": DATASET, "epochs": EPOCHS, "batch_size": 128},
+        "objectives": list(OBJECTIVES),
+    }.items():
         study.set_user_attr(key, value)
     study_id = storage.get_study_id_from_name(name)
     rows = generate(count, seed)
@@ -190,26 +247,66 @@ def insert(engine: Any, study_id: int, rows: Sequence[Row], distributions: dict[
     import sqlalchemy as sa
 
     meta = sa.MetaData()
-    meta.reflect(bind=engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes",
-                                    "trial_system_attributes"])
+    meta.reflect(
+        bind=engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes", "trial_system_attributes"]
+    )
     t = meta.tables
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     with engine.begin() as connection:
-        connection.execute(t["trials"].insert(), [
-            {"number": r.number, "study_id": study_id, "state": r.state, "datetime_start": now,
-             "datetime_complete": None if r.state == "RUNNING" else now} for r in rows])
+        connection.execute(
+            t["trials"].insert(),
+            [
+                {
+                    "number": r.number,
+                    "study_id": study_id,
+                    "state": r.state,
+                    "datetime_start": now,
+                    "datetime_complete": None if r.state == "RUNNING" else now,
+                }
+                for r in rows
+            ],
+        )
         first, last = rows[0].number, rows[-1].number
-        ids = dict(connection.execute(sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
-            t["trials"].c.study_id == study_id, t["trials"].c.number.between(first, last))).all())
-        _many(connection, t["trial_values"], [
-            {"trial_id": ids[r.number], "objective": i, "value": v, "value_type": "FINITE"}
-            for r in rows for i, v in enumerate(r.values or ())])
-        _many(connection, t["trial_params"], [
-            {"trial_id": ids[r.number], "param_name": k, "param_value": distributions[k].to_internal_repr(v),
-             "distribution_json": distribution_to_json(distributions[k])} for r in rows for k, v in r.params.items()])
+        ids = dict(
+            connection.execute(
+                sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
+                    t["trials"].c.study_id == study_id, t["trials"].c.number.between(first, last)
+                )
+            ).all()
+        )
+        _many(
+            connection,
+            t["trial_values"],
+            [
+                {"trial_id": ids[r.number], "objective": i, "value": v, "value_type": "FINITE"}
+                for r in rows
+                for i, v in enumerate(r.values or ())
+            ],
+        )
+        _many(
+            connection,
+            t["trial_params"],
+            [
+                {
+                    "trial_id": ids[r.number],
+                    "param_name": k,
+                    "param_value": distributions[k].to_internal_repr(v),
+                    "distribution_json": distribution_to_json(distributions[k]),
+                }
+                for r in rows
+                for k, v in r.params.items()
+            ],
+        )
         for table, attr in (("trial_user_attributes", "user_attrs"), ("trial_system_attributes", "system_attrs")):
-            _many(connection, t[table], [{"trial_id": ids[r.number], "key": k, "value_json": json.dumps(v)}
-                                         for r in rows for k, v in getattr(r, attr).items()])
+            _many(
+                connection,
+                t[table],
+                [
+                    {"trial_id": ids[r.number], "key": k, "value_json": json.dumps(v)}
+                    for r in rows
+                    for k, v in getattr(r, attr).items()
+                ],
+            )
 
 
 def _many(connection: Any, table: Any, values: Iterable[dict[str, Any]]) -> None:

@@ -55,9 +55,15 @@ def stand_in_cheap(arch, setup):  # noqa: ANN001, ANN201 - the signature of sear
     from cbam_bench.records import TrialAttrs
 
     x = int(hashlib.sha256(arch.archid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return TrialAttrs(params=int(270e3 * (1 + x)), macs=int(40e6 * (1 + x)), elementwise_ops=int(1e5 * (1 + x)),
-                      latency_ms=1.0 + x, latency_p90_ms=1.1 + x, latency_ratio=1.0 + x,
-                      latency_setup={"device": "cpu", "threads": 1, "batch": 1, "dtype": "float32"})
+    return TrialAttrs(
+        params=int(270e3 * (1 + x)),
+        macs=int(40e6 * (1 + x)),
+        elementwise_ops=int(1e5 * (1 + x)),
+        latency_ms=1.0 + x,
+        latency_p90_ms=1.1 + x,
+        latency_ratio=1.0 + x,
+        latency_setup={"device": "cpu", "threads": 1, "batch": 1, "dtype": "float32"},
+    )
 
 
 class Clock:
@@ -116,8 +122,15 @@ def measure(url: str, existing: int, new: int, sampler: str, space_file: Path) -
     run_search(space, trials=4, storage=url, study_name=name, trainer=trainer, heartbeat_s=60)
     clone(url, name, existing - 4)
     clock = Clock()
-    run_search(space, trials=existing + new, storage=url, study_name=name, trainer=trainer, heartbeat_s=60,
-               observer=clock.observer)
+    run_search(
+        space,
+        trials=existing + new,
+        storage=url,
+        study_name=name,
+        trainer=trainer,
+        heartbeat_s=60,
+        observer=clock.observer,
+    )
     return [b - a for a, b in zip(clock.stamps, clock.stamps[1:])]
 
 
@@ -146,13 +159,16 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"{'storage':<10} {'existing':>8} {'sampler':<8} {'median s/trial':>15} {'worst':>7} {'trials':>7}")
-    with tempfile.TemporaryDirectory() as tmp, (postgres_url() if args.postgres else contextlib.nullcontext()) as pg:
+    with tempfile.TemporaryDirectory() as tmp, postgres_url() if args.postgres else contextlib.nullcontext() as pg:
         for size in args.sizes:
             url = pg or f"sqlite:///{Path(tmp) / f'overhead-{size}.db'}"
             gaps = measure(url, size, args.new, args.sampler, Path(tmp) / "space.yaml")
             kind = "postgresql" if pg else "sqlite"
-            print(f"{kind:<10} {size:>8} {args.sampler:<8} {statistics.median(gaps):>15.3f} {max(gaps):>7.3f} "
-                  f"{len(gaps):>7}", flush=True)
+            print(
+                f"{kind:<10} {size:>8} {args.sampler:<8} {statistics.median(gaps):>15.3f} {max(gaps):>7.3f} "
+                f"{len(gaps):>7}",
+                flush=True,
+            )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

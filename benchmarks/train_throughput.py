@@ -38,8 +38,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.batches import eval_batches, train_batches
+from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, load_data
 from cbam_bench.measure.env import device_name
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
@@ -58,7 +58,9 @@ from cbam_bench.train_step import plain_step
 class PilImages(Dataset):
     """What a torchvision dataset does per item: an array to a PIL image, then the transforms."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, transform: Callable[[Image.Image], torch.Tensor]
+    ) -> None:
         self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
@@ -71,7 +73,9 @@ class PilImages(Dataset):
 
 
 def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
-    return torch.optim.SGD(param_groups(model, spec.weight_decay), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+    return torch.optim.SGD(
+        param_groups(model, spec.weight_decay), lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov
+    )
 
 
 def _images_per_s(
@@ -110,7 +114,9 @@ def run_ours(arch: ArchSpec, spec: TrainSpec) -> float:
 
 def run_raw(arch: ArchSpec, spec: TrainSpec, data: Data, steps: int, device: torch.device) -> float:
     fmt = memory_format_for(device)
-    premade = [(x.clone(), y.clone()) for x, y in eval_batches(data, data.train, fmt, batch_size=spec.batch_size)][:steps]
+    premade = [(x.clone(), y.clone()) for x, y in eval_batches(data, data.train, fmt, batch_size=spec.batch_size)][
+        :steps
+    ]
     return _timed_steps(arch, spec, premade, device)
 
 
@@ -123,8 +129,12 @@ def plain_loader(spec: TrainSpec, data: Data, workers: int, device: torch.device
     steps += [transforms.ToTensor(), transforms.Normalize((data.mean / 255).tolist(), (data.std / 255).tolist())]
     return DataLoader(
         PilImages(images, labels, transforms.Compose(steps)),
-        batch_size=spec.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        batch_size=spec.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
     )
 
 
@@ -156,8 +166,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     spec = TrainSpec(
-        dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, batch_size=args.batch_size,
-        train_images=args.steps * args.batch_size, val_images=args.batch_size, epochs=1, device=args.device,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        train_images=args.steps * args.batch_size,
+        val_images=args.batch_size,
+        epochs=1,
+        device=args.device,
     )
     device = resolve_device(spec.device)
     arch = fit_arch(ArchSpec(args.model, width=args.width, attention=AttentionSpec(kind=args.attention)), spec)
@@ -189,10 +205,12 @@ def main() -> None:
     amp = autocast_dtype(spec.precision, device)
     fmt = "channels_last" if memory_format_for(device) is torch.channels_last else "contiguous"
     precision = f"{'bf16 autocast' if amp is torch.bfloat16 else 'fp32'}, {fmt}"
-    print(f"{arch.backbone} + {arch.attention.summary()} (width {arch.width:g}) on {spec.dataset}, "
-          f"{arch.in_channels}x{arch.input_size}x{arch.input_size}, batch {spec.batch_size}, {args.steps} steps x "
-          f"{args.rounds} rounds, device {device_name(device)}, {precision}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, DataLoader workers {args.workers}")
+    print(
+        f"{arch.backbone} + {arch.attention.summary()} (width {arch.width:g}) on {spec.dataset}, "
+        f"{arch.in_channels}x{arch.input_size}x{arch.input_size}, batch {spec.batch_size}, {args.steps} steps x "
+        f"{args.rounds} rounds, device {device_name(device)}, {precision}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, DataLoader workers {args.workers}"
+    )
     labels = {
         "ours": "cbam-bench trainer",
         "raw": "(a) raw loop, pre-made tensors",
@@ -207,6 +225,7 @@ def main() -> None:
     bound = "any trainer" if device.type != "cuda" else "a trainer without CUDA graphs"
     print(f"  ours / loader = {ratio('ours', 'loader'):.2f}   (target >= 2; ceiling for {bound} here: {ceiling:.2f})")
     print(f"  input paths alone, ours / loader = {ratio('ours_input', 'loader_input'):.1f}")
+
 
 if __name__ == "__main__":
     main()

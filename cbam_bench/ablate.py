@@ -34,8 +34,17 @@ if TYPE_CHECKING:
 TABLES = tuple(ABLATIONS)  # in the paper's order; "all" runs them in this order
 ALL = "all"
 # The parts of a trial's JSON item (report.summary.trial_item) that a row of the table shows.
-ABLATED = ("trial", "accuracy", "accuracy_std", "seed_accuracies", "seeds", "params", "macs", "latency_ms",
-           "latency_setup")
+ABLATED = (
+    "trial",
+    "accuracy",
+    "accuracy_std",
+    "seed_accuracies",
+    "seeds",
+    "params",
+    "macs",
+    "latency_ms",
+    "latency_setup",
+)
 
 
 def tables_named(text: str) -> tuple[str, ...]:
@@ -84,7 +93,11 @@ def _study_name(shipped: Space, space: Space, epochs: int, seeds: int) -> str:
 
 
 def plan_ablation(
-    table: str, *, backbone: str | None = None, dataset: str | None = None, epochs: int | None = None,
+    table: str,
+    *,
+    backbone: str | None = None,
+    dataset: str | None = None,
+    epochs: int | None = None,
     seeds: int | None = None,
 ) -> AblationPlan:
     """The table's shipped space with another backbone or dataset when asked; errors name the option.
@@ -98,8 +111,10 @@ def plan_ablation(
         tables_named(table)  # names what is allowed
         raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed(TABLES)}")
     if backbone is not None and backbone not in BACKBONES:
-        raise SpecError("--backbone", f"{backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; "
-                        f"allowed: {allowed(BACKBONES)}")
+        raise SpecError(
+            "--backbone",
+            f"{backbone!r} is not allowed{did_you_mean(backbone, BACKBONES)}; allowed: {allowed(BACKBONES)}",
+        )
     for flag, value, high in (("--epochs", epochs, MAX_EPOCHS), ("--seeds", seeds, MAX_SEEDS)):
         if value is not None:
             check_int(flag, value, 1, high)
@@ -161,11 +176,15 @@ class Pair:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "better_row": self.better.index, "worse_row": self.worse.index,
-            "better": self.better.paper.label, "worse": self.worse.paper.label,
+            "better_row": self.better.index,
+            "worse_row": self.worse.index,
+            "better": self.better.paper.label,
+            "worse": self.worse.paper.label,
             "paper_top1_gap": round(self.worse.paper.top1_err - self.better.paper.top1_err, 4),
-            "delta": self.delta, "ci95": self.interval.to_dict() if self.interval else None,
-            "agrees": self.agrees, "resolved": self.resolved,
+            "delta": self.delta,
+            "ci95": self.interval.to_dict() if self.interval else None,
+            "agrees": self.agrees,
+            "resolved": self.resolved,
         }
 
 
@@ -239,24 +258,35 @@ def verdict_lines(ordering: Ordering) -> list[str]:
         lines.append(f"Ordering: agrees with the paper's (best first: {_chain(ordering.ours)}).")
     else:
         wrong = sum(1 for p in ordering.pairs if not p.agrees)
-        lines.append(f"Ordering: differs from the paper's in {wrong} of {len(ordering.pairs)} pairs "
-                     f"(ours, best first: {_chain(ordering.ours)}; the paper's: {_chain(ordering.paper)}).")
+        lines.append(
+            f"Ordering: differs from the paper's in {wrong} of {len(ordering.pairs)} pairs "
+            f"(ours, best first: {_chain(ordering.ours)}; the paper's: {_chain(ordering.paper)})."
+        )
     if ordering.pairs:
         if all(p.interval is None for p in ordering.pairs):
             lines.append("Not resolved: fewer than two seeds per row, so no difference between rows has an interval.")
         elif ordering.unresolved:
-            lines.append("Not resolved, the 95% Welch interval of our accuracy difference includes 0 "
-                         "(the paper's better row first, in pp): " + "; ".join(_pair_text(p) for p in ordering.unresolved) + ".")
+            lines.append(
+                "Not resolved, the 95% Welch interval of our accuracy difference includes 0 "
+                "(the paper's better row first, in pp): " + "; ".join(_pair_text(p) for p in ordering.unresolved) + "."
+            )
         else:
             lines.append("Every difference between rows is resolved (95% Welch intervals exclude 0).")
         if ordering.contradicted:
-            lines.append("Resolved against the paper (the paper's better row first, in pp): "
-                         + "; ".join(_pair_text(p) for p in ordering.contradicted) + ".")
+            lines.append(
+                "Resolved against the paper (the paper's better row first, in pp): "
+                + "; ".join(_pair_text(p) for p in ordering.contradicted)
+                + "."
+            )
         elif not ordering.agrees and all(p.interval is not None for p in ordering.pairs if not p.agrees):
-            lines.append("Every pair we order differently from the paper is within seed noise (not resolved), "
-                         "so our results do not contradict the paper's order.")
+            lines.append(
+                "Every pair we order differently from the paper is within seed noise (not resolved), "
+                "so our results do not contradict the paper's order."
+            )
     if ordering.untrained:
-        lines.append("No complete trial yet, left out: row " + ", ".join(str(r.index) for r in ordering.untrained) + ".")
+        lines.append(
+            "No complete trial yet, left out: row " + ", ".join(str(r.index) for r in ordering.untrained) + "."
+        )
     return lines
 
 
@@ -359,8 +389,16 @@ def run_ablation(
     from cbam_bench.search.storage import redact
 
     study = run_search(
-        plan.space, storage=storage, study_name=plan.study, epochs=plan.epochs, seeds=plan.seeds,
-        early_stop=False, device=device, data_dir=data_dir, trainer=trainer, observer=observer,
+        plan.space,
+        storage=storage,
+        study_name=plan.study,
+        epochs=plan.epochs,
+        seeds=plan.seeds,
+        early_stop=False,
+        device=device,
+        data_dir=data_dir,
+        trainer=trainer,
+        observer=observer,
         cheap_cache=cheap_cache,
     )
     return read_ablation(plan, records_from_study(study, redact(storage)))

@@ -104,18 +104,25 @@ def _read(connection: Any, study_id: int) -> list[StoredTrial]:
         for part in result.partitions(_ROWS_AT_ONCE):
             yield from part
 
-    head = connection.execute(sa.select(trials.c.trial_id, trials.c.number, trials.c.state).where(of_study)
-                              .order_by(trials.c.trial_id)).all()
+    head = connection.execute(
+        sa.select(trials.c.trial_id, trials.c.number, trials.c.state).where(of_study).order_by(trials.c.trial_id)
+    ).all()
     values: dict[int, dict[int, float]] = {}
-    for tid, objective, value, kind in rows(t["values"], "trial_id", "objective", "value", "value_type", order="objective"):
+    for tid, objective, value, kind in rows(
+        t["values"], "trial_id", "objective", "value", "value_type", order="objective"
+    ):
         values.setdefault(tid, {})[objective] = _INFINITE.get(_name(kind), value)
     params: dict[int, dict[str, Any]] = {}
     distributions: dict[str, Any] = {}
-    for tid, name, value, text in rows(t["params"], "trial_id", "param_name", "param_value", "distribution_json", order="param_id"):
+    for tid, name, value, text in rows(
+        t["params"], "trial_id", "param_name", "param_value", "distribution_json", order="param_id"
+    ):
         params.setdefault(tid, {})[name] = _distribution(distributions, text).to_external_repr(value)
     attrs = _user_attrs(rows(t["attrs"], "trial_id", "key", "value_json", order="trial_user_attribute_id"))
-    return [StoredTrial(number, _name(state), _values(values.get(tid)), params.get(tid, {}), attrs.get(tid, {}))
-            for tid, number, state in head]
+    return [
+        StoredTrial(number, _name(state), _values(values.get(tid)), params.get(tid, {}), attrs.get(tid, {}))
+        for tid, number, state in head
+    ]
 
 
 def _user_attrs(rows: Iterable[tuple[int, str, str]]) -> dict[int, dict[str, Any]]:

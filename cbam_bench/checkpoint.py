@@ -30,7 +30,11 @@ def save_checkpoint(
 
 
 def save_state(
-    path: str | Path, state: dict[str, torch.Tensor], arch: ArchSpec, spec: TrainSpec, metrics: dict[str, Any] | None = None
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    arch: ArchSpec,
+    spec: TrainSpec,
+    metrics: dict[str, Any] | None = None,
 ) -> None:
     """save_checkpoint for weights already taken out of their network (a study's trial weights)."""
     state = {key: value.detach().to("cpu").contiguous() for key, value in state.items()}
@@ -52,7 +56,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SpecError(f"checkpoint {path}", "not a cbam-bench checkpoint (written by `cbam-bench train --save`)")
     if payload.get("version") != VERSION:
-        raise SpecError(f"checkpoint {path}", f"format version {payload.get('version')!r}; this cbam-bench reads {VERSION}")
+        raise SpecError(
+            f"checkpoint {path}", f"format version {payload.get('version')!r}; this cbam-bench reads {VERSION}"
+        )
     if not isinstance(payload.get("state_dict"), dict):
         raise SpecError(f"checkpoint {path}", "state_dict: missing or not a mapping of names to tensors")
     check_tensors(payload["state_dict"], f"checkpoint {path}: state_dict")

@@ -60,8 +60,10 @@ def trial_entry(study: StudyRecords, number: int, text: str) -> Entry:
         raise StudyError(f"{text}: study {study.name!r} has no trial {number}; {there}")
     if trial.status == "reused":
         original = f"{study.name}:{trial.reused_from}"
-        raise StudyError(f"{text}: trial {number} reused the measures of trial {trial.reused_from} (the same network); "
-                         f"allowed: complete trials within budget, here {original}")
+        raise StudyError(
+            f"{text}: trial {number} reused the measures of trial {trial.reused_from} (the same network); "
+            f"allowed: complete trials within budget, here {original}"
+        )
     if not trial.usable:
         raise StudyError(f"{text}: trial {number} is {trial.status}; allowed: complete trials within budget")
     return Entry(study, trial)
@@ -91,8 +93,11 @@ def find_baseline(entry: Entry, pool: list[Entry]) -> Entry | None:
         a, b = entry.study.dataset, other.study.dataset
         return a is None or b is None or a == b
 
-    candidates = [c for c in pool if c.trial.attention_kind == "none" and key[0] is not None
-                  and network_key(c.trial) == key and same_data(c)]
+    candidates = [
+        c
+        for c in pool
+        if c.trial.attention_kind == "none" and key[0] is not None and network_key(c.trial) == key and same_data(c)
+    ]
     if not candidates:
         return None
 
@@ -114,7 +119,9 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     if baseline is not None and baseline.ref == entry.ref:
         return Comparison(entry, None, is_baseline=True)
     if baseline is None:
-        return Comparison(entry, None, notes=("no baseline: no no-attention trial of this network; name one with --baseline",))
+        return Comparison(
+            entry, None, notes=("no baseline: no no-attention trial of this network; name one with --baseline",)
+        )
     a, b = entry.trial, baseline.trial
     notes: list[str] = []
     acc, base_acc = a.measure("accuracy"), b.measure("accuracy")
@@ -173,7 +180,9 @@ def compare_all(entries: list[Entry], baseline: Entry | None = None) -> list[Com
         bases = {e.ref: find_baseline(e, pool) for e in entries}
         if not any(bases.values()):
             backbones = sorted({str(e.trial.arch.get("backbone")) for e in entries})
-            raise StudyError(f"no no-attention trial of {', '.join(backbones)} in {', '.join(studies)}; "
-                             "allowed: name a baseline with --baseline STUDY:N")
+            raise StudyError(
+                f"no no-attention trial of {', '.join(backbones)} in {', '.join(studies)}; "
+                "allowed: name a baseline with --baseline STUDY:N"
+            )
     first = {b.ref: b for b in bases.values() if b is not None}
     return [compare(b, b) for b in first.values()] + [compare(e, bases[e.ref]) for e in entries if e.ref not in first]

@@ -33,8 +33,10 @@ def members(study: StudyRecords, top: int) -> list[TrialRecord]:
     """The `top` best front members by the first objective, then the no-attention baseline if it is not among them."""
     first = study.objectives[0].metric if study.objectives else None
     if first not in RANKED_BY:
-        raise StudyError(f"study {study.name!r}: confirmation retrains by the first objective, which must be "
-                         f"{' or '.join(RANKED_BY)}; it is {first}")
+        raise StudyError(
+            f"study {study.name!r}: confirmation retrains by the first objective, which must be "
+            f"{' or '.join(RANKED_BY)}; it is {first}"
+        )
     front = pareto.pareto_front(study)[:top]
     if not front:
         raise StudyError(f"study {study.name!r} has no complete trial within budget to confirm")
@@ -110,17 +112,29 @@ class Confirmation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "study": confirm_name(self.study.name), "epochs": self.epochs, "seeds": self.seeds,
-            "members": [{"trial": c.trial.number, "summary": c.trial.summary, "search_accuracy": c.searched,
-                         "runs": {str(s): a for s, a in sorted(c.runs.items())},
-                         "interval": c.interval.to_dict() if c.interval else None} for c in self.confirmed],
-            "kendall_tau": self.tau, "n": len(self.ranked), "held": self.held,
+            "study": confirm_name(self.study.name),
+            "epochs": self.epochs,
+            "seeds": self.seeds,
+            "members": [
+                {
+                    "trial": c.trial.number,
+                    "summary": c.trial.summary,
+                    "search_accuracy": c.searched,
+                    "runs": {str(s): a for s, a in sorted(c.runs.items())},
+                    "interval": c.interval.to_dict() if c.interval else None,
+                }
+                for c in self.confirmed
+            ],
+            "kendall_tau": self.tau,
+            "n": len(self.ranked),
+            "held": self.held,
             "picks": {k: {"search": a, "confirmed": b, "same": a == b} for k, (a, b) in self.picks().items()},
         }
 
 
-def read(study: StudyRecords, confirm: StudyRecords, *, seeds: int | None = None,
-         chosen: Sequence[TrialRecord] | None = None) -> Confirmation:
+def read(
+    study: StudyRecords, confirm: StudyRecords, *, seeds: int | None = None, chosen: Sequence[TrialRecord] | None = None
+) -> Confirmation:
     """The confirmation of `study` stored in `confirm` (planned with `seeds` per member); members are
     those it holds runs for, or `chosen`."""
     runs: dict[int, dict[int, float]] = {}
@@ -130,7 +144,9 @@ def read(study: StudyRecords, confirm: StudyRecords, *, seeds: int | None = None
             runs.setdefault(number, {})[seed] = float(t.values[0])
     wanted = list(chosen) if chosen is not None else [t for t in study.trials if t.number in runs]
     return Confirmation(
-        study=study, epochs=(confirm.train or {}).get("epochs"), seeds=seeds,
+        study=study,
+        epochs=(confirm.train or {}).get("epochs"),
+        seeds=seeds,
         confirmed=tuple(Confirmed(t, runs.get(t.number, {})) for t in wanted),
     )
 

@@ -37,21 +37,45 @@ LATENCY_CONVENTION = (
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", "max", "Acc.", "%", "validation top-1, mean over seeds (stored as a fraction, shown as %)", 1.0),
-        Metric("top5", "max", "Top-5", "%", "validation top-5, mean over seeds (stored as a fraction, shown as %)", 1.0),
+        Metric(
+            "accuracy", "max", "Acc.", "%", "validation top-1, mean over seeds (stored as a fraction, shown as %)", 1.0
+        ),
+        Metric(
+            "top5", "max", "Top-5", "%", "validation top-5, mean over seeds (stored as a fraction, shown as %)", 1.0
+        ),
         Metric("test_accuracy", "max", "Test acc.", "%", "test-split top-1, never used for selection", 1.0),
         Metric("test_top5", "max", "Test top-5", "%", "test-split top-5, never used for selection", 1.0),
         Metric("params", "min", "Params", "count", "every parameter, exact", 0.0),
-        Metric("macs", "min", "MACs", "count",
-               "multiply-adds of convolution and linear layers, one image, eval mode (the paper's FLOPs)", 0.0),
-        Metric("elementwise_ops", "min", "Elem. ops", "count",
-               "inside attention only: one op per element of each sigmoid, multiply, add, norm and pooling", 0.0),
+        Metric(
+            "macs",
+            "min",
+            "MACs",
+            "count",
+            "multiply-adds of convolution and linear layers, one image, eval mode (the paper's FLOPs)",
+            0.0,
+        ),
+        Metric(
+            "elementwise_ops",
+            "min",
+            "Elem. ops",
+            "count",
+            "inside attention only: one op per element of each sigmoid, multiply, add, norm and pooling",
+            0.0,
+        ),
         Metric("latency_ms", "min", "Latency", "ms", LATENCY_CONVENTION.format(statistic="median"), 0.0),
-        Metric("latency_p90_ms", "min", "Latency p90", "ms", LATENCY_CONVENTION.format(statistic="90th percentile"), 0.0),
-        Metric("latency_ratio", "min", "Lat. ratio", "",
-               "median latency over that of the same network without attention, the two timed alternately "
-               "(A B A B) in one window under the trial's latency set-up, so drift between trials cancels; "
-               "1 without attention", 0.0),
+        Metric(
+            "latency_p90_ms", "min", "Latency p90", "ms", LATENCY_CONVENTION.format(statistic="90th percentile"), 0.0
+        ),
+        Metric(
+            "latency_ratio",
+            "min",
+            "Lat. ratio",
+            "",
+            "median latency over that of the same network without attention, the two timed alternately "
+            "(A B A B) in one window under the trial's latency set-up, so drift between trials cancels; "
+            "1 without attention",
+            0.0,
+        ),
     )
 }
 
@@ -87,8 +111,11 @@ def parse_objective(text: str) -> Objective:
     name = name.strip()
     if not direction:
         if name not in METRICS:
-            raise SpecError("objectives", f"{text!r} is not allowed{did_you_mean(name, METRICS)}; "
-                            f"allowed: {allowed(f'{m}:{METRICS[m].direction}' for m in OBJECTIVE_METRICS)}")
+            raise SpecError(
+                "objectives",
+                f"{text!r} is not allowed{did_you_mean(name, METRICS)}; "
+                f"allowed: {allowed(f'{m}:{METRICS[m].direction}' for m in OBJECTIVE_METRICS)}",
+            )
         direction = METRICS[name].direction
     if direction not in DIRECTIONS:
         raise SpecError("objectives", f"{text!r} has direction {direction!r}; allowed: {allowed(DIRECTIONS)}")

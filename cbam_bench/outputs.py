@@ -53,7 +53,13 @@ def is_kind(path: Path, kind: FileKind) -> bool:
 
 
 def check_output(
-    path: Path, option: str, kind: FileKind, *, storage: str | None = None, force: bool = False, make_folders: bool = False
+    path: Path,
+    option: str,
+    kind: FileKind,
+    *,
+    storage: str | None = None,
+    force: bool = False,
+    make_folders: bool = False,
 ) -> None:
     """SpecError naming `option` unless `path` may be written (see the module's docstring).
 

@@ -214,5 +214,7 @@ def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) 
         v = t.measure(name)
         return math.inf if v is None else v
 
-    return min(candidates, key=lambda t: (-(t.attrs.accuracy or 0.0), cost(t, "macs"),
-                                          cost(t, "latency_ms"), cost(t, "params"), t.number))
+    return min(
+        candidates,
+        key=lambda t: (-(t.attrs.accuracy or 0.0), cost(t, "macs"), cost(t, "latency_ms"), cost(t, "params"), t.number),
+    )

@@ -165,14 +165,15 @@ class TrialRecord:
             if not self.feasible:
                 return "infeasible"
             return "complete" if self.reused_from is None else "reused"
-        return {"pruned": "pruned", "fail": "duplicate" if self.reused_from is not None else "failed"}.get(self.state, "running")
+        return {"pruned": "pruned", "fail": "duplicate" if self.reused_from is not None else "failed"}.get(
+            self.state, "running"
+        )
 
     @property
     def usable(self) -> bool:
         """Whether the trial takes part in fronts, ranks and picks: a reused trial does not, since
         its original stands for the network (counting both would list one network twice)."""
-        return (self.status == "complete" and self.values is not None
-                and all(math.isfinite(v) for v in self.values))
+        return self.status == "complete" and self.values is not None and all(math.isfinite(v) for v in self.values)
 
     def measure(self, name: str) -> float | None:
         """A numeric stored key as a float, or None when it was not stored (pruned and failed trials
@@ -270,12 +271,18 @@ def _objectives(study: optuna.Study) -> tuple[Objective, ...]:
     return tuple(Objective(name, direction) for name, direction in zip(names, directions))
 
 
-def records_from_study(study: optuna.Study, storage: str | None = None,
-                       stored: Sequence[StoredTrial] | None = None) -> StudyRecords:
+def records_from_study(
+    study: optuna.Study, storage: str | None = None, stored: Sequence[StoredTrial] | None = None
+) -> StudyRecords:
     """Turn a loaded Optuna study into plain records; `stored`: its trials already read (bulk_read)."""
     trials = tuple(
-        TrialRecord(number=t.number, state=t.state.lower(), values=t.values, params=t.params,
-                    attrs=TrialAttrs.from_user_attrs(t.user_attrs))
+        TrialRecord(
+            number=t.number,
+            state=t.state.lower(),
+            values=t.values,
+            params=t.params,
+            attrs=TrialAttrs.from_user_attrs(t.user_attrs),
+        )
         for t in (stored if stored is not None else [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)])
     )
     attrs = study.user_attrs

@@ -101,7 +101,9 @@ def _recipe(study: StudyRecords) -> tuple[TrainSpec, str | None]:
             return TrainSpec.from_dict(study.train), None
         spec = TrainSpec() if study.dataset is None else TrainSpec(dataset=study.dataset)
     except SpecError as exc:
-        raise StudyError(f"{OPTION}: study {study.name!r} stores a training recipe this version cannot read ({exc})") from None
+        raise StudyError(
+            f"{OPTION}: study {study.name!r} stores a training recipe this version cannot read ({exc})"
+        ) from None
     return spec, f"study {study.name!r} stores no training recipe; using the defaults on {spec.dataset}"
 
 
@@ -117,8 +119,12 @@ def _status_note(study: StudyRecords, trial: TrialRecord) -> str | None:
     if trial.status == "pruned":
         when = trial.attrs.stopped_at_epoch
         why = trial.attrs.stopped_reason
-        return (f"{ref} was pruned" + (f" at epoch {when}" if when else "") + (f" ({why})" if why else "")
-                + "; retraining it anyway")
+        return (
+            f"{ref} was pruned"
+            + (f" at epoch {when}" if when else "")
+            + (f" ({why})" if why else "")
+            + "; retraining it anyway"
+        )
     if trial.status == "infeasible":
         return f"{ref} is over the study's budget on {_over_budget(study, trial)} and was never trained; retraining it anyway"
     if trial.status == "failed":
@@ -129,7 +135,9 @@ def _status_note(study: StudyRecords, trial: TrialRecord) -> str | None:
     return None
 
 
-def _stored_score(trial: TrialRecord, recipe: TrainSpec, recipe_stored: bool) -> tuple[float | None, int | None, int | None]:
+def _stored_score(
+    trial: TrialRecord, recipe: TrainSpec, recipe_stored: bool
+) -> tuple[float | None, int | None, int | None]:
     """(validation top-1, epochs, seeds) the study recorded for the trial; None where it has none."""
     if trial.status in ("complete", "reused"):
         epochs = trial.attrs.epochs
@@ -149,9 +157,14 @@ def _resolve(study: StudyRecords, named: TrialRecord) -> tuple[TrialRecord, str 
         return named, None
     original = study.trial(source)
     if original is None:
-        return named, f"{study.name}:{named.number} reused the measures of trial {source}, which is no longer stored; using its own copy"
-    return original, (f"{study.name}:{named.number} reused the measures of trial {source} (the same network); "
-                      f"retraining {study.name}:{source}")
+        return (
+            named,
+            f"{study.name}:{named.number} reused the measures of trial {source}, which is no longer stored; using its own copy",
+        )
+    return original, (
+        f"{study.name}:{named.number} reused the measures of trial {source} (the same network); "
+        f"retraining {study.name}:{source}"
+    )
 
 
 def stored_trial(storage: str, text: str) -> StoredTrial:
@@ -165,17 +178,31 @@ def stored_trial(storage: str, text: str) -> StoredTrial:
         raise StudyError(f"{OPTION}: study {name!r} has no trial {number}; {there}")
     trial, reuse_note = _resolve(study, named)
     if not trial.arch:
-        raise StudyError(f"{OPTION}: {name}:{trial.number} is {trial.status} and stores no architecture "
-                         "(no candidate was sampled); allowed: a trial with a stored arch")
+        raise StudyError(
+            f"{OPTION}: {name}:{trial.number} is {trial.status} and stores no architecture "
+            "(no candidate was sampled); allowed: a trial with a stored arch"
+        )
     try:
         arch = ArchSpec.from_dict(trial.arch)
     except SpecError as exc:
-        raise StudyError(f"{OPTION}: {name}:{trial.number} stores an architecture this version cannot read ({exc})") from None
+        raise StudyError(
+            f"{OPTION}: {name}:{trial.number} stores an architecture this version cannot read ({exc})"
+        ) from None
     recipe, recipe_note = _recipe(study)
     accuracy, epochs, seeds = _stored_score(trial, recipe, recipe_stored=recipe_note is None)
     notes = tuple(n for n in (reuse_note, _status_note(study, trial), recipe_note) if n)
     return StoredTrial(
-        study=name, trial=trial.number, requested=number, storage=redact(storage), status=trial.status, record=trial,
-        arch=arch, recipe=recipe, dataset=study.dataset or recipe.dataset, accuracy=accuracy, epochs=epochs,
-        seeds=seeds, notes=notes,
+        study=name,
+        trial=trial.number,
+        requested=number,
+        storage=redact(storage),
+        status=trial.status,
+        record=trial,
+        arch=arch,
+        recipe=recipe,
+        dataset=study.dataset or recipe.dataset,
+        accuracy=accuracy,
+        epochs=epochs,
+        seeds=seeds,
+        notes=notes,
     )

@@ -180,8 +180,7 @@ class ArchSpec:
                 if s > len(info.depths):
                     raise SpecError(
                         "placement.stages",
-                        f"{s} is out of range for {self.backbone}; "
-                        f"allowed: {allowed(range(1, len(info.depths) + 1))}"
+                        f"{s} is out of range for {self.backbone}; allowed: {allowed(range(1, len(info.depths) + 1))}",
                     )
 
     def sites(self) -> list[tuple[int, int]]:
@@ -314,15 +313,20 @@ class TrainSpec:
         check_int("train.batch_size", self.batch_size, 1, MAX_BATCH)
         check_int("train.seed", self.seed, 0, MAX_SEED)
         check_int("train.data_seed", self.data_seed, 0, MAX_SEED)
-        for name, low, high in (("image_size", 8, MAX_IMAGE_SIZE), ("train_images", MIN_TRAIN_IMAGES, MAX_IMAGES),
-                                ("val_images", 1, MAX_IMAGES)):
+        for name, low, high in (
+            ("image_size", 8, MAX_IMAGE_SIZE),
+            ("train_images", MIN_TRAIN_IMAGES, MAX_IMAGES),
+            ("val_images", 1, MAX_IMAGES),
+        ):
             if getattr(self, name) is not None:
                 check_int(f"train.{name}", getattr(self, name), low, high)
         check_number("train.lr", self.lr, 0, above=True)
         for name in ("momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
             check_number(f"train.{name}", getattr(self, name), 0)
         if self.label_smoothing >= 1:
-            raise SpecError("train.label_smoothing", f"{self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)")
+            raise SpecError(
+                "train.label_smoothing", f"{self.label_smoothing!r} is not allowed; allowed: a number in [0, 1)"
+            )
         if not isinstance(self.nesterov, bool):
             raise SpecError("train.nesterov", f"{self.nesterov!r} is not allowed; allowed: true, false")
         check_choice("train.schedule", self.schedule, SCHEDULES)

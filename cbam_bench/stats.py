@@ -44,8 +44,15 @@ class Interval:
         return self.low > 0 or self.high < 0
 
     def to_dict(self) -> dict[str, object]:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level,
-                "method": self.method, "df": self.df, "excludes_zero": self.excludes_zero}
+        return {
+            "estimate": self.estimate,
+            "low": self.low,
+            "high": self.high,
+            "level": self.level,
+            "method": self.method,
+            "df": self.df,
+            "excludes_zero": self.excludes_zero,
+        }
 
 
 def welch_interval(a: Sample, b: Sample, level: float = LEVEL) -> Interval:

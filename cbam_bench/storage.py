@@ -117,7 +117,9 @@ def check_sqlite_file(path: Path) -> bool:
     another program's database: cbam-bench never writes into any of them.
     """
     if path.is_dir():
-        raise StudyError(f"--storage: {str(path)!r} is a folder; allowed: a SQLite database file, e.g. {DEFAULT_STORAGE}")
+        raise StudyError(
+            f"--storage: {str(path)!r} is a folder; allowed: a SQLite database file, e.g. {DEFAULT_STORAGE}"
+        )
     if not path.exists() or path.stat().st_size == 0:
         return False
     with path.open("rb") as f:

@@ -154,7 +154,12 @@ class Evaluation:
 
 
 def evaluate(
-    model: nn.Module, data: Data, split: Split, *, amp: torch.dtype | None = None, memory_format: torch.memory_format = torch.contiguous_format
+    model: nn.Module,
+    data: Data,
+    split: Split,
+    *,
+    amp: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Evaluation:
     """Mean cross-entropy, top-1 and top-5 accuracy (top-k with k capped at the classes) on `split`."""
     device = split.labels.device
@@ -288,7 +293,9 @@ def train_model(
     arch = fit_arch(arch, spec)
     data = load_data(spec, device)
     plan = _plan(spec, data, device)
-    model = set_fused(initial_model(arch, spec.seed, weights), spec.fused).to(device=device, memory_format=plan.memory_format)
+    model = set_fused(initial_model(arch, spec.seed, weights), spec.fused).to(
+        device=device, memory_format=plan.memory_format
+    )
     step_fn, optimizer = _step_function(model, plan, spec)
     graphed = step_fn if isinstance(step_fn, GraphedStep) else None
     generator = torch.Generator(device=device).manual_seed(spec.seed)
@@ -307,7 +314,9 @@ def train_model(
             if on_epoch is not None:
                 on_epoch(history[-1])
 
-    test = None if data.test is None else evaluate(model, data, data.test, amp=plan.amp, memory_format=plan.memory_format)
+    test = (
+        None if data.test is None else evaluate(model, data, data.test, amp=plan.amp, memory_format=plan.memory_format)
+    )
     epoch_seconds = [r.seconds for r in history]
     result = TrainResult(
         arch=arch,

@@ -97,5 +97,7 @@ def train_and_measure(
     cost = profile(fitted).total
     amp = autocast_dtype(spec.precision, device)
     shape = (1, fitted.in_channels, fitted.input_size, fitted.input_size)
-    latency = measure_latency(net, shape, device=device, dtype=amp or torch.float32, channels_last=device.type == "cuda")
+    latency = measure_latency(
+        net, shape, device=device, dtype=amp or torch.float32, channels_last=device.type == "cuda"
+    )
     return net, TrainReport(arch=fitted, spec=spec, result=result, cost=cost, latency=latency, env=environment(device))

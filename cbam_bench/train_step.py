@@ -44,7 +44,9 @@ def plain_step(
     device_type = next(model.parameters()).device.type
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type, dtype=amp or torch.float32, enabled=amp is not None, cache_enabled=autocast_cache):
+        with torch.autocast(
+            device_type, dtype=amp or torch.float32, enabled=amp is not None, cache_enabled=autocast_cache
+        ):
             loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -54,7 +56,9 @@ def plain_step(
     return step
 
 
-def graph_ready_optimizer(param_groups: list[dict], lr: float, momentum: float, nesterov: bool, device: torch.device) -> torch.optim.SGD:
+def graph_ready_optimizer(
+    param_groups: list[dict], lr: float, momentum: float, nesterov: bool, device: torch.device
+) -> torch.optim.SGD:
     """SGD whose learning rate lives on the device (one tensor per group), fused into one kernel."""
     groups = [group | {"lr": torch.tensor(lr, device=device)} for group in param_groups]
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, fused=True)
@@ -76,7 +80,9 @@ class GraphedStep:
     call, so copy it (train.py stores it into a tensor of losses at once).
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, amp: torch.dtype | None, label_smoothing: float) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, amp: torch.dtype | None, label_smoothing: float
+    ) -> None:
         self._step = plain_step(model, optimizer, amp, label_smoothing, autocast_cache=False)
         self._optimizer = optimizer
         self._side = torch.cuda.Stream()

@@ -25,8 +25,9 @@ def trial_interval(trial: TrialRecord) -> MeanInterval | None:
     return mean_interval([float(a) for a in runs]) if runs and len(runs) >= 2 else None
 
 
-def _could_dominate(other: TrialRecord, member: TrialRecord, study: StudyRecords,
-                    intervals: dict[int, MeanInterval]) -> bool:
+def _could_dominate(
+    other: TrialRecord, member: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]
+) -> bool:
     """Whether `other` dominates `member` once the accuracy intervals are allowed for."""
     if other.values is None or member.values is None:
         return False
@@ -54,8 +55,10 @@ def unresolved(study: StudyRecords, front: Sequence[TrialRecord]) -> dict[int, i
     for member in front:
         if member.number not in intervals:
             continue
-        rival = next((t for t in study.usable if t.number != member.number
-                      and _could_dominate(t, member, study, intervals)), None)
+        rival = next(
+            (t for t in study.usable if t.number != member.number and _could_dominate(t, member, study, intervals)),
+            None,
+        )
         if rival is not None:
             out[member.number] = rival.number
     return out

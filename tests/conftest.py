@@ -12,7 +12,6 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
 from postgres_server import Server, running_server, server_binaries
 
 os.environ.setdefault("COLUMNS", "120")

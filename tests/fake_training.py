@@ -31,7 +31,9 @@ def dataset_info(spec: TrainSpec) -> DatasetInfo:
 
 def fit_arch(arch: ArchSpec, spec: TrainSpec) -> ArchSpec:
     info = dataset_info(spec)
-    return dataclasses.replace(arch, num_classes=info.num_classes, in_channels=info.in_channels, input_size=info.image_size)
+    return dataclasses.replace(
+        arch, num_classes=info.num_classes, in_channels=info.in_channels, input_size=info.image_size
+    )
 
 
 def final_accuracy(arch: ArchSpec, seed: int) -> float:
@@ -59,6 +61,14 @@ def train(arch: ArchSpec, spec: TrainSpec, *, on_epoch: Callable[[EpochReport], 
         if on_epoch is not None:
             on_epoch(report)
     return TrainResult(
-        arch=arch, accuracy=final, top5=min(1.0, final + 0.2), test_accuracy=final - 0.01, test_top5=None,
-        loss=0.5, history=history, epoch_seconds=[0.01] * spec.epochs, images_per_s=1000.0 + spec.seed, wall_s=0.05,
+        arch=arch,
+        accuracy=final,
+        top5=min(1.0, final + 0.2),
+        test_accuracy=final - 0.01,
+        test_top5=None,
+        loss=0.5,
+        history=history,
+        epoch_seconds=[0.01] * spec.epochs,
+        images_per_s=1000.0 + spec.seed,
+        wall_s=0.05,
     )

@@ -39,15 +39,22 @@ def _free_port() -> int:
 class Server:
     port: int
 
-    def url(self, user: str = "postgres", password: str = ADMIN_PASSWORD, database: str = "postgres",
-            scheme: str = "postgresql+psycopg2") -> str:
+    def url(
+        self,
+        user: str = "postgres",
+        password: str = ADMIN_PASSWORD,
+        database: str = "postgres",
+        scheme: str = "postgresql+psycopg2",
+    ) -> str:
         return f"{scheme}://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def add_user(self, user: str, password: str) -> None:
         """A login role with that password and a database of the same name that it owns."""
         import psycopg2
 
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", password=ADMIN_PASSWORD, dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", password=ADMIN_PASSWORD, dbname="postgres"
+        )
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
@@ -68,14 +75,34 @@ def running_server(bindir: Path) -> Iterator[Server]:
     if as_postgres:
         os.chown(pwfile, user.pw_uid, user.pw_gid)
     data, port = root / "data", _free_port()
-    subprocess.run(as_postgres + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                                  "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_postgres
+        + [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield Server(port)
     finally:
-        subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)

@@ -19,21 +19,47 @@ from cbam_bench.data.fit import fit_arch
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
-STATES = {"complete": TrialState.COMPLETE, "infeasible": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-          "fail": TrialState.FAIL, "running": TrialState.RUNNING}
+STATES = {
+    "complete": TrialState.COMPLETE,
+    "infeasible": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "fail": TrialState.FAIL,
+    "running": TrialState.RUNNING,
+}
 ENV = {"python": "3.11.2", "torch": "2.14.1", "cuda": None, "device": "cpu", "cbam_bench": "0.1.0"}
 # What the search stores by default: latency timed on one CPU thread, whatever the training device.
-CPU_LATENCY = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format": "contiguous", "threads": 1, "repeats": 20}
-GPU_LATENCY = {"batch": 8, "device": "NVIDIA H100", "dtype": "float16", "memory_format": "channels_last", "threads": 16,
-               "repeats": 50}
+CPU_LATENCY = {
+    "batch": 1,
+    "device": "cpu",
+    "dtype": "float32",
+    "memory_format": "contiguous",
+    "threads": 1,
+    "repeats": 20,
+}
+GPU_LATENCY = {
+    "batch": 8,
+    "device": "NVIDIA H100",
+    "dtype": "float16",
+    "memory_format": "channels_last",
+    "threads": 16,
+    "repeats": 50,
+}
 
 # A recipe small enough to train in a test (1 epoch, 128 images of 16x16), with values that differ
 # from TrainSpec's defaults so tests can tell where each came from.
-TINY_RECIPE = TrainSpec(epochs=1, batch_size=32, lr=0.05, weight_decay=1e-3, seed=3, image_size=16, train_images=128,
-                        val_images=64)
+TINY_RECIPE = TrainSpec(
+    epochs=1, batch_size=32, lr=0.05, weight_decay=1e-3, seed=3, image_size=16, train_images=128, val_images=64
+)
 # A real candidate as the search stores it: fitted to the study's data (digits-clutter: 1 channel).
-TINY_ARCH = fit_arch(ArchSpec("cifar_resnet20", width=0.25, attention=AttentionSpec(kind="cbam", reduction=4),
-                              placement=PlacementSpec(stages=(2, 3))), TINY_RECIPE)
+TINY_ARCH = fit_arch(
+    ArchSpec(
+        "cifar_resnet20",
+        width=0.25,
+        attention=AttentionSpec(kind="cbam", reduction=4),
+        placement=PlacementSpec(stages=(2, 3)),
+    ),
+    TINY_RECIPE,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -62,25 +88,36 @@ class Fake:
     backbone: str = "cifar_resnet20"
     reused_from: int | None = None  # a complete trial that copied this earlier trial's measures
     latency_setup: dict[str, object] | None = field(default_factory=lambda: dict(CPU_LATENCY))  # None: not stored
-    arch: ArchSpec | None = None  # stored as given (e.g. fitted to the study's data) instead of built from the fields above
+    arch: ArchSpec | None = (
+        None  # stored as given (e.g. fitted to the study's data) instead of built from the fields above
+    )
 
 
 def arch_of(fake: Fake) -> ArchSpec:
     if fake.arch is not None:
         return fake.arch
-    return ArchSpec(fake.backbone, attention=AttentionSpec(kind=fake.kind, reduction=fake.reduction),
-                    placement=PlacementSpec(stages=fake.stages))
+    return ArchSpec(
+        fake.backbone,
+        attention=AttentionSpec(kind=fake.kind, reduction=fake.reduction),
+        placement=PlacementSpec(stages=fake.stages),
+    )
 
 
 def user_attrs(fake: Fake, budgets: dict[str, float] | None = None) -> dict[str, object]:
     """The contract's per-trial user_attrs for this fake; only what its status would have stored."""
     arch = arch_of(fake)
     attrs: dict[str, object] = {
-        "archid": arch.archid, "arch": arch.to_dict(), "summary": arch.attention.summary(),
-        "params": int(fake.params), "macs": int(fake.macs), "elementwise_ops": int(fake.elementwise_ops),
-        "latency_ms": fake.latency_ms, "latency_p90_ms": round(fake.latency_ms * 1.1, 6),
+        "archid": arch.archid,
+        "arch": arch.to_dict(),
+        "summary": arch.attention.summary(),
+        "params": int(fake.params),
+        "macs": int(fake.macs),
+        "elementwise_ops": int(fake.elementwise_ops),
+        "latency_ms": fake.latency_ms,
+        "latency_p90_ms": round(fake.latency_ms * 1.1, 6),
         "latency_ratio": fake.latency_ratio,
-        "env": {**ENV, "device": fake.device}, "feasible": fake.status != "infeasible",
+        "env": {**ENV, "device": fake.device},
+        "feasible": fake.status != "infeasible",
     }
     if fake.reused_from is not None:
         attrs["reused_from"] = fake.reused_from
@@ -100,15 +137,25 @@ def user_attrs(fake: Fake, budgets: dict[str, float] | None = None) -> dict[str,
         return attrs
     runs = list(fake.seed_accuracies or [fake.accuracy])
     mean = statistics.fmean(runs)
-    attrs.update({
-        "accuracy": mean, "top5": min(1.0, mean + 0.05), "accuracy_std": statistics.stdev(runs) if len(runs) > 1 else 0.0,
-        "seed_accuracies": runs, "seeds": len(runs), "test_accuracy": mean - 0.01, "test_top5": min(1.0, mean + 0.04),
-        "train_s": 12.5, "images_per_s": 850.0,
-    })
+    attrs.update(
+        {
+            "accuracy": mean,
+            "top5": min(1.0, mean + 0.05),
+            "accuracy_std": statistics.stdev(runs) if len(runs) > 1 else 0.0,
+            "seed_accuracies": runs,
+            "seeds": len(runs),
+            "test_accuracy": mean - 0.01,
+            "test_top5": min(1.0, mean + 0.04),
+            "train_s": 12.5,
+            "images_per_s": 850.0,
+        }
+    )
     return attrs
 
 
-def frozen_trial(fake: Fake, objectives: Sequence[str], budgets: dict[str, float] | None = None) -> optuna.trial.FrozenTrial:
+def frozen_trial(
+    fake: Fake, objectives: Sequence[str], budgets: dict[str, float] | None = None
+) -> optuna.trial.FrozenTrial:
     attrs = user_attrs(fake, budgets)
     params: dict[str, object] = {"attention.kind": fake.kind}
     dists = {"attention.kind": CategoricalDistribution(["none", "se", "eca", "cbam"])}
@@ -118,8 +165,9 @@ def frozen_trial(fake: Fake, objectives: Sequence[str], budgets: dict[str, float
     values = None
     if fake.status in ("complete", "infeasible"):
         values = [float(attrs[o.split(":")[0]]) for o in objectives]  # type: ignore[arg-type]
-    return optuna.trial.create_trial(state=STATES[fake.status], values=values, params=params,
-                                     distributions=dists, user_attrs=attrs)
+    return optuna.trial.create_trial(
+        state=STATES[fake.status], values=values, params=params, distributions=dists, user_attrs=attrs
+    )
 
 
 def make_study(
@@ -154,12 +202,26 @@ def make_study(
 
 # A small study with one of everything: baseline, SE, CBAM variants, over budget, pruned, failed.
 MIXED = (
-    Fake(kind="none", accuracy=0.80, macs=40.0e6, params=270e3, latency_ms=1.0, elementwise_ops=0,
-         seed_accuracies=(0.79, 0.80, 0.81)),
+    Fake(
+        kind="none",
+        accuracy=0.80,
+        macs=40.0e6,
+        params=270e3,
+        latency_ms=1.0,
+        elementwise_ops=0,
+        seed_accuracies=(0.79, 0.80, 0.81),
+    ),
     Fake(kind="se", accuracy=0.85, macs=40.1e6, params=275e3, latency_ms=1.4, seed_accuracies=(0.84, 0.85, 0.86)),
     Fake(kind="cbam", accuracy=0.88, macs=40.2e6, params=276e3, latency_ms=2.0, seed_accuracies=(0.87, 0.88, 0.89)),
-    Fake(kind="cbam", reduction=4, accuracy=0.84, macs=40.3e6, params=290e3, latency_ms=2.2,
-         seed_accuracies=(0.83, 0.84, 0.85)),
+    Fake(
+        kind="cbam",
+        reduction=4,
+        accuracy=0.84,
+        macs=40.3e6,
+        params=290e3,
+        latency_ms=2.2,
+        seed_accuracies=(0.83, 0.84, 0.85),
+    ),
     Fake(status="infeasible", kind="cbam", reduction=8, macs=40.25e6, latency_ms=9.0),
     Fake(status="pruned", kind="se", reduction=4),
     Fake(status="fail", kind="cbam", reduction=32),

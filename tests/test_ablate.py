@@ -22,8 +22,14 @@ HALF = T_975_DF4 * (2 * 0.01**2 / 3) ** 0.5
 
 def trial(number: int, runs: list[float], attention: AttentionSpec | None = None, **attrs) -> TrialRecord:
     arch = ArchSpec("cifar_resnet20", attention=attention or AttentionSpec())
-    stored = {"arch": arch.to_dict(), "accuracy": statistics.fmean(runs), "seed_accuracies": runs, "seeds": len(runs),
-              "accuracy_std": statistics.stdev(runs) if len(runs) > 1 else 0.0, **attrs}
+    stored = {
+        "arch": arch.to_dict(),
+        "accuracy": statistics.fmean(runs),
+        "seed_accuracies": runs,
+        "seeds": len(runs),
+        "accuracy_std": statistics.stdev(runs) if len(runs) > 1 else 0.0,
+        **attrs,
+    }
     return TrialRecord(number, "complete", (stored["accuracy"],), attrs=TrialAttrs(**stored))
 
 
@@ -41,7 +47,11 @@ def rows(*means: float | None, seeds: int = 3) -> list[Row]:
 
 def test_agreeing_order_with_every_difference_resolved() -> None:
     ordering = order_rows(rows(0.80, 0.85, 0.90))
-    assert ordering.agrees is True and [r.index for r in ordering.ours] == [r.index for r in ordering.paper] == [3, 2, 1]
+    assert ordering.agrees is True and [r.index for r in ordering.ours] == [r.index for r in ordering.paper] == [
+        3,
+        2,
+        1,
+    ]
     assert len(ordering.pairs) == 3 and ordering.unresolved == () and ordering.contradicted == ()
     assert verdict_lines(ordering) == [
         "Ordering: agrees with the paper's (best first: 3 > 2 > 1).",
@@ -59,7 +69,8 @@ def test_agreeing_order_with_an_overlap_says_that_pair_is_not_resolved() -> None
     assert pair.interval.df == pytest.approx(4.0)
     assert verdict_lines(ordering)[1] == (
         "Not resolved, the 95% Welch interval of our accuracy difference includes 0 "
-        "(the paper's better row first, in pp): 3 vs 2: +1.00 pp [-1.27, +3.27].")
+        "(the paper's better row first, in pp): 3 vs 2: +1.00 pp [-1.27, +3.27]."
+    )
 
 
 def test_a_resolved_swap_contradicts_the_paper() -> None:
@@ -90,7 +101,8 @@ def test_one_seed_resolves_nothing() -> None:
     ordering = order_rows(rows(0.80, 0.90, 0.85, seeds=1))
     assert all(p.interval is None and not p.resolved for p in ordering.pairs) and ordering.contradicted == ()
     assert verdict_lines(ordering)[1:] == [
-        "Not resolved: fewer than two seeds per row, so no difference between rows has an interval."]
+        "Not resolved: fewer than two seeds per row, so no difference between rows has an interval."
+    ]
 
 
 def test_rows_without_a_trial_are_left_out() -> None:
@@ -111,7 +123,12 @@ def test_paper_rows_match_trials_by_their_attention_module() -> None:
         trial(2, [0.8, 0.82], AttentionSpec(**se), reused_from=1),  # a copy: never stands for the row
         trial(3, [0.6, 0.61, 0.62], AttentionSpec(**none)),
         trial(4, [0.6, 0.61], AttentionSpec(**none)),  # fewer seeds than trial 3
-        TrialRecord(5, "fail", None, attrs=TrialAttrs(arch=ArchSpec("cifar_resnet20", attention=AttentionSpec(**avgmax)).to_dict())),
+        TrialRecord(
+            5,
+            "fail",
+            None,
+            attrs=TrialAttrs(arch=ArchSpec("cifar_resnet20", attention=AttentionSpec(**avgmax)).to_dict()),
+        ),
     )
     study = StudyRecords("paper-channel", (Objective("accuracy", "max"), Objective("macs", "min")), trials)
     matched = match_rows("channel", study)
@@ -127,16 +144,23 @@ def test_a_plan_names_its_study_after_the_space_and_what_departs_from_it() -> No
     other = plan_ablation("spatial", backbone="resnet18", dataset="imagefolder:/data/birds", epochs=1, seeds=2)
     assert other.study == "paper-spatial-resnet18-imagefolder_data_birds-1ep-2seeds"
     assert other.space.backbone == other.space.source["backbone"] == "resnet18"
-    assert other.space.dataset == other.space.train.dataset == other.space.source["dataset"] == "imagefolder:/data/birds"
+    assert (
+        other.space.dataset == other.space.train.dataset == other.space.source["dataset"] == "imagefolder:/data/birds"
+    )
     assert other.space.variants == plan_ablation("spatial").space.variants
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: tables_named("chanel"),
-         "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all"),
-        (lambda: plan_ablation("channel", backbone="resnet5"), "--backbone: 'resnet5' is not allowed (did you mean 'resnet50'?)"),
+        (
+            lambda: tables_named("chanel"),
+            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all",
+        ),
+        (
+            lambda: plan_ablation("channel", backbone="resnet5"),
+            "--backbone: 'resnet5' is not allowed (did you mean 'resnet50'?)",
+        ),
         (lambda: plan_ablation("channel", seeds=0), "--seeds: 0 is not allowed; allowed: an integer in [1, 100]"),
         (lambda: plan_ablation("all"), "TABLE: plan one table at a time; allowed: channel, spatial, arrangement"),
     ],

@@ -140,8 +140,16 @@ def test_factory_se_is_avg_only_channel_gate_and_none_is_nothing() -> None:
 @pytest.mark.parametrize("order", ["channel-spatial", "spatial-channel", "parallel"])
 @pytest.mark.parametrize("pooling", [("avg", "max"), ("avg", "max", "lp", "lse")])
 def test_gradients_reach_every_attention_parameter(order, pooling) -> None:
-    module = build_attention(16, AttentionSpec(kind="cbam", order=order, pooling=pooling, reduction=4,
-                                               descriptor="conv1x1" if order == "parallel" else "avg+max"))
+    module = build_attention(
+        16,
+        AttentionSpec(
+            kind="cbam",
+            order=order,
+            pooling=pooling,
+            reduction=4,
+            descriptor="conv1x1" if order == "parallel" else "avg+max",
+        ),
+    )
     # The spatial BN weight starts at 0, which blocks gradients to the conv behind it on the
     # first step; one nudge stands in for a training step.
     with torch.no_grad():
@@ -184,8 +192,11 @@ def test_map_conv_is_a_plain_convolution_where_counters_look() -> None:
     with counter, torch.no_grad():  # batch 2 would take the native convolution if nothing watched
         conv(x)
     assert counter.get_total_flops() == 2 * (2 * 8 * 8) * (2 * 49)  # 2 flops per multiply-add
-    strided, valid, oblong = (MapConv2d(2, 1, 3, stride=2, padding=1), MapConv2d(2, 1, 3),
-                              MapConv2d(2, 1, (3, 5), padding=(1, 2)))
+    strided, valid, oblong = (
+        MapConv2d(2, 1, 3, stride=2, padding=1),
+        MapConv2d(2, 1, 3),
+        MapConv2d(2, 1, (3, 5), padding=(1, 2)),
+    )
     for other in (strided, valid, oblong):
         out = other(x)  # outside what the fast path handles: nn.Conv2d's own forward
         assert "MapConv" not in type(out.grad_fn).__name__

@@ -149,7 +149,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["profile", "resnet18", "--reference", "mine"], ["--reference", "mine"]),
     (["profile", "resnet18", "--weights", "missing.pt"], ["--weights", "missing.pt"]),
     (["profile", "resnet18", "--weights", "notes.txt"], ["--weights", "notes.txt"]),
-    (["profile", "resnet18", "--weights", "malicious.pt"], ["--weights", "malicious.pt", "executable objects", "refused"]),
+    (
+        ["profile", "resnet18", "--weights", "malicious.pt"],
+        ["--weights", "malicious.pt", "executable objects", "refused"],
+    ),
     (["profile", "resnet18", "--weights", "raw-pickle.pt"], ["--weights", "raw-pickle.pt", "not loadable"]),
     (["profile", "resnet18", "--weights", "strings.pt"], ["--weights", "strings.pt", "conv1.weight"]),
     (["profile", "resnet18", "--weights", "list.pt"], ["--weights", "list.pt"]),
@@ -247,7 +250,10 @@ def _id(case: tuple[list[str], list[str]]) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(
-    case: tuple[list[str], list[str]], workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    case: tuple[list[str], list[str]],
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     args, needles = case
     monkeypatch.chdir(workspace)

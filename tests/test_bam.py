@@ -34,12 +34,19 @@ def test_the_authors_resnet50_with_bam_has_25_915_099_parameters() -> None:
     model = build_model(spec)
     assert sum(p.numel() for p in model.parameters()) == 25_557_032 + 358_067 == 25_915_099
     assert [name for name, m in model.named_modules() if isinstance(m, BAM)] == [
-        "layer1.2.attention", "layer2.3.attention", "layer3.5.attention"]
+        "layer1.2.attention",
+        "layer2.3.attention",
+        "layer3.5.attention",
+    ]
 
 
 def test_between_stages_is_counted_in_the_stage_it_follows() -> None:
-    spec = ArchSpec("resnet50", input_size=64, attention=AttentionSpec(kind="bam"),
-                    placement=PlacementSpec(position="between-stages"))
+    spec = ArchSpec(
+        "resnet50",
+        input_size=64,
+        attention=AttentionSpec(kind="bam"),
+        placement=PlacementSpec(position="between-stages"),
+    )
     rows = profile(spec, by="stage").rows
     assert [r.modules for r in rows] == [1, 1, 1, 0, 0]
     assert [r.cost.attention_params for r in rows] == [17_361, 68_513, 272_193, 0, 0]
@@ -80,12 +87,17 @@ def test_one_bam_costs_by_hand() -> None:
         + 2 * h  # BatchNorm1d and ReLU on the hidden vector
         + 3 * 2 * h * hw  # BatchNorm and ReLU after each of the three hidden convolutions
         + n  # joining Mc (C x 1 x 1) and Ms (1 x H x W): one add (or multiply) per element of C x H x W
-        + n + n + n  # sigmoid, 1 + M, F * (1 + M)
+        + n
+        + n
+        + n  # sigmoid, 1 + M, F * (1 + M)
     )
     assert (params, macs, elementwise) == (2_057, 363_008, 53_264)
     for combine in ("sum", "product"):
-        spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="bam", reduction=4, combine=combine),
-                        placement=PlacementSpec(stages=(2,), blocks="first"))
+        spec = ArchSpec(
+            "cifar_resnet20",
+            attention=AttentionSpec(kind="bam", reduction=4, combine=combine),
+            placement=PlacementSpec(stages=(2,), blocks="first"),
+        )
         cost = count_cost(build_model(spec), (1, 3, 32, 32))[""]
         assert (cost.attention_params, cost.attention_macs, cost.elementwise_ops) == (params, macs, elementwise)
 
@@ -95,7 +107,17 @@ def test_profile_selects_bam_between_stages_from_the_command_line() -> None:
 
     from cbam_bench.cli.app import app
 
-    args = ["profile", "cifar_resnet20", "--attention", "bam", "--reduction", "4", "--position", "between-stages", "--json"]
+    args = [
+        "profile",
+        "cifar_resnet20",
+        "--attention",
+        "bam",
+        "--reduction",
+        "4",
+        "--position",
+        "between-stages",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -106,8 +128,11 @@ def test_profile_selects_bam_between_stages_from_the_command_line() -> None:
 
 
 def test_fx_traces_bam_between_stages_to_the_same_outputs() -> None:
-    spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="bam", reduction=4),
-                    placement=PlacementSpec(position="between-stages"))
+    spec = ArchSpec(
+        "cifar_resnet20",
+        attention=AttentionSpec(kind="bam", reduction=4),
+        placement=PlacementSpec(position="between-stages"),
+    )
     model = build_model(spec).eval()
     traced = torch.fx.symbolic_trace(model)
     assert sum(".attention." in n.target for n in traced.graph.nodes if n.op == "call_module") > 0

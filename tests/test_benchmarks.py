@@ -32,10 +32,26 @@ def figures(pattern: str, text: str) -> list[float]:
 
 
 def test_train_throughput_prints_both_ratios_and_the_ceiling() -> None:
-    out = run("train_throughput.py", "--steps", "2", "--rounds", "1", "--batch-size", "16", "--image-size", "16",
-              "--width", "0.25")
-    labels = {"ours": "cbam-bench trainer", "raw": r"\(a\) raw loop", "loader": r"\(b\) DataLoader",
-              "ours_input": "cbam-bench batches, no network", "loader_input": r"\(b\)'s DataLoader, no network"}
+    out = run(
+        "train_throughput.py",
+        "--steps",
+        "2",
+        "--rounds",
+        "1",
+        "--batch-size",
+        "16",
+        "--image-size",
+        "16",
+        "--width",
+        "0.25",
+    )
+    labels = {
+        "ours": "cbam-bench trainer",
+        "raw": r"\(a\) raw loop",
+        "loader": r"\(b\) DataLoader",
+        "ours_input": "cbam-bench batches, no network",
+        "loader_input": r"\(b\)'s DataLoader, no network",
+    }
     speed = {name: figures(rf"{label}.*?{NUMBER} images/s", out)[0] for name, label in labels.items()}
     assert all(v > 0 for v in speed.values()), speed
     # One round: each ratio is the quotient of the two speeds printed (rounded to whole images/s).
@@ -52,33 +68,76 @@ def test_train_throughput_prints_both_ratios_and_the_ceiling() -> None:
 
 
 def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
-    out = run("attention_speed.py", "--image-size", "8", "--batch-size", "4", "--repeats", "1", "--rounds", "1",
-              "--gate-shapes", "2x8x6x6,1x40x4x4")
+    out = run(
+        "attention_speed.py",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+        "--gate-shapes",
+        "2x8x6x6,1x40x4x4",
+    )
     rows = re.findall(rf"(channel|spatial|cbam)\s+(\d+) x\s+(\d+).*speed-up {NUMBER}", out)
     assert [(gate, int(c), int(s)) for gate, c, s, _ in rows] == [
         (gate, width, side) for width, side in ((16, 8), (32, 4)) for gate in ("channel", "spatial", "cbam")
     ]
     assert all(float(speedup) > 0 for *_, speedup in rows)
     assert figures(rf"plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+speed-up {NUMBER}", out)
-    assert all(v > 0 for v in figures(rf"without attention {NUMBER} ms; with CBAM plain {NUMBER} ms, ours {NUMBER} ms", out))
-    floors = re.findall(rf"(\d+x\d+x\d+x\d+)\s+plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+ours/plain {NUMBER}\s+"
-                        rf"floor\s+{NUMBER} ms\s+ours/floor {NUMBER}", out)
+    assert all(
+        v > 0 for v in figures(rf"without attention {NUMBER} ms; with CBAM plain {NUMBER} ms, ours {NUMBER} ms", out)
+    )
+    floors = re.findall(
+        rf"(\d+x\d+x\d+x\d+)\s+plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+ours/plain {NUMBER}\s+"
+        rf"floor\s+{NUMBER} ms\s+ours/floor {NUMBER}",
+        out,
+    )
     assert [row[0] for row in floors] == ["2x8x6x6", "1x40x4x4"]
     # One round: each ratio is the quotient of the printed times (rounded as printed).
     for _, plain, ours, over_plain, floor, over_floor in floors:
         assert float(over_plain) == pytest.approx(float(ours) / float(plain), rel=0.05, abs=0.02)
         assert float(over_floor) == pytest.approx(float(ours) / float(floor), rel=0.05, abs=0.02)
-    step = figures(rf"without {NUMBER} ms; with CBAM plain {NUMBER} ms \({NUMBER}x\), ours {NUMBER} ms \({NUMBER}x\)", out)
+    step = figures(
+        rf"without {NUMBER} ms; with CBAM plain {NUMBER} ms \({NUMBER}x\), ours {NUMBER} ms \({NUMBER}x\)", out
+    )
     assert len(step) == 5 and all(v > 0 for v in step)
 
 
 def test_cuda_path_prints_every_setup_with_speedups_over_fp32() -> None:
-    out = run("cuda_path.py", "--device", "cpu", "--models", "cifar_resnet20", "--attention", "none",
-              "--image-size", "8", "--batch-size", "4", "--inference-batch", "4", "--steps", "1", "--repeats", "1",
-              "--rounds", "1")
-    rows = re.findall(rf"(train, batch 4 \(images/s\)|inference, batch [14] \(ms\))\s+{NUMBER} \({NUMBER}x\)\s+"
-                      rf"{NUMBER} \({NUMBER}x\)\s+{NUMBER} \({NUMBER}x\)", out)
-    assert [row[0] for row in rows] == ["train, batch 4 (images/s)", "inference, batch 1 (ms)", "inference, batch 4 (ms)"]
+    out = run(
+        "cuda_path.py",
+        "--device",
+        "cpu",
+        "--models",
+        "cifar_resnet20",
+        "--attention",
+        "none",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--inference-batch",
+        "4",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+    )
+    rows = re.findall(
+        rf"(train, batch 4 \(images/s\)|inference, batch [14] \(ms\))\s+{NUMBER} \({NUMBER}x\)\s+"
+        rf"{NUMBER} \({NUMBER}x\)\s+{NUMBER} \({NUMBER}x\)",
+        out,
+    )
+    assert [row[0] for row in rows] == [
+        "train, batch 4 (images/s)",
+        "inference, batch 1 (ms)",
+        "inference, batch 4 (ms)",
+    ]
     for label, fp32, base, *others in rows:
         assert float(base) == 1.0 and float(fp32) > 0  # fp32 against itself
         # One round: each speed-up is the quotient of the printed medians, within what their rounding
@@ -102,8 +161,19 @@ def test_cifar_standin_is_read_as_cifar(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # three commands, each a fresh process (~5 s idle)
 def test_report_scale_times_the_commands_on_a_generated_study(tmp_path: Path) -> None:
-    out = run("report_scale.py", "--sizes", "40", "--runs", "1", "--db-dir", str(tmp_path),
-              "--only", "report --json", "export --format json", "compare")
+    out = run(
+        "report_scale.py",
+        "--sizes",
+        "40",
+        "--runs",
+        "1",
+        "--db-dir",
+        str(tmp_path),
+        "--only",
+        "report --json",
+        "export --format json",
+        "compare",
+    )
     rows = re.findall(rf"^\s+40  (\S.*?)\s+{NUMBER}\s+{NUMBER}\s+1\s+{NUMBER}$", out, flags=re.MULTILINE)
     assert [label for label, *_ in rows] == ["report --json", "export --format json", "compare"]
     assert all(float(v) > 0 for _, *values in rows for v in values)

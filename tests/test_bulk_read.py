@@ -24,12 +24,22 @@ _names = itertools.count()
 def every_state(url: str) -> str:
     """A study at url with a trial in every state, reused trials, infinite values and three kinds of param."""
     name = f"states-{next(_names)}"
-    fakes = (*MIXED, Fake(status="running", kind="se"), Fake(accuracy=0.88, reused_from=2), Fake(status="infeasible", reused_from=4))
+    fakes = (
+        *MIXED,
+        Fake(status="running", kind="se"),
+        Fake(accuracy=0.88, reused_from=2),
+        Fake(status="infeasible", reused_from=4),
+    )
     study = make_study(fakes, storage=url, name=name)
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.COMPLETE, values=[math.inf, -math.inf, 3.0],
-        params={"lr": 0.03, "depth": 4}, distributions={"lr": FloatDistribution(1e-3, 1.0, log=True), "depth": IntDistribution(1, 8)},
-        user_attrs={"accuracy": 0.5, "nested": {"a": [1, 2.5, None]}, "unknown_key": "kept"}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.COMPLETE,
+            values=[math.inf, -math.inf, 3.0],
+            params={"lr": 0.03, "depth": 4},
+            distributions={"lr": FloatDistribution(1e-3, 1.0, log=True), "depth": IntDistribution(1, 8)},
+            user_attrs={"accuracy": 0.5, "nested": {"a": [1, 2.5, None]}, "unknown_key": "kept"},
+        )
+    )
     study.enqueue_trial({"attention.kind": "none"})  # WAITING
     return name
 
@@ -72,8 +82,10 @@ def _set(url: str, table: str, column: str, value: object) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize(("table", "column", "value"), [("alembic_version", "version_num", "v3.0.0.d"),
-                                                        ("version_info", "schema_version", 11)])
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [("alembic_version", "version_num", "v3.0.0.d"), ("version_info", "schema_version", 11)],
+)
 def test_an_unknown_schema_version_falls_back_to_optuna(tmp_path: Path, table: str, column: str, value: object) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     name = every_state(url)

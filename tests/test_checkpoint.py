@@ -46,7 +46,9 @@ def test_round_trip_rebuilds_the_same_network(tmp_path: Path) -> None:
 def test_not_a_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     plain = tmp_path / "plain.pt"
     torch.save(build_model(ARCH).state_dict(), plain)
-    with pytest.raises(SpecError, match=r"plain.pt: not a cbam-bench checkpoint \(written by `cbam-bench train --save`\)"):
+    with pytest.raises(
+        SpecError, match=r"plain.pt: not a cbam-bench checkpoint \(written by `cbam-bench train --save`\)"
+    ):
         load_checkpoint(plain)
     with pytest.raises(SpecError, match="missing.pt: no such file"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -67,8 +69,14 @@ class _RunsCode:
 
 
 def _payload(state: dict) -> dict:
-    return {"format": FORMAT, "version": VERSION, "arch": ARCH.to_dict(), "train": TrainSpec().to_dict(),
-            "state_dict": state, "metrics": {}}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": ARCH.to_dict(),
+        "train": TrainSpec().to_dict(),
+        "state_dict": state,
+        "metrics": {},
+    }
 
 
 def test_a_checkpoint_holding_executable_objects_is_refused_in_one_line(tmp_path: Path) -> None:

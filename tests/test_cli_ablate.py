@@ -86,7 +86,10 @@ def test_the_verdict_follows_the_rows_accuracies(ran) -> None:
             assert better["paper_top1_err"] < worse["paper_top1_err"]
             interval = welch_interval(Sample.of(better["seed_accuracies"]), Sample.of(worse["seed_accuracies"]))
             assert pair["delta"] == pytest.approx(better["accuracy"] - worse["accuracy"])
-            assert (pair["ci95"]["low"], pair["ci95"]["high"]) == (pytest.approx(interval.low), pytest.approx(interval.high))
+            assert (pair["ci95"]["low"], pair["ci95"]["high"]) == (
+                pytest.approx(interval.low),
+                pytest.approx(interval.high),
+            )
             assert pair["agrees"] is (pair["delta"] > 0) and pair["resolved"] is interval.excludes_zero
             listed = [pair["better_row"], pair["worse_row"]]
             assert (listed in verdict["unresolved"]) is not pair["resolved"]
@@ -101,11 +104,16 @@ def test_running_again_resumes_and_prints_the_tables(ran) -> None:
     assert result.exit_code == 0, result.output
     assert len(calls(tmp)) == before and not any(line.startswith("[") for line in result.stderr.splitlines())
     out = result.stdout
-    for needle in ("Table 1: channel attention (pooling): ours against the paper's",
-                   "Table 3: arrangement of the channel and spatial gates", "top-1 err (%)", "top-5 err (%)",
-                   "Ours: cifar_resnet20 on digits-clutter, 1 epoch, 2 seeds per row, study paper-channel-1ep-2seeds.",
-                   "Latency (ms): median of timed forward passes", "here: cpu, 1 thread, batch 1, float32",
-                   "Paper: top-1 / top-5 error of ResNet50 on ImageNet-1K"):
+    for needle in (
+        "Table 1: channel attention (pooling): ours against the paper's",
+        "Table 3: arrangement of the channel and spatial gates",
+        "top-1 err (%)",
+        "top-5 err (%)",
+        "Ours: cifar_resnet20 on digits-clutter, 1 epoch, 2 seeds per row, study paper-channel-1ep-2seeds.",
+        "Latency (ms): median of timed forward passes",
+        "here: cpu, 1 thread, batch 1, float32",
+        "Paper: top-1 / top-5 error of ResNet50 on ImageNet-1K",
+    ):
         assert needle in out, needle
     for table in doc["tables"]:
         for line in table["ordering"]["text"]:
@@ -113,15 +121,21 @@ def test_running_again_resumes_and_prints_the_tables(ran) -> None:
     channel = doc["tables"][0]["rows"][1]
     assert f"{100 * channel['accuracy']:.2f} ± {100 * channel['accuracy_std']:.2f}" in out and "23.14" in out
     # The study is an ordinary one: report reads it.
-    report = runner.invoke(app, ["report", "paper-channel-1ep-2seeds", "--storage", f"sqlite:///{tmp / 'db.sqlite'}",
-                                 "--json"], env={"COLUMNS": "120"})
+    report = runner.invoke(
+        app,
+        ["report", "paper-channel-1ep-2seeds", "--storage", f"sqlite:///{tmp / 'db.sqlite'}", "--json"],
+        env={"COLUMNS": "120"},
+    )
     assert report.exit_code == 0 and report.stdout and json.loads(report.stdout)["counts"]["complete"] == 4
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["chanel"], "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all"),
+        (
+            ["chanel"],
+            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all",
+        ),
         (["all", "--backbone", "resnet5"], "--backbone: 'resnet5' is not allowed (did you mean 'resnet50'?)"),
         (["all", "--dataset", "cifar10"], "--dataset: 'cifar10' is not available to the fake trainer"),
     ],

@@ -25,7 +25,15 @@ def test_json_has_integer_params_and_macs_and_nothing_else_on_stdout() -> None:
     assert doc["params"] == 28_089_624
     assert isinstance(doc["macs"], int) and round(doc["macs"] / 1e9, 3) == 3.864
     assert doc["attention_modules"] == 16
-    assert {"fvcore_flops", "elementwise_ops", "attention_params", "attention_macs", "conventions", "archid", "arch"} <= set(doc)
+    assert {
+        "fvcore_flops",
+        "elementwise_ops",
+        "attention_params",
+        "attention_macs",
+        "conventions",
+        "archid",
+        "arch",
+    } <= set(doc)
     assert doc["arch"]["attention"]["kind"] == "cbam"
 
 
@@ -70,11 +78,18 @@ def test_latency_is_reported_with_its_conditions() -> None:
     doc = json.loads(result.stdout)
     lat = doc["latency"]
     assert 0 < doc["latency_ms"] <= doc["latency_p90_ms"]
-    assert lat["batch"] == 1 and lat["device"] == "cpu" and lat["threads"] >= 1 and lat["torch_version"] == torch.__version__
+    assert (
+        lat["batch"] == 1
+        and lat["device"] == "cpu"
+        and lat["threads"] >= 1
+        and lat["torch_version"] == torch.__version__
+    )
 
 
 def test_latency_records_the_fused_mode_it_ran_under() -> None:
-    off = json.loads(invoke("profile", "cifar_resnet20", "--attention", "cbam", "--latency", "--fused", "off", "--json").stdout)
+    off = json.loads(
+        invoke("profile", "cifar_resnet20", "--attention", "cbam", "--latency", "--fused", "off", "--json").stdout
+    )
     assert off["latency"]["fused"] == "off"
     text = invoke("profile", "cifar_resnet20", "--attention", "cbam", "--latency")
     assert "fused auto)" in text.stdout
@@ -95,16 +110,28 @@ def test_weights_option_checks_the_file(tmp_path) -> None:
     "args, needle",
     [
         (["profile", "resnet5"], "MODEL: 'resnet5' is not allowed (did you mean 'resnet50'?); allowed: resnet18"),
-        (["profile", "resnet50", "--attention", "cbma"], "--attention: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord"),
+        (
+            ["profile", "resnet50", "--attention", "cbma"],
+            "--attention: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord",
+        ),
         (["profile", "resnet50", "--kernel", "4"], "--kernel: 4 is not allowed; allowed: 3, 5, 7"),
-        (["profile", "resnet50", "--fused", "of"], "--fused: 'of' is not allowed (did you mean 'off'?); allowed: auto, on, off"),
+        (
+            ["profile", "resnet50", "--fused", "of"],
+            "--fused: 'of' is not allowed (did you mean 'off'?); allowed: auto, on, off",
+        ),
         (["profile", "resnet50", "--pooling", "avg,mx"], "--pooling: 'mx' is not allowed"),
         (["profile", "resnet50", "--stages", "5"], "--stages: 5 is out of range for resnet50; allowed: 1, 2, 3, 4"),
         (["profile", "resnet50", "--stages", "two"], "--stages: 'two' is not allowed"),
-        (["profile", "resnet50", "--blocks", "some"], "--blocks: 'some' is not allowed; allowed: all, first, last, every-K"),
+        (
+            ["profile", "resnet50", "--blocks", "some"],
+            "--blocks: 'some' is not allowed; allowed: all, first, last, every-K",
+        ),
         (["profile", "resnet50", "--by", "layer"], "--by: 'layer' is not allowed; allowed: total, stage, block"),
         (["profile", "resnet50", "--reference", "timm"], "--reference: 'timm' is not allowed; allowed: paper"),
-        (["profile", "resnet50", "-a", "cbam", "-r", "8", "--reference", "paper"], "--reference paper: the paper has no row for this network"),
+        (
+            ["profile", "resnet50", "-a", "cbam", "-r", "8", "--reference", "paper"],
+            "--reference paper: the paper has no row for this network",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle) -> None:

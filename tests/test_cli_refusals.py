@@ -65,16 +65,21 @@ def test_save_under_a_file_is_refused_before_training(tmp_path: Path, no_trainin
     before = snapshot(tmp_path)
     for target in (blocker / "model.pt", blocker / "deeper" / "model.pt"):
         result = invoke("train", "cifar_resnet20", *QUICK, "--save", str(target))
-        assert_refused(result, f"error: --save: {str(target)!r}: {blocker} is not a folder; "
-                               "allowed: a path whose folders exist or can be created")
+        assert_refused(
+            result,
+            f"error: --save: {str(target)!r}: {blocker} is not a folder; "
+            "allowed: a path whose folders exist or can be created",
+        )
     assert snapshot(tmp_path) == before
 
 
 def test_save_into_a_folder_that_cannot_be_written_is_refused_before_training(no_training: None) -> None:
     # /proc/self refuses new files even to root, so this holds whoever runs the tests.
     result = invoke("train", "cifar_resnet20", *QUICK, "--save", "/proc/self/model.pt")
-    assert_refused(result, "error: --save: '/proc/self/model.pt': cannot write into /proc/self; "
-                           "allowed: a file in a folder you can write")
+    assert_refused(
+        result,
+        "error: --save: '/proc/self/model.pt': cannot write into /proc/self; allowed: a file in a folder you can write",
+    )
 
 
 def test_save_onto_a_folder_is_refused_before_training(tmp_path: Path, no_training: None) -> None:
@@ -100,22 +105,33 @@ def _image_folder(root: Path, classes: tuple[str, ...], per_class: int) -> Path:
 def test_an_image_folder_with_one_class_is_refused(tmp_path: Path, no_training: None) -> None:
     folder = _image_folder(tmp_path / "one", ("cat",), 20)
     before = snapshot(tmp_path)
-    result = invoke("train", "cifar_resnet20", *QUICK, "--dataset", f"imagefolder:{folder}", "--data-dir", str(tmp_path / "cache"))
-    assert_refused(result, f"error: dataset imagefolder:{folder}: {folder / 'train'} has one class folder (cat); "
-                           "allowed: at least 2 class folders")
+    result = invoke(
+        "train", "cifar_resnet20", *QUICK, "--dataset", f"imagefolder:{folder}", "--data-dir", str(tmp_path / "cache")
+    )
+    assert_refused(
+        result,
+        f"error: dataset imagefolder:{folder}: {folder / 'train'} has one class folder (cat); "
+        "allowed: at least 2 class folders",
+    )
     assert snapshot(tmp_path) == before and not (tmp_path / "cache").exists()
 
 
 def test_an_image_folder_of_a_handful_of_images_is_refused_before_decoding(tmp_path: Path, no_training: None) -> None:
     folder = _image_folder(tmp_path / "few", ("cat", "dog"), 2)
     before = snapshot(tmp_path)
-    result = invoke("train", "cifar_resnet20", *QUICK, "--dataset", f"imagefolder:{folder}", "--data-dir", str(tmp_path / "cache"))
-    assert_refused(result, f"error: dataset imagefolder:{folder}: {folder / 'train'} holds 4 images; allowed: at least 10")
+    result = invoke(
+        "train", "cifar_resnet20", *QUICK, "--dataset", f"imagefolder:{folder}", "--data-dir", str(tmp_path / "cache")
+    )
+    assert_refused(
+        result, f"error: dataset imagefolder:{folder}: {folder / 'train'} holds 4 images; allowed: at least 10"
+    )
     assert snapshot(tmp_path) == before and not (tmp_path / "cache").exists()  # no decoded cache either
 
 
 def test_a_batch_larger_than_the_training_set_warns_in_one_line_and_takes_the_whole_set() -> None:
-    result = invoke("train", "cifar_resnet20", "--width", "0.25", *QUICK, "--train-images", "16", "--batch-size", "64", "--json")
+    result = invoke(
+        "train", "cifar_resnet20", "--width", "0.25", *QUICK, "--train-images", "16", "--batch-size", "64", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
         "warning: --batch-size 64 is more than the 16 training images; each step trains on the whole set (batch 16)"
@@ -142,8 +158,11 @@ def test_weights_with_a_value_that_is_not_a_tensor_name_the_first_such_key(tmp_p
     torch.save(state, path)
     before = snapshot(tmp_path)
     result = invoke("profile", "resnet18", "--weights", str(path))
-    assert_refused(result, f"error: --weights: {path}: {keys[4]!r} is of type float, not a tensor; "
-                           "allowed: a state_dict mapping parameter names to tensors")
+    assert_refused(
+        result,
+        f"error: --weights: {path}: {keys[4]!r} is of type float, not a tensor; "
+        "allowed: a state_dict mapping parameter names to tensors",
+    )
     assert snapshot(tmp_path) == before
 
 
@@ -151,9 +170,14 @@ def test_weights_holding_executable_objects_are_one_line_and_never_run(tmp_path:
     path, marker, save = tmp_path / "evil.pth", tmp_path / "ran", tmp_path / "out.pt"
     torch.save({"conv1.weight": _RunsCode(marker)}, path)
     before = snapshot(tmp_path)
-    result = invoke("train", "cifar_resnet20", *QUICK, "--train-images", "64", "--weights", str(path), "--save", str(save))
-    assert_refused(result, f"error: --weights: {path}: not a weights-only checkpoint: it holds executable objects "
-                           f"({os.mkdir.__module__}.mkdir); refused")
+    result = invoke(
+        "train", "cifar_resnet20", *QUICK, "--train-images", "64", "--weights", str(path), "--save", str(save)
+    )
+    assert_refused(
+        result,
+        f"error: --weights: {path}: not a weights-only checkpoint: it holds executable objects "
+        f"({os.mkdir.__module__}.mkdir); refused",
+    )
     assert not marker.exists() and not save.exists() and snapshot(tmp_path) == before
 
 

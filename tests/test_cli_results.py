@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import csv
 import json
+import re
 
 import pytest
 from synthetic_studies import MIXED, Fake, make_study
@@ -21,12 +20,30 @@ T_975_DF4 = 2.7764451
 def db(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'studies.db'}"
     make_study(MIXED, storage=url, name="mixed", budgets={"latency_ms": 5.0})
-    make_study([Fake(accuracy=0.9, macs=40e6), Fake(accuracy=0.8, macs=20e6), Fake(accuracy=0.85, macs=45e6),
-                Fake(status="pruned"), Fake(status="infeasible", macs=60e6), Fake(accuracy=0.9, macs=40e6, reused_from=0)],
-               storage=url, name="two", objectives=("accuracy:max", "macs:min"), budgets={"macs": 50e6})
-    make_study([Fake(kind="none", accuracy=0.8, latency_ms=3.0), Fake(accuracy=0.9, latency_ms=2.0, latency_ratio=1.6),
-                Fake(kind="se", accuracy=0.85, latency_ms=4.0, latency_ratio=1.1)],
-               storage=url, name="ratio", objectives=("accuracy:max", "latency_ratio:min"))
+    make_study(
+        [
+            Fake(accuracy=0.9, macs=40e6),
+            Fake(accuracy=0.8, macs=20e6),
+            Fake(accuracy=0.85, macs=45e6),
+            Fake(status="pruned"),
+            Fake(status="infeasible", macs=60e6),
+            Fake(accuracy=0.9, macs=40e6, reused_from=0),
+        ],
+        storage=url,
+        name="two",
+        objectives=("accuracy:max", "macs:min"),
+        budgets={"macs": 50e6},
+    )
+    make_study(
+        [
+            Fake(kind="none", accuracy=0.8, latency_ms=3.0),
+            Fake(accuracy=0.9, latency_ms=2.0, latency_ratio=1.6),
+            Fake(kind="se", accuracy=0.85, latency_ms=4.0, latency_ratio=1.1),
+        ],
+        storage=url,
+        name="ratio",
+        objectives=("accuracy:max", "latency_ratio:min"),
+    )
     return url
 
 
@@ -53,11 +70,22 @@ def test_report_json_contract(db) -> None:
     assert [item["trial"] for item in doc["front"]] == [0, 1]
     assert doc["front"][0]["accuracy"] == 0.9 and doc["front"][0]["macs"] == 40_000_000
     assert doc["front"][0]["arch"]["attention"]["kind"] == "cbam" and doc["front"][0]["rank"] == 1
-    assert doc["counts"] == {"total": 6, "complete": 3, "reused": 1, "infeasible": 1, "pruned": 1, "failed": 0,
-                             "duplicate": 0, "running": 0}
+    assert doc["counts"] == {
+        "total": 6,
+        "complete": 3,
+        "reused": 1,
+        "infeasible": 1,
+        "pruned": 1,
+        "failed": 0,
+        "duplicate": 0,
+        "running": 0,
+    }
     # 0.9 * (50M - 40M) + 0.8 * (40M - 20M) against the study's MACs budget and accuracy 0.
-    assert doc["hypervolume"] == {"value": pytest.approx(25e6), "reference_point": {"accuracy": 0.0, "macs": 50e6},
-                                  "normalized": pytest.approx(0.5)}
+    assert doc["hypervolume"] == {
+        "value": pytest.approx(25e6),
+        "reference_point": {"accuracy": 0.0, "macs": 50e6},
+        "normalized": pytest.approx(0.5),
+    }
     assert doc["knee"] == 0
     assert doc["pick"] is None and doc["budgets"] == {}
     assert "trials" not in doc
@@ -65,14 +93,36 @@ def test_report_json_contract(db) -> None:
 
 
 def test_report_budget_pick_reference_override_and_all(db) -> None:
-    result = invoke("report", "mixed", "--storage", db, "--json", "--all", "--budget", "latency_ms=1.5",
-                    "--budget", "params=300K", "--ref", "latency_ms=10")
+    result = invoke(
+        "report",
+        "mixed",
+        "--storage",
+        db,
+        "--json",
+        "--all",
+        "--budget",
+        "latency_ms=1.5",
+        "--budget",
+        "params=300K",
+        "--ref",
+        "latency_ms=10",
+    )
     doc = json.loads(result.stdout)
     assert doc["pick"]["trial"] == 1 and doc["budgets"] == {"latency_ms": 1.5, "params": 300e3}
-    assert doc["hypervolume"]["reference_point"] == {"accuracy": 0.0, "macs": pytest.approx(40.3e6 * 1.1), "latency_ms": 10.0}
+    assert doc["hypervolume"]["reference_point"] == {
+        "accuracy": 0.0,
+        "macs": pytest.approx(40.3e6 * 1.1),
+        "latency_ms": 10.0,
+    }
     assert [(t["trial"], t["status"], t["rank"]) for t in doc["trials"]] == [
-        (0, "complete", 1), (1, "complete", 1), (2, "complete", 1), (3, "complete", 2),
-        (4, "infeasible", None), (5, "pruned", None), (6, "failed", None)]
+        (0, "complete", 1),
+        (1, "complete", 1),
+        (2, "complete", 1),
+        (3, "complete", 2),
+        (4, "infeasible", None),
+        (5, "pruned", None),
+        (6, "failed", None),
+    ]
 
 
 def test_report_all_lists_a_reused_trial_without_a_rank(db) -> None:
@@ -87,13 +137,19 @@ def test_report_tables_name_units_and_conventions(db) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Pareto front of mixed (accuracy:max, macs:min, latency_ms:min): 3 of 4 complete trials" in out
-    for needle in ("Acc. (%)", "MACs (M)", "Latency (ms)", "88.00 ± 1.00",
-                   "MACs in M: multiply-adds of convolution and linear layers",
-                   "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
-                   "(latency_setup: device, threads, batch, dtype), not the training device; here: cpu, 1 thread, batch 1,",
-                   "Trials: 4 complete, 0 reused (same network as an earlier trial), 1 over budget (never trained), 1 pruned, 1 failed",
-                   "reference point: accuracy 0.00%", "Knee: trial 1 (se avg r16)",
-                   "Within latency_ms <= 1.5 ms: trial 1 (se avg r16) is the most accurate"):
+    for needle in (
+        "Acc. (%)",
+        "MACs (M)",
+        "Latency (ms)",
+        "88.00 ± 1.00",
+        "MACs in M: multiply-adds of convolution and linear layers",
+        "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
+        "(latency_setup: device, threads, batch, dtype), not the training device; here: cpu, 1 thread, batch 1,",
+        "Trials: 4 complete, 0 reused (same network as an earlier trial), 1 over budget (never trained), 1 pruned, 1 failed",
+        "reference point: accuracy 0.00%",
+        "Knee: trial 1 (se avg r16)",
+        "Within latency_ms <= 1.5 ms: trial 1 (se avg r16) is the most accurate",
+    ):
         assert needle in " ".join(out.split()), needle  # wherever the caption wraps
     assert "Elem. ops" not in out  # not an objective here: left to the exports
 
@@ -102,12 +158,18 @@ def test_latency_ratio_stands_in_for_latency_and_the_table_fits_80_columns(db) -
     result = runner.invoke(app, ["report", "ratio", "--storage", db], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "Lat. ratio" in out and "Latency (ms)" not in out and max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    assert (
+        "Lat. ratio" in out and "Latency (ms)" not in out and max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    )
     # Drift between trials made the no-attention network look slower than CBAM in ms; the ratio puts
     # it where it belongs, so all three are on the front (accuracy up, ratio up).
     assert "3 of 3 complete trials" in out and "Lat. ratio: median latency over that of the same network" in out
     rows = [line.split() for line in out.splitlines() if re.match(r" [0-9] ", line)]
-    assert [(row[0], row[1], row[-1]) for row in rows] == [("1", "cbam", "1.60"), ("2", "se", "knee"), ("0", "none", "1.00")]
+    assert [(row[0], row[1], row[-1]) for row in rows] == [
+        ("1", "cbam", "1.60"),
+        ("2", "se", "knee"),
+        ("0", "none", "1.00"),
+    ]
     assert rows[1][-2] == "1.10"
 
 
@@ -129,8 +191,9 @@ def test_report_on_a_missing_database_creates_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-BUDGET_HINT = ("allowed: METRIC=NUMBER with METRIC one of params, macs, elementwise_ops, latency_ms, latency_p90_ms, "
-               "latency_ratio")
+BUDGET_HINT = (
+    "allowed: METRIC=NUMBER with METRIC one of params, macs, elementwise_ops, latency_ms, latency_p90_ms, latency_ratio"
+)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +234,10 @@ def test_compare_a_front_against_the_no_attention_trial(db) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["rows"]
     assert [(r["trial"], r["is_baseline"], r["baseline"]) for r in rows] == [
-        (0, True, None), (2, False, "mixed:0"), (1, False, "mixed:0")]
+        (0, True, None),
+        (2, False, "mixed:0"),
+        (1, False, "mixed:0"),
+    ]
     cbam = rows[1]
     assert cbam["delta"]["accuracy"] == pytest.approx(0.08)
     assert cbam["delta"]["macs_pct"] == pytest.approx(0.5)
@@ -188,8 +254,11 @@ def test_compare_a_front_against_the_no_attention_trial(db) -> None:
 def test_compare_single_trials_with_a_named_baseline(db) -> None:
     result = invoke("compare", "mixed:2", "two:0", "--baseline", "mixed:1", "--storage", db, "--json")
     rows = json.loads(result.stdout)["rows"]
-    assert [(r["study"], r["trial"], r["baseline"]) for r in rows] == [("mixed", 1, None), ("mixed", 2, "mixed:1"),
-                                                                        ("two", 0, "mixed:1")]
+    assert [(r["study"], r["trial"], r["baseline"]) for r in rows] == [
+        ("mixed", 1, None),
+        ("mixed", 2, "mixed:1"),
+        ("two", 0, "mixed:1"),
+    ]
     assert rows[2]["ci95"] is None  # one seed in study two
     assert rows[2]["delta"]["accuracy"] == pytest.approx(0.05)
 
@@ -203,9 +272,15 @@ def test_compare_table_drops_interval_columns_without_seeds(db) -> None:
 def test_compare_table(db) -> None:
     result = invoke("compare", "mixed", "--storage", db)
     assert result.exit_code == 0, result.output
-    for needle in ("Comparison against baseline mixed:0", "+8.00", "[+5.73, +10.27]", "40.20", "(+0.5%)",
-                   "95% Welch t interval of Δ acc from per-seed accuracies",
-                   "here: cpu, 1 thread, batch 1, float32"):
+    for needle in (
+        "Comparison against baseline mixed:0",
+        "+8.00",
+        "[+5.73, +10.27]",
+        "40.20",
+        "(+0.5%)",
+        "95% Welch t interval of Δ acc from per-seed accuracies",
+        "here: cpu, 1 thread, batch 1, float32",
+    ):
         assert needle in result.stdout, needle
 
 
@@ -214,8 +289,11 @@ def test_compare_table(db) -> None:
     [
         (["mixed:9"], "mixed:9: study 'mixed' has no trial 9; trials there: 0-6"),
         (["mixed:5"], "mixed:5: trial 5 is pruned; allowed: complete trials within budget"),
-        (["two:5"], "two:5: trial 5 reused the measures of trial 0 (the same network); "
-                    "allowed: complete trials within budget, here two:0"),
+        (
+            ["two:5"],
+            "two:5: trial 5 reused the measures of trial 0 (the same network); "
+            "allowed: complete trials within budget, here two:0",
+        ),
         (["mixed:2", "--baseline", "mixed"], "--baseline: 'mixed' is not allowed; allowed: a stored trial as STUDY:N"),
         (["two"], "no no-attention trial of cifar_resnet20 in two; allowed: name a baseline with --baseline STUDY:N"),
         (["nope:1"], "study 'nope' not found"),

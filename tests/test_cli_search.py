@@ -33,7 +33,9 @@ def space(tmp_path: Path) -> Path:
 
 def invoke(tmp_path: Path, *args: str):
     env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
-    return runner.invoke(app, ["search", *args, "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--heartbeat", "2"], env=env)
+    return runner.invoke(
+        app, ["search", *args, "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--heartbeat", "2"], env=env
+    )
 
 
 def test_json_is_the_front_with_every_measure(tmp_path: Path, space: Path) -> None:
@@ -52,7 +54,16 @@ def test_json_is_the_front_with_every_measure(tmp_path: Path, space: Path) -> No
     assert all(f["rank"] == 1 and f["status"] == "complete" for f in front)
     for item in front:
         assert item["macs"] <= 10_100_000 and item["values"] == [item["accuracy"], item["macs"]]
-        assert {"trial", "archid", "summary", "accuracy_std", "params", "latency_ms", "arch", "seed_accuracies"} <= item.keys()
+        assert {
+            "trial",
+            "archid",
+            "summary",
+            "accuracy_std",
+            "params",
+            "latency_ms",
+            "arch",
+            "seed_accuracies",
+        } <= item.keys()
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert len(lines) == 5 and any("over budget (macs" in line and "not trained" in line for line in lines)
 
@@ -91,17 +102,30 @@ def test_bad_storage_url_is_exit_2(space: Path) -> None:
 
 def test_a_study_without_its_baseline_says_so_on_stderr_and_in_json(tmp_path: Path, space: Path) -> None:
     env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training", "FAKE_FAIL_KIND": "none"}
-    args = ["search", str(space), "--sampler", "random", "--trials", "2", "--json", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    args = [
+        "search",
+        str(space),
+        "--sampler",
+        "random",
+        "--trials",
+        "2",
+        "--json",
+        "--storage",
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+    ]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     missing = json.loads(result.stdout)["baseline_missing"]
-    assert missing.startswith("study 'cli' has no no-attention baseline (trial 0 ended FAIL: TrainingError: loss became nan")
+    assert missing.startswith(
+        "study 'cli' has no no-attention baseline (trial 0 ended FAIL: TrainingError: loss became nan"
+    )
     assert missing.endswith("); compare has nothing to measure against")
     assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [f"warning: {missing}"]
 
 
-def test_ctrl_c_says_in_one_line_what_it_recorded_and_exits_130(tmp_path: Path, space: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_says_in_one_line_what_it_recorded_and_exits_130(
+    tmp_path: Path, space: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import fake_training
 
     def ctrl_c(*args: object, **kwargs: object) -> None:
@@ -111,7 +135,9 @@ def test_ctrl_c_says_in_one_line_what_it_recorded_and_exits_130(tmp_path: Path, 
     result = invoke(tmp_path, str(space), "--json")
     assert result.exit_code == 130 and result.stdout == "" and "Traceback" not in result.stderr
     *_, last = result.stderr.strip().splitlines()
-    assert last == "interrupted: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    assert (
+        last == "interrupted: trial 0 recorded as FAIL (interrupted) and queued again; run the same command to resume"
+    )
     monkeypatch.undo()
     resumed = invoke(tmp_path, str(space), "--json")
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["counts"]["finished"] == 5
@@ -129,16 +155,33 @@ def test_trial_line_names_the_attention_and_where_it_sits() -> None:
     from cbam_bench.cli.progress import trial_line
     from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
 
-    arch = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="se", reduction=4), placement=PlacementSpec(stages=(3,)))
-    attrs = {"summary": arch.attention.summary(), "arch": arch.to_dict(), "accuracy": 0.924, "macs": 15_700_000,
-             "params": 276_000, "latency_ms": 3.31, "train_s": 19.94, "feasible": True}
-    trial = create_trial(state=TrialState.COMPLETE, values=[0.924], params={"attention.kind": "se"},
-                         distributions={"attention.kind": CategoricalDistribution(["none", "se"])}, user_attrs=attrs)
+    arch = ArchSpec(
+        "cifar_resnet20", attention=AttentionSpec(kind="se", reduction=4), placement=PlacementSpec(stages=(3,))
+    )
+    attrs = {
+        "summary": arch.attention.summary(),
+        "arch": arch.to_dict(),
+        "accuracy": 0.924,
+        "macs": 15_700_000,
+        "params": 276_000,
+        "latency_ms": 3.31,
+        "train_s": 19.94,
+        "feasible": True,
+    }
+    trial = create_trial(
+        state=TrialState.COMPLETE,
+        values=[0.924],
+        params={"attention.kind": "se"},
+        distributions={"attention.kind": CategoricalDistribution(["none", "se"])},
+        user_attrs=attrs,
+    )
     assert trial_line(trial, {}) == (
         "trial -1: se avg r4 @ 3/all/residual: accuracy 92.40 %, MACs 15.7M, params 276K, latency 3.31 ms, trained in 19.9 s"
     )
     plain = ArchSpec("cifar_resnet20")
-    pruned = create_trial(state=TrialState.PRUNED, user_attrs={"summary": "none", "arch": plain.to_dict(), "stopped_reason": "why"})
+    pruned = create_trial(
+        state=TrialState.PRUNED, user_attrs={"summary": "none", "arch": plain.to_dict(), "stopped_reason": "why"}
+    )
     assert trial_line(pruned, {}) == "trial -1: none: stopped early: why"  # an unstored trial has no number yet
 
 
@@ -149,11 +192,15 @@ def test_best_so_far_is_the_most_accurate_trial_within_budget() -> None:
     from cbam_bench.cli.progress import SearchDisplay
 
     study = optuna.create_study(directions=["maximize"])
-    for state, attrs in [(TrialState.COMPLETE, {"accuracy": 0.81, "feasible": True}),
-                         (TrialState.COMPLETE, {"accuracy": 0.99, "feasible": False}),  # over budget: never counts
-                         (TrialState.COMPLETE, {"accuracy": 0.875}),  # stored before budgets had a verdict
-                         (TrialState.PRUNED, {"accuracy": 0.95})]:
-        study.add_trial(create_trial(state=state, values=[0.0] if state == TrialState.COMPLETE else None, user_attrs=attrs))
+    for state, attrs in [
+        (TrialState.COMPLETE, {"accuracy": 0.81, "feasible": True}),
+        (TrialState.COMPLETE, {"accuracy": 0.99, "feasible": False}),  # over budget: never counts
+        (TrialState.COMPLETE, {"accuracy": 0.875}),  # stored before budgets had a verdict
+        (TrialState.PRUNED, {"accuracy": 0.95}),
+    ]:
+        study.add_trial(
+            create_trial(state=state, values=[0.0] if state == TrialState.COMPLETE else None, user_attrs=attrs)
+        )
     display = SearchDisplay()
     display.study = study
     assert display._best() == "best so far: 87.50 % (trial 2)"

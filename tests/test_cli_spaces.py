@@ -49,7 +49,11 @@ def test_show_json_lists_parameters_and_variants() -> None:
     doc = json.loads(invoke("spaces", "show", "paper-channel", "--json").stdout)
     assert doc["sampler"] == "grid" and doc["candidates"] == 4 and doc["seeds"] == 3
     assert doc["params"] == {"attention.variant": list(doc["variants"])}
-    assert doc["variants"]["cbam order=channel-only pooling=max"] == {"kind": "cbam", "order": "channel-only", "pooling": ["max"]}
+    assert doc["variants"]["cbam order=channel-only pooling=max"] == {
+        "kind": "cbam",
+        "order": "channel-only",
+        "pooling": ["max"],
+    }
 
 
 def test_show_table_says_when_each_parameter_is_sampled() -> None:
@@ -92,13 +96,28 @@ def _assert_rejected(tmp_path: Path, content: bytes) -> None:
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**12), st.floats(allow_nan=True), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
 )
 values = st.recursive(
-    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=12,
 )
-TOP_KEYS = list(VALID) + ["name", "sampler", "seed", "trials", "seeds", "early_stop", "latency", "description", "dataset"]
+TOP_KEYS = list(VALID) + [
+    "name",
+    "sampler",
+    "seed",
+    "trials",
+    "seeds",
+    "early_stop",
+    "latency",
+    "description",
+    "dataset",
+]
 
 
 texts = st.text(max_size=12)
@@ -108,8 +127,12 @@ non_mappings = st.one_of(texts, numbers, st.lists(scalars, min_size=1, max_size=
 WRONG = {
     "backbone": st.one_of(numbers, st.lists(texts, max_size=2), texts.filter(lambda t: t not in BACKBONES)),
     "objectives": st.one_of(texts, numbers, st.just([]), st.lists(numbers, min_size=1, max_size=2)),
-    "budgets": st.one_of(texts, numbers, st.lists(scalars, min_size=1, max_size=2),
-                         st.dictionaries(texts.filter(lambda t: t not in BUDGET_METRICS), scalars, min_size=1, max_size=2)),
+    "budgets": st.one_of(
+        texts,
+        numbers,
+        st.lists(scalars, min_size=1, max_size=2),
+        st.dictionaries(texts.filter(lambda t: t not in BUDGET_METRICS), scalars, min_size=1, max_size=2),
+    ),
     "train": non_mappings,
     "params": st.one_of(non_mappings, st.just({})),
     "sampler": st.one_of(numbers, texts.filter(lambda t: t not in SAMPLERS)),
@@ -153,7 +176,9 @@ def test_arbitrary_bytes_never_crash_the_validator(tmp_path: Path, content: byte
     path.write_bytes(content)
     result = invoke("spaces", "validate", str(path))
     # Random bytes are never a complete space (backbone, objectives and params are required).
-    assert result.exit_code == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr, result.output
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr, (
+        result.output
+    )
 
 
 @pytest.mark.slow

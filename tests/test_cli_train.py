@@ -22,15 +22,33 @@ def invoke(*args: str):
 
 def test_json_has_the_contract_keys_and_nothing_else_on_stdout(tmp_path: Path) -> None:
     save = tmp_path / "out" / "se.pt"
-    result = invoke("train", "cifar_resnet20", "--attention", "se", "--width", "0.5", *QUICK, "--save", str(save), "--json")
+    result = invoke(
+        "train", "cifar_resnet20", "--attention", "se", "--width", "0.5", *QUICK, "--save", str(save), "--json"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert {"accuracy", "top5", "params", "macs", "latency_ms", "images_per_s", "wall_s", "arch", "archid", "env",
-            "test_accuracy", "test_top5", "history", "train"} <= set(doc)
+    assert {
+        "accuracy",
+        "top5",
+        "params",
+        "macs",
+        "latency_ms",
+        "images_per_s",
+        "wall_s",
+        "arch",
+        "archid",
+        "env",
+        "test_accuracy",
+        "test_top5",
+        "history",
+        "train",
+    } <= set(doc)
     assert 0 <= doc["accuracy"] <= doc["top5"] <= 1 and 0 <= doc["test_accuracy"] <= 1
     assert isinstance(doc["params"], int) and isinstance(doc["macs"], int) and doc["params"] > 0
     assert doc["latency_ms"] > 0 and doc["latency_ms"] <= doc["latency_p90_ms"] and doc["images_per_s"] > 0
-    assert doc["arch"]["in_channels"] == 1 and doc["arch"]["input_size"] == 16 and doc["arch"]["attention"]["kind"] == "se"
+    assert (
+        doc["arch"]["in_channels"] == 1 and doc["arch"]["input_size"] == 16 and doc["arch"]["attention"]["kind"] == "se"
+    )
     assert [h["epoch"] for h in doc["history"]] == [1] and doc["history"][0]["val_accuracy"] == doc["accuracy"]
     assert doc["env"]["device"] == "cpu" and doc["env"]["torch"] == torch.__version__
     assert doc["train"]["train_images"] == 128 and doc["saved"] == str(save)
@@ -44,7 +62,16 @@ def test_json_has_the_contract_keys_and_nothing_else_on_stdout(tmp_path: Path) -
 def test_summary_table_for_people() -> None:
     result = invoke("train", "cifar_resnet20", "--width", "0.5", *QUICK)
     assert result.exit_code == 0, result.output
-    for label in ("accuracy (val top-1)", "top-5 (val)", "test accuracy", "params", "MACs (paper)", "latency", "training images/s", "wall time"):
+    for label in (
+        "accuracy (val top-1)",
+        "top-5 (val)",
+        "test accuracy",
+        "params",
+        "MACs (paper)",
+        "latency",
+        "training images/s",
+        "wall time",
+    ):
         assert label in result.stdout
     assert "epoch 1/1" not in result.stderr  # no progress when stderr is not a terminal
 
@@ -52,7 +79,10 @@ def test_summary_table_for_people() -> None:
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--dataset", "cifar"], "--dataset: 'cifar' is not allowed (did you mean 'cifar10'?); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH"),
+        (
+            ["--dataset", "cifar"],
+            "--dataset: 'cifar' is not allowed (did you mean 'cifar10'?); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH",
+        ),
         (["--epochs", "0"], "--epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
         (["--lr", "0"], "--lr: 0.0 is not allowed; allowed: a finite number > 0"),
         (["--lr", "nan"], "--lr: nan is not allowed; allowed: a finite number > 0"),
@@ -90,7 +120,10 @@ def test_cuda_without_a_gpu_is_bad_input() -> None:
         assert json.loads(result.stdout)["env"]["cuda"] is not None
     else:
         assert result.exit_code == 2
-        assert result.stderr.strip() == "error: --device: 'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu"
+        assert (
+            result.stderr.strip()
+            == "error: --device: 'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu"
+        )
 
 
 def test_save_to_a_folder_is_refused_before_training(tmp_path: Path) -> None:

@@ -27,12 +27,19 @@ def invoke(*args: str):
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A study whose trials hold a real candidate fitted to digits-clutter; the tests only read it."""
     url = f"sqlite:///{tmp_path_factory.mktemp('from-trial') / 'studies.db'}"
-    study = make_study([
-        Fake(kind="none", accuracy=0.80),                                                        # 0
-        Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH, seed_accuracies=(0.87, 0.88, 0.89)),  # 1
-        Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH, reused_from=1),                       # 2
-    ], storage=url, name="tiny", train=stored_recipe(TINY_RECIPE))
-    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "OSError: disk full"}))  # 3
+    study = make_study(
+        [
+            Fake(kind="none", accuracy=0.80),  # 0
+            Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH, seed_accuracies=(0.87, 0.88, 0.89)),  # 1
+            Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH, reused_from=1),  # 2
+        ],
+        storage=url,
+        name="tiny",
+        train=stored_recipe(TINY_RECIPE),
+    )
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "OSError: disk full"})
+    )  # 3
     return url
 
 
@@ -48,9 +55,18 @@ def test_the_stored_network_is_retrained_with_the_studys_recipe(storage: str, tm
     assert doc["archid"] == TINY_ARCH.archid and doc["arch"] == TINY_ARCH.to_dict()
     assert doc["train"] == {**TINY_RECIPE.to_dict(), "device": "cpu"}
     assert doc["from_trial"] == {
-        "study": "tiny", "trial": 1, "requested": 1, "storage": storage, "status": "complete",
-        "stored_accuracy": pytest.approx(0.88), "stored_epochs": 1, "stored_seeds": 3,
-        "stored_archid": TINY_ARCH.archid, "stored_dataset": "digits-clutter", "notes": [], "refitted": False,
+        "study": "tiny",
+        "trial": 1,
+        "requested": 1,
+        "storage": storage,
+        "status": "complete",
+        "stored_accuracy": pytest.approx(0.88),
+        "stored_epochs": 1,
+        "stored_seeds": 3,
+        "stored_archid": TINY_ARCH.archid,
+        "stored_dataset": "digits-clutter",
+        "notes": [],
+        "refitted": False,
         "weights_from_trial": False,
     }
     assert [h["epoch"] for h in doc["history"]] == [1] and 0 <= doc["accuracy"] <= 1
@@ -111,14 +127,25 @@ def _write_image_folder(root: Path) -> None:
 
 def test_another_dataset_refits_the_network_and_keeps_its_attention(storage: str, tmp_path: Path) -> None:
     _write_image_folder(tmp_path / "colours")
-    result = from_trial(storage, "tiny:1", "--dataset", f"imagefolder:{tmp_path / 'colours'}", "--image-size", "12",
-                        "--data-dir", str(tmp_path / "cache"), "--json")
+    result = from_trial(
+        storage,
+        "tiny:1",
+        "--dataset",
+        f"imagefolder:{tmp_path / 'colours'}",
+        "--image-size",
+        "12",
+        "--data-dir",
+        str(tmp_path / "cache"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     arch = doc["arch"]
     assert (arch["num_classes"], arch["in_channels"], arch["input_size"]) == (3, 3, 12)
     assert TINY_ARCH.num_classes == 10 and TINY_ARCH.in_channels == 1  # digits-clutter's, before
-    assert arch["attention"] == TINY_ARCH.to_dict()["attention"] and arch["placement"] == TINY_ARCH.to_dict()["placement"]
+    assert (
+        arch["attention"] == TINY_ARCH.to_dict()["attention"] and arch["placement"] == TINY_ARCH.to_dict()["placement"]
+    )
     assert arch["backbone"] == "cifar_resnet20" and arch["width"] == TINY_ARCH.width
     assert doc["archid"] != TINY_ARCH.archid and doc["from_trial"]["refitted"] is True
     # The digits-clutter split sizes do not follow the recipe to another dataset; the rest does.
@@ -146,17 +173,41 @@ def test_the_table_sets_the_stored_accuracy_beside_the_new_one(storage: str) -> 
     assert "): val top-1 88.00% after 1 epoch, mean of 3 seeds; this run " in text
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--from-trial", "tiny"], "error: --from-trial: 'tiny' is not allowed; allowed: STUDY:N, a stored trial such as default:12"),
-    (["--from-trial", "tinny:1"], "error: study 'tinny' not found in {url} (did you mean 'tiny'?); studies there: tiny"),
-    (["--from-trial", "tiny:9"], "error: --from-trial: study 'tiny' has no trial 9; trials there: 0-3"),
-    (["--from-trial", "tiny:3"], "error: --from-trial: tiny:3 is failed and stores no architecture (no candidate was sampled)"),
-    (["cifar_resnet20", "--from-trial", "tiny:1"], "error: MODEL: 'cifar_resnet20' is not allowed with --from-trial"),
-    (["--from-trial", "tiny:1", "-a", "se", "--stages", "all"], "error: --attention, --stages: not allowed with --from-trial"),
-    (["--from-trial", "tiny:1", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
-    (["--from-trial", "tiny:1", "--dataset", "cifar"], "error: --dataset: 'cifar' is not allowed (did you mean 'cifar10'?)"),
-    ([], "error: MODEL: missing; allowed: a backbone (resnet18, "),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ["--from-trial", "tiny"],
+            "error: --from-trial: 'tiny' is not allowed; allowed: STUDY:N, a stored trial such as default:12",
+        ),
+        (
+            ["--from-trial", "tinny:1"],
+            "error: study 'tinny' not found in {url} (did you mean 'tiny'?); studies there: tiny",
+        ),
+        (["--from-trial", "tiny:9"], "error: --from-trial: study 'tiny' has no trial 9; trials there: 0-3"),
+        (
+            ["--from-trial", "tiny:3"],
+            "error: --from-trial: tiny:3 is failed and stores no architecture (no candidate was sampled)",
+        ),
+        (
+            ["cifar_resnet20", "--from-trial", "tiny:1"],
+            "error: MODEL: 'cifar_resnet20' is not allowed with --from-trial",
+        ),
+        (
+            ["--from-trial", "tiny:1", "-a", "se", "--stages", "all"],
+            "error: --attention, --stages: not allowed with --from-trial",
+        ),
+        (
+            ["--from-trial", "tiny:1", "--epochs", "0"],
+            "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]",
+        ),
+        (
+            ["--from-trial", "tiny:1", "--dataset", "cifar"],
+            "error: --dataset: 'cifar' is not allowed (did you mean 'cifar10'?)",
+        ),
+        ([], "error: MODEL: missing; allowed: a backbone (resnet18, "),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(storage: str, args: list[str], needle: str) -> None:
     result = invoke("train", *args, "--storage", storage)
     assert result.exit_code == 2, result.output

@@ -21,14 +21,29 @@ def invoke(*args: str):
     "args, line",
     [
         (["search", "--trials", "-1"], "error: --trials: -1 is not allowed; allowed: an integer in [1, 100000]"),
-        (["search", "--trials", str(10**30)], f"error: --trials: {10**30} is not allowed; allowed: an integer in [1, 100000]"),
+        (
+            ["search", "--trials", str(10**30)],
+            f"error: --trials: {10**30} is not allowed; allowed: an integer in [1, 100000]",
+        ),
         (["search", "--seeds", "0"], "error: --seeds: 0 is not allowed; allowed: an integer in [1, 100]"),
         (["search", "--heartbeat", "0"], "error: --heartbeat: 0 is not allowed; allowed: an integer in [1, 3600]"),
-        (["search", "--heartbeat", "86400"], "error: --heartbeat: 86400 is not allowed; allowed: an integer in [1, 3600]"),
+        (
+            ["search", "--heartbeat", "86400"],
+            "error: --heartbeat: 86400 is not allowed; allowed: an integer in [1, 3600]",
+        ),
         (["search", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
-        (["ablate", "channel", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
-        (["ablate", "channel", "--seeds", "101"], "error: --seeds: 101 is not allowed; allowed: an integer in [1, 100]"),
-        (["train", "cifar_resnet20", "--epochs", "0"], "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
+        (
+            ["ablate", "channel", "--epochs", "0"],
+            "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]",
+        ),
+        (
+            ["ablate", "channel", "--seeds", "101"],
+            "error: --seeds: 101 is not allowed; allowed: an integer in [1, 100]",
+        ),
+        (
+            ["train", "cifar_resnet20", "--epochs", "0"],
+            "error: --epochs: 0 is not allowed; allowed: an integer in [1, 10000]",
+        ),
         (["train", "cifar_resnet20", "--lr", "nan"], "error: --lr: nan is not allowed; allowed: a finite number > 0"),
     ],
 )
@@ -46,10 +61,16 @@ def test_a_count_out_of_range_is_one_line_and_writes_nothing(
 @pytest.mark.parametrize(
     "args, line",
     [
-        (["search", "--trials", "abc"], "error: Invalid value for '--trials' / '-n': Input should be a valid integer, "
-         "unable to parse string as an integer (see cbam-bench search --help)"),
-        (["train", "cifar_resnet20", "--lr", "fast"], "error: Invalid value for '--lr': Input should be a valid number, "
-         "unable to parse string as a number (see cbam-bench train --help)"),
+        (
+            ["search", "--trials", "abc"],
+            "error: Invalid value for '--trials' / '-n': Input should be a valid integer, "
+            "unable to parse string as an integer (see cbam-bench search --help)",
+        ),
+        (
+            ["train", "cifar_resnet20", "--lr", "fast"],
+            "error: Invalid value for '--lr': Input should be a valid number, "
+            "unable to parse string as a number (see cbam-bench train --help)",
+        ),
         (["search", "--bogus"], "error: No such option: --bogus (see cbam-bench search --help)"),
         (["search", "one", "two"], "error: Got unexpected extra argument(s) (two) (see cbam-bench search --help)"),
         (["ablate"], "error: Missing argument 'table' (see cbam-bench ablate --help)"),
@@ -83,8 +104,15 @@ def test_the_console_script_keeps_the_exit_code_of_a_command(capsys: pytest.Capt
 @pytest.mark.parametrize(
     "command, hints",
     [
-        (["search"], ["Allowed: an integer in [1, 100000].", "Allowed: an integer in [1, 3600].",
-                      "Allowed: an integer in [1, 10000].", "Allowed: an integer in [1, 100]."]),
+        (
+            ["search"],
+            [
+                "Allowed: an integer in [1, 100000].",
+                "Allowed: an integer in [1, 3600].",
+                "Allowed: an integer in [1, 10000].",
+                "Allowed: an integer in [1, 100].",
+            ],
+        ),
         (["ablate"], ["Allowed: an integer in [1, 10000].", "Allowed: an integer in [1, 100]."]),
     ],
 )

@@ -31,8 +31,9 @@ def write_coco(root, images=3, size=(40, 60)):
 
 
 def _load(root):
-    return load_detect_data(f"coco:{root}", image_size=32, train_images=10, val_images=10, seed=0,
-                            device=torch.device("cpu"))
+    return load_detect_data(
+        f"coco:{root}", image_size=32, train_images=10, val_images=10, seed=0, device=torch.device("cpu")
+    )
 
 
 def test_a_coco_folder_loads_resized_with_its_boxes(tmp_path):
@@ -47,15 +48,27 @@ def test_a_coco_folder_loads_resized_with_its_boxes(tmp_path):
     assert truth["annotations"][1]["area"] == 8 * 12 and truth["annotations"][1]["iscrowd"] == 0
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda doc: doc.pop("annotations"), "instances_val.json: key 'annotations' is missing"),
-    (lambda doc: doc["annotations"][0].pop("bbox"), "instances_val.json: annotations[0].bbox is missing"),
-    (lambda doc: doc["annotations"][1].update(bbox=[1, 2, 3]), "instances_val.json: annotations[1].bbox is [1, 2, 3]"),
-    (lambda doc: doc["annotations"][0].update(image_id=99), "instances_val.json: annotations[0].image_id 99 is no image"),
-    (lambda doc: doc["annotations"][0].update(category_id=4), "instances_val.json: annotations[0].category_id 4 is no category"),
-    (lambda doc: doc["images"][2].update(file_name="gone.png"), "instances_val.json: images[2].file_name:"),
-    (lambda doc: doc["images"][0].update(id="1"), "instances_val.json: images[0].id is '1'"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda doc: doc.pop("annotations"), "instances_val.json: key 'annotations' is missing"),
+        (lambda doc: doc["annotations"][0].pop("bbox"), "instances_val.json: annotations[0].bbox is missing"),
+        (
+            lambda doc: doc["annotations"][1].update(bbox=[1, 2, 3]),
+            "instances_val.json: annotations[1].bbox is [1, 2, 3]",
+        ),
+        (
+            lambda doc: doc["annotations"][0].update(image_id=99),
+            "instances_val.json: annotations[0].image_id 99 is no image",
+        ),
+        (
+            lambda doc: doc["annotations"][0].update(category_id=4),
+            "instances_val.json: annotations[0].category_id 4 is no category",
+        ),
+        (lambda doc: doc["images"][2].update(file_name="gone.png"), "instances_val.json: images[2].file_name:"),
+        (lambda doc: doc["images"][0].update(id="1"), "instances_val.json: images[0].id is '1'"),
+    ],
+)
 def test_a_malformed_annotation_file_is_named_with_its_key(tmp_path, breakage, message):
     root = write_coco(tmp_path / "c")
     file = root / "annotations" / "instances_val.json"

@@ -50,8 +50,12 @@ def test_a_bad_choice_says_why_without_a_key(key, item, reason) -> None:
 fields = st.fixed_dictionaries(
     {"kind": st.sampled_from(["se", "cbam"])},
     optional={
-        "order": st.sampled_from(ORDERS), "pooling": poolings.map(tuple), "reduction": st.integers(1, 64),
-        "kernel": st.sampled_from(KERNELS), "spatial_bn": st.booleans(), "mlp_bias": st.booleans(),
+        "order": st.sampled_from(ORDERS),
+        "pooling": poolings.map(tuple),
+        "reduction": st.integers(1, 64),
+        "kernel": st.sampled_from(KERNELS),
+        "spatial_bn": st.booleans(),
+        "mlp_bias": st.booleans(),
         "bn_momentum": st.floats(0.001, 1.0),
     },
 )
@@ -68,7 +72,10 @@ def test_a_variant_key_decodes_to_the_fields_it_was_made_from(row) -> None:
 
 def test_variant_keys_keep_the_form_stored_studies_hold() -> None:
     # Studies written before this codec stored these strings as their choices; resuming needs them unchanged.
-    assert variant_key({"kind": "cbam", "order": "channel-only", "pooling": ("max",)}) == "cbam order=channel-only pooling=max"
+    assert (
+        variant_key({"kind": "cbam", "order": "channel-only", "pooling": ("max",)})
+        == "cbam order=channel-only pooling=max"
+    )
     assert variant_key({"kind": "cbam", "spatial_bn": False, "kernel": 3}) == "cbam kernel=3 spatial_bn=false"
     assert variant_key({"kind": "none"}) == "none"
     assert ArchSpec("cifar_resnet20")  # the codec does not change what a spec is

@@ -97,8 +97,10 @@ def test_latency_is_compared_by_how_it_was_timed_not_where_the_trial_trained(stu
 def test_latency_timed_under_another_set_up_is_not_compared(study) -> None:
     c = compare(Entry(study, study.trial(6)), Entry(study, study.trial(0)))
     assert c.delta["latency_pct"] is None
-    assert c.notes == ("latency not compared: timed on NVIDIA H100, batch 8, float16, channels_last "
-                       "and on cpu, 1 thread, batch 1, float32",)
+    assert c.notes == (
+        "latency not compared: timed on NVIDIA H100, batch 8, float16, channels_last "
+        "and on cpu, 1 thread, batch 1, float32",
+    )
 
 
 def test_without_a_latency_set_up_the_training_device_stands_in(study) -> None:

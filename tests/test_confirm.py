@@ -82,8 +82,12 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished four-trial study ('space') in a SQLite file; each test copies it."""
     folder = tmp_path_factory.mktemp("searched")
     (folder / "space.yaml").write_text(SPACE)
-    run_search(load_space(folder / "space.yaml"), storage=f"sqlite:///{folder / 'db.sqlite'}",
-               trainer=Calls().trainer, heartbeat_s=2)
+    run_search(
+        load_space(folder / "space.yaml"),
+        storage=f"sqlite:///{folder / 'db.sqlite'}",
+        trainer=Calls().trainer,
+        heartbeat_s=2,
+    )
     return folder / "db.sqlite"
 
 
@@ -106,7 +110,8 @@ def test_confirmation_resumes_after_a_kill_and_stores_its_intervals(searched: Pa
     assert len(result.confirmed) == 3 and result.confirmed[-1].trial.attention_kind == "none"
     assert len(killed.calls) == 2 and len(resumed.calls) == 4  # the rerun trains only what the kill left
     assert sorted(killed.calls + resumed.calls) == sorted(
-        (m.trial.attrs.archid, s, 8) for m in result.confirmed for s in (0, 1))
+        (m.trial.attrs.archid, s, 8) for m in result.confirmed for s in (0, 1)
+    )
     for m in result.confirmed:
         arch = ArchSpec.from_dict(m.trial.arch)
         expected = [fake_training.final_accuracy(arch, s) for s in (0, 1)]
@@ -126,19 +131,30 @@ def _trial(number: int, accuracy: float, macs: float, kind: str = "cbam") -> Tri
 
 
 def test_a_ranking_that_did_not_hold_is_said_in_one_line() -> None:
-    study = StudyRecords("s", (Objective("accuracy", "max"), Objective("macs", "min")),
-                         (_trial(0, 0.80, 1e6, "none"), _trial(1, 0.90, 3e6), _trial(2, 0.85, 2e6)))
+    study = StudyRecords(
+        "s",
+        (Objective("accuracy", "max"), Objective("macs", "min")),
+        (_trial(0, 0.80, 1e6, "none"), _trial(1, 0.90, 3e6), _trial(2, 0.85, 2e6)),
+    )
     chosen = confirmation.members(study, top=2)
     assert [t.number for t in chosen] == [1, 2, 0]  # best first by accuracy, then the baseline
     runs = {1: [0.81, 0.83], 2: [0.88, 0.90], 0: [0.86, 0.86]}  # the order reverses
-    confirm = StudyRecords("s-confirm", (Objective("accuracy", "max"),), tuple(
-        TrialRecord(10 * n + s, "complete", (a,), params={"confirms": n, "seed": s})
-        for n, accs in runs.items() for s, a in enumerate(accs)))
+    confirm = StudyRecords(
+        "s-confirm",
+        (Objective("accuracy", "max"),),
+        tuple(
+            TrialRecord(10 * n + s, "complete", (a,), params={"confirms": n, "seed": s})
+            for n, accs in runs.items()
+            for s, a in enumerate(accs)
+        ),
+    )
     result = confirmation.read(study, confirm, seeds=2, chosen=chosen)
     # search order 1 > 2 > 0, confirmed 2 > 0 > 1: pairs (1,2) and (1,0) discordant, (2,0) concordant: -1/3
     assert result.tau == pytest.approx(-1 / 3) and result.held is False
     lines = confirmation_lines(result)
-    assert lines[0].startswith("Rank agreement, search against confirmed accuracy: Kendall's tau -0.33 over n = 3 members")
+    assert lines[0].startswith(
+        "Rank agreement, search against confirmed accuracy: Kendall's tau -0.33 over n = 3 members"
+    )
     assert lines[1].startswith("The short-run ranking did not hold")
     assert result.to_dict()["picks"]["knee"]["same"] == (result.picks()["knee"][0] == result.picks()["knee"][1])
 
@@ -157,8 +173,11 @@ def test_confirm_command_refuses_bad_input_in_one_line(searched: Path, tmp_path:
 def test_confirm_command_json(searched: Path, tmp_path: Path) -> None:
     storage = _copy(searched, tmp_path)
     env = {"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"}
-    result = CliRunner().invoke(app, ["confirm", "space", "--storage", storage, "--top", "1", "--seeds", "2",
-                                      "--epochs", "3", "--json"], env=env)
+    result = CliRunner().invoke(
+        app,
+        ["confirm", "space", "--storage", storage, "--top", "1", "--seeds", "2", "--epochs", "3", "--json"],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert (doc["study"], doc["epochs"], doc["seeds"], doc["n"]) == ("space-confirm", 3, 2, 2)
@@ -171,8 +190,11 @@ def test_confirm_command_json(searched: Path, tmp_path: Path) -> None:
 def test_search_confirm_zero_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    result = CliRunner().invoke(app, ["search", str(tmp_path / "space.yaml"), "--storage", storage, "--confirm", "0"],
-                                env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"})
+    result = CliRunner().invoke(
+        app,
+        ["search", str(tmp_path / "space.yaml"), "--storage", storage, "--confirm", "0"],
+        env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"},
+    )
     assert result.exit_code == 2 and "--confirm: 0 is not allowed" in result.output
     assert not (tmp_path / "db.sqlite").exists()
 
@@ -191,8 +213,19 @@ def test_a_bad_confirm_key_names_the_file_and_key(tmp_path: Path) -> None:
 @pytest.mark.slow  # a whole search, then its confirmation (~9 s)
 def test_search_confirm_runs_the_confirmation_after_the_search(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
-    result = CliRunner().invoke(app, ["search", str(tmp_path / "space.yaml"), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}",
-                                      "--confirm", "1", "--json"], env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"})
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            str(tmp_path / "space.yaml"),
+            "--storage",
+            f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "--confirm",
+            "1",
+            "--json",
+        ],
+        env={"COLUMNS": "120", "CBAM_BENCH_TRAINER": "fake_training"},
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["counts"]["finished"] == 4 and doc["confirmation"]["study"] == "space-confirm"

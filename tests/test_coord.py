@@ -43,14 +43,19 @@ def test_one_coordinate_attention_costs_by_hand() -> None:
     params = (c * m + m) + 2 * m + 2 * (m * c + c)  # shared 1x1 with bias, its BN, two 1x1 gates with bias
     macs = c * m * (h + w) + m * c * h + m * c * w  # the shared 1x1 on H + W positions, each gate on H or W
     elementwise = (
-        n + n  # pooling along W and along H each read every element (sums, then divides)
+        n
+        + n  # pooling along W and along H each read every element (sums, then divides)
         + 2 * m * (h + w)  # BatchNorm and h-swish on the m x (H + W) map
         + c * (h + w)  # the two sigmoids: C x H and C x W
-        + n + n  # F * a_h, then * a_w
+        + n
+        + n  # F * a_h, then * a_w
     )
     assert (params, macs, elementwise) == (856, 16_384, 34_304)
-    spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="coord", reduction=4),
-                    placement=PlacementSpec(stages=(2,), blocks="first"))
+    spec = ArchSpec(
+        "cifar_resnet20",
+        attention=AttentionSpec(kind="coord", reduction=4),
+        placement=PlacementSpec(stages=(2,), blocks="first"),
+    )
     cost = count_cost(build_model(spec), (1, 3, 32, 32))[""]
     assert (cost.attention_params, cost.attention_macs, cost.elementwise_ops) == (params, macs, elementwise)
 

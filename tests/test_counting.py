@@ -84,9 +84,14 @@ def _torch_macs(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
         ArchSpec("resnet18", input_size=64, attention=AttentionSpec(kind="cbam")),
         ArchSpec("resnet50", input_size=64, stride_on="1x1", attention=AttentionSpec(kind="cbam", order="parallel")),
         ArchSpec("resnext50_32x4d", input_size=64, attention=AttentionSpec(kind="se")),
-        ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="cbam", pooling=("avg", "max", "lp", "lse"), descriptor="conv1x1")),
+        ArchSpec(
+            "cifar_resnet20",
+            attention=AttentionSpec(kind="cbam", pooling=("avg", "max", "lp", "lse"), descriptor="conv1x1"),
+        ),
         ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="eca")),
-        ArchSpec("mobilenet_v2", input_size=96, attention=AttentionSpec(kind="cbam"), placement=PlacementSpec(position="pre")),
+        ArchSpec(
+            "mobilenet_v2", input_size=96, attention=AttentionSpec(kind="cbam"), placement=PlacementSpec(position="pre")
+        ),
         ArchSpec("mobilenet_v1", input_size=96, attention=AttentionSpec(kind="cbam", order="spatial-channel")),
     ],
     ids=lambda s: f"{s.backbone}-{s.attention.summary()}",
@@ -103,21 +108,25 @@ N = C * H * W  # 8192 elements
 
 
 def _one_module(attention: AttentionSpec) -> int:
-    spec = ArchSpec("cifar_resnet20", input_size=32, attention=attention, placement=PlacementSpec(stages=(2,), blocks="first"))
+    spec = ArchSpec(
+        "cifar_resnet20", input_size=32, attention=attention, placement=PlacementSpec(stages=(2,), blocks="first")
+    )
     return count_cost(build_model(spec), (1, 3, 32, 32))[""].elementwise_ops
 
 
 def test_elementwise_ops_of_one_cbam_by_hand() -> None:
     """One CBAM on a C x H x W map, counted primitive by primitive."""
     channel = (
-        N + N  # avg pooling (N - C adds, then C divides) and max pooling read every element
+        N
+        + N  # avg pooling (N - C adds, then C divides) and max pooling read every element
         + 2 * HIDDEN  # ReLU on the hidden vector of each pooled descriptor
         + C  # summing the two MLP outputs: (P - 1) * C = 1 * 32 adds
         + C  # sigmoid
         + N  # multiply
     )  # 8192 * 3 + 16 + 32 + 32 = 24656
     spatial = (
-        N + N  # channel mean (N - HW adds, then HW divides) and channel max read every element
+        N
+        + N  # channel mean (N - HW adds, then HW divides) and channel max read every element
         + H * W  # batch norm on the one-channel map
         + H * W  # sigmoid
         + N  # multiply
@@ -132,12 +141,16 @@ def test_elementwise_ops_of_se_and_of_four_pools_by_hand() -> None:
     se = N + HIDDEN + C + N  # avg pooling, ReLU, sigmoid, multiply: 8192 * 2 + 8 + 32 = 16424
     assert _one_module(AttentionSpec(kind="se", reduction=4)) == se == 16_424
     four = (
-        N + N  # avg and max pooling
-        + N + (N - C) + C  # lp: square every element, N - C adds, a square root per channel
+        N
+        + N  # avg and max pooling
+        + N
+        + (N - C)
+        + C  # lp: square every element, N - C adds, a square root per channel
         + N  # log-sum-exp reads every element
         + 4 * HIDDEN  # ReLU per pooled vector
         + 3 * C  # (P - 1) * C adds
-        + C + N  # sigmoid, multiply
+        + C
+        + N  # sigmoid, multiply
     )  # 8192 * 6 + 32 + 96 + 32 = 49312
     attention = AttentionSpec(kind="cbam", order="channel-only", reduction=4, pooling=("avg", "max", "lp", "lse"))
     assert _one_module(attention) == four == 49_312
@@ -152,7 +165,9 @@ def test_stage_rows_add_up_to_the_total() -> None:
 
 
 def test_block_rows_show_attention_where_placed() -> None:
-    spec = ArchSpec("cifar_resnet20", attention=AttentionSpec(kind="se"), placement=PlacementSpec(stages=(3,), blocks="last"))
+    spec = ArchSpec(
+        "cifar_resnet20", attention=AttentionSpec(kind="se"), placement=PlacementSpec(stages=(3,), blocks="last")
+    )
     result = profile(spec, by="block")
     with_attention = [r.name for r in result.rows if r.cost.attention_params]
     assert with_attention == ["layer3.2"]

@@ -71,7 +71,10 @@ def test_dataset_info_and_fit_arch_follow_the_dataset() -> None:
 
 
 def test_unknown_dataset_is_a_spec_error_with_a_hint() -> None:
-    with pytest.raises(SpecError, match=r"train.dataset: 'cifar' is not allowed \(did you mean 'cifar10'\?\); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH"):
+    with pytest.raises(
+        SpecError,
+        match=r"train.dataset: 'cifar' is not allowed \(did you mean 'cifar10'\?\); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH",
+    ):
         TrainSpec(dataset="cifar")
 
 
@@ -85,7 +88,16 @@ def _write_fake_cifar(root: Path, per_batch: int = 20) -> tuple[np.ndarray, np.n
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         batch_labels = [int(v) for v in rng.integers(0, 10, per_batch)]
         with (folder / name).open("wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": batch_labels, b"data": data, b"filenames": [b"x.png"] * per_batch}, f, protocol=2)
+            pickle.dump(
+                {
+                    b"batch_label": name.encode(),
+                    b"labels": batch_labels,
+                    b"data": data,
+                    b"filenames": [b"x.png"] * per_batch,
+                },
+                f,
+                protocol=2,
+            )
         images.append(data)
         labels.append(batch_labels)
     return np.concatenate(images).reshape(-1, 3, 32, 32), np.concatenate(labels)
@@ -216,7 +228,9 @@ def test_source_digits_are_scikit_learns() -> None:
     assert np.array_equal(images * 16, reference.images) and np.array_equal(labels, reference.target)
 
 
-def test_download_without_the_network_is_one_line_saying_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_without_the_network_is_one_line_saying_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torchvision.datasets
 
     from cbam_bench.data.load import download

@@ -17,8 +17,13 @@ CATS = [{"id": 7, "name": "seven"}, {"id": 9, "name": "nine"}]
 
 def _truth(boxes):
     """One 64 x 64 image holding `boxes` (x0, y0, x1, y1, category index 1..2)."""
-    return ground_truth(torch.tensor([[b[:4] for b in boxes]]).numpy(), torch.tensor([[b[4] for b in boxes]]).numpy(),
-                        [(64, 64)], CATS, [1])
+    return ground_truth(
+        torch.tensor([[b[:4] for b in boxes]]).numpy(),
+        torch.tensor([[b[4] for b in boxes]]).numpy(),
+        [(64, 64)],
+        CATS,
+        [1],
+    )
 
 
 def _det(x, y, w, h, category=7, score=0.9):
@@ -73,8 +78,12 @@ def test_our_map_equals_pycocotools_on_the_saved_files(tmp_path):
     from pycocotools.cocoeval import COCOeval
 
     truth = _truth([(0, 0, 10, 10, 1), (20, 20, 36, 40, 2), (40, 2, 60, 20, 1)])
-    dets = [_det(1, 0, 10, 10, score=0.8), _det(20, 22, 16, 18, category=9, score=0.6),
-            _det(42, 3, 17, 16, score=0.95), _det(5, 40, 8, 8, score=0.3)]
+    dets = [
+        _det(1, 0, 10, 10, score=0.8),
+        _det(20, 22, 16, 18, category=9, score=0.6),
+        _det(42, 3, 17, 16, score=0.95),
+        _det(5, 40, 8, 8, score=0.3),
+    ]
     (tmp_path / "gt.json").write_text(json.dumps(truth))
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     with contextlib.redirect_stdout(io.StringIO()):

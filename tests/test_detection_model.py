@@ -103,7 +103,18 @@ def test_profile_task_detection_reports_each_part_and_attentions_share():
     from cbam_bench.cli.app import app
 
     runner = CliRunner()
-    args = ["profile", "resnet18", "--width", "0.25", "--attention", "cbam", "--task", "detection", "--input-size", "64,96"]
+    args = [
+        "profile",
+        "resnet18",
+        "--width",
+        "0.25",
+        "--attention",
+        "cbam",
+        "--task",
+        "detection",
+        "--input-size",
+        "64,96",
+    ]
     result = runner.invoke(app, [*args, "--json"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -117,7 +128,8 @@ def test_profile_task_detection_reports_each_part_and_attentions_share():
     assert table.exit_code == 0 and "backbone" in table.stdout and "heads" in table.stdout
     bad = runner.invoke(app, ["profile", "resnet18", "--input-size", "64,96"], env={"COLUMNS": "120"})
     assert bad.exit_code == 2 and bad.stderr.strip() == (
-        "error: --input-size: '64,96' is not allowed; allowed: one integer (H,W only with --task detection)")
+        "error: --input-size: '64,96' is not allowed; allowed: one integer (H,W only with --task detection)"
+    )
 
 
 def test_weights_load_into_the_backbone_and_attention_starts_fresh(tmp_path):
@@ -125,11 +137,20 @@ def test_weights_load_into_the_backbone_and_attention_starts_fresh(tmp_path):
     torch.manual_seed(1)
     state = build_model(plain).state_dict()
     torch.save(state, tmp_path / "backbone.pt")
-    det = build_detector(ArchSpec("resnet18", width=0.25, in_channels=1, attention=CBAM),
-                         DetectorSpec(num_classes=3, image_size=(64, 64)), mean=[0.5], std=[0.25],
-                         weights=tmp_path / "backbone.pt")
+    det = build_detector(
+        ArchSpec("resnet18", width=0.25, in_channels=1, attention=CBAM),
+        DetectorSpec(num_classes=3, image_size=(64, 64)),
+        mean=[0.5],
+        std=[0.25],
+        weights=tmp_path / "backbone.pt",
+    )
     assert torch.equal(det.backbone.body.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
     assert attention_modules(det)
     with pytest.raises(SpecError, match="--weights: .*'conv1.weight' has shape"):
-        build_detector(ArchSpec("resnet18", width=0.25, in_channels=3), DetectorSpec(3, (64, 64)),
-                       mean=[0.5] * 3, std=[0.25] * 3, weights=tmp_path / "backbone.pt")
+        build_detector(
+            ArchSpec("resnet18", width=0.25, in_channels=3),
+            DetectorSpec(3, (64, 64)),
+            mean=[0.5] * 3,
+            std=[0.25] * 3,
+            weights=tmp_path / "backbone.pt",
+        )

@@ -79,7 +79,8 @@ def test_json_round_trip(study, summary, tmp_path) -> None:
         trial = study.trial(item["trial"])
         assert item["params_sampled"] == trial.params
         assert {k: item[k] for k in ("accuracy", "macs", "latency_ms", "constraints", "env")} == {
-            k: getattr(trial.attrs, k) for k in ("accuracy", "macs", "latency_ms", "constraints", "env")}
+            k: getattr(trial.attrs, k) for k in ("accuracy", "macs", "latency_ms", "constraints", "env")
+        }
     assert "multiply-adds of convolution and linear layers" in doc["conventions"]["macs"]
     assert doc["conventions"]["latency_ms"].endswith("not the training device; here: cpu, 1 thread, batch 1, float32")
 
@@ -101,8 +102,19 @@ def test_markdown_is_a_pipe_table_with_units_in_its_caption(summary, tmp_path) -
     text = export(summary, "md", tmp_path / "s.md").read_text()
     lines = table_lines(text)
     header = cells(lines[0])
-    assert header == ["Trial", "Attention", "Placement", "Acc. (%)", "Top-5 (%)", "Params (K)", "MACs (M)",
-                      "Elem. ops (K)", "Latency (ms)", "Acc. CI95 (%)", "Rank"]  # three seeds: an interval
+    assert header == [
+        "Trial",
+        "Attention",
+        "Placement",
+        "Acc. (%)",
+        "Top-5 (%)",
+        "Params (K)",
+        "MACs (M)",
+        "Elem. ops (K)",
+        "Latency (ms)",
+        "Acc. CI95 (%)",
+        "Rank",
+    ]  # three seeds: an interval
     assert all(set(c) <= set(":-") for c in cells(lines[1]))
     body = [cells(line) for line in lines[2:]]
     assert [int(r[0]) for r in body] == FRONT_FIRST
@@ -113,10 +125,15 @@ def test_markdown_is_a_pipe_table_with_units_in_its_caption(summary, tmp_path) -
     assert knee_row[-1] == "1 (knee)"
     caption = text.strip().splitlines()[-1]
     assert caption.startswith("Table: Study cbam_ablation (digits-clutter, cifar_resnet20): 7 trials.")
-    for needle in ("MACs in M: multiply-adds of convolution and linear layers", "Params in K: every parameter",
-                   "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
-                   "here: cpu, 1 thread, batch 1, float32", "± std over 3 seeds",
-                   "Acc.: validation top-1", "(1 = Pareto front)"):
+    for needle in (
+        "MACs in M: multiply-adds of convolution and linear layers",
+        "Params in K: every parameter",
+        "Latency in ms: median of timed forward passes of one batch, under the trial's latency set-up",
+        "here: cpu, 1 thread, batch 1, float32",
+        "± std over 3 seeds",
+        "Acc.: validation top-1",
+        "(1 = Pareto front)",
+    ):
         assert needle in caption
 
 
@@ -132,7 +149,7 @@ def test_latex_is_a_booktabs_table_with_escaped_text(summary, tmp_path) -> None:
     assert "multiply-adds of convolution and linear layers" in caption and "$\\pm$ std over 3 seeds" in caption
     spec = re.search(r"\\begin\{tabular\}\{(\w+)\}", text).group(1)
     start, end = lines.index("\\midrule"), lines.index("\\bottomrule")
-    header, body = lines[start - 1], lines[start + 1:end]
+    header, body = lines[start - 1], lines[start + 1 : end]
     assert lines[lines.index("\\toprule") + 1] == header
     assert [int(r.split(" & ")[0]) for r in body] == FRONT_FIRST
     for row in [header, *body]:
@@ -196,6 +213,9 @@ def test_units_follow_each_columns_largest_value() -> None:
 
     assert column("macs", [3.864e9, 1.8e9]).header == "MACs (G)" and column("macs", [3.864e9]).cell(3.864e9) == "3.864"
     assert column("params", [25_557_032]).cell(25_557_032) == "25.56"
-    assert column("elementwise_ops", [0, 640]).cell(640) == "640" and column("elementwise_ops", [640]).header == "Elem. ops"
+    assert (
+        column("elementwise_ops", [0, 640]).cell(640) == "640"
+        and column("elementwise_ops", [640]).header == "Elem. ops"
+    )
     assert column("accuracy", [0.9123]).cell(0.9123) == "91.23"
     assert column("latency_ms", [1.234]).header == "Latency (ms)"

@@ -55,7 +55,8 @@ def compiled():
 
 
 @pytest.mark.parametrize(
-    "backend, channels_last", [("kernels", False), ("kernels", True), ("compiled", False)],
+    "backend, channels_last",
+    [("kernels", False), ("kernels", True), ("compiled", False)],
     ids=["triton-nchw", "triton-channels_last", "c-nchw"],
 )
 def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last) -> None:
@@ -79,7 +80,10 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
     torch.testing.assert_close(d_ms, ref_d_ms, rtol=1e-5, atol=1e-5)
     d_desc = torch.randn(SHAPE[0], 2, *SHAPE[2:])
     torch.testing.assert_close(
-        kernels.grad_mc(g, x, ms, d_desc, where_c), torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c), rtol=1e-5, atol=1e-4
+        kernels.grad_mc(g, x, ms, d_desc, where_c),
+        torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c),
+        rtol=1e-5,
+        atol=1e-4,
     )
     d_pool = (torch.randn(SHAPE[:2]), torch.randn(SHAPE[:2]))
     dx = kernels.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)

@@ -50,8 +50,11 @@ def import_graph(files: dict[str, Path]) -> dict[str, set[str]]:
                 targets |= _targets(node, module, is_package, files)
         for target in list(targets):
             parts = target.split(".")
-            targets.update(p for p in (".".join(parts[:i]) for i in range(1, len(parts)))
-                           if p in files and not module.startswith(p + "."))
+            targets.update(
+                p
+                for p in (".".join(parts[:i]) for i in range(1, len(parts)))
+                if p in files and not module.startswith(p + ".")
+            )
         targets.discard(module)
         graph[module] = targets
     return graph
@@ -67,7 +70,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -91,11 +94,18 @@ def test_the_walker_sees_lazy_type_checking_and_package_imports(tmp_path: Path) 
     (pkg / "__init__.py").write_text("")
     (pkg / "low.py").write_text("def f():\n    from pkg.sub import high\n")
     (pkg / "sub" / "__init__.py").write_text("from pkg.sub.high import g\n")
-    (pkg / "sub" / "high.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import low\n")
+    (pkg / "sub" / "high.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import low\n"
+    )
     (pkg / "plain.py").write_text("from . import low\nimport pkg.sub.high\n")
     graph = import_graph(module_files(pkg))
-    assert graph == {"pkg": set(), "pkg.low": {"pkg.sub.high", "pkg.sub"}, "pkg.sub": {"pkg.sub.high"},
-                     "pkg.sub.high": {"pkg.low"}, "pkg.plain": {"pkg.low", "pkg.sub.high", "pkg.sub"}}
+    assert graph == {
+        "pkg": set(),
+        "pkg.low": {"pkg.sub.high", "pkg.sub"},
+        "pkg.sub": {"pkg.sub.high"},
+        "pkg.sub.high": {"pkg.low"},
+        "pkg.plain": {"pkg.low", "pkg.sub.high", "pkg.sub"},
+    }
     assert find_cycle(graph) == ["pkg.low", "pkg.sub", "pkg.sub.high", "pkg.low"]
     del graph["pkg.sub.high"]
     assert find_cycle(graph) is None

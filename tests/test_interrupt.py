@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cbam_bench.interrupt import Interrupted, exit_code, sigterm_interrupts, signal_of
+from cbam_bench.interrupt import Interrupted, exit_code, signal_of, sigterm_interrupts
 
 
 def test_exit_codes_are_128_plus_the_signal() -> None:

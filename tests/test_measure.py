@@ -21,7 +21,13 @@ def test_latency_statistics_are_sane_and_carry_their_conditions() -> None:
     lat = measure_latency(build_model(SMALL), (2, 3, 16, 16), warmup=2, repeats=15)
     assert 0 < lat.min_ms <= lat.median_ms <= lat.p90_ms
     assert lat.iqr_ms >= 0 and lat.repeats == 15 and lat.warmup == 2
-    assert (lat.batch, lat.input_size, lat.device, lat.dtype, lat.memory_format) == (2, 16, "cpu", "float32", "contiguous")
+    assert (lat.batch, lat.input_size, lat.device, lat.dtype, lat.memory_format) == (
+        2,
+        16,
+        "cpu",
+        "float32",
+        "contiguous",
+    )
     assert lat.threads == torch.get_num_threads() and lat.torch_version == torch.__version__
 
 
@@ -41,7 +47,9 @@ def test_timing_leaves_the_callers_model_as_it_was() -> None:
 
 def test_compare_latency_times_both_models_alike() -> None:
     small = build_model(SMALL)
-    cbam = build_model(ArchSpec("cifar_resnet20", width=0.5, input_size=16, attention=AttentionSpec(kind="cbam", reduction=4)))
+    cbam = build_model(
+        ArchSpec("cifar_resnet20", width=0.5, input_size=16, attention=AttentionSpec(kind="cbam", reduction=4))
+    )
     a, b = compare_latency(small, cbam, (1, 3, 16, 16), warmup=2, repeats=10)
     assert a.repeats == b.repeats == 10 and a.batch == b.batch == 1
     assert 0 < a.median_ms <= a.p90_ms and 0 < b.median_ms <= b.p90_ms
@@ -89,5 +97,3 @@ def test_environment_names_the_versions() -> None:
     env = environment("cpu")
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
     assert {"python", "cuda", "cbam_bench", "threads"} <= set(env)
-
-

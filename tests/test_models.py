@@ -31,7 +31,9 @@ def test_resnet50_all_stages_residual_gets_16_modules_256_to_2048_channels() -> 
 
 
 def test_pre_position_uses_the_block_input_width() -> None:
-    spec = ArchSpec("resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(position="pre", blocks="first"))
+    spec = ArchSpec(
+        "resnet50", attention=AttentionSpec(kind="se"), placement=PlacementSpec(position="pre", blocks="first")
+    )
     widths = [m.mlp[0].in_features for m in _attention_modules(build_model(spec)).values()]
     assert widths == [64, 256, 512, 1024]
 
@@ -55,7 +57,11 @@ def _branch(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _block_with_recorder(position: str):
-    spec = ArchSpec("resnet18", attention=AttentionSpec(kind="se"), placement=PlacementSpec(stages=(1,), blocks="first", position=position))
+    spec = ArchSpec(
+        "resnet18",
+        attention=AttentionSpec(kind="se"),
+        placement=PlacementSpec(stages=(1,), blocks="first", position=position),
+    )
     model = build_model(spec).eval()
     block = model.layer1[0]
     recorder = _Recorder()
@@ -123,7 +129,9 @@ def test_cifar_resnets_have_the_published_sizes(name, params) -> None:
     assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name, blocks", [("mobilenet_v1", 27), ("mobilenet_v2", 17), ("cifar_resnet56", 27), ("resnet101", 33)])
+@pytest.mark.parametrize(
+    "name, blocks", [("mobilenet_v1", 27), ("mobilenet_v2", 17), ("cifar_resnet56", 27), ("resnet101", 33)]
+)
 def test_every_block_can_carry_attention(name, blocks) -> None:
     spec = ArchSpec(name, attention=AttentionSpec(kind="cbam", reduction=8), input_size=64)
     model = build_model(spec)
@@ -171,7 +179,9 @@ def test_mismatched_weights_name_the_first_bad_key(tmp_path) -> None:
 def test_files_that_are_not_state_dicts_are_refused(tmp_path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not a checkpoint")
-    with pytest.raises(SpecError, match=r"notes.txt: not loadable \(UnpicklingError: not a file torch.save wrote, or a damaged one\)$"):
+    with pytest.raises(
+        SpecError, match=r"notes.txt: not loadable \(UnpicklingError: not a file torch.save wrote, or a damaged one\)$"
+    ):
         load_backbone_weights(build_model(ArchSpec("resnet18")), text)
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listed)
@@ -218,10 +228,23 @@ def test_resnet50_stage_outputs_for_a_feature_pyramid(stride_on) -> None:
         ("cifar_resnet20", [("layer1", 16, 1), ("layer2", 32, 2), ("layer3", 64, 4)]),
         ("resnet18", [("layer1", 64, 4), ("layer2", 128, 8), ("layer3", 256, 16), ("layer4", 512, 32)]),
         # Howard et al. 2017, table 1: 64 at 112, 128 at 56, 256 at 28, 512 at 14, 1024 at 7 (224 input)
-        ("mobilenet_v1", [("stage1", 64, 2), ("stage2", 128, 4), ("stage3", 256, 8), ("stage4", 512, 16), ("stage5", 1024, 32)]),
+        (
+            "mobilenet_v1",
+            [("stage1", 64, 2), ("stage2", 128, 4), ("stage3", 256, 8), ("stage4", 512, 16), ("stage5", 1024, 32)],
+        ),
         # Sandler et al. 2018, table 2: one row per (t, c, n, s), tapped at its last block
-        ("mobilenet_v2", [("features.1", 16, 2), ("features.3", 24, 4), ("features.6", 32, 8), ("features.10", 64, 16),
-                          ("features.13", 96, 16), ("features.16", 160, 32), ("features.17", 320, 32)]),
+        (
+            "mobilenet_v2",
+            [
+                ("features.1", 16, 2),
+                ("features.3", 24, 4),
+                ("features.6", 32, 8),
+                ("features.10", 64, 16),
+                ("features.13", 96, 16),
+                ("features.16", 160, 32),
+                ("features.17", 320, 32),
+            ],
+        ),
     ],
 )
 def test_stage_outputs_of_the_other_families(name, stages) -> None:

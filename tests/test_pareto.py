@@ -24,8 +24,13 @@ OBJECTIVE_SETS = [
 # Few levels per measure, so that ties and duplicate points are common.
 fakes = st.lists(
     st.builds(
-        lambda status, a, m, lat: Fake(status="complete" if status == "reused" else status, accuracy=0.5 + 0.1 * a,
-                                       macs=m * 1e6, latency_ms=float(lat), reused_from=0 if status == "reused" else None),
+        lambda status, a, m, lat: Fake(
+            status="complete" if status == "reused" else status,
+            accuracy=0.5 + 0.1 * a,
+            macs=m * 1e6,
+            latency_ms=float(lat),
+            reused_from=0 if status == "reused" else None,
+        ),
         st.sampled_from(["complete"] * 5 + ["reused", "infeasible", "pruned", "fail"]),
         st.integers(0, 4),
         st.integers(1, 5),
@@ -43,7 +48,9 @@ def brute_force_front(fs: list[Fake], objectives: tuple[str, ...]) -> set[int]:
     """Indices of complete fakes that no other complete fake beats, written from the definition."""
 
     def no_worse(a: Fake, b: Fake) -> bool:
-        return all(measure(a, o) >= measure(b, o) if o.endswith(":max") else measure(a, o) <= measure(b, o) for o in objectives)
+        return all(
+            measure(a, o) >= measure(b, o) if o.endswith(":max") else measure(a, o) <= measure(b, o) for o in objectives
+        )
 
     def beats(a: Fake, b: Fake) -> bool:
         return no_worse(a, b) and not no_worse(b, a)
@@ -99,8 +106,9 @@ def brute_force_ranks(points: list[tuple[float, ...]]) -> list[int]:
 
 
 # Small integer grids make ties, equal points and long chains common; floats cover the rest.
-point_sets = st.integers(1, 4).flatmap(lambda d: st.lists(
-    st.tuples(*[st.one_of(st.integers(0, 3).map(float), st.floats(-1e3, 1e3))] * d), max_size=40))
+point_sets = st.integers(1, 4).flatmap(
+    lambda d: st.lists(st.tuples(*[st.one_of(st.integers(0, 3).map(float), st.floats(-1e3, 1e3))] * d), max_size=40)
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -127,8 +135,13 @@ def test_ranks_of_a_chain_and_of_equal_points_by_hand() -> None:
 
 def test_front_excludes_infeasible_pruned_and_failed_trials() -> None:
     # The infeasible trial would dominate everything if it were allowed in.
-    fs = [Fake(accuracy=0.8, macs=30e6), Fake(status="infeasible", macs=1e6, latency_ms=0.1),
-          Fake(status="pruned", macs=1e6), Fake(status="fail", macs=1e6), Fake(accuracy=0.9, macs=40e6)]
+    fs = [
+        Fake(accuracy=0.8, macs=30e6),
+        Fake(status="infeasible", macs=1e6, latency_ms=0.1),
+        Fake(status="pruned", macs=1e6),
+        Fake(status="fail", macs=1e6),
+        Fake(accuracy=0.9, macs=40e6),
+    ]
     study = records(fs)
     assert [t.number for t in pareto.pareto_front(study)] == [4, 0]
 
@@ -136,12 +149,24 @@ def test_front_excludes_infeasible_pruned_and_failed_trials() -> None:
 def test_a_reused_trial_is_a_duplicate_of_its_original_everywhere() -> None:
     # Trial 2 copied trial 0's measures; whatever it stores, it must not stand beside its original.
     # Here it stores values that would dominate everything if it were let in.
-    fs = [Fake(accuracy=0.8, macs=30e6), Fake(accuracy=0.9, macs=40e6), Fake(accuracy=0.95, macs=20e6, reused_from=0),
-          Fake(accuracy=0.7, macs=35e6)]
+    fs = [
+        Fake(accuracy=0.8, macs=30e6),
+        Fake(accuracy=0.9, macs=40e6),
+        Fake(accuracy=0.95, macs=20e6, reused_from=0),
+        Fake(accuracy=0.7, macs=35e6),
+    ]
     study = records(fs, ("accuracy:max", "macs:min"))
     assert [t.status for t in study.trials] == ["complete", "complete", "reused", "complete"]
-    assert study.counts() == {"total": 4, "complete": 3, "reused": 1, "infeasible": 0, "pruned": 0, "failed": 0,
-                              "duplicate": 0, "running": 0}
+    assert study.counts() == {
+        "total": 4,
+        "complete": 3,
+        "reused": 1,
+        "infeasible": 0,
+        "pruned": 0,
+        "failed": 0,
+        "duplicate": 0,
+        "running": 0,
+    }
     assert [t.number for t in pareto.pareto_front(study)] == [1, 0]
     assert pareto.ranks(study) == {0: 1, 1: 1, 3: 2}
     assert pareto.knee_trial(study).number in (0, 1)
@@ -212,7 +237,9 @@ def test_default_reference_without_budget_is_worst_plus_margin_and_can_be_overri
     study = records([Fake(latency_ms=2.0), Fake(accuracy=0.95, latency_ms=4.0)], ("accuracy:max", "latency_ms:min"))
     assert pareto.reference_point(study) == pytest.approx({"accuracy": 0.0, "latency_ms": 4.4})
     assert pareto.reference_point(study, {"latency_ms": 10.0})["latency_ms"] == 10.0
-    with pytest.raises(StudyError, match=r"--ref macs: not an objective of study 'synthetic'; allowed: accuracy, latency_ms"):
+    with pytest.raises(
+        StudyError, match=r"--ref macs: not an objective of study 'synthetic'; allowed: accuracy, latency_ms"
+    ):
         pareto.reference_point(study, {"macs": 1e6})
 
 

@@ -6,15 +6,29 @@ from cbam_bench.report import plain
 
 
 def test_numbers_right_labels_left_and_a_rule_under_the_header() -> None:
-    text = plain.render("T", ["#", "name", "x"], [["1", "ab", "3.5"], ["12", "c", "10.25"]], right={2}, wrapping=set(),
-                        caption=["Caption."], width=80)
+    text = plain.render(
+        "T",
+        ["#", "name", "x"],
+        [["1", "ab", "3.5"], ["12", "c", "10.25"]],
+        right={2},
+        wrapping=set(),
+        caption=["Caption."],
+        width=80,
+    )
     assert text == "T\n\n #   name      x\n ───────────────\n 1   ab      3.5\n 12  c     10.25\n\nCaption.\n"
 
 
 def test_a_wrapping_column_narrows_to_fit_and_wraps_its_words() -> None:
     label = "cbam avg+max r16 k7 c-s"  # 23 characters
-    text = plain.render("T", ["#", "attention", "acc"], [["7", label, "91.20"]], right={2}, wrapping={1}, caption=[],
-                        width=1 + 1 + 2 + 12 + 2 + 5)
+    text = plain.render(
+        "T",
+        ["#", "attention", "acc"],
+        [["7", label, "91.20"]],
+        right={2},
+        wrapping={1},
+        caption=[],
+        width=1 + 1 + 2 + 12 + 2 + 5,
+    )
     assert text.splitlines()[4:6] == [" 7  cbam avg+max  91.20", "    r16 k7 c-s"]
 
 

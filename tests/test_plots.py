@@ -27,8 +27,9 @@ def check_png(path, min_width: int) -> Image.Image:
 def test_plot_has_a_panel_for_macs_and_one_for_latency(tmp_path) -> None:
     path = plot_study(summarize(records_from_study(make_study(MIXED))), tmp_path / "front.png")
     two_panels = check_png(path, 1000)
-    one = plot_study(summarize(records_from_study(make_study(MIXED, objectives=("accuracy:max", "macs:min")))),
-                     tmp_path / "one.png")
+    one = plot_study(
+        summarize(records_from_study(make_study(MIXED, objectives=("accuracy:max", "macs:min")))), tmp_path / "one.png"
+    )
     assert check_png(one, 600).width == two_panels.width  # both costs are stored, so both panels are drawn
 
 

@@ -25,8 +25,16 @@ def test_records_carry_objectives_budgets_and_every_trial(db) -> None:
     assert study.budgets == {"latency_ms": 5.0}
     assert (study.dataset, study.backbone, study.storage) == ("digits-clutter", "cifar_resnet20", db)
     assert [t.status for t in study.trials] == ["complete"] * 4 + ["infeasible", "pruned", "failed"]
-    assert study.counts() == {"total": 7, "complete": 4, "reused": 0, "infeasible": 1, "pruned": 1, "failed": 1,
-                              "duplicate": 0, "running": 0}
+    assert study.counts() == {
+        "total": 7,
+        "complete": 4,
+        "reused": 0,
+        "infeasible": 1,
+        "pruned": 1,
+        "failed": 1,
+        "duplicate": 0,
+        "running": 0,
+    }
     cbam = study.trial(2)
     assert cbam.values == (pytest.approx(0.88), 40.2e6, 2.0)
     assert cbam.params == {"attention.kind": "cbam", "channel.reduction": 16}
@@ -93,7 +101,9 @@ def test_latency_is_labelled_by_how_it_was_timed_not_the_training_device() -> No
 
     gpu_trained = {"env": {"device": "NVIDIA H100"}}
     cpu_timed = TrialRecord(0, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup=CPU_LATENCY))
-    gpu_timed = TrialRecord(1, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup={**GPU_LATENCY, "threads": 4}))
+    gpu_timed = TrialRecord(
+        1, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup={**GPU_LATENCY, "threads": 4})
+    )
     four_threads = TrialRecord(2, "complete", (0.9,), attrs=TrialAttrs(latency_setup={**CPU_LATENCY, "threads": 4}))
     older = TrialRecord(3, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained))
     assert cpu_timed.latency_label == "cpu, 1 thread, batch 1, float32"
@@ -101,7 +111,9 @@ def test_latency_is_labelled_by_how_it_was_timed_not_the_training_device() -> No
     assert four_threads.latency_label == "cpu, 4 threads, batch 1, float32"
     assert older.latency_label == "NVIDIA H100" and TrialRecord(4, "complete", (0.9,)).latency_label is None
     text = conventions([cpu_timed, gpu_timed, cpu_timed], ["latency_ms"])["latency_ms"]
-    assert text.endswith("not the training device; here: NVIDIA H100, batch 8, float16, channels_last; "
-                         "cpu, 1 thread, batch 1, float32")
+    assert text.endswith(
+        "not the training device; here: NVIDIA H100, batch 8, float16, channels_last; cpu, 1 thread, batch 1, float32"
+    )
     assert conventions([TrialRecord(4, "complete", (0.9,))], ["latency_p90_ms"])["latency_p90_ms"].startswith(
-        "90th percentile of timed forward passes of one batch")
+        "90th percentile of timed forward passes of one batch"
+    )

@@ -16,8 +16,16 @@ from cbam_bench.spec import ArchSpec, AttentionSpec
 
 # A value other than the default for every option field: a new field without one fails here first.
 OTHER = {
-    "pooling": ("max",), "reduction": 4, "min_hidden": 2, "mlp_bias": False, "descriptor": "conv1x1", "kernel": 3,
-    "spatial_bn": False, "order": "parallel", "bn_momentum": 0.1, "combine": "product",
+    "pooling": ("max",),
+    "reduction": 4,
+    "min_hidden": 2,
+    "mlp_bias": False,
+    "descriptor": "conv1x1",
+    "kernel": 3,
+    "spatial_bn": False,
+    "order": "parallel",
+    "bn_momentum": 0.1,
+    "combine": "product",
 }
 OPTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec) if f.name != "kind"]
 
@@ -57,7 +65,9 @@ def test_space_keys_and_their_when_come_from_the_registry() -> None:
     assert {key: ("attention", name) for name, key in SPACE_KEYS.items()}.items() <= PARAM_FIELDS.items()
     assert APPLIES_WHEN["channel.reduction"] == applies_when("reduction")
     assert applies_when("kernel") == "kind is cbam with a spatial gate"
-    assert applies_when("min_hidden").startswith("kind is se, ") and "cbam with a channel gate" in applies_when("min_hidden")
+    assert applies_when("min_hidden").startswith("kind is se, ") and "cbam with a channel gate" in applies_when(
+        "min_hidden"
+    )
     assert applies_when("no_such_field") == "never"
 
 

@@ -20,15 +20,25 @@ RECIPE, ARCH = TINY_RECIPE, TINY_ARCH
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two stored studies, written once: everything here only reads them."""
     url = f"sqlite:///{tmp_path_factory.mktemp('retrain') / 'studies.db'}"
-    study = make_study([
-        Fake(kind="cbam", accuracy=0.88, arch=ARCH, seed_accuracies=(0.87, 0.88, 0.89)),  # 0
-        Fake(kind="cbam", accuracy=0.88, arch=ARCH, reused_from=0),                        # 1: the same network again
-        Fake(status="infeasible", kind="cbam", arch=ARCH),                                 # 2
-        Fake(status="fail", kind="cbam", arch=ARCH),                                       # 3
-    ], storage=url, train=stored_recipe(RECIPE), budgets={"macs": 1e3})
-    pruned = {"arch": ARCH.to_dict(), "archid": ARCH.archid, "curve": [0.41, 0.52], "stopped_at_epoch": 2,
-              "stopped_reason": "below the median of 4 trials at epoch 2"}
-    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=pruned))            # 4
+    study = make_study(
+        [
+            Fake(kind="cbam", accuracy=0.88, arch=ARCH, seed_accuracies=(0.87, 0.88, 0.89)),  # 0
+            Fake(kind="cbam", accuracy=0.88, arch=ARCH, reused_from=0),  # 1: the same network again
+            Fake(status="infeasible", kind="cbam", arch=ARCH),  # 2
+            Fake(status="fail", kind="cbam", arch=ARCH),  # 3
+        ],
+        storage=url,
+        train=stored_recipe(RECIPE),
+        budgets={"macs": 1e3},
+    )
+    pruned = {
+        "arch": ARCH.to_dict(),
+        "archid": ARCH.archid,
+        "curve": [0.41, 0.52],
+        "stopped_at_epoch": 2,
+        "stopped_reason": "below the median of 4 trials at epoch 2",
+    }
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=pruned))  # 4
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "KeyError: x"}))  # 5
     make_study([Fake(kind="se")], storage=url, name="bare")  # no stored recipe
     return url
@@ -64,21 +74,25 @@ def test_an_over_budget_trial_has_cost_but_no_accuracy(storage: str) -> None:
     assert stored.status == "infeasible" and stored.accuracy is None and stored.epochs is None
     assert stored.measure("accuracy") is None and stored.measure("top5") is None  # 0.0 placeholders stored
     assert stored.measure("macs") == 40e6
-    assert stored.notes == ("synthetic:2 is over the study's budget on macs and was never trained; retraining it anyway",)
+    assert stored.notes == (
+        "synthetic:2 is over the study's budget on macs and was never trained; retraining it anyway",
+    )
 
 
 def test_a_pruned_trial_reports_where_it_stopped(storage: str) -> None:
     stored = stored_trial(storage, "synthetic:4")
     assert (stored.accuracy, stored.epochs, stored.seeds) == (0.52, 2, 1)
-    assert stored.notes == ("synthetic:4 was pruned at epoch 2 (below the median of 4 trials at epoch 2); "
-                            "retraining it anyway",)
+    assert stored.notes == (
+        "synthetic:4 was pruned at epoch 2 (below the median of 4 trials at epoch 2); retraining it anyway",
+    )
 
 
 def test_a_failed_trial_with_an_arch_is_allowed_and_says_why_it_failed(storage: str) -> None:
     stored = stored_trial(storage, "synthetic:3")
     assert stored.arch == ARCH and stored.accuracy is None
-    assert stored.notes == ("synthetic:3 failed (TrainingError: loss became nan at epoch 1, step 3 (lr 0.1)); "
-                            "retraining it anyway",)
+    assert stored.notes == (
+        "synthetic:3 failed (TrainingError: loss became nan at epoch 1, step 3 (lr 0.1)); retraining it anyway",
+    )
 
 
 def test_a_study_without_a_recipe_uses_the_defaults_on_its_dataset(storage: str) -> None:
@@ -95,12 +109,18 @@ def test_another_dataset_drops_the_old_datasets_sizes(storage: str) -> None:
     assert (moved.epochs, moved.lr, moved.weight_decay, moved.seed) == (1, 0.05, 1e-3, 3)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("nosuch:0", "study 'nosuch' not found in {url}; studies there: bare, synthetic"),
-    ("synthetic:9", "--from-trial: study 'synthetic' has no trial 9; trials there: 0-5"),
-    ("synthetic:5", "--from-trial: synthetic:5 is failed and stores no architecture (no candidate was sampled); "
-                    "allowed: a trial with a stored arch"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("nosuch:0", "study 'nosuch' not found in {url}; studies there: bare, synthetic"),
+        ("synthetic:9", "--from-trial: study 'synthetic' has no trial 9; trials there: 0-5"),
+        (
+            "synthetic:5",
+            "--from-trial: synthetic:5 is failed and stores no architecture (no candidate was sampled); "
+            "allowed: a trial with a stored arch",
+        ),
+    ],
+)
 def test_errors_name_what_is_wrong(storage: str, text: str, message: str) -> None:
     with pytest.raises(StudyError) as info:
         stored_trial(storage, text)

@@ -7,8 +7,8 @@ import os
 import signal
 import statistics
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fake_training
@@ -18,15 +18,15 @@ import torch
 from optuna.trial import TrialState
 
 from cbam_bench.errors import DataError, SpaceError, StudyError
+from cbam_bench.interrupt import Interrupted
 from cbam_bench.measure import latency as latency_module
 from cbam_bench.measure.latency import Latency
 from cbam_bench.pareto import pareto_front
 from cbam_bench.records import COST_METRICS, records_from_study
+from cbam_bench.search.dedup import MAX_REASKS
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
-from cbam_bench.interrupt import Interrupted
 from cbam_bench.search.retries import MAX_RETRIES
-from cbam_bench.search.dedup import MAX_REASKS
 from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
@@ -37,8 +37,25 @@ from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CONTRACT_ATTRS = {
-    "archid", "arch", "summary", "params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "accuracy",
-    "top5", "accuracy_std", "test_accuracy", "test_top5", "seeds", "train_s", "images_per_s", "env", "feasible",
+    "archid",
+    "arch",
+    "summary",
+    "params",
+    "macs",
+    "elementwise_ops",
+    "latency_ms",
+    "latency_p90_ms",
+    "latency_ratio",
+    "accuracy",
+    "top5",
+    "accuracy_std",
+    "test_accuracy",
+    "test_top5",
+    "seeds",
+    "train_s",
+    "images_per_s",
+    "env",
+    "feasible",
     "constraints",
 }
 SPACE = """
@@ -109,7 +126,9 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
     assert study.metric_names == ["accuracy", "macs"]
     assert study.user_attrs["objectives"] == ["accuracy:max", "macs:min"]
     assert study.user_attrs["budgets"] == {} and study.user_attrs["backbone"] == "cifar_resnet20"
-    assert study.user_attrs["dataset"] == "digits-clutter" and study.user_attrs["space"]["params"]["spatial.kernel"] == [3, 7]
+    assert study.user_attrs["dataset"] == "digits-clutter" and study.user_attrs["space"]["params"][
+        "spatial.kernel"
+    ] == [3, 7]
     done = trials(study, TrialState.COMPLETE)
     assert len(done) == 4
     for t in done:
@@ -121,8 +140,19 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
         assert t.values == [t.user_attrs["accuracy"], t.user_attrs["macs"]]
         assert t.user_attrs["feasible"] is True and t.user_attrs["constraints"] == []
         assert t.user_attrs["latency_ms"] <= t.user_attrs["latency_p90_ms"]
-        assert t.user_attrs["latency_ratio"] > 0 and (t.user_attrs["latency_ratio"] == 1.0) == (arch.attention.kind == "none")
-        assert t.user_attrs["env"].keys() == {"python", "torch", "cuda", "device", "cbam_bench", "threads", "machine", "fused"}
+        assert t.user_attrs["latency_ratio"] > 0 and (t.user_attrs["latency_ratio"] == 1.0) == (
+            arch.attention.kind == "none"
+        )
+        assert t.user_attrs["env"].keys() == {
+            "python",
+            "torch",
+            "cuda",
+            "device",
+            "cbam_bench",
+            "threads",
+            "machine",
+            "fused",
+        }
         assert t.user_attrs["env"]["fused"] == "auto"  # the fused mode the trial trained and was timed with
         # CBAM modules carry a fused mode; SE and no attention have none to record.
         assert t.user_attrs["latency_setup"]["fused"] == ("auto" if arch.attention.kind == "cbam" else None)
@@ -146,7 +176,12 @@ def test_budget_rules_candidates_out_before_training(tmp_path: Path, search: Sea
     limit = sum(p.numel() for p in build_model(plain).parameters())  # only the network without attention fits
     study = search(tmp_path, SPACE + f"sampler: grid\nbudgets: {{params: {limit}}}\n", calls)
     done = trials(study, TrialState.COMPLETE)
-    assert sorted(t.user_attrs["summary"] for t in done) == ["cbam avg+max r16 k3 c-s", "cbam avg+max r16 k7 c-s", "none", "se avg r16"]
+    assert sorted(t.user_attrs["summary"] for t in done) == [
+        "cbam avg+max r16 k3 c-s",
+        "cbam avg+max r16 k7 c-s",
+        "none",
+        "se avg r16",
+    ]
     for t in done:
         over = t.user_attrs["params"] - limit
         assert t.user_attrs["constraints"] == [over] and t.constraints == {"params": over}
@@ -172,15 +207,20 @@ def test_trials_are_distinct_networks_and_a_small_space_stops_when_all_are_done(
     archids = [t.user_attrs["archid"] for t in finished]
     assert len(finished) == 4 and len(set(archids)) == 4  # none, se, cbam k3, cbam k7: every one once
     assert sorted(a for a, _ in calls.calls) == sorted(archids)
-    assert notes.lines[0].endswith("the space holds 4 candidates, fewer than the 6 trials asked for; "
-                                   "the study stops when all 4 are done")
+    assert notes.lines[0].endswith(
+        "the space holds 4 candidates, fewer than the 6 trials asked for; the study stops when all 4 are done"
+    )
     for t in trials(study, TrialState.FAIL):  # proposals of a network already held were stepped aside
-        assert t.user_attrs["fail_reason"].startswith(f"duplicate: the same network as trial {t.user_attrs['reused_from']} ")
+        assert t.user_attrs["fail_reason"].startswith(
+            f"duplicate: the same network as trial {t.user_attrs['reused_from']} "
+        )
         assert t.user_attrs["archid"] in archids and "macs" not in t.user_attrs
     assert count_trials(study).failed == 0
 
 
-def test_a_proposal_of_a_seen_network_is_never_trained_and_an_untried_one_is_queued(tmp_path: Path, search: Search) -> None:
+def test_a_proposal_of_a_seen_network_is_never_trained_and_an_untried_one_is_queued(
+    tmp_path: Path, search: Search
+) -> None:
     calls = Calls()
     first = search(tmp_path, SPACE, calls, trials=1)  # the baseline
     for _ in range(MAX_REASKS + 1):
@@ -188,7 +228,9 @@ def test_a_proposal_of_a_seen_network_is_never_trained_and_an_untried_one_is_que
     study = search(tmp_path, SPACE, calls, trials=2)
     records = records_from_study(study)
     duplicates = [t for t in records.trials if t.status == "duplicate"]
-    assert [t.number for t in duplicates] == list(range(1, MAX_REASKS + 2)) and {t.reused_from for t in duplicates} == {0}
+    assert [t.number for t in duplicates] == list(range(1, MAX_REASKS + 2)) and {t.reused_from for t in duplicates} == {
+        0
+    }
     assert [c for c in calls.calls if c[0] == records.trial(0).attrs.archid] == [(records.trial(0).attrs.archid, 0)]
     (second,) = [t for t in records.trials if t.status in ("complete", "pruned") and t.number != 0]
     assert second.attention_kind != "none" and len(calls.calls) == 2  # the queued untried candidate
@@ -197,8 +239,9 @@ def test_a_proposal_of_a_seen_network_is_never_trained_and_an_untried_one_is_que
 
 
 def _latency(median_ms: float) -> Latency:
-    return Latency(median_ms, median_ms * 1.1, 0.1, median_ms * 0.9, 5, 1, 1, 16, "cpu", "float32", "contiguous", 1,
-                   "test")
+    return Latency(
+        median_ms, median_ms * 1.1, 0.1, median_ms * 0.9, 5, 1, 1, 16, "cpu", "float32", "contiguous", 1, "test"
+    )
 
 
 def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,8 +253,9 @@ def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monk
 
     monkeypatch.setattr(latency_module, "compare_latency", fake_compare)
     monkeypatch.setattr(latency_module, "measure_latency", lambda model, shape, **_: _latency(1.5))
-    arch = ArchSpec("cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1,
-                    attention=AttentionSpec(kind="cbam"))
+    arch = ArchSpec(
+        "cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1, attention=AttentionSpec(kind="cbam")
+    )
     measures = cheap_measures(arch, LatencySetup(repeats=5, warmup=1))
     # what reuse and retrain treat as known before training
     assert measures.to_user_attrs().keys() == {*COST_METRICS, "latency_setup"}
@@ -253,9 +297,14 @@ def test_median_rule_compares_only_with_trials_no_costlier() -> None:
     # With too few designs as cheap as it, nothing stops the cheapest one
     assert median_rule(earlier, 2, 0.0, rule, {"macs": 4}) is None
     # A costly one faces everyone at or below its cost: median of 0.8, 0.7, 0.4, 0.5 is 0.6
-    assert median_rule(earlier, 2, 0.59, rule, {"macs": 10}).endswith("median 0.6000 of 4 earlier trials no costlier than it")
+    assert median_rule(earlier, 2, 0.59, rule, {"macs": 10}).endswith(
+        "median 0.6000 of 4 earlier trials no costlier than it"
+    )
     # Trials that lack the measure (failed before measuring) are not comparators
-    assert median_rule([T(5, 0.5, 0.9), type("U", (), {"user_attrs": {"curve": [0.5, 0.9]}})()], 2, 0.1, rule, {"macs": 5}) is None
+    assert (
+        median_rule([T(5, 0.5, 0.9), type("U", (), {"user_attrs": {"curve": [0.5, 0.9]}})()], 2, 0.1, rule, {"macs": 5})
+        is None
+    )
 
 
 def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Search) -> None:
@@ -269,7 +318,9 @@ def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Sea
     for t in pruned:
         epoch = t.user_attrs["stopped_at_epoch"]
         assert 1 < epoch < 3 and len(t.user_attrs["curve"]) == epoch
-        assert t.user_attrs["stopped_reason"].startswith(f"validation accuracy {t.user_attrs['curve'][-1]:.4f} at epoch {epoch}")
+        assert t.user_attrs["stopped_reason"].startswith(
+            f"validation accuracy {t.user_attrs['curve'][-1]:.4f} at epoch {epoch}"
+        )
         assert t.intermediate_values == {}  # several objectives: no trial.report
     assert count_trials(stopped).finished == 10
     unstopped = search(tmp_path / "off", text, early_stop=False)
@@ -285,7 +336,9 @@ def test_one_objective_uses_optunas_pruner(tmp_path: Path, search: Search) -> No
     trained = [t for t in trials(study, TrialState.COMPLETE, TrialState.PRUNED) if "reused_from" not in t.user_attrs]
     for t in trained:
         assert sorted(t.intermediate_values) == list(range(1, len(t.user_attrs["curve"]) + 1))
-    assert all(t.user_attrs["stopped_reason"].startswith("Optuna's median pruner") for t in trials(study, TrialState.PRUNED))
+    assert all(
+        t.user_attrs["stopped_reason"].startswith("Optuna's median pruner") for t in trials(study, TrialState.PRUNED)
+    )
 
 
 def test_seeds_give_mean_std_and_every_seed(tmp_path: Path, search: Search) -> None:
@@ -318,14 +371,18 @@ def test_failures_are_recorded_with_their_reason_and_the_study_goes_on(
     assert all("fail_reason" not in t.user_attrs for t in trials(study, TrialState.COMPLETE))
 
 
-def test_a_candidate_whose_real_training_explodes_is_failed_and_the_study_goes_on(tmp_path: Path, search: Search) -> None:
+def test_a_candidate_whose_real_training_explodes_is_failed_and_the_study_goes_on(
+    tmp_path: Path, search: Search
+) -> None:
     from cbam_bench.train import train as real_train
 
     def se_explodes(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         """The real trainer at lr 1e6 for se (its loss stays finite but explodes), the stand-in for the rest."""
         if arch.attention.kind != "se":
             return fake_training.train(arch, spec, on_epoch=on_epoch)
-        tiny = dataclasses.replace(spec, lr=1e6, image_size=16, train_images=256, val_images=128, batch_size=64, device="cpu")
+        tiny = dataclasses.replace(
+            spec, lr=1e6, image_size=16, train_images=256, val_images=128, batch_size=64, device="cpu"
+        )
         return real_train(dataclasses.replace(arch, width=0.5), tiny, on_epoch=on_epoch)
 
     study = search(tmp_path, WIDER.replace("trials: 4", "trials: 5"), Calls(se_explodes), early_stop=False)
@@ -358,7 +415,10 @@ def test_a_study_that_only_fails_stops_with_an_error(tmp_path: Path, search: Sea
     def broken(arch: ArchSpec, spec: Any, *, on_epoch: Any = None) -> Any:
         raise ValueError("shapes do not match")
 
-    with pytest.raises(RuntimeError, match=f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with 'ValueError: shapes do not match'"):
+    with pytest.raises(
+        RuntimeError,
+        match=f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with 'ValueError: shapes do not match'",
+    ):
         search(tmp_path, WIDER, Calls(broken), trials=10)
     study = optuna.load_study(study_name="space", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert len(failures(study)) == MAX_FAILURES_IN_A_ROW
@@ -372,7 +432,9 @@ def test_rerunning_resumes_and_stops_at_the_target(tmp_path: Path, search: Searc
     again = search(tmp_path, SPACE, calls, trials=3)
     assert [(t.number, t.state, t.values) for t in trials(again)] == before and len(calls.calls) == made
     more = search(tmp_path, SPACE, calls, trials=4)  # every candidate of the space
-    assert count_trials(more).finished == 4 and [t.number for t in trials(more)][: len(before)] == [n for n, _, _ in before]
+    assert count_trials(more).finished == 4 and [t.number for t in trials(more)][: len(before)] == [
+        n for n, _, _ in before
+    ]
 
 
 def test_bad_dataset_writes_nothing(tmp_path: Path, search: Search) -> None:
@@ -381,7 +443,9 @@ def test_bad_dataset_writes_nothing(tmp_path: Path, search: Search) -> None:
     assert not (tmp_path / "db.sqlite").exists()
 
 
-def test_gpu_latency_without_a_gpu_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search) -> None:
+def test_gpu_latency_without_a_gpu_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: Search
+) -> None:
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -392,7 +456,9 @@ def test_gpu_latency_without_a_gpu_is_bad_input(tmp_path: Path, monkeypatch: pyt
 
 def test_resuming_with_other_settings_is_refused(tmp_path: Path, search: Search) -> None:
     search(tmp_path, SPACE, trials=1)
-    with pytest.raises(StudyError, match=r"study 'space' in sqlite:///.* was created with different settings \(train: stored"):
+    with pytest.raises(
+        StudyError, match=r"study 'space' in sqlite:///.* was created with different settings \(train: stored"
+    ):
         search(tmp_path, SPACE, trials=2, epochs=2)
     with pytest.raises(StudyError, match="the searched parameters"):
         search(tmp_path, SPACE.replace("[3, 7]", "[3, 5]"), trials=2)
@@ -448,8 +514,9 @@ def test_sigterm_records_the_trial_as_interrupted_and_queues_it_again(tmp_path: 
     assert count_trials(resumed).finished == 2 and resumed.trials[1].params == failed.params
 
 
-def test_an_interrupt_between_trials_records_nothing_and_says_so(tmp_path: Path, search: Search,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupt_between_trials_records_nothing_and_says_so(
+    tmp_path: Path, search: Search, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from cbam_bench.search import run as run_module
 
     def interrupted_while_looking(study: optuna.Study, storage: Any) -> None:
@@ -467,8 +534,11 @@ def _running(study: optuna.Study, storage: Any, params: dict, history: list[int]
     """A trial of `params` that a worker took and is training: queued, asked for, one heartbeat."""
     kinds = optuna.distributions.CategoricalDistribution(["none", "se"])
     system = {"retry_history": history, "failed_trial": history[0]} if history else {}
-    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=params,
-                                              distributions={"attention.kind": kinds}, system_attrs=system))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING, params=params, distributions={"attention.kind": kinds}, system_attrs=system
+        )
+    )
     trial = ask(study)
     trial.set_user_attr("archid", params["attention.kind"])
     tid = trial_id(storage, study, trial.number)
@@ -500,7 +570,9 @@ def test_a_trial_whose_worker_went_silent_is_failed_with_its_reason_and_retried(
     assert sorted(retries) == [baseline, fresh]  # the used-up se trial runs no more
     assert retries[baseline].system_attrs["retry_history"] == [*used_up, baseline]
     assert retries[baseline].system_attrs["failed_trial"] == used_up[0]
-    assert retries[fresh].system_attrs["retry_history"] == [fresh] and retries[fresh].system_attrs["failed_trial"] == fresh
+    assert (
+        retries[fresh].system_attrs["retry_history"] == [fresh] and retries[fresh].system_attrs["failed_trial"] == fresh
+    )
     for number, retry in retries.items():
         assert retry.params == by_number[number].params
         assert retry.user_attrs == {"archid": by_number[number].params["attention.kind"]}  # no fail_reason
@@ -538,8 +610,10 @@ def test_a_trial_beyond_the_target_goes_back_to_the_queue(tmp_path: Path) -> Non
 
 @pytest.mark.slow  # a whole study: four networks traced, counted and timed (about 6 s)
 def test_a_space_searches_bam_and_coordinate_attention_with_their_options(tmp_path: Path, search: Search) -> None:
-    text = SPACE.replace("[none, se, cbam]", "[none, bam, coord]").replace("spatial.kernel: [3, 7]", (
-        "attention.combine: [sum, product]\n  channel.reduction: [4]\n  placement.position: [between-stages]"))
+    text = SPACE.replace("[none, se, cbam]", "[none, bam, coord]").replace(
+        "spatial.kernel: [3, 7]",
+        ("attention.combine: [sum, product]\n  channel.reduction: [4]\n  placement.position: [between-stages]"),
+    )
     study = search(tmp_path, text, sampler="grid", early_stop=False)
     done = trials(study, TrialState.COMPLETE)
     archs = [ArchSpec.from_dict(t.user_attrs["arch"]) for t in done]

@@ -40,8 +40,20 @@ params:
 
 
 def command(space: Path, storage: str, trials: int) -> list[str]:
-    return [sys.executable, "-m", "cbam_bench", "search", str(space), "--storage", storage, "--trials", str(trials),
-            "--heartbeat", "1", "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "cbam_bench",
+        "search",
+        str(space),
+        "--storage",
+        storage,
+        "--trials",
+        str(trials),
+        "--heartbeat",
+        "1",
+        "--json",
+    ]
 
 
 def environment(epoch_s: float) -> dict[str, str]:
@@ -86,7 +98,14 @@ def wait_for(predicate, timeout: float = 120) -> None:  # noqa: ANN001 - a zero-
 def test_sigkill_mid_trial_loses_nothing_and_the_rerun_finishes(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     space = space_file(tmp_path)
-    proc = subprocess.Popen(command(space, storage, 4), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command(space, storage, 4),
+        cwd=ROOT,
+        env=environment(0.4),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def one_done_and_one_training() -> bool:
         trials = load(storage).trials
@@ -104,7 +123,9 @@ def test_sigkill_mid_trial_loses_nothing_and_the_rerun_finishes(tmp_path: Path) 
     complete = {t.number: (t.values, t.user_attrs) for t in before if t.state == TrialState.COMPLETE}
     assert complete
 
-    rerun = subprocess.run(command(space, storage, 4), cwd=ROOT, env=environment(0.0), capture_output=True, text=True, timeout=240)
+    rerun = subprocess.run(
+        command(space, storage, 4), cwd=ROOT, env=environment(0.0), capture_output=True, text=True, timeout=240
+    )
     assert rerun.returncode == 0, rerun.stderr
     doc = json.loads(rerun.stdout)
     after = load(storage).trials
@@ -118,14 +139,23 @@ def test_sigkill_mid_trial_loses_nothing_and_the_rerun_finishes(tmp_path: Path) 
 
 def training(storage: str, wanted) -> optuna.trial.FrozenTrial | None:  # noqa: ANN001 - a predicate on a trial
     """The running trial that `wanted` accepts, once it is training (its cheap measures are stored)."""
-    return next((t for t in load(storage).trials if t.state == TrialState.RUNNING and "env" in t.user_attrs and wanted(t)), None)
+    return next(
+        (t for t in load(storage).trials if t.state == TrialState.RUNNING and "env" in t.user_attrs and wanted(t)), None
+    )
 
 
 @pytest.mark.slow
 def test_sigterm_records_the_trial_queues_it_and_exits_143(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     space = space_file(tmp_path)
-    proc = subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command(space, storage, 3),
+        cwd=ROOT,
+        env=environment(0.4),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: training(storage, lambda t: True))
     finally:
@@ -143,8 +173,16 @@ def test_sigterm_records_the_trial_queues_it_and_exits_143(tmp_path: Path) -> No
     assert queued.system_attrs["fixed_params"] == stopped.params
     assert load(storage).get_trials(states=(TrialState.RUNNING,)) == []
 
-    doc, _ = finish(subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.0), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True))
+    doc, _ = finish(
+        subprocess.Popen(
+            command(space, storage, 3),
+            cwd=ROOT,
+            env=environment(0.0),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     assert doc["counts"]["finished"] == 3 and doc["counts"]["running"] == 0
     assert load(storage).trials[queued.number].state == TrialState.COMPLETE
 
@@ -155,31 +193,61 @@ def test_the_baseline_survives_three_kills(tmp_path: Path) -> None:
     space = space_file(tmp_path)
     killed: list[int] = []
     for _ in range(3):  # one more than the retries any other trial gets
-        proc = subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.4), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            command(space, storage, 3),
+            cwd=ROOT,
+            env=environment(0.4),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
-            wait_for(lambda: training(storage, lambda t: t.params == {"attention.kind": "none"} and t.number not in killed))
+            wait_for(
+                lambda: training(storage, lambda t: t.params == {"attention.kind": "none"} and t.number not in killed)
+            )
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate()
         killed.append(training(storage, lambda t: t.params == {"attention.kind": "none"}).number)
 
-    doc, err = finish(subprocess.Popen(command(space, storage, 3), cwd=ROOT, env=environment(0.0), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True))
+    doc, err = finish(
+        subprocess.Popen(
+            command(space, storage, 3),
+            cwd=ROOT,
+            env=environment(0.0),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     assert doc["counts"]["finished"] == 3 and "no no-attention baseline" not in err
     trials = load(storage).trials
     for number in killed:
         assert trials[number].state == TrialState.FAIL
-        assert trials[number].user_attrs["fail_reason"].startswith("heartbeat stale: no heartbeat for over 2 s (its worker was killed or lost); queued again")
-    assert trials[killed[-1]].user_attrs["fail_reason"].endswith("(the no-attention baseline is retried until it finishes)")
+        assert (
+            trials[number]
+            .user_attrs["fail_reason"]
+            .startswith("heartbeat stale: no heartbeat for over 2 s (its worker was killed or lost); queued again")
+        )
+    assert (
+        trials[killed[-1]]
+        .user_attrs["fail_reason"]
+        .endswith("(the no-attention baseline is retried until it finishes)")
+    )
     (baseline,) = [t for t in trials if t.params == {"attention.kind": "none"} and t.state == TrialState.COMPLETE]
     assert baseline.system_attrs["retry_history"] == killed and baseline.system_attrs["failed_trial"] == killed[0]
 
 
 def run_workers(space: Path, storage: str, trials: int, workers: int = 2) -> list[tuple[dict, str]]:
     procs = [
-        subprocess.Popen(command(space, storage, trials), cwd=ROOT, env=environment(0.25), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command(space, storage, trials),
+            cwd=ROOT,
+            env=environment(0.25),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(workers)
     ]
     return [finish(p) for p in procs]
@@ -193,7 +261,12 @@ def assert_exactly(storage: str, runs: list[tuple[dict, str]], trials: int) -> N
     for doc, _ in runs:
         assert doc["counts"]["finished"] == trials
     # Every finished trial was run by exactly one worker (each logs the trials it finished).
-    logged = sorted(int(line.split("trial ")[1].split(":")[0]) for _, err in runs for line in err.splitlines() if line.startswith("["))
+    logged = sorted(
+        int(line.split("trial ")[1].split(":")[0])
+        for _, err in runs
+        for line in err.splitlines()
+        if line.startswith("[")
+    )
     assert logged == sorted(t.number for t in finished)
 
 
@@ -203,7 +276,14 @@ def test_two_workers_reach_exactly_n_on_sqlite(tmp_path: Path) -> None:
     runs = run_workers(space_file(tmp_path), storage, 7)
     assert_exactly(storage, runs, 7)
     # Running it again at the target trains nothing and prints the same front.
-    again = subprocess.run(command(space_file(tmp_path), storage, 7), cwd=ROOT, env=environment(0.0), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        command(space_file(tmp_path), storage, 7),
+        cwd=ROOT,
+        env=environment(0.0),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and json.loads(again.stdout)["front"] == runs[0][0]["front"]
 
 
@@ -224,11 +304,17 @@ def test_two_workers_reach_exactly_n_on_postgresql(tmp_path: Path, postgres_url:
 def test_two_workers_never_train_one_network_twice(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     space = tmp_path / "workers.yaml"
-    space.write_text(SPACE.replace("  channel.reduction: [4, 8, 16]\n", "").replace("[3, 5, 7]", "[3, 7]"))  # 4 candidates
+    space.write_text(
+        SPACE.replace("  channel.reduction: [4, 8, 16]\n", "").replace("[3, 5, 7]", "[3, 7]")
+    )  # 4 candidates
     calls = tmp_path / "calls.txt"
     env = environment(0.25) | {"FAKE_CALLS": str(calls)}
-    procs = [subprocess.Popen(command(space, storage, 6), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            command(space, storage, 6), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     runs = [finish(p) for p in procs]
     trained = [line.split()[0] for line in calls.read_text().splitlines()]
     finished = load(storage).get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))

@@ -27,7 +27,9 @@ KINDS = (
 
 def _spec(backbone: str, position: str, attention: AttentionSpec, **arch: object) -> ArchSpec:
     small = {"resnet": 0.25, "mobilenet_v1": 0.25, "mobilenet_v2": 0.5}.get(BACKBONES[backbone].family, 1.0)
-    return ArchSpec(backbone, width=small, num_classes=5, attention=attention, placement=PlacementSpec(position=position), **arch)
+    return ArchSpec(
+        backbone, width=small, num_classes=5, attention=attention, placement=PlacementSpec(position=position), **arch
+    )
 
 
 def _hook_the_old_way(site: BlockSite, attention: nn.Module, position: str) -> None:
@@ -98,7 +100,9 @@ def _attention_keys(model: nn.Module, spec: ArchSpec) -> set[str]:
 @pytest.mark.parametrize("position", BLOCK_POSITIONS)
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_state_dict_keys_are_the_backbones_plus_attention_at_the_old_names(backbone, position) -> None:
-    spec = ArchSpec(backbone, attention=AttentionSpec(kind="cbam"), placement=PlacementSpec(position=position, blocks="every-2"))
+    spec = ArchSpec(
+        backbone, attention=AttentionSpec(kind="cbam"), placement=PlacementSpec(position=position, blocks="every-2")
+    )
     with torch.device("meta"):  # keys only: skip allocating and initialising the weights
         model = build_model(spec)
         if BACKBONES[backbone].family in ("resnet", "mobilenet_v2"):

@@ -97,19 +97,40 @@ def test_objectives_take_their_metrics_direction(tmp_path: Path) -> None:
 def test_every_parameter_reaches_the_arch_spec(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, EVERY_PARAM))
     answers = {
-        "backbone.width": 0.5, "backbone.stride_on": "1x1", "attention.kind": "cbam", "attention.order": "parallel",
-        "channel.pooling": "max+lse", "channel.reduction": 8, "channel.min_hidden": 4,
-        "spatial.descriptor": "conv1x1", "spatial.kernel": 5, "spatial.bn": True, "spatial.bn_momentum": 0.1,
-        "placement.stages": "2,3", "placement.blocks": "every-2", "placement.position": "pre",
+        "backbone.width": 0.5,
+        "backbone.stride_on": "1x1",
+        "attention.kind": "cbam",
+        "attention.order": "parallel",
+        "channel.pooling": "max+lse",
+        "channel.reduction": 8,
+        "channel.min_hidden": 4,
+        "spatial.descriptor": "conv1x1",
+        "spatial.kernel": 5,
+        "spatial.bn": True,
+        "spatial.bn_momentum": 0.1,
+        "placement.stages": "2,3",
+        "placement.blocks": "every-2",
+        "placement.position": "pre",
     }
     trial = Fixed(answers)
     arch = suggest_arch(trial, space)
     # Every parameter but BAM's own (combine applies to bam only).
     assert sorted(trial.asked) == sorted(PARAM_FIELDS.keys() - {"attention.variant", "attention.combine"})
     assert arch == ArchSpec(
-        "resnet50", width=0.5, stride_on="1x1",
-        attention=AttentionSpec(kind="cbam", order="parallel", pooling=("max", "lse"), reduction=8, min_hidden=4,
-                                descriptor="conv1x1", kernel=5, spatial_bn=True, bn_momentum=0.1),
+        "resnet50",
+        width=0.5,
+        stride_on="1x1",
+        attention=AttentionSpec(
+            kind="cbam",
+            order="parallel",
+            pooling=("max", "lse"),
+            reduction=8,
+            min_hidden=4,
+            descriptor="conv1x1",
+            kernel=5,
+            spatial_bn=True,
+            bn_momentum=0.1,
+        ),
         placement=arch.placement,
     )
     assert (arch.placement.stages, arch.placement.blocks, arch.placement.position) == ((2, 3), "every-2", "pre")
@@ -126,34 +147,90 @@ def test_every_choice_of_every_parameter_appears_among_the_candidates(tmp_path: 
 
 def test_options_that_do_not_apply_are_not_sampled(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, EVERY_PARAM))
-    se = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "se", "channel.reduction": 16,
-                "channel.min_hidden": 1, "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+    se = Fixed(
+        {
+            "backbone.width": 1.0,
+            "backbone.stride_on": "3x3",
+            "attention.kind": "se",
+            "channel.reduction": 16,
+            "channel.min_hidden": 1,
+            "placement.stages": "all",
+            "placement.blocks": "all",
+            "placement.position": "residual",
+        }
+    )
     suggest_arch(se, space)
     assert not any(k.startswith("spatial.") or k in ("attention.order", "channel.pooling") for k in se.asked)
-    spatial_only = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "cbam",
-                          "attention.order": "spatial-only", "spatial.descriptor": "avg+max", "spatial.kernel": 3,
-                          "spatial.bn": True, "spatial.bn_momentum": 0.01, "placement.stages": "all", "placement.blocks": "all",
-                          "placement.position": "residual"})
+    spatial_only = Fixed(
+        {
+            "backbone.width": 1.0,
+            "backbone.stride_on": "3x3",
+            "attention.kind": "cbam",
+            "attention.order": "spatial-only",
+            "spatial.descriptor": "avg+max",
+            "spatial.kernel": 3,
+            "spatial.bn": True,
+            "spatial.bn_momentum": 0.01,
+            "placement.stages": "all",
+            "placement.blocks": "all",
+            "placement.position": "residual",
+        }
+    )
     suggest_arch(spatial_only, space)
     assert not any(k.startswith("channel.") for k in spatial_only.asked)
-    between = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "se", "channel.reduction": 8,
-                     "channel.min_hidden": 1, "placement.stages": "all", "placement.position": "between-stages"})
+    between = Fixed(
+        {
+            "backbone.width": 1.0,
+            "backbone.stride_on": "3x3",
+            "attention.kind": "se",
+            "channel.reduction": 8,
+            "channel.min_hidden": 1,
+            "placement.stages": "all",
+            "placement.position": "between-stages",
+        }
+    )
     arch = suggest_arch(between, space)
     assert "placement.blocks" not in between.asked  # a module between stages follows each stage's last block
     assert arch.sites() == [(1, 2), (2, 3), (3, 5)]
-    bam = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "bam", "attention.combine": "product",
-                 "channel.reduction": 8, "channel.min_hidden": 1, "placement.stages": "all",
-                 "placement.position": "between-stages"})
+    bam = Fixed(
+        {
+            "backbone.width": 1.0,
+            "backbone.stride_on": "3x3",
+            "attention.kind": "bam",
+            "attention.combine": "product",
+            "channel.reduction": 8,
+            "channel.min_hidden": 1,
+            "placement.stages": "all",
+            "placement.position": "between-stages",
+        }
+    )
     arch = suggest_arch(bam, space)
     assert arch.attention == AttentionSpec(kind="bam", combine="product", reduction=8)
     assert [k for k in bam.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
-        "attention.kind", "attention.combine", "channel.reduction", "channel.min_hidden"]
-    coord = Fixed({"backbone.width": 1.0, "backbone.stride_on": "3x3", "attention.kind": "coord", "channel.reduction": 8,
-                   "placement.stages": "all", "placement.blocks": "all", "placement.position": "residual"})
+        "attention.kind",
+        "attention.combine",
+        "channel.reduction",
+        "channel.min_hidden",
+    ]
+    coord = Fixed(
+        {
+            "backbone.width": 1.0,
+            "backbone.stride_on": "3x3",
+            "attention.kind": "coord",
+            "channel.reduction": 8,
+            "placement.stages": "all",
+            "placement.blocks": "all",
+            "placement.position": "residual",
+        }
+    )
     suggest_arch(coord, space)
     assert [k for k in coord.asked if k.startswith(("attention.", "channel.", "spatial."))] == [
-        "attention.kind", "channel.reduction"]
-    none = load_space(write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n"))
+        "attention.kind",
+        "channel.reduction",
+    ]
+    none = load_space(
+        write(tmp_path, MINIMAL.replace("[none, cbam]", "[none, se]") + "  placement.stages: [all, [3]]\n")
+    )
     trial = Fixed({"attention.kind": "none"})
     assert suggest_arch(trial, none).attention.kind == "none" and trial.asked == ["attention.kind"]
 
@@ -184,7 +261,12 @@ def test_stage_subsets_expand_to_every_non_empty_subset(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("table", sorted(ABLATIONS))
 def test_paper_variants_are_the_rows_of_paper_py(tmp_path: Path, table: str) -> None:
-    space = load_space(write(tmp_path, f"backbone: cifar_resnet20\nobjectives: [accuracy]\nsampler: grid\nparams:\n  attention.variant: [paper:{table}]\n"))
+    space = load_space(
+        write(
+            tmp_path,
+            f"backbone: cifar_resnet20\nobjectives: [accuracy]\nsampler: grid\nparams:\n  attention.variant: [paper:{table}]\n",
+        )
+    )
     rows = [AttentionSpec(**fields) for fields, _ in ABLATIONS[table]]
     built = [AttentionSpec(**fields) for fields in space.variants.values()]
     assert built == rows
@@ -195,8 +277,15 @@ def test_paper_variants_are_the_rows_of_paper_py(tmp_path: Path, table: str) -> 
 
 def test_shipped_spaces_are_valid_and_found_by_name() -> None:
     names = space_names()
-    assert {"default", "placement", "paper-channel", "paper-spatial", "paper-arrangement", "mobile-budget",
-            "cifar10-resnet18"} <= set(names)
+    assert {
+        "default",
+        "placement",
+        "paper-channel",
+        "paper-spatial",
+        "paper-arrangement",
+        "mobile-budget",
+        "cifar10-resnet18",
+    } <= set(names)
     for name in names:
         path = find_space(name)
         assert path == SPACES_DIR / f"{name}.yaml" and load_space(path).name == name
@@ -217,7 +306,9 @@ def test_unknown_space_name_suggests_the_closest(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_once_with_its_key(tmp_path: Path) -> None:
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
 backbone: cifar_resnet200
 objectives: [accuracy:min, flops]
 budgets: {accuracy: 0.9, latency_ms: -1}
@@ -227,9 +318,11 @@ params:
   attention.kind: [none, cbma]
   channel.reductoin: [4]
   spatial.kernel: [4]
-""")
+""",
+    )
     assert found == [
-        "backbone: 'cifar_resnet200' is not allowed (did you mean 'cifar_resnet20'?); allowed: " + found[0].split("allowed: ")[1],
+        "backbone: 'cifar_resnet200' is not allowed (did you mean 'cifar_resnet20'?); allowed: "
+        + found[0].split("allowed: ")[1],
         "objectives: 'accuracy:min' is not allowed: accuracy can only be maximised (accuracy:max)",
         "objectives: 'flops' is not allowed; "
         "allowed: accuracy, top5, macs, params, latency_ms, latency_ratio, elementwise_ops",
@@ -238,7 +331,8 @@ params:
         "budgets.latency_ms: -1 is not allowed; allowed: a number > 0 (the maximum)",
         "sampler: 'tpee' is not allowed (did you mean 'tpe'?); allowed: tpe, nsga2, random, grid, gp",
         "trials: 0 is not allowed; allowed: an integer in [1, 100000]",
-        "params.channel.reductoin: unknown key (did you mean 'channel.reduction'?); allowed: " + found[7].split("allowed: ")[1],
+        "params.channel.reductoin: unknown key (did you mean 'channel.reduction'?); allowed: "
+        + found[7].split("allowed: ")[1],
         "params.attention.kind: 'cbma' is not allowed (did you mean 'cbam'?); allowed: none, se, eca, cbam, bam, coord",
         "params.spatial.kernel: 4 is not allowed; allowed: 3, 5, 7",
     ]
@@ -252,27 +346,49 @@ params:
         ("backbone: resnet18\n", "objectives: is required"),
         (MINIMAL + "order: [parallel]\n", "order: unknown key"),
         (MINIMAL.replace("attention.kind", "order"), "params.order: unknown key (did you mean 'attention.order'?)"),
-        (MINIMAL + "  placement.stages: [[4]]\n", "params.placement.stages: 4 is out of range for cifar_resnet20; allowed: 1, 2, 3"),
+        (
+            MINIMAL + "  placement.stages: [[4]]\n",
+            "params.placement.stages: 4 is out of range for cifar_resnet20; allowed: 1, 2, 3",
+        ),
         (MINIMAL + "  channel.pooling: [avg, avg]\n", "params.channel.pooling: 'avg' is listed twice"),
         (MINIMAL + "  channel.reduction: []\n", "params.channel.reduction: must list at least one choice"),
         (MINIMAL + "  channel.reduction: [true]\n", "params.channel.reduction: True is not allowed; allowed: integers"),
         (MINIMAL + "  attention.variant: [paper:chanel]\n", "params.attention.kind: is also set by attention.variant"),
-        (MINIMAL.replace("attention.kind: [none, cbam]", "attention.variant: [paper:chanel]"),
-         "params.attention.variant: 'paper:chanel' is not allowed (did you mean 'paper:channel'?)"),
-        (MINIMAL.replace("attention.kind: [none, cbam]", "attention.variant: [{order: parallel}]"),
-         "params.attention.variant: {'order': 'parallel'} needs a kind"),
+        (
+            MINIMAL.replace("attention.kind: [none, cbam]", "attention.variant: [paper:chanel]"),
+            "params.attention.variant: 'paper:chanel' is not allowed (did you mean 'paper:channel'?)",
+        ),
+        (
+            MINIMAL.replace("attention.kind: [none, cbam]", "attention.variant: [{order: parallel}]"),
+            "params.attention.variant: {'order': 'parallel'} needs a kind",
+        ),
         (MINIMAL + "train: {epochs: 0}\n", "train.epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
         (MINIMAL + "train: {epocs: 3}\n", "train.epocs: unknown key (did you mean 'epochs'?)"),
         (MINIMAL + "train: {lr: .nan}\n", "train.lr: nan is not allowed; allowed: a finite number > 0"),
         (MINIMAL + "train: {lr: .inf}\n", "train.lr: inf is not allowed; allowed: a finite number > 0"),
-        (MINIMAL + "train: {weight_decay: -.inf}\n", "train.weight_decay: -inf is not allowed; allowed: a finite number >= 0"),
-        (MINIMAL + "train: {train_images: 1}\n", "train.train_images: 1 is not allowed; allowed: an integer in [10, 100000000]"),
+        (
+            MINIMAL + "train: {weight_decay: -.inf}\n",
+            "train.weight_decay: -inf is not allowed; allowed: a finite number >= 0",
+        ),
+        (
+            MINIMAL + "train: {train_images: 1}\n",
+            "train.train_images: 1 is not allowed; allowed: an integer in [10, 100000000]",
+        ),
         (MINIMAL + f"trials: {10**30}\n", f"trials: {10**30} is not allowed; allowed: an integer in [1, 100000]"),
         (MINIMAL + "seeds: 101\n", "seeds: 101 is not allowed; allowed: an integer in [1, 100]"),
         (MINIMAL + "seed: 4294967296\n", "seed: 4294967296 is not allowed; allowed: an integer in [0, 4294967295]"),
-        (MINIMAL + "latency: {repeats: 1000000000}\n", "latency.repeats: 1000000000 is not allowed; allowed: an integer in [1, 100000]"),
-        (MINIMAL + "budgets: {latency_ms: .inf}\n", "budgets.latency_ms: inf is not allowed; allowed: a number > 0 (the maximum)"),
-        (MINIMAL + "  backbone.width: [.nan]\n", "params.backbone.width: nan is not allowed; allowed: a number in (0, 8]"),
+        (
+            MINIMAL + "latency: {repeats: 1000000000}\n",
+            "latency.repeats: 1000000000 is not allowed; allowed: an integer in [1, 100000]",
+        ),
+        (
+            MINIMAL + "budgets: {latency_ms: .inf}\n",
+            "budgets.latency_ms: inf is not allowed; allowed: a number > 0 (the maximum)",
+        ),
+        (
+            MINIMAL + "  backbone.width: [.nan]\n",
+            "params.backbone.width: nan is not allowed; allowed: a number in (0, 8]",
+        ),
         (MINIMAL + "train: {dataset: cifar10}\n", "train.dataset: set the dataset at the top level"),
         (MINIMAL + "early_stop: {warmup_epochs: -1}\n", "early_stop.warmup_epochs: -1 is not allowed"),
         (MINIMAL + "latency: {device: tpu}\n", "latency.device: 'tpu' is not allowed; allowed: cpu, cuda"),

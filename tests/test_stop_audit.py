@@ -18,8 +18,11 @@ def _trial(number: int, curve: list[float], macs: int, train_s: float | None = N
 
 
 # 0: the cheap baseline; 1: learns fast; 2: a gated network that starts slow and ends best.
-STUDY = StudyRecords("full", (Objective("accuracy", "max"), Objective("macs", "min")), (
-    _trial(0, [0.5, 0.6, 0.7], 1), _trial(1, [0.6, 0.7, 0.9], 2), _trial(2, [0.3, 0.4, 0.95], 2)))
+STUDY = StudyRecords(
+    "full",
+    (Objective("accuracy", "max"), Objective("macs", "min")),
+    (_trial(0, [0.5, 0.6, 0.7], 1), _trial(1, [0.6, 0.7, 0.9], 2), _trial(2, [0.3, 0.4, 0.95], 2)),
+)
 
 
 def test_the_slow_starter_is_a_false_stop_in_one_order_and_not_in_another() -> None:
@@ -59,15 +62,24 @@ def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  #
     from cbam_bench.search.trainer import Trainer
     from cbam_bench.space import load_space
 
-    (tmp_path / "full.yaml").write_text("backbone: cifar_resnet20\nobjectives: [accuracy:max, macs:min]\ntrials: 4\n"
-                                        "latency: {warmup: 0, repeats: 2}\ntrain: {epochs: 3}\n"
-                                        "params:\n  attention.kind: [none, se, cbam]\n  spatial.kernel: [3, 7]\n")
+    (tmp_path / "full.yaml").write_text(
+        "backbone: cifar_resnet20\nobjectives: [accuracy:max, macs:min]\ntrials: 4\n"
+        "latency: {warmup: 0, repeats: 2}\ntrain: {epochs: 3}\n"
+        "params:\n  attention.kind: [none, se, cbam]\n  spatial.kernel: [3, 7]\n"
+    )
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    trainer = Trainer(train=fake_training.train, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info)
+    trainer = Trainer(
+        train=fake_training.train, fit_arch=fake_training.fit_arch, dataset_info=fake_training.dataset_info
+    )
     run_search(load_space(tmp_path / "full.yaml"), storage=storage, trainer=trainer, early_stop=False, heartbeat_s=2)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "early_stop_audit.py"
-    done = subprocess.run([sys.executable, str(script), "full", "--storage", storage, "--orders", "3", "--min-trials", "1"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), "full", "--storage", storage, "--orders", "3", "--min-trials", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "study full: 4 trials trained to the end" in done.stdout
     rows = re.findall(r"^\s+(\d)\s+([0-9.]+)%\s+(\d)\s+(.+)$", done.stdout, flags=re.M)

@@ -50,7 +50,9 @@ def test_export_onto_its_own_database_is_refused_and_the_database_is_intact(stud
         target.write_bytes(b"")  # SQLite's file beside the database, as while it is open
     before = study_db.read_bytes()
     for force in ([], ["--force"]):
-        result = invoke("export", "mixed", "--format", "csv", "--out", str(target), "--storage", f"sqlite:///{study_db}", *force)
+        result = invoke(
+            "export", "mixed", "--format", "csv", "--out", str(target), "--storage", f"sqlite:///{study_db}", *force
+        )
         assert result.exit_code == 2
         one_line_error(result, "--out", str(target), "study database")
     assert study_db.read_bytes() == before
@@ -127,14 +129,19 @@ def _snapshot(path: Path) -> object:
 
 
 @pytest.mark.parametrize("kind", sorted(DAMAGE))
-def test_a_damaged_or_foreign_database_is_refused_by_name_and_left_as_it_was(kind: str, study_db: Path, tmp_path: Path) -> None:
+def test_a_damaged_or_foreign_database_is_refused_by_name_and_left_as_it_was(
+    kind: str, study_db: Path, tmp_path: Path
+) -> None:
     (tmp_path / "bad").mkdir()
     bad = _damaged(kind, study_db, tmp_path / "bad")
     url = f"sqlite:///{bad}"
     before = _snapshot(bad)
     commands = (
-        ["report", "mixed"], ["compare", "mixed"], ["export", "mixed", "--out", str(tmp_path / "x.csv")],
-        ["train", "--from-trial", "mixed:1"], ["search", "default", "--trials", "1"],
+        ["report", "mixed"],
+        ["compare", "mixed"],
+        ["export", "mixed", "--out", str(tmp_path / "x.csv")],
+        ["train", "--from-trial", "mixed:1"],
+        ["search", "default", "--trials", "1"],
     )
     for command in commands:
         result = invoke(*command, "--storage", url, CBAM_BENCH_TRAINER="fake_training")
@@ -149,22 +156,32 @@ def test_a_damaged_or_foreign_database_is_refused_by_name_and_left_as_it_was(kin
 
 def test_redact_masks_every_form_a_password_can_take() -> None:
     assert redact(f"postgresql://cbam:{SECRET}@db-host:5432/cbam") == "postgresql://cbam:***@db-host:5432/cbam"
-    assert redact_text(f"could not open 'mysql+pymysql://u:{SECRET}@h/d' or u:{SECRET}@h") == \
-        "could not open 'mysql+pymysql://u:***@h/d' or u:***@h"
+    assert (
+        redact_text(f"could not open 'mysql+pymysql://u:{SECRET}@h/d' or u:{SECRET}@h")
+        == "could not open 'mysql+pymysql://u:***@h/d' or u:***@h"
+    )
     assert redact_text("postgresql://u:p@ss@h/db") == "postgresql://u:***@h/db"
     assert redact("sqlite:///results/cbam-bench.db") == "sqlite:///results/cbam-bench.db"
     assert redact_text("at 10:30 user@host") == "at 10:30 user@host"
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql://cbam:{SECRET}@127.0.0.1:1/cbam",  # nothing listens there
-    f"mysql://cbam:{SECRET}@127.0.0.1:1/cbam",  # no driver
-    f"nosuchdb://cbam:{SECRET}@127.0.0.1/cbam",  # no such database
-    f"cbam:{SECRET}@127.0.0.1/cbam",  # not a URL
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://cbam:{SECRET}@127.0.0.1:1/cbam",  # nothing listens there
+        f"mysql://cbam:{SECRET}@127.0.0.1:1/cbam",  # no driver
+        f"nosuchdb://cbam:{SECRET}@127.0.0.1/cbam",  # no such database
+        f"cbam:{SECRET}@127.0.0.1/cbam",  # not a URL
+    ],
+)
 def test_storage_errors_never_show_the_password(url: str, tmp_path: Path) -> None:
-    for command in (["report", "s"], ["compare", "s"], ["export", "s", "--out", str(tmp_path / "x.csv")],
-                    ["train", "--from-trial", "s:0"], ["search", "default", "--trials", "1"]):
+    for command in (
+        ["report", "s"],
+        ["compare", "s"],
+        ["export", "s", "--out", str(tmp_path / "x.csv")],
+        ["train", "--from-trial", "s:0"],
+        ["search", "default", "--trials", "1"],
+    ):
         result = invoke(*command, "--storage", url, CBAM_BENCH_TRAINER="fake_training")
         assert result.exit_code == 2, (command, result.output)
         one_line_error(result, "--storage")
@@ -180,10 +197,15 @@ def readme_url(postgres) -> str:  # noqa: ANN001 - the conftest's server
 
 
 @pytest.mark.slow
-def test_the_readmes_postgresql_url_works_and_its_password_is_never_shown_or_stored(readme_url: str, tmp_path: Path) -> None:
-    make_study([Fake(kind="none", accuracy=0.80), Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH)],
-               storage=readme_url.replace("postgresql://", "postgresql+psycopg2://"), name="tiny",
-               train=stored_recipe(TINY_RECIPE))
+def test_the_readmes_postgresql_url_works_and_its_password_is_never_shown_or_stored(
+    readme_url: str, tmp_path: Path
+) -> None:
+    make_study(
+        [Fake(kind="none", accuracy=0.80), Fake(kind="cbam", accuracy=0.88, arch=TINY_ARCH)],
+        storage=readme_url.replace("postgresql://", "postgresql+psycopg2://"),
+        name="tiny",
+        train=stored_recipe(TINY_RECIPE),
+    )
     outputs = []
     report = invoke("report", "tiny", "--json", "--storage", readme_url)
     assert report.exit_code == 0, report.output
@@ -195,7 +217,9 @@ def test_the_readmes_postgresql_url_works_and_its_password_is_never_shown_or_sto
     outputs += [result.output, exported.read_text()]
     outputs.append(invoke("compare", "tiny", "--json", "--storage", readme_url).output)
     saved = tmp_path / "tiny.pt"
-    trained = invoke("train", "--from-trial", "tiny:1", "--save", str(saved), "--json", "--device", "cpu", "--storage", readme_url)
+    trained = invoke(
+        "train", "--from-trial", "tiny:1", "--save", str(saved), "--json", "--device", "cpu", "--storage", readme_url
+    )
     assert trained.exit_code == 0, trained.output
     outputs.append(trained.output)
     checkpoint = torch.load(saved, weights_only=True)
@@ -208,9 +232,13 @@ def test_the_readmes_postgresql_url_works_and_its_password_is_never_shown_or_sto
 
 def test_search_with_the_readmes_url_runs_and_shows_it_masked(readme_url: str, tmp_path: Path) -> None:
     space = tmp_path / "pg.yaml"
-    space.write_text("backbone: cifar_resnet20\nobjectives: [accuracy:max, macs:min]\nsampler: grid\n"
-                     "latency: {warmup: 0, repeats: 2}\ntrain: {epochs: 1}\nparams:\n  attention.kind: [none, se]\n")
-    result = invoke("search", str(space), "--json", "--storage", readme_url, "--heartbeat", "2", CBAM_BENCH_TRAINER="fake_training")
+    space.write_text(
+        "backbone: cifar_resnet20\nobjectives: [accuracy:max, macs:min]\nsampler: grid\n"
+        "latency: {warmup: 0, repeats: 2}\ntrain: {epochs: 1}\nparams:\n  attention.kind: [none, se]\n"
+    )
+    result = invoke(
+        "search", str(space), "--json", "--storage", readme_url, "--heartbeat", "2", CBAM_BENCH_TRAINER="fake_training"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["counts"]["complete"] == 2 and doc["storage"] == readme_url.replace(SECRET, "***")
@@ -233,7 +261,9 @@ def test_device_cuda_without_a_gpu_is_refused_before_the_study_exists(command: l
 @pytest.mark.parametrize("name", ["", "a/b\nc", "a:b", " lead", "x" * 101, "-dash-first", "tab\there"])
 def test_a_study_name_must_be_a_word_of_the_stated_characters(name: str, tmp_path: Path) -> None:
     db = tmp_path / "studies.db"
-    result = invoke("search", "default", "--study", name, "--storage", f"sqlite:///{db}", CBAM_BENCH_TRAINER="fake_training")
+    result = invoke(
+        "search", "default", "--study", name, "--storage", f"sqlite:///{db}", CBAM_BENCH_TRAINER="fake_training"
+    )
     assert result.exit_code == 2, result.output
     one_line_error(result, "--study", "allowed: 1-100 letters, digits")
     assert not db.exists()

@@ -16,8 +16,14 @@ def small_spec(backbone: str, position: str) -> ArchSpec:
     """Every backbone with CBAM in every block, narrow and at a small input so tracing stays cheap."""
     family = BACKBONES[backbone].family
     width = {"resnet": 0.25, "mobilenet_v1": 0.25, "mobilenet_v2": 0.5}.get(family, 1.0)
-    return ArchSpec(backbone, width=width, input_size=32 if family == "cifar_resnet" else 64, num_classes=5,
-                    attention=AttentionSpec(kind="cbam", reduction=4), placement=PlacementSpec(position=position))
+    return ArchSpec(
+        backbone,
+        width=width,
+        input_size=32 if family == "cifar_resnet" else 64,
+        num_classes=5,
+        attention=AttentionSpec(kind="cbam", reduction=4),
+        placement=PlacementSpec(position=position),
+    )
 
 
 def attention_params(model: nn.Module) -> set[str]:
@@ -64,7 +70,12 @@ def test_fx_trace_and_feature_extractor_keep_every_attention_module(backbone, po
     with torch.no_grad():
         features = extractor(x)
     for stage in stages:
-        assert features[stage.name].shape == (2, stage.channels, spec.input_size // stage.stride, spec.input_size // stage.stride)
+        assert features[stage.name].shape == (
+            2,
+            stage.channels,
+            spec.input_size // stage.stride,
+            spec.input_size // stage.stride,
+        )
 
 
 def test_torch_export_keeps_every_convolution_of_resnet18_with_cbam() -> None:

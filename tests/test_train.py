@@ -19,10 +19,10 @@ from cbam_bench.train import (
     TrainingError,
     evaluate,
     lr_factor,
-    warmup_steps,
     param_groups,
     resolve_device,
     train,
+    warmup_steps,
 )
 
 TINY = dict(image_size=16, train_images=256, val_images=128, batch_size=32, device="cpu")
@@ -111,7 +111,9 @@ def test_a_diverging_loss_stops_with_where_and_what_to_try(monkeypatch: pytest.M
 
     real = train_module.build_model
     monkeypatch.setattr(train_module, "build_model", lambda arch: Poisoned(real(arch)))
-    with pytest.raises(TrainingError, match=r"loss became nan at epoch 1, step 3 of 8 \(lr [0-9.e-]+\); .*try a lower --lr than 0.1"):
+    with pytest.raises(
+        TrainingError, match=r"loss became nan at epoch 1, step 3 of 8 \(lr [0-9.e-]+\); .*try a lower --lr than 0.1"
+    ):
         train(ARCH, TrainSpec(**TINY, epochs=2, lr=0.1))
 
 
@@ -130,8 +132,14 @@ def test_an_exploded_loss_is_ten_times_a_uniform_guess() -> None:
 def test_a_finite_but_exploded_training_loss_is_a_divergence() -> None:
     # lr 1e6: every step's loss stays finite (about 7e17), so only the epoch's rule catches it.
     seen: list[EpochReport] = []
-    with pytest.raises(TrainingError, match=r"^training loss exploded to [0-9.e+]+ in epoch 1 \(more than 10 x ln\(10 classes\) = 23,"):
-        train(ArchSpec("cifar_resnet20", width=0.5), TrainSpec(**TINY | {"batch_size": 64}, epochs=1, lr=1e6), on_epoch=seen.append)
+    with pytest.raises(
+        TrainingError, match=r"^training loss exploded to [0-9.e+]+ in epoch 1 \(more than 10 x ln\(10 classes\) = 23,"
+    ):
+        train(
+            ArchSpec("cifar_resnet20", width=0.5),
+            TrainSpec(**TINY | {"batch_size": 64}, epochs=1, lr=1e6),
+            on_epoch=seen.append,
+        )
     assert seen == []  # a diverged epoch is never reported as progress
 
 
@@ -155,11 +163,16 @@ class Spoiled(nn.Module):
 @pytest.mark.parametrize(
     "how, message",
     [
-        ("weights", r"^weights became nan or inf in epoch 1 \(1 of {total} tensors, the first spoiled\); the network diverged"),
+        (
+            "weights",
+            r"^weights became nan or inf in epoch 1 \(1 of {total} tensors, the first spoiled\); the network diverged",
+        ),
         ("evaluation", r"^validation loss became nan after epoch 1; the network diverged"),
     ],
 )
-def test_non_finite_weights_or_validation_loss_are_a_divergence(monkeypatch: pytest.MonkeyPatch, how: str, message: str) -> None:
+def test_non_finite_weights_or_validation_loss_are_a_divergence(
+    monkeypatch: pytest.MonkeyPatch, how: str, message: str
+) -> None:
     real = train_module.build_model
     monkeypatch.setattr(train_module, "build_model", lambda arch: Spoiled(real(arch), how))
     total = sum(1 for t in Spoiled(real(ARCH), how).state_dict().values() if t.is_floating_point())

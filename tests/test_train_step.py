@@ -17,15 +17,25 @@ from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 from cbam_bench.train import initial_model, param_groups, train
 from cbam_bench.train_step import PLAIN_STEPS_BEFORE_CAPTURE, GraphedStep, graph_ready_optimizer, plain_step, set_lr
 
-ARCH = ArchSpec("cifar_resnet20", width=0.5, num_classes=10, input_size=16, in_channels=1,
-                attention=AttentionSpec(kind="cbam", reduction=4))
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the step is recorded as a CUDA graph)")
+ARCH = ArchSpec(
+    "cifar_resnet20",
+    width=0.5,
+    num_classes=10,
+    input_size=16,
+    in_channels=1,
+    attention=AttentionSpec(kind="cbam", reduction=4),
+)
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (the step is recorded as a CUDA graph)"
+)
 
 
 def _batches(n: int, device: str | torch.device, batch: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(0)
-    return [(torch.randn(batch, 1, 16, 16, generator=g).to(device), torch.randint(0, 10, (batch,), generator=g).to(device))
-            for _ in range(n)]
+    return [
+        (torch.randn(batch, 1, 16, 16, generator=g).to(device), torch.randint(0, 10, (batch,), generator=g).to(device))
+        for _ in range(n)
+    ]
 
 
 def test_plain_step_is_forward_backward_update() -> None:

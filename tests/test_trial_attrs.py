@@ -47,10 +47,27 @@ def typed_attrs(draw: st.DrawFn) -> TrialAttrs:
 
 
 def test_key_lists_are_the_record_fields_by_group() -> None:
-    assert COST_METRICS == BUDGET_METRICS == ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms",
-                                              "latency_ratio")
-    assert TRIAL_MEASURES == ("accuracy", "accuracy_std", "top5", "test_accuracy", "test_top5", "seeds", "params", "macs",
-                              "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio", "train_s", "images_per_s")
+    assert (
+        COST_METRICS
+        == BUDGET_METRICS
+        == ("params", "macs", "elementwise_ops", "latency_ms", "latency_p90_ms", "latency_ratio")
+    )
+    assert TRIAL_MEASURES == (
+        "accuracy",
+        "accuracy_std",
+        "top5",
+        "test_accuracy",
+        "test_top5",
+        "seeds",
+        "params",
+        "macs",
+        "elementwise_ops",
+        "latency_ms",
+        "latency_p90_ms",
+        "latency_ratio",
+        "train_s",
+        "images_per_s",
+    )
     assert keys("identity") == ("seeds", "archid", "arch", "summary")
     assert keys("outcome") == ("reused_from", "curve", "stopped_at_epoch", "stopped_reason", "fail_reason")
     # every metric a report can show or a search optimise is a numeric stored key
@@ -96,45 +113,134 @@ def test_merging_writes_the_later_keys_over_the_earlier_and_keeps_nulls() -> Non
 # and search/run.py): a trained trial, one over budget, one that reused trial 0, one stopped early,
 # and one that failed.
 
-ENV = {"python": "3.11.7", "torch": "2.14.1+cu130", "cuda": None, "device": "cpu", "cbam_bench": "0.2.0",
-       "threads": 2, "machine": "x86_64"}
+ENV = {
+    "python": "3.11.7",
+    "torch": "2.14.1+cu130",
+    "cuda": None,
+    "device": "cpu",
+    "cbam_bench": "0.2.0",
+    "threads": 2,
+    "machine": "x86_64",
+}
 SETUP = {"batch": 1, "device": "cpu", "dtype": "float32", "memory_format": "contiguous", "threads": 1, "repeats": 2}
 
 
 def _arch(kind: str, reduction: int = 16) -> dict[str, Any]:
-    return {"backbone": "cifar_resnet20", "width": 1.0, "stride_on": "3x3", "num_classes": 10, "input_size": 16,
-            "in_channels": 1, "attention": {"kind": kind, "pooling": ["avg", "max"], "reduction": reduction,
-                                            "min_hidden": 1, "mlp_bias": True, "descriptor": "avg+max", "kernel": 7,
-                                            "spatial_bn": True, "order": "channel-spatial"},
-            "placement": {"stages": None, "blocks": "all", "position": "residual"}}
+    return {
+        "backbone": "cifar_resnet20",
+        "width": 1.0,
+        "stride_on": "3x3",
+        "num_classes": 10,
+        "input_size": 16,
+        "in_channels": 1,
+        "attention": {
+            "kind": kind,
+            "pooling": ["avg", "max"],
+            "reduction": reduction,
+            "min_hidden": 1,
+            "mlp_bias": True,
+            "descriptor": "avg+max",
+            "kernel": 7,
+            "spatial_bn": True,
+            "order": "channel-spatial",
+        },
+        "placement": {"stages": None, "blocks": "all", "position": "residual"},
+    }
 
 
-NONE_CHEAP = {"archid": "144c0ffc3d45", "arch": _arch("none"), "summary": "none", "seeds": 2, "params": 269434,
-              "macs": 10064512, "elementwise_ops": 0, "latency_ms": 3.1372695000300155,
-              "latency_p90_ms": 5.027849099997184, "latency_ratio": 1.0, "latency_setup": SETUP, "env": ENV,
-              "constraints": [-3566.0], "feasible": True}
-NONE_TRAINED = {"accuracy": 0.5155476157240448, "accuracy_std": 0.00021081045595945695,
-                "seed_accuracies": [0.5156966812269987, 0.5153985502210908], "top5": 0.7155476157240448,
-                "test_accuracy": 0.5055476157240448, "test_top5": None, "train_s": 0.1, "images_per_s": 1000.5,
-                "epochs": 3}
-SE_CHEAP = {"archid": "b030f50ed947", "arch": _arch("se", 8), "summary": "se avg r8", "seeds": 2, "params": 273844,
-            "macs": 10068544, "elementwise_ops": 43722, "latency_ms": 1.984990499977357,
-            "latency_p90_ms": 2.5202604999776668, "latency_ratio": 2.1348069843021915, "latency_setup": SETUP,
-            "env": ENV}
+NONE_CHEAP = {
+    "archid": "144c0ffc3d45",
+    "arch": _arch("none"),
+    "summary": "none",
+    "seeds": 2,
+    "params": 269434,
+    "macs": 10064512,
+    "elementwise_ops": 0,
+    "latency_ms": 3.1372695000300155,
+    "latency_p90_ms": 5.027849099997184,
+    "latency_ratio": 1.0,
+    "latency_setup": SETUP,
+    "env": ENV,
+    "constraints": [-3566.0],
+    "feasible": True,
+}
+NONE_TRAINED = {
+    "accuracy": 0.5155476157240448,
+    "accuracy_std": 0.00021081045595945695,
+    "seed_accuracies": [0.5156966812269987, 0.5153985502210908],
+    "top5": 0.7155476157240448,
+    "test_accuracy": 0.5055476157240448,
+    "test_top5": None,
+    "train_s": 0.1,
+    "images_per_s": 1000.5,
+    "epochs": 3,
+}
+SE_CHEAP = {
+    "archid": "b030f50ed947",
+    "arch": _arch("se", 8),
+    "summary": "se avg r8",
+    "seeds": 2,
+    "params": 273844,
+    "macs": 10068544,
+    "elementwise_ops": 43722,
+    "latency_ms": 1.984990499977357,
+    "latency_p90_ms": 2.5202604999776668,
+    "latency_ratio": 2.1348069843021915,
+    "latency_setup": SETUP,
+    "env": ENV,
+}
 OLD_TRIALS = (  # state, values (accuracy:max, macs:min), params, user_attrs
-    ("COMPLETE", [0.5155476157240448, 10064512.0], {"attention.kind": "none"},
-     {**NONE_CHEAP, **NONE_TRAINED, "curve": [0.17189889374233291, 0.34379778748466583, 0.5156966812269987]}),
-    ("COMPLETE", [0.0, 10068544.0], {"attention.kind": "se"},
-     {**SE_CHEAP, "constraints": [844.0], "feasible": False, "accuracy": 0.0, "top5": 0.0, "accuracy_std": 0.0,
-      "seed_accuracies": [], "train_s": 0.0}),
-    ("COMPLETE", [0.5155476157240448, 10064512.0], {"attention.kind": "none"},
-     {**NONE_CHEAP, **NONE_TRAINED, "reused_from": 0}),
-    ("PRUNED", None, {"attention.kind": "se"},
-     {**SE_CHEAP, "constraints": [-10.0], "feasible": True, "curve": [0.1, 0.2], "stopped_at_epoch": 2,
-      "stopped_reason": "validation accuracy 0.2000 at epoch 2 is below the median 0.3438 of 4 earlier trials"}),
-    ("FAIL", None, {"attention.kind": "se"},
-     {**SE_CHEAP, "constraints": [-10.0], "feasible": True,
-      "fail_reason": "TrainingError: loss became nan at epoch 1, step 3 (lr 0.2)"}),
+    (
+        "COMPLETE",
+        [0.5155476157240448, 10064512.0],
+        {"attention.kind": "none"},
+        {**NONE_CHEAP, **NONE_TRAINED, "curve": [0.17189889374233291, 0.34379778748466583, 0.5156966812269987]},
+    ),
+    (
+        "COMPLETE",
+        [0.0, 10068544.0],
+        {"attention.kind": "se"},
+        {
+            **SE_CHEAP,
+            "constraints": [844.0],
+            "feasible": False,
+            "accuracy": 0.0,
+            "top5": 0.0,
+            "accuracy_std": 0.0,
+            "seed_accuracies": [],
+            "train_s": 0.0,
+        },
+    ),
+    (
+        "COMPLETE",
+        [0.5155476157240448, 10064512.0],
+        {"attention.kind": "none"},
+        {**NONE_CHEAP, **NONE_TRAINED, "reused_from": 0},
+    ),
+    (
+        "PRUNED",
+        None,
+        {"attention.kind": "se"},
+        {
+            **SE_CHEAP,
+            "constraints": [-10.0],
+            "feasible": True,
+            "curve": [0.1, 0.2],
+            "stopped_at_epoch": 2,
+            "stopped_reason": "validation accuracy 0.2000 at epoch 2 is below the median 0.3438 of 4 earlier trials",
+        },
+    ),
+    (
+        "FAIL",
+        None,
+        {"attention.kind": "se"},
+        {
+            **SE_CHEAP,
+            "constraints": [-10.0],
+            "feasible": True,
+            "fail_reason": "TrainingError: loss became nan at epoch 1, step 3 (lr 0.2)",
+        },
+    ),
 )
 
 
@@ -143,13 +249,24 @@ def old_study(tmp_path) -> str:
     """A SQLite study made with Optuna alone, holding exactly what 0.2 stored."""
     url = f"sqlite:///{tmp_path / 'v02.db'}"
     study = optuna.create_study(study_name="old", storage=url, directions=["maximize", "minimize"])
-    for key, value in {"objectives": ["accuracy:max", "macs:min"], "budgets": {"params": 273000.0},
-                       "dataset": "digits-clutter", "backbone": "cifar_resnet20"}.items():
+    for key, value in {
+        "objectives": ["accuracy:max", "macs:min"],
+        "budgets": {"params": 273000.0},
+        "dataset": "digits-clutter",
+        "backbone": "cifar_resnet20",
+    }.items():
         study.set_user_attr(key, value)
     kinds = CategoricalDistribution(["none", "se", "cbam"])
     for state, values, params, attrs in OLD_TRIALS:
-        study.add_trial(optuna.trial.create_trial(state=TrialState[state], values=values, params=params,
-                                                  distributions={"attention.kind": kinds}, user_attrs=attrs))
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState[state],
+                values=values,
+                params=params,
+                distributions={"attention.kind": kinds},
+                user_attrs=attrs,
+            )
+        )
     return url
 
 
@@ -170,11 +287,22 @@ def test_a_0_2_trial_makes_the_json_item_the_0_2_builder_made(old_study: str) ->
     trained = load_records(old_study, "old").trials[0]
     item = trial_item(trained, rank=1)
     # 0.2's report.summary.trial_item: identity, then each measure as stored (null when missing), then the rest
-    expected = {"trial": 0, "status": "complete", "rank": 1, "archid": "144c0ffc3d45", "summary": "none",
-                "placement": "-", **{k: ({**NONE_CHEAP, **NONE_TRAINED}).get(k) for k in TRIAL_MEASURES},
-                "seed_accuracies": NONE_TRAINED["seed_accuracies"], "device": "cpu", "latency_setup": SETUP,
-                "params_sampled": {"attention.kind": "none"}, "arch": _arch("none"), "reused_from": None,
-                "fail_reason": None}
+    expected = {
+        "trial": 0,
+        "status": "complete",
+        "rank": 1,
+        "archid": "144c0ffc3d45",
+        "summary": "none",
+        "placement": "-",
+        **{k: ({**NONE_CHEAP, **NONE_TRAINED}).get(k) for k in TRIAL_MEASURES},
+        "seed_accuracies": NONE_TRAINED["seed_accuracies"],
+        "device": "cpu",
+        "latency_setup": SETUP,
+        "params_sampled": {"attention.kind": "none"},
+        "arch": _arch("none"),
+        "reused_from": None,
+        "fail_reason": None,
+    }
     assert item == expected and list(item) == list(expected)
     assert trial_item(trained, keys=("macs", "trial")) == {"macs": 10064512, "trial": 0}
     with pytest.raises(ValueError, match="trial_item: no key 'acc'; allowed: trial, status, rank"):
@@ -189,7 +317,8 @@ def test_the_search_reads_0_2_trials_for_counts_and_early_stopping(old_study: st
     # (pruned, 10.07M MACs is costlier than 10.065M so left out); trial 2 (reused) stores no curve
     rule = EarlyStop(warmup_epochs=1, min_trials=1)
     reason = median_rule(study.get_trials(), 2, 0.3, rule, {"macs": 10065000})
-    assert reason == ("validation accuracy 0.3000 at epoch 2 is below the median 0.3438 of 1 earlier trials "
-                      "no costlier than it")
+    assert reason == (
+        "validation accuracy 0.3000 at epoch 2 is below the median 0.3438 of 1 earlier trials no costlier than it"
+    )
     assert median_rule(study.get_trials(), 2, 0.25, rule) is not None  # median of 0.3438 and 0.2 is 0.2719
     assert median_rule(study.get_trials(), 2, 0.28, rule) is None

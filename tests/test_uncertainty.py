@@ -21,8 +21,15 @@ HALF = 4.302652729911275 * 0.01 / math.sqrt(3)  # t(0.975, 2 df) * sd 0.01 / sqr
 
 def _trial(number: int, seeds: list[float], macs: float, kind: str = "cbam") -> TrialRecord:
     mean = sum(seeds) / len(seeds)
-    attrs = TrialAttrs(accuracy=mean, seed_accuracies=seeds, seeds=len(seeds), macs=int(macs), summary=kind,
-                       arch={"attention": {"kind": kind}}, feasible=True)
+    attrs = TrialAttrs(
+        accuracy=mean,
+        seed_accuracies=seeds,
+        seeds=len(seeds),
+        macs=int(macs),
+        summary=kind,
+        arch={"attention": {"kind": kind}},
+        feasible=True,
+    )
     return TrialRecord(number, "complete", (mean, macs), attrs=attrs)
 
 

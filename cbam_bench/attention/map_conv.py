@@ -31,7 +31,6 @@ from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from cbam_bench.attention.fused import cpu
 
-
 # Up to this many images the native convolution beats oneDNN's per-call set-up, at every map size
 # tried (5x5 to 112x112, k 3 and 7, 1 and 2 threads); by 16 images oneDNN is ahead.
 SMALL_BATCH = 4
@@ -53,7 +52,9 @@ def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padd
 
 class _MapConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int
+    ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
         ctx.has_bias = bias is not None

@@ -41,8 +41,13 @@ SPATIAL_BN_MOMENTUM = 0.01
 # authors' released code's sigmoid(Mc * Ms).
 COMBINES = ("sum", "product")
 CHANNEL_FIELDS = ("reduction", "min_hidden", "mlp_bias")
-ORDER_LABELS = {"channel-spatial": "c-s", "spatial-channel": "s-c", "parallel": "par", "channel-only": "c",
-                "spatial-only": "s"}
+ORDER_LABELS = {
+    "channel-spatial": "c-s",
+    "spatial-channel": "s-c",
+    "parallel": "par",
+    "channel-only": "c",
+    "spatial-only": "s",
+}
 # The element-wise primitives every gate may call (aten op -> how the counter counts it: one op per
 # element "written", per element "read", or a "sum" of k values as k - 1 adds); each entry adds its own.
 COMMON_ELEMENTWISE = {
@@ -100,6 +105,7 @@ def _plain(value: Any) -> Any:
 
 # -- CBAM and SE: their canonical forms predate the registry and stay as they were (archids hold) --
 
+
 def _cbam_applies(spec: AttentionSpec) -> tuple[str, ...]:
     out = ["order"]
     if spec.order != "spatial-only":
@@ -150,30 +156,43 @@ KINDS: dict[str, AttentionKind] = {
     for k in (
         AttentionKind("none", "no attention", None, canonical=lambda s: {"gate": "none"}),
         AttentionKind(
-            "se", "SE: CBAM's channel gate, average pooling only",
+            "se",
+            "SE: CBAM's channel gate, average pooling only",
             "cbam_bench.attention.se:squeeze_excite",
             fields={"reduction": "", "min_hidden": "", "mlp_bias": ""},
             label=lambda s: f"se avg r{s.reduction}",
             canonical=lambda s: _gate_canonical(s, "channel-only", ["avg"], CHANNEL_FIELDS),
         ),
-        AttentionKind("eca", "ECA: a 1-D convolution across pooled channels", "cbam_bench.attention.eca:ECA",
-                      canonical=lambda s: {"gate": "eca"}),
         AttentionKind(
-            "cbam", "CBAM: a channel gate and a spatial gate",
-            "cbam_bench.attention.cbam:build_cbam", fields=_CBAM_WHEN, applies=_cbam_applies,
+            "eca",
+            "ECA: a 1-D convolution across pooled channels",
+            "cbam_bench.attention.eca:ECA",
+            canonical=lambda s: {"gate": "eca"},
+        ),
+        AttentionKind(
+            "cbam",
+            "CBAM: a channel gate and a spatial gate",
+            "cbam_bench.attention.cbam:build_cbam",
+            fields=_CBAM_WHEN,
+            applies=_cbam_applies,
             label=_cbam_label,
             canonical=lambda s: _gate_canonical(s, s.order, list(s.pooling), _cbam_applies(s)),
             elementwise={"sqrt": "written", **dict.fromkeys(("amax", "max", "pow", "logsumexp"), "read")},
         ),
         AttentionKind(
-            "bam", "BAM: channel MLP and dilated spatial branch",
-            "cbam_bench.attention.bam:BAM", fields={"reduction": "", "min_hidden": "", "combine": ""},
+            "bam",
+            "BAM: channel MLP and dilated spatial branch",
+            "cbam_bench.attention.bam:BAM",
+            fields={"reduction": "", "min_hidden": "", "combine": ""},
             label=lambda s: f"bam r{s.reduction} {s.combine}",
         ),
         AttentionKind(
-            "coord", "coordinate attention: row and column gates",
-            "cbam_bench.attention.coord:CoordAttention", fields={"reduction": ""},
-            label=lambda s: f"coord r{s.reduction}", elementwise=dict.fromkeys(("hardswish", "hardswish_"), "written"),
+            "coord",
+            "coordinate attention: row and column gates",
+            "cbam_bench.attention.coord:CoordAttention",
+            fields={"reduction": ""},
+            label=lambda s: f"coord r{s.reduction}",
+            elementwise=dict.fromkeys(("hardswish", "hardswish_"), "written"),
         ),
     )
 }

@@ -33,8 +33,20 @@ Examples:
 @reports_errors
 def ablate(
     table: Annotated[str, typer.Argument(help=f"Which of the paper's ablations: {TABLE_CHOICES}.", show_default=False)],
-    backbone: Annotated[str | None, typer.Option("--backbone", help=f"Network to ablate on (default: the paper-* spaces', cifar_resnet20): {allowed(BACKBONES)}.", show_default=False)] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset to train on (default: the paper-* spaces', digits-clutter).", show_default=False)] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            "--backbone",
+            help=f"Network to ablate on (default: the paper-* spaces', cifar_resnet20): {allowed(BACKBONES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Dataset to train on (default: the paper-* spaces', digits-clutter).", show_default=False
+        ),
+    ] = None,
     seeds: SpaceSeedsOpt = None,
     epochs: SpaceEpochsOpt = None,
     storage: StorageOpt = DEFAULT_STORAGE,
@@ -54,7 +66,9 @@ def ablate(
     """
     from cbam_bench.ablate import plan_ablation, run_ablation, tables_named
 
-    plans = [plan_ablation(t, backbone=backbone, dataset=dataset, epochs=epochs, seeds=seeds) for t in tables_named(table)]
+    plans = [
+        plan_ablation(t, backbone=backbone, dataset=dataset, epochs=epochs, seeds=seeds) for t in tables_named(table)
+    ]
 
     import optuna
 

@@ -27,8 +27,21 @@ Examples:
 
 
 # The parts of a trial's JSON item (report.summary.trial_item) that a comparison row shows.
-COMPARED = ("trial", "summary", "placement", "archid", "accuracy", "accuracy_std", "seeds", "seed_accuracies",
-            "macs", "params", "latency_ms", "device", "latency_setup")
+COMPARED = (
+    "trial",
+    "summary",
+    "placement",
+    "archid",
+    "accuracy",
+    "accuracy_std",
+    "seeds",
+    "seed_accuracies",
+    "macs",
+    "params",
+    "latency_ms",
+    "device",
+    "latency_setup",
+)
 
 
 def _row(c: Comparison) -> dict[str, Any]:
@@ -48,8 +61,17 @@ def _row(c: Comparison) -> dict[str, Any]:
 
 @reports_errors
 def compare(
-    targets: Annotated[list[str], typer.Argument(help="Studies (their Pareto fronts) or single trials as STUDY:N.", show_default=False)],
-    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline trial STUDY:N (default: the no-attention trial of the same network and dataset).", show_default=False)] = None,
+    targets: Annotated[
+        list[str], typer.Argument(help="Studies (their Pareto fronts) or single trials as STUDY:N.", show_default=False)
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Baseline trial STUDY:N (default: the no-attention trial of the same network and dataset).",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
     json: JsonOpt = False,
 ) -> None:
@@ -86,7 +108,7 @@ def _conventions() -> dict[str, str]:
         "delta.macs_pct": "MACs relative to the baseline, in %; " + METRICS["macs"].convention,
         "delta.params_pct": "parameters relative to the baseline, in %",
         "delta.latency_pct": "latency relative to the baseline, in %; null when the two were timed under "
-                              "different latency set-ups (device, threads, batch, dtype)",
+        "different latency set-ups (device, threads, batch, dtype)",
         "ci95": "95% Welch t interval of delta.accuracy from per-seed accuracies; null with fewer than two seeds a side",
     }
 

@@ -26,9 +26,35 @@ Examples:
   cbam-bench confirm default --top 5 --epochs 20 --seeds 5 --json
 """
 
-TopOpt = Annotated[int, typer.Option("--top", help=ranged("Front members to confirm, best first by the first objective; the no-attention baseline is added.", 1, MAX_TOP))]
-ConfirmEpochsOpt = Annotated[int | None, typer.Option("--epochs", help=ranged("Epochs per confirmation run (default: the space's confirm.epochs, else 4x the search's).", 1, MAX_EPOCHS), show_default=False)]
-ConfirmSeedsOpt = Annotated[int | None, typer.Option("--seeds", help=ranged("Runs per member (default: the space's confirm.seeds, else 3).", 1, MAX_SEEDS), show_default=False)]
+TopOpt = Annotated[
+    int,
+    typer.Option(
+        "--top",
+        help=ranged(
+            "Front members to confirm, best first by the first objective; the no-attention baseline is added.",
+            1,
+            MAX_TOP,
+        ),
+    ),
+]
+ConfirmEpochsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--epochs",
+        help=ranged(
+            "Epochs per confirmation run (default: the space's confirm.epochs, else 4x the search's).", 1, MAX_EPOCHS
+        ),
+        show_default=False,
+    ),
+]
+ConfirmSeedsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seeds",
+        help=ranged("Runs per member (default: the space's confirm.seeds, else 3).", 1, MAX_SEEDS),
+        show_default=False,
+    ),
+]
 
 
 def show(confirmation: Confirmation) -> None:
@@ -50,7 +76,9 @@ def confirm(
     seeds: ConfirmSeedsOpt = None,
     device: SpaceDeviceOpt = None,
     data_dir: SpaceDataDirOpt = None,
-    heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running run's heartbeats.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
+    heartbeat: Annotated[
+        int, typer.Option("--heartbeat", help=ranged("Seconds between a running run's heartbeats.", 1, MAX_HEARTBEAT_S))
+    ] = HEARTBEAT_S,
     json: JsonOpt = False,
 ) -> None:
     """Retrain the best front members and the baseline at a higher fidelity, with seeds, into STUDY-confirm.
@@ -65,8 +93,17 @@ def confirm(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with SearchDisplay() as display:
-        result = run_confirm(storage, study, top=top, epochs=epochs, seeds=seeds, device=device, data_dir=data_dir,
-                             heartbeat_s=heartbeat, observer=display)
+        result = run_confirm(
+            storage,
+            study,
+            top=top,
+            epochs=epochs,
+            seeds=seeds,
+            device=device,
+            data_dir=data_dir,
+            heartbeat_s=heartbeat,
+            observer=display,
+        )
     if json:
         output.print_json(result.to_dict())
         return

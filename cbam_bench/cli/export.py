@@ -30,7 +30,9 @@ Examples:
 def export(
     study: StudyArg,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"File format: {allowed(FORMATS)}.")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (replaced atomically).", show_default=False)] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (replaced atomically).", show_default=False)
+    ] = None,
     front: Annotated[bool, typer.Option("--front", help="Only the trials on the Pareto front.")] = False,
     storage: StorageOpt = DEFAULT_STORAGE,
     force: ForceOpt = False,

@@ -9,8 +9,8 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.profile_detection import TASKS, parse_input_size, profile_detection
 from cbam_bench.cli.options import (
+    TRAIN_DEFAULTS,
     AttentionOpt,
     BlocksOpt,
     BnMomentumOpt,
@@ -27,11 +27,11 @@ from cbam_bench.cli.options import (
     ReductionOpt,
     StagesOpt,
     StrideOnOpt,
-    TRAIN_DEFAULTS,
     WeightsOpt,
     WidthOpt,
     arch_from_options,
 )
+from cbam_bench.cli.profile_detection import TASKS, parse_input_size, profile_detection
 from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.models.catalog import backbone_info
@@ -101,10 +101,20 @@ def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str
     )
     att = total.attention_params or total.elementwise_ops
     rows = [
-        ["params", f"{total.params:,}", f"{total.params / 1e6:.2f} M",
-         f"{total.attention_params:,}" if att else "", _share(total.attention_params, total.params) if att else ""],
-        ["MACs (paper)", f"{total.macs:,}", f"{total.macs / 1e9:.3f} G",
-         f"{total.attention_macs:,}" if att else "", _share(total.attention_macs, total.macs) if att else ""],
+        [
+            "params",
+            f"{total.params:,}",
+            f"{total.params / 1e6:.2f} M",
+            f"{total.attention_params:,}" if att else "",
+            _share(total.attention_params, total.params) if att else "",
+        ],
+        [
+            "MACs (paper)",
+            f"{total.macs:,}",
+            f"{total.macs / 1e9:.3f} G",
+            f"{total.attention_macs:,}" if att else "",
+            _share(total.attention_macs, total.macs) if att else "",
+        ],
         ["fvcore flops", f"{total.fvcore_flops:,}", f"{total.fvcore_flops / 1e9:.3f} G", "", ""],
         ["element-wise ops", "", "", f"{total.elementwise_ops:,}" if att else "", ""],
     ]
@@ -114,22 +124,34 @@ def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str
     console.print(output.table(title, ["", "network", "", "attention", "share"], rows, caption=caption))
     if result.rows:
         columns = ["", "params", "attn params", "MACs", "attn MACs", "elem ops", "mods"]
-        body = [[r.name, output.human(r.cost.params),
-                 f"{output.human(r.cost.attention_params)} ({_share(r.cost.attention_params, r.cost.params)})",
-                 output.human(r.cost.macs),
-                 f"{output.human(r.cost.attention_macs)} ({_share(r.cost.attention_macs, r.cost.macs)})",
-                 output.human(r.cost.elementwise_ops), str(r.modules)]
-                for r in result.rows]
+        body = [
+            [
+                r.name,
+                output.human(r.cost.params),
+                f"{output.human(r.cost.attention_params)} ({_share(r.cost.attention_params, r.cost.params)})",
+                output.human(r.cost.macs),
+                f"{output.human(r.cost.attention_macs)} ({_share(r.cost.attention_macs, r.cost.macs)})",
+                output.human(r.cost.elementwise_ops),
+                str(r.modules),
+            ]
+            for r in result.rows
+        ]
         kind = "stage" if result.rows[0].name.startswith("stage") else "block"
-        console.print(output.table(f"By {kind}", columns, body,
-                                   caption="(%): attention's share of the row; MACs in the paper's convention"))
+        console.print(
+            output.table(
+                f"By {kind}", columns, body, caption="(%): attention's share of the row; MACs in the paper's convention"
+            )
+        )
     if reference is not None:
         gf = reference["paper_gflops"]
         body = [
             ["paper " + reference["table"], f"{reference['paper_params_m']:.2f}", "-" if gf is None else f"{gf:.3f}"],
             ["cbam-bench", f"{reference['params_m']:.2f}", f"{reference['gflops']:.3f}"],
-            ["difference", f"{reference['diff_params_m']:+.2f}",
-             "-" if reference["diff_gflops"] is None else f"{reference['diff_gflops']:+.3f}"],
+            [
+                "difference",
+                f"{reference['diff_params_m']:+.2f}",
+                "-" if reference["diff_gflops"] is None else f"{reference['diff_gflops']:+.3f}",
+            ],
         ]
         verdict = "matches the paper to the printed digit" if reference["match"] else "differs from the paper"
         note = f"{reference['row']}: {verdict}"
@@ -164,14 +186,29 @@ def profile(
     position: PositionOpt = None,
     width: WidthOpt = None,
     stride_on: StrideOnOpt = None,
-    input_size: Annotated[str | None, typer.Option("--input-size", help="Input resolution: H (default 224 for ImageNet models, 32 for CIFAR ones); H or H,W with --task detection (default 96).", show_default=False)] = None,
+    input_size: Annotated[
+        str | None,
+        typer.Option(
+            "--input-size",
+            help="Input resolution: H (default 224 for ImageNet models, 32 for CIFAR ones); H or H,W with --task detection (default 96).",
+            show_default=False,
+        ),
+    ] = None,
     num_classes: NumClassesOpt = None,
     weights: WeightsOpt = None,
     by: Annotated[str, typer.Option("--by", help=f"Rows: {allowed(BREAKDOWNS)}.")] = "total",
-    reference: Annotated[str | None, typer.Option("--reference", help="Show the paper's row for the same network: paper.", show_default=False)] = None,
-    latency: Annotated[bool, typer.Option("--latency", help="Also time batch-1 inference on the CPU (median, p90).")] = False,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="Show the paper's row for the same network: paper.", show_default=False),
+    ] = None,
+    latency: Annotated[
+        bool, typer.Option("--latency", help="Also time batch-1 inference on the CPU (median, p90).")
+    ] = False,
     fused: FusedOpt = None,
-    task: Annotated[str, typer.Option("--task", help="classification, or detection: Faster R-CNN + FPN over the backbone, per part.")] = "classification",
+    task: Annotated[
+        str,
+        typer.Option("--task", help="classification, or detection: Faster R-CNN + FPN over the backbone, per part."),
+    ] = "classification",
     json: JsonOpt = False,
 ) -> None:
     """Count parameters, multiply-adds and attention's element-wise work of one network."""
@@ -186,15 +223,28 @@ def profile(
         raise SpecError("--task", f"{task!r} is not allowed; allowed: {allowed(TASKS)}")
     size = parse_input_size(input_size, task)
     spec = arch_from_options(
-        model, attention=attention, reduction=reduction, min_hidden=min_hidden, pooling=pooling,
-        descriptor=descriptor, kernel=kernel, order=order, bn_momentum=bn_momentum, stages=stages, blocks=blocks, position=position,
-        width=width, stride_on=stride_on or default_stride_on(reference == "paper"),
+        model,
+        attention=attention,
+        reduction=reduction,
+        min_hidden=min_hidden,
+        pooling=pooling,
+        descriptor=descriptor,
+        kernel=kernel,
+        order=order,
+        bn_momentum=bn_momentum,
+        stages=stages,
+        blocks=blocks,
+        position=position,
+        width=width,
+        stride_on=stride_on or default_stride_on(reference == "paper"),
         input_size=None if size is None or task == "detection" else size[0],
         num_classes=None if task == "detection" else num_classes,
     )
     if task == "detection":
         if reference is not None or by != "total" or latency:
-            raise SpecError("--reference, --by and --latency", "not allowed with --task detection; allowed: the per-part table")
+            raise SpecError(
+                "--reference, --by and --latency", "not allowed with --task detection; allowed: the per-part table"
+            )
         profile_detection(spec, size, num_classes, json)
         return
     ref_row = paper_row(spec) if reference == "paper" else None
@@ -205,9 +255,15 @@ def profile(
     result = run_profile(spec, by=by, latency=latency, fused=fused or TRAIN_DEFAULTS.fused)
     ref = _reference_dict(result, ref_row) if ref_row is not None else None
     if json:
-        doc: dict[str, Any] = {"model": spec.backbone, "archid": spec.archid, "arch": spec.to_dict(),
-                               "input_shape": list(result.input_shape), "attention_modules": result.modules,
-                               **asdict(result.total), "conventions": CONVENTIONS}
+        doc: dict[str, Any] = {
+            "model": spec.backbone,
+            "archid": spec.archid,
+            "arch": spec.to_dict(),
+            "input_shape": list(result.input_shape),
+            "attention_modules": result.modules,
+            **asdict(result.total),
+            "conventions": CONVENTIONS,
+        }
         if result.rows:
             doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **asdict(r.cost)} for r in result.rows]
         if ref is not None:

@@ -11,8 +11,10 @@ from cbam_bench.spec import ArchSpec
 TASKS = ("classification", "detection")
 DETECT_INPUT = 96  # digits-detect's canvas, the built-in detection set
 DETECT_CLASSES = 10
-CAPTION = ("MACs (paper): multiply-adds of convolutions and linear layers, one image padded to a multiple of 32;\n"
-           "heads: the box head and predictor on the evaluation budget of {proposals} proposals. RoIAlign and NMS do none.")
+CAPTION = (
+    "MACs (paper): multiply-adds of convolutions and linear layers, one image padded to a multiple of 32;\n"
+    "heads: the box head and predictor on the evaluation budget of {proposals} proposals. RoIAlign and NMS do none."
+)
 
 
 def parse_input_size(text: str | None, task: str) -> tuple[int, int] | None:
@@ -21,7 +23,9 @@ def parse_input_size(text: str | None, task: str) -> tuple[int, int] | None:
         return None
     parts = [p.strip() for p in text.split(",")]
     if len(parts) > (2 if task == "detection" else 1) or not all(p.lstrip("-").isdigit() for p in parts):
-        allowed = "H or H,W, positive integers" if task == "detection" else "one integer (H,W only with --task detection)"
+        allowed = (
+            "H or H,W, positive integers" if task == "detection" else "one integer (H,W only with --task detection)"
+        )
         raise SpecError("--input-size", f"{text!r} is not allowed; allowed: {allowed}")
     height, width = int(parts[0]), int(parts[-1])
     if min(height, width) < 32 and task == "detection":
@@ -44,18 +48,38 @@ def profile_detection(arch: ArchSpec, size: tuple[int, int] | None, num_classes:
     cost = profile_detector(arch, size, classes)
     proposals = DetectorSpec(classes, size).proposals_test
     if json:
-        output.print_json({"model": arch.backbone, "task": "detection", "archid": arch.archid, "arch": arch.to_dict(),
-                           "input_size": list(size), "num_classes": classes, "proposals": proposals,
-                           **asdict(cost["total"]), "parts": {p: asdict(cost[p]) for p in PARTS}})
+        output.print_json(
+            {
+                "model": arch.backbone,
+                "task": "detection",
+                "archid": arch.archid,
+                "arch": arch.to_dict(),
+                "input_size": list(size),
+                "num_classes": classes,
+                "proposals": proposals,
+                **asdict(cost["total"]),
+                "parts": {p: asdict(cost[p]) for p in PARTS},
+            }
+        )
         return
     total = cost["total"]
-    rows = [[part, f"{output.human(c.params)} ({_share(c.params, total.params)})",
-             f"{output.human(c.macs)} ({_share(c.macs, total.macs)})", output.human(c.attention_params),
-             output.human(c.attention_macs)] for part, c in ((p, cost[p]) for p in (*PARTS, "total"))]
+    rows = [
+        [
+            part,
+            f"{output.human(c.params)} ({_share(c.params, total.params)})",
+            f"{output.human(c.macs)} ({_share(c.macs, total.macs)})",
+            output.human(c.attention_params),
+            output.human(c.attention_macs),
+        ]
+        for part, c in ((p, cost[p]) for p in (*PARTS, "total"))
+    ]
     title = f"Faster R-CNN + FPN over {arch.backbone} (width {arch.width:g}) + {arch.attention.summary()} — {size[0]}x{size[1]}, {classes} classes"
     columns = ["", "params (share)", "MACs (share)", "attn params", "attn MACs"]
     output.stdout().print(output.table(title, columns, rows, caption=CAPTION.format(proposals=proposals)))
     if total.params:
-        output.stdout().print(f"total: {total.params:,} params, {total.macs:,} MACs; attention: {_share(total.attention_params, total.params)} of the params, "
-                              f"{_share(total.attention_macs, total.macs)} of the MACs, "
-                              f"{total.elementwise_ops:,} element-wise ops", markup=False)
+        output.stdout().print(
+            f"total: {total.params:,} params, {total.macs:,} MACs; attention: {_share(total.attention_params, total.params)} of the params, "
+            f"{_share(total.attention_macs, total.macs)} of the MACs, "
+            f"{total.elementwise_ops:,} element-wise ops",
+            markup=False,
+        )

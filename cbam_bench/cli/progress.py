@@ -40,14 +40,18 @@ def trial_line(trial: FrozenTrial, budgets: dict[str, float]) -> str:
     from cbam_bench.report.format import DASH, placement_label
 
     where = placement_label(attrs.arch or {})
-    head = f"trial {trial.number}: {'?' if attrs.summary is None else attrs.summary}" + (f" @ {where}" if where != DASH else "")
+    head = f"trial {trial.number}: {'?' if attrs.summary is None else attrs.summary}" + (
+        f" @ {where}" if where != DASH else ""
+    )
     if trial.state == TrialState.FAIL:
         return f"{head}: failed: {'no reason recorded' if attrs.fail_reason is None else attrs.fail_reason}"
     if trial.state == TrialState.PRUNED:
         return f"{head}: stopped early: {attrs.stopped_reason or ''}"
     costs = f"MACs {output.human(attrs.macs or 0)}, params {output.human(attrs.params or 0)}, latency {attrs.latency_ms or 0:.2f} ms"
     if attrs.feasible is False:
-        over = [f"{m} {value:.4g} > {limit:g}" for m, limit in budgets.items() if (value := getattr(attrs, m) or 0) > limit]
+        over = [
+            f"{m} {value:.4g} > {limit:g}" for m, limit in budgets.items() if (value := getattr(attrs, m) or 0) > limit
+        ]
         return f"{head}: over budget ({'; '.join(over)}), not trained; {costs}"
     reused = f" (same network as trial {attrs.reused_from}: measures reused)" if attrs.reused_from is not None else ""
     accuracy = f"accuracy {_accuracy(attrs)} %, " if attrs.accuracy is not None else ""
@@ -71,8 +75,13 @@ class SearchDisplay:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(
-                TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[status]}"), console=self.console, transient=True,
+                TextColumn("trials"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=self.console,
+                transient=True,
             )
             self.progress.start()
         return self
@@ -82,15 +91,20 @@ class SearchDisplay:
             self.progress.stop()
 
     def _print(self, text: str) -> None:
-        (self.progress.console if self.progress else self.console).print(text, markup=False, soft_wrap=True, highlight=False)
+        (self.progress.console if self.progress else self.console).print(
+            text, markup=False, soft_wrap=True, highlight=False
+        )
 
     def _best(self) -> str:
         from optuna.trial import TrialState
 
         assert self.study is not None
         complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        done = [(t.number, a.accuracy) for t in complete if (a := TrialAttrs.from_user_attrs(t.user_attrs)).feasible
-                is not False and a.accuracy is not None]
+        done = [
+            (t.number, a.accuracy)
+            for t in complete
+            if (a := TrialAttrs.from_user_attrs(t.user_attrs)).feasible is not False and a.accuracy is not None
+        ]
         if not done:
             return ""
         number, accuracy = max(done, key=lambda pair: pair[1])

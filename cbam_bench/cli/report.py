@@ -40,10 +40,29 @@ def check_png_path(path: Path | None, option: str, storage: str, force: bool) ->
 def report(
     study: StudyArg,
     storage: StorageOpt = DEFAULT_STORAGE,
-    all_trials: Annotated[bool, typer.Option("--all", help="Also list every trial with its status and dominance rank.")] = False,
-    budget: Annotated[list[str] | None, typer.Option("--budget", help=f"Cap for the pick, METRIC=NUMBER (K/M/G allowed); repeat for several. METRIC: {', '.join(BUDGET_METRICS)}.", show_default=False)] = None,
-    ref: Annotated[list[str] | None, typer.Option("--ref", help="Hypervolume reference point for one objective, METRIC=NUMBER; repeat for several (default: accuracy 0, costs at the study's budget or 10% beyond the worst trial).", show_default=False)] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write accuracy against MACs and latency to this PNG.", show_default=False)] = None,
+    all_trials: Annotated[
+        bool, typer.Option("--all", help="Also list every trial with its status and dominance rank.")
+    ] = False,
+    budget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--budget",
+            help=f"Cap for the pick, METRIC=NUMBER (K/M/G allowed); repeat for several. METRIC: {', '.join(BUDGET_METRICS)}.",
+            show_default=False,
+        ),
+    ] = None,
+    ref: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ref",
+            help="Hypervolume reference point for one objective, METRIC=NUMBER; repeat for several (default: accuracy 0, costs at the study's budget or 10% beyond the worst trial).",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write accuracy against MACs and latency to this PNG.", show_default=False),
+    ] = None,
     json: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -52,11 +71,10 @@ def report(
     reference = parse_limits(ref, "--ref", tuple(METRICS))
     check_png_path(plot, "--plot", storage, force)
 
+    from cbam_bench import confirmation
     from cbam_bench.records import load_records
     from cbam_bench.report.summary import summarize, to_json
     from cbam_bench.report.tables import front_table, summary_lines, trials_table
-
-    from cbam_bench import confirmation
 
     summary = summarize(load_records(storage, study), budgets=budgets, reference=reference)
     confirmed = confirmation.load(storage, summary.study)

@@ -9,7 +9,16 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import FusedOpt, JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt, ranged
+from cbam_bench.cli.options import (
+    FusedOpt,
+    JsonOpt,
+    SpaceDataDirOpt,
+    SpaceDeviceOpt,
+    SpaceEpochsOpt,
+    SpaceSeedsOpt,
+    StorageOpt,
+    ranged,
+)
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed, check_int
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
@@ -36,6 +45,7 @@ Examples:
   cbam-bench search cifar10-resnet18 --storage postgresql://cbam:PASSWORD@db-host/cbam
 """
 
+
 def _front_item(trial: TrialRecord) -> dict[str, Any]:
     """A front member as the search's --json shows it: report's trial item plus the objective values."""
     from cbam_bench.report.summary import trial_item
@@ -59,12 +69,14 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
         f"({trained} complete, {counts.reused} reused an earlier trial's measures, {counts.infeasible} over budget, "
         f"{counts.pruned} stopped early), {counts.failed} failed, {counts.duplicates} duplicate proposals not trained; "
         f"`cbam-bench report {study.name}` shows more.",
-        markup=False, soft_wrap=True,
+        markup=False,
+        soft_wrap=True,
     )
 
 
-def _document(result: Any, space: Any, storage: str, target: int, summary: StudySummary,
-              confirmation: Confirmation | None) -> dict[str, Any]:
+def _document(
+    result: Any, space: Any, storage: str, target: int, summary: StudySummary, confirmation: Confirmation | None
+) -> dict[str, Any]:
     """The --json document: the study, where it stands, its front and its confirmation (or null)."""
     from cbam_bench.search.slots import count_trials
     from cbam_bench.search.study import missing_baseline
@@ -85,21 +97,78 @@ def _document(result: Any, space: Any, storage: str, target: int, summary: Study
 
 @reports_errors
 def search(
-    space: Annotated[str, typer.Argument(help="A shipped space's name (see `cbam-bench spaces list`) or a YAML file.")] = "default",
-    trials: Annotated[int | None, typer.Option("--trials", "-n", help=ranged("Finished trials (complete, stopped early or over budget) the study should have; default: the space's.", 1, MAX_TRIALS), show_default=False)] = None,
+    space: Annotated[
+        str, typer.Argument(help="A shipped space's name (see `cbam-bench spaces list`) or a YAML file.")
+    ] = "default",
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            help=ranged(
+                "Finished trials (complete, stopped early or over budget) the study should have; default: the space's.",
+                1,
+                MAX_TRIALS,
+            ),
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
-    study: Annotated[str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: the space's name).", show_default=False)
+    ] = None,
     epochs: SpaceEpochsOpt = None,
     seeds: SpaceSeedsOpt = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help=f"Override the space's sampler: {allowed(SAMPLERS)}.", show_default=False)] = None,
-    early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch.")] = True,
+    sampler: Annotated[
+        str | None,
+        typer.Option("--sampler", help=f"Override the space's sampler: {allowed(SAMPLERS)}.", show_default=False),
+    ] = None,
+    early_stop: Annotated[
+        bool,
+        typer.Option(
+            "--early-stop/--no-early-stop", help="Stop trials below the median of earlier ones at the same epoch."
+        ),
+    ] = True,
     device: SpaceDeviceOpt = None,
     data_dir: SpaceDataDirOpt = None,
     fused: FusedOpt = None,
-    heartbeat: Annotated[int, typer.Option("--heartbeat", help=ranged("Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.", 1, MAX_HEARTBEAT_S))] = HEARTBEAT_S,
-    confirm: Annotated[int | None, typer.Option("--confirm", help=ranged("Then retrain this many best front members and the baseline at the space's confirm: fidelity (see `cbam-bench confirm`).", 1, MAX_TOP), show_default=False)] = None,
-    keep_weights: Annotated[str, typer.Option("--keep-weights", help="Store each trained trial's weights (first seed) as an Optuna artifact: all or none.")] = "all",
-    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Folder of the artifact store (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
+    heartbeat: Annotated[
+        int,
+        typer.Option(
+            "--heartbeat",
+            help=ranged(
+                "Seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried.",
+                1,
+                MAX_HEARTBEAT_S,
+            ),
+        ),
+    ] = HEARTBEAT_S,
+    confirm: Annotated[
+        int | None,
+        typer.Option(
+            "--confirm",
+            help=ranged(
+                "Then retrain this many best front members and the baseline at the space's confirm: fidelity (see `cbam-bench confirm`).",
+                1,
+                MAX_TOP,
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    keep_weights: Annotated[
+        str,
+        typer.Option(
+            "--keep-weights", help="Store each trained trial's weights (first seed) as an Optuna artifact: all or none."
+        ),
+    ] = "all",
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Folder of the artifact store (default: artifacts/ beside a SQLite --storage, else results/artifacts).",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Run or resume a multi-objective study over a search space; print its Pareto front.
@@ -123,15 +192,34 @@ def search(
     confirmation = None
     with SearchDisplay() as display:
         result = run_search(
-            loaded, trials=trials, storage=storage, study_name=study, epochs=epochs, seeds=seeds, sampler=sampler,
-            early_stop=early_stop, device=device, data_dir=data_dir, fused=fused, heartbeat_s=heartbeat,
-            observer=display, keep_weights=keep_weights, artifacts=artifacts,
+            loaded,
+            trials=trials,
+            storage=storage,
+            study_name=study,
+            epochs=epochs,
+            seeds=seeds,
+            sampler=sampler,
+            early_stop=early_stop,
+            device=device,
+            data_dir=data_dir,
+            fused=fused,
+            heartbeat_s=heartbeat,
+            observer=display,
+            keep_weights=keep_weights,
+            artifacts=artifacts,
         )
         if confirm is not None:
             from cbam_bench.search.confirm import run_confirm
 
-            confirmation = run_confirm(storage, result.study_name, top=confirm, device=device, data_dir=data_dir,
-                                       heartbeat_s=heartbeat, observer=display)
+            confirmation = run_confirm(
+                storage,
+                result.study_name,
+                top=confirm,
+                device=device,
+                data_dir=data_dir,
+                heartbeat_s=heartbeat,
+                observer=display,
+            )
     target = display.target or trials or default_trials(loaded)
     summary = summarize(records_from_study(result, redact(storage)))
     counts = count_trials(result)

@@ -17,7 +17,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-SpaceArg = Annotated[str, typer.Argument(help="A shipped space's name, or the path of a YAML file.", show_default=False)]
+SpaceArg = Annotated[
+    str, typer.Argument(help="A shipped space's name, or the path of a YAML file.", show_default=False)
+]
 
 
 def _overview(space: Any) -> dict[str, Any]:
@@ -56,16 +58,26 @@ def list_spaces(json: JsonOpt = False) -> None:
         output.print_json(spaces)
         return
     rows = [
-        [s["name"], s["backbone"], ", ".join(o.split(":")[0] for o in s["objectives"]),
-         ", ".join(f"{k}<={v:g}" for k, v in s["budgets"].items()) or "-", s["sampler"], str(s["trials"]),
-         str(s["candidates"])]
+        [
+            s["name"],
+            s["backbone"],
+            ", ".join(o.split(":")[0] for o in s["objectives"]),
+            ", ".join(f"{k}<={v:g}" for k, v in s["budgets"].items()) or "-",
+            s["sampler"],
+            str(s["trials"]),
+            str(s["candidates"]),
+        ]
         for s in spaces
     ]
     columns = ["space", "backbone", "objectives", "budgets", "sampler", "trials", "candidates"]
-    output.stdout().print(output.table(
-        "Search spaces", columns, rows,
-        caption=f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters.",
-    ))
+    output.stdout().print(
+        output.table(
+            "Search spaces",
+            columns,
+            rows,
+            caption=f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters.",
+        )
+    )
 
 
 @app.command("show")
@@ -87,15 +99,21 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
     offered = [*loaded.params.get("attention.kind", ()), *(row["kind"] for row in loaded.variants.values())]
     kinds = {str(k): KINDS[str(k)].summary for k in dict.fromkeys(offered)}
     if json:
-        output.print_json(overview | {
-            "kinds": kinds,
-            "params": {k: list(v) for k, v in loaded.params.items()},
-            "variants": {k: {f: list(v) if isinstance(v, tuple) else v for f, v in row.items()} for k, row in loaded.variants.items()},
-            "train": loaded.train.to_dict(),
-            "early_stop": None if loaded.early_stop is None else dataclasses.asdict(loaded.early_stop),
-            "latency": dataclasses.asdict(loaded.latency),
-            "source": loaded.source,
-        })
+        output.print_json(
+            overview
+            | {
+                "kinds": kinds,
+                "params": {k: list(v) for k, v in loaded.params.items()},
+                "variants": {
+                    k: {f: list(v) if isinstance(v, tuple) else v for f, v in row.items()}
+                    for k, row in loaded.variants.items()
+                },
+                "train": loaded.train.to_dict(),
+                "early_stop": None if loaded.early_stop is None else dataclasses.asdict(loaded.early_stop),
+                "latency": dataclasses.asdict(loaded.latency),
+                "source": loaded.source,
+            }
+        )
         return
     es = loaded.early_stop
     settings = [
@@ -107,15 +125,25 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
         ["sampler", f"{loaded.sampler} (seed {loaded.seed})"],
         ["trials", f"{overview['trials']} ({overview['candidates']} candidates)"],
         ["seeds", str(loaded.seeds)],
-        ["early stop", "off" if es is None else f"median rule after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it"],
-        ["training", f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, {loaded.train.schedule}"],
+        [
+            "early stop",
+            "off"
+            if es is None
+            else f"median rule after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it",
+        ],
+        [
+            "training",
+            f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, {loaded.train.schedule}",
+        ],
         ["latency", f"batch {loaded.latency.batch} on {loaded.latency.device}, median of {loaded.latency.repeats}"],
     ]
     console = output.stdout()
     console.print(f"{loaded.name}: {loaded.description}".rstrip(": "), markup=False, highlight=False)
     for key, value in settings:
         console.print(f"  {key:<11} {value}", markup=False, highlight=False)
-    rows = [[k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()]
+    rows = [
+        [k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()
+    ]
     console.print(output.table("Parameters", ["parameter", "choices", "sampled when"], rows))
     console.print(output.table("Attention kinds", ["kind", "what it is"], [[k, v] for k, v in kinds.items()]))
 
@@ -140,5 +168,6 @@ def validate(file: SpaceArg, json: JsonOpt = False) -> None:
         return
     output.stdout().print(
         f"{loaded.path}: valid; {len(loaded.searched)} sampled parameter(s), {overview['candidates']} candidates",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )

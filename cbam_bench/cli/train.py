@@ -24,10 +24,10 @@ from cbam_bench.cli.options import (
     DatasetOpt,
     DescriptorOpt,
     DeviceOpt,
-    FusedOpt,
-    ForceOpt,
     DownloadOpt,
     EpochsOpt,
+    ForceOpt,
+    FusedOpt,
     ImageSizeOpt,
     JsonOpt,
     KernelOpt,
@@ -74,8 +74,18 @@ Examples:
   cbam-bench train --from-trial default:12 --dataset cifar10 --epochs 60 --device cuda --save best.pt
 """
 
-TrainModelArg = Annotated[str | None, typer.Argument(help=f"Backbone: {allowed(BACKBONES)}. Leave it out with --from-trial.", show_default=False)]
-FromTrialOpt = Annotated[str | None, typer.Option("--from-trial", help="Retrain a stored trial's network, STUDY:N, with its study's recipe; training and data options given here override it.", show_default=False)]
+TrainModelArg = Annotated[
+    str | None,
+    typer.Argument(help=f"Backbone: {allowed(BACKBONES)}. Leave it out with --from-trial.", show_default=False),
+]
+FromTrialOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from-trial",
+        help="Retrain a stored trial's network, STUDY:N, with its study's recipe; training and data options given here override it.",
+        show_default=False,
+    ),
+]
 
 
 def _percent(x: float | None) -> str:
@@ -96,8 +106,12 @@ def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=output.stderr(), transient=True,
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=output.stderr(),
+        transient=True,
     )
     task = progress.add_task("epochs", total=epochs)
 
@@ -111,6 +125,7 @@ def _progress(enabled: bool, epochs: int) -> tuple[AbstractContextManager[Any], 
 def _stored_column(stored: StoredTrial) -> list[str]:
     """The stored trial's measures, row for row beside this run's (latency and speed were timed
     under the search's own set-up, so they are not set beside these)."""
+
     def count(name: str) -> str:
         value = stored.measure(name)
         return "-" if value is None else f"{int(value):,}"
@@ -118,9 +133,18 @@ def _stored_column(stored: StoredTrial) -> list[str]:
     seeds = stored.seeds or 1
     epochs = "-" if stored.epochs is None else f"{stored.epochs} epoch{'s' if stored.epochs > 1 else ''}"
     return [
-        _percent(stored.accuracy), _percent(stored.measure("top5")), _percent(stored.measure("test_accuracy")),
-        _percent(stored.measure("test_top5")), "-", count("params"), count("macs"), "-", "-",
-        epochs + (f" x {seeds} seeds" if seeds > 1 and stored.epochs is not None else ""), "-", "-",
+        _percent(stored.accuracy),
+        _percent(stored.measure("top5")),
+        _percent(stored.measure("test_accuracy")),
+        _percent(stored.measure("test_top5")),
+        "-",
+        count("params"),
+        count("macs"),
+        "-",
+        "-",
+        epochs + (f" x {seeds} seeds" if seeds > 1 and stored.epochs is not None else ""),
+        "-",
+        "-",
     ]
 
 
@@ -146,8 +170,10 @@ def _stored_lines(stored: StoredTrial, fitted: ArchSpec, result: TrainResult, sp
     if stored.requested != stored.trial:
         lines.append(f"{stored.study}:{stored.requested} reused {stored.ref}'s measures (the same network).")
     if fitted.archid != stored.archid:
-        lines.append(f"Re-fitted to {spec.dataset}: archid {stored.archid} (on {stored.dataset}) became {fitted.archid}; "
-                     "attention and placement are the trial's.")
+        lines.append(
+            f"Re-fitted to {spec.dataset}: archid {stored.archid} (on {stored.dataset}) became {fitted.archid}; "
+            "attention and placement are the trial's."
+        )
     return lines
 
 
@@ -165,7 +191,11 @@ def _render(report: TrainReport, saved: str | None, stored: StoredTrial | None =
         ["MACs (paper)", f"{cost.macs:,} ({output.human(cost.macs)})"],
         ["latency (median / p90)", f"{latency.median_ms:.2f} / {latency.p90_ms:.2f} ms"],
         ["training images/s", f"{result.images_per_s:,.0f}"],
-        ["training time", f"{sum(result.epoch_seconds):.1f} s over {len(result.history)} epoch" + ("s" if len(result.history) > 1 else "")],
+        [
+            "training time",
+            f"{sum(result.epoch_seconds):.1f} s over {len(result.history)} epoch"
+            + ("s" if len(result.history) > 1 else ""),
+        ],
         ["wall time", f"{result.wall_s:.1f} s"],
         ["peak memory (training)", memory],
     ]
@@ -197,12 +227,17 @@ def _render(report: TrainReport, saved: str | None, stored: StoredTrial | None =
 def _refuse_with_trial(model: str | None, arch_options: dict[str, object]) -> None:
     """--from-trial retrains the stored network as it is: naming another one is bad input."""
     if model is not None:
-        raise SpecError("MODEL", f"{model!r} is not allowed with --from-trial (the trial names its network); "
-                        "allowed: one or the other")
+        raise SpecError(
+            "MODEL",
+            f"{model!r} is not allowed with --from-trial (the trial names its network); allowed: one or the other",
+        )
     given = [flag for flag, value in arch_options.items() if value is not None]
     if given:
-        raise SpecError(", ".join(given), "not allowed with --from-trial (the trial's architecture is retrained as "
-                        "stored); allowed with it: training and data options such as --epochs, --dataset, --lr")
+        raise SpecError(
+            ", ".join(given),
+            "not allowed with --from-trial (the trial's architecture is retrained as "
+            "stored); allowed with it: training and data options such as --epochs, --dataset, --lr",
+        )
 
 
 def _network_and_recipe(
@@ -245,19 +280,25 @@ def _warn_odd_batch(spec: TrainSpec, train_images: int) -> None:
     if spec.batch_size > train_images:
         output.stderr().print(
             f"warning: --batch-size {spec.batch_size} is more than the {train_images} training images; "
-            f"each step trains on the whole set (batch {train_images})", markup=False, soft_wrap=True,
+            f"each step trains on the whole set (batch {train_images})",
+            markup=False,
+            soft_wrap=True,
         )
 
 
 def _check_weights_options(weights_from_trial: bool, from_trial: str | None, weights: str | None) -> None:
     if weights_from_trial and from_trial is None:
-        raise SpecError("--weights-from-trial", "needs --from-trial STUDY:N, the trial whose stored weights to start from")
+        raise SpecError(
+            "--weights-from-trial", "needs --from-trial STUDY:N, the trial whose stored weights to start from"
+        )
     if weights_from_trial and weights is not None:
         raise SpecError("--weights-from-trial", "not allowed together with --weights; allowed: one of the two")
 
 
 @contextlib.contextmanager
-def _start_weights(stored: StoredTrial | None, storage: str, artifacts: str | None, weights: str | None) -> Iterator[str | None]:
+def _start_weights(
+    stored: StoredTrial | None, storage: str, artifacts: str | None, weights: str | None
+) -> Iterator[str | None]:
     """The weights file training starts from: --weights, or the trial's stored weights fetched into
     a temporary folder for the run (a mismatch is reported under --weights-from-trial)."""
     if stored is None:
@@ -302,10 +343,30 @@ def train(
     device: DeviceOpt = None,
     fused: FusedOpt = None,
     from_trial: FromTrialOpt = None,
-    weights_from_trial: Annotated[bool, typer.Option("--weights-from-trial", help="With --from-trial: start from the weights the study stored for the trial (fine-tune) instead of from scratch.")] = False,
-    artifacts: Annotated[str | None, typer.Option("--artifacts", help="Artifact folder of the study's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).", show_default=False)] = None,
+    weights_from_trial: Annotated[
+        bool,
+        typer.Option(
+            "--weights-from-trial",
+            help="With --from-trial: start from the weights the study stored for the trial (fine-tune) instead of from scratch.",
+        ),
+    ] = False,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            help="Artifact folder of the study's weights (default: artifacts/ beside a SQLite --storage, else results/artifacts).",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOpt = DEFAULT_STORAGE,
-    save: Annotated[str | None, typer.Option("--save", help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).", show_default=False)] = None,
+    save: Annotated[
+        str | None,
+        typer.Option(
+            "--save",
+            help="Write weights + ArchSpec + TrainSpec to this file (loads with torch.load(weights_only=True)).",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -325,14 +386,39 @@ def train(
     from cbam_bench.train_report import train_and_measure
 
     _check_weights_options(weights_from_trial, from_trial, weights)
-    arch, recipe, stored = _network_and_recipe(model, from_trial, storage, dataset, {
-        "attention": attention, "reduction": reduction, "min_hidden": min_hidden, "pooling": pooling,
-        "descriptor": descriptor, "kernel": kernel, "order": order, "bn_momentum": bn_momentum, "stages": stages,
-        "blocks": blocks, "position": position, "width": width, "stride_on": stride_on,
-    })
+    arch, recipe, stored = _network_and_recipe(
+        model,
+        from_trial,
+        storage,
+        dataset,
+        {
+            "attention": attention,
+            "reduction": reduction,
+            "min_hidden": min_hidden,
+            "pooling": pooling,
+            "descriptor": descriptor,
+            "kernel": kernel,
+            "order": order,
+            "bn_momentum": bn_momentum,
+            "stages": stages,
+            "blocks": blocks,
+            "position": position,
+            "width": width,
+            "stride_on": stride_on,
+        },
+    )
     spec = train_spec_from_options(
-        recipe, dataset=dataset, data_dir=data_dir, image_size=image_size, train_images=train_images,
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, fused=fused,
+        recipe,
+        dataset=dataset,
+        data_dir=data_dir,
+        image_size=image_size,
+        train_images=train_images,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        fused=fused,
     )
     _check_save_path(save, storage, force)
     try:
@@ -350,8 +436,11 @@ def train(
     bar, on_epoch = _progress(output.interactive() and not json, spec.epochs)
     with _start_weights(stored if weights_from_trial else None, storage, artifacts, weights) as start, bar:
         net, report = train_and_measure(fitted, spec, on_epoch=on_epoch, weights=start)
-    provenance = None if stored is None else stored.to_dict() | {
-        "refitted": fitted.archid != stored.archid, "weights_from_trial": weights_from_trial}
+    provenance = (
+        None
+        if stored is None
+        else stored.to_dict() | {"refitted": fitted.archid != stored.archid, "weights_from_trial": weights_from_trial}
+    )
     if save is not None:
         metrics = report.result.to_dict() | ({"from_trial": provenance} if provenance else {})
         save_checkpoint(save, net, fitted, spec, metrics=metrics)

@@ -73,4 +73,7 @@ def eval_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Every image of `split` once, in order, normalised, unaugmented."""
     for start in range(0, len(split), batch_size):
-        yield normalize(split.images[start : start + batch_size], data, memory_format), split.labels[start : start + batch_size]
+        yield (
+            normalize(split.images[start : start + batch_size], data, memory_format),
+            split.labels[start : start + batch_size],
+        )

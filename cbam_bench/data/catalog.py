@@ -110,13 +110,16 @@ def imagefolder_classes(path: Path) -> list[str]:
     name = IMAGEFOLDER + str(path)
     for split in ("train", "val"):
         if not (path / split).is_dir():
-            raise DataError(f"dataset {name}: {path / split} is not a folder; expected {path}/train/CLASS/*.png and {path}/val/CLASS/*.png")
+            raise DataError(
+                f"dataset {name}: {path / split} is not a folder; expected {path}/train/CLASS/*.png and {path}/val/CLASS/*.png"
+            )
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"dataset {name}: {path / 'train'} has no class folders; expected {path}/train/CLASS/*.png")
     if len(classes) == 1:  # every prediction would be right: there is nothing to learn or measure
-        raise DataError(f"dataset {name}: {path / 'train'} has one class folder ({classes[0]}); "
-                        "allowed: at least 2 class folders")
+        raise DataError(
+            f"dataset {name}: {path / 'train'} has one class folder ({classes[0]}); allowed: at least 2 class folders"
+        )
     unknown = sorted(p.name for p in (path / "val").iterdir() if p.is_dir() and p.name not in classes)
     if unknown:
         raise DataError(f"dataset {name}: {path / 'val' / unknown[0]} is a class that train/ does not have")

@@ -50,8 +50,10 @@ def annotation_file(root: Path, split: str) -> Path:
     found = sorted((root / "annotations").glob(f"instances_{split}*.json"))
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} files matching"
-        raise DataError(f"dataset {COCO}{root}: {what} {root / 'annotations'}/instances_{split}*.json; "
-                        f"expected one per split ({', '.join(COCO_SPLITS)}), images in {root}/{split}/")
+        raise DataError(
+            f"dataset {COCO}{root}: {what} {root / 'annotations'}/instances_{split}*.json; "
+            f"expected one per split ({', '.join(COCO_SPLITS)}), images in {root}/{split}/"
+        )
     return found[0]
 
 
@@ -62,14 +64,20 @@ def _is(value: object, kind: type) -> bool:
 def _check_entries(file: Path, doc: dict, key: str, fields: tuple[tuple[str, type], ...]) -> list[dict]:
     entries = doc.get(key)
     if not isinstance(entries, list):
-        raise DataError(f"{file}: key {key!r} is {'missing' if key not in doc else 'not a list'}; allowed: a list of objects")
+        raise DataError(
+            f"{file}: key {key!r} is {'missing' if key not in doc else 'not a list'}; allowed: a list of objects"
+        )
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise DataError(f"{file}: {key}[{i}] is not an object; allowed: an object with {', '.join(f for f, _ in fields)}")
+            raise DataError(
+                f"{file}: {key}[{i}] is not an object; allowed: an object with {', '.join(f for f, _ in fields)}"
+            )
         for field, kind in fields:
             if not _is(entry.get(field), kind):
                 state = "is missing" if field not in entry else f"is {entry[field]!r}"
-                raise DataError(f"{file}: {key}[{i}].{field} {state}; allowed: {'an integer' if kind is int else 'a ' + kind.__name__}")
+                raise DataError(
+                    f"{file}: {key}[{i}].{field} {state}; allowed: {'an integer' if kind is int else 'a ' + kind.__name__}"
+                )
     return entries
 
 
@@ -87,10 +95,14 @@ def _check_annotation(file: Path, i: int, ann: dict, images: set[int], categorie
     if ann["image_id"] not in images:
         raise DataError(f"{where}.image_id {ann['image_id']} is no image of the file; allowed: an id from 'images'")
     if ann["category_id"] not in categories:
-        raise DataError(f"{where}.category_id {ann['category_id']} is no category of the file; allowed: an id from 'categories'")
+        raise DataError(
+            f"{where}.category_id {ann['category_id']} is no category of the file; allowed: an id from 'categories'"
+        )
     box = ann["bbox"]
     if len(box) != 4 or not all(_is(v, (int, float)) and math.isfinite(v) for v in box) or box[2] < 0 or box[3] < 0:
-        raise DataError(f"{where}.bbox is {box!r}; allowed: [x, y, width, height], four finite numbers, width and height >= 0")
+        raise DataError(
+            f"{where}.bbox is {box!r}; allowed: [x, y, width, height], four finite numbers, width and height >= 0"
+        )
     if ann.get("iscrowd", 0) not in (0, 1):
         raise DataError(f"{where}.iscrowd is {ann['iscrowd']!r}; allowed: 0, 1")
     if "area" in ann and not (_is(ann["area"], (int, float)) and ann["area"] >= 0):
@@ -107,12 +119,16 @@ def read_split(root: Path, split: str) -> CocoSplit:
     except json.JSONDecodeError as exc:
         raise DataError(f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(doc, dict):
-        raise DataError(f"{file}: the top level is not an object; allowed: an object with images, annotations, categories")
+        raise DataError(
+            f"{file}: the top level is not an object; allowed: an object with images, annotations, categories"
+        )
     images = _check_entries(file, doc, "images", _IMAGE_KEYS)
     annotations = _check_entries(file, doc, "annotations", _ANNOTATION_KEYS)
     categories = _check_entries(file, doc, "categories", _CATEGORY_KEYS)
     if not images or not categories:
-        raise DataError(f"{file}: key {'images' if not images else 'categories'!r} is empty; allowed: at least one entry")
+        raise DataError(
+            f"{file}: key {'images' if not images else 'categories'!r} is empty; allowed: at least one entry"
+        )
     image_ids = _check_unique(file, "images", images)
     category_ids = _check_unique(file, "categories", categories)
     _check_unique(file, "annotations", annotations)
@@ -121,7 +137,9 @@ def read_split(root: Path, split: str) -> CocoSplit:
     image_dir = root / file.stem[len("instances_") :]
     for i, image in enumerate(images):
         if image["width"] < 1 or image["height"] < 1:
-            raise DataError(f"{file}: images[{i}].width/height {image['width']}x{image['height']}; allowed: positive integers")
+            raise DataError(
+                f"{file}: images[{i}].width/height {image['width']}x{image['height']}; allowed: positive integers"
+            )
         if not (image_dir / image["file_name"]).is_file():
             raise DataError(f"{file}: images[{i}].file_name: {image_dir / image['file_name']} does not exist")
     return CocoSplit(file, image_dir, images, annotations, categories)
@@ -132,6 +150,8 @@ def read_coco(root: Path) -> dict[str, CocoSplit]:
     splits = {split: read_split(root, split) for split in COCO_SPLITS}
     train, val = (sorted((c["id"], c["name"]) for c in splits[s].categories) for s in COCO_SPLITS)
     if train != val:
-        raise DataError(f"{splits['val'].file}: key 'categories' differs from {splits['train'].file}'s; "
-                        "allowed: the same categories in both splits")
+        raise DataError(
+            f"{splits['val'].file}: key 'categories' differs from {splits['train'].file}'s; "
+            "allowed: the same categories in both splits"
+        )
     return splits

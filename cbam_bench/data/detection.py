@@ -58,8 +58,9 @@ class DetectData:
         return self.train.images.shape[-1]
 
 
-def ground_truth(boxes: np.ndarray, labels: np.ndarray, sizes: list[tuple[int, int]], categories: list[dict],
-                 ids: list[int]) -> dict[str, Any]:
+def ground_truth(
+    boxes: np.ndarray, labels: np.ndarray, sizes: list[tuple[int, int]], categories: list[dict], ids: list[int]
+) -> dict[str, Any]:
     """COCO ground truth from padded (N, M, 4) xyxy boxes and (N, M) 1-based labels (0: none)."""
     annotations = []
     for image, (image_boxes, image_labels) in enumerate(zip(boxes, labels)):
@@ -67,8 +68,16 @@ def ground_truth(boxes: np.ndarray, labels: np.ndarray, sizes: list[tuple[int, i
             if label <= 0:
                 continue
             x0, y0, x1, y1 = (float(v) for v in box)
-            annotations.append({"id": len(annotations) + 1, "image_id": ids[image], "category_id": categories[label - 1]["id"],
-                                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": ids[image],
+                    "category_id": categories[label - 1]["id"],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                }
+            )
     images = [{"id": i, "width": w, "height": h, "file_name": f"{i}.png"} for i, (w, h) in zip(ids, sizes)]
     return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -79,8 +88,12 @@ def _digits_tensors(split: DetectSplit, device: torch.device) -> DetectTensors:
     ids = list(range(1, n + 1))
     truth = ground_truth(split.boxes, labels, [(side, side)] * n, DIGIT_CATEGORIES, ids)
     return DetectTensors(
-        torch.from_numpy(split.images).to(device), torch.from_numpy(split.boxes).to(device),
-        torch.from_numpy(labels).to(device), ids, torch.ones(n, 2, device=device), truth,
+        torch.from_numpy(split.images).to(device),
+        torch.from_numpy(split.boxes).to(device),
+        torch.from_numpy(labels).to(device),
+        ids,
+        torch.ones(n, 2, device=device),
+        truth,
     )
 
 
@@ -110,12 +123,21 @@ def _coco_tensors(split: CocoSplit, size: int, categories: list[dict], device: t
         labels[row, filled[row]] = label_of[a["category_id"]]
         filled[row] += 1
     images = np.stack([_read_image(split.image_dir / im["file_name"], size) for im in split.images])
-    truth = {"images": split.images, "categories": categories,
-             "annotations": [{**a, "area": a.get("area", a["bbox"][2] * a["bbox"][3]), "iscrowd": a.get("iscrowd", 0)}
-                             for a in split.annotations]}
+    truth = {
+        "images": split.images,
+        "categories": categories,
+        "annotations": [
+            {**a, "area": a.get("area", a["bbox"][2] * a["bbox"][3]), "iscrowd": a.get("iscrowd", 0)}
+            for a in split.annotations
+        ],
+    }
     return DetectTensors(
-        torch.from_numpy(images).to(device), torch.from_numpy(boxes).to(device), torch.from_numpy(labels).to(device),
-        [im["id"] for im in split.images], torch.from_numpy(scale).to(device), truth,
+        torch.from_numpy(images).to(device),
+        torch.from_numpy(boxes).to(device),
+        torch.from_numpy(labels).to(device),
+        [im["id"] for im in split.images],
+        torch.from_numpy(scale).to(device),
+        truth,
     )
 
 
@@ -124,8 +146,9 @@ def _stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     return x.mean(dim=1).tolist(), x.std(dim=1).clamp_min(1e-3).tolist()
 
 
-def load_detect_data(name: str, *, image_size: int, train_images: int, val_images: int, seed: int,
-                     device: torch.device) -> DetectData:
+def load_detect_data(
+    name: str, *, image_size: int, train_images: int, val_images: int, seed: int, device: torch.device
+) -> DetectData:
     """digits-detect generated from `seed`, or a COCO folder read and resized to `image_size`."""
     check_detect_dataset(name)
     if name == DIGITS_DETECT:
@@ -134,7 +157,9 @@ def load_detect_data(name: str, *, image_size: int, train_images: int, val_image
         categories = DIGIT_CATEGORIES
     else:
         coco = read_coco(coco_path(name))
-        categories = sorted(({"id": c["id"], "name": c["name"]} for c in coco["train"].categories), key=lambda c: c["id"])
+        categories = sorted(
+            ({"id": c["id"], "name": c["name"]} for c in coco["train"].categories), key=lambda c: c["id"]
+        )
         train, val = (_coco_tensors(coco[s], image_size, categories, device) for s in ("train", "val"))
         test = None
     mean, std = _stats(train.images)

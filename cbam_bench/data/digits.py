@@ -99,7 +99,9 @@ def _paste_max(canvas: np.ndarray, patches: np.ndarray, ys: np.ndarray, xs: np.n
     canvas[index] = np.maximum(canvas[index], patches)
 
 
-def _free_positions(count: int, canvas: int, side: int, box: tuple[np.ndarray, np.ndarray, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _free_positions(
+    count: int, canvas: int, side: int, box: tuple[np.ndarray, np.ndarray, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions for `side`-pixel squares that do not overlap each image's target box.
 
     Draws PLACEMENT_TRIES candidates per image and keeps the first that misses the box; `placed`
@@ -113,7 +115,9 @@ def _free_positions(count: int, canvas: int, side: int, box: tuple[np.ndarray, n
     return ys[first, pick], xs[first, pick], misses[first, pick]
 
 
-def compose(glyphs: np.ndarray, labels: np.ndarray, pool: np.ndarray, count: int, canvas: int, rng: np.random.Generator) -> DigitSplit:
+def compose(
+    glyphs: np.ndarray, labels: np.ndarray, pool: np.ndarray, count: int, canvas: int, rng: np.random.Generator
+) -> DigitSplit:
     """`count` cluttered images whose targets and fragments all come from `pool`."""
     side = glyphs.shape[1]
     frag = max(2, round(side * FRAGMENT_SCALE))

@@ -50,7 +50,9 @@ def _overlaps(y: int, x: int, side: int, squares: list[tuple[int, int, int]]) ->
     return any(y < sy + s and sy < y + side and x < sx + s and sx < x + side for sy, sx, s in squares)
 
 
-def _place(canvas: int, side: int, squares: list[tuple[int, int, int]], rng: np.random.Generator) -> tuple[int, int] | None:
+def _place(
+    canvas: int, side: int, squares: list[tuple[int, int, int]], rng: np.random.Generator
+) -> tuple[int, int] | None:
     """A random top-left corner for a `side` square that overlaps none of `squares`, or None."""
     for _ in range(PLACEMENT_TRIES):
         y, x = (int(v) for v in rng.integers(0, canvas - side + 1, 2))
@@ -97,8 +99,9 @@ def _canvas(glyphs: list[np.ndarray], pool: np.ndarray, canvas: int, rng: np.ran
     return image, boxes, sources, fragments
 
 
-def compose_detect(glyphs: list[np.ndarray], labels: np.ndarray, pool: np.ndarray, count: int, canvas: int,
-                   rng: np.random.Generator) -> DetectSplit:
+def compose_detect(
+    glyphs: list[np.ndarray], labels: np.ndarray, pool: np.ndarray, count: int, canvas: int, rng: np.random.Generator
+) -> DetectSplit:
     """`count` canvases whose digits and fragments all come from `pool`."""
     images = np.zeros((count, 1, canvas, canvas), dtype=np.uint8)
     boxes = np.zeros((count, MAX_DIGITS, 4), dtype=np.float32)

@@ -58,8 +58,10 @@ def read_imagefolder(path: Path, size: int, cache_dir: Path) -> dict[str, tuple[
     classes = imagefolder_classes(path)
     listing = {split: list_images(path, split, classes) for split in ("train", "val")}
     if len(listing["train"]) < MIN_TRAIN_IMAGES:  # refused before anything is decoded or cached
-        raise DataError(f"dataset imagefolder:{path}: {path / 'train'} holds {len(listing['train'])} images; "
-                        f"allowed: at least {MIN_TRAIN_IMAGES}")
+        raise DataError(
+            f"dataset imagefolder:{path}: {path / 'train'} holds {len(listing['train'])} images; "
+            f"allowed: at least {MIN_TRAIN_IMAGES}"
+        )
     cache = cache_dir / f"imagefolder-{cache_key(path, size, listing['train'] + listing['val'])}.pt"
     if cache.is_file():
         try:

@@ -119,8 +119,15 @@ def _read(key: _Key) -> dict[str, Split]:
         order = rng.permutation(len(train_y))
         held = min(key.val_images or 0, len(order) - 1)
         val, train = order[:held], order[held:][: key.train_images]
-        splits = {"train": (train_x[train], train_y[train]), "val": (train_x[val], train_y[val]), "test": (test_x, test_y)}
-        return {name: Split(resize(torch.from_numpy(x), key.image_size), torch.from_numpy(y)) for name, (x, y) in splits.items()}
+        splits = {
+            "train": (train_x[train], train_y[train]),
+            "val": (train_x[val], train_y[val]),
+            "test": (test_x, test_y),
+        }
+        return {
+            name: Split(resize(torch.from_numpy(x), key.image_size), torch.from_numpy(y))
+            for name, (x, y) in splits.items()
+        }
     from cbam_bench.data.imagefolder import read_imagefolder
 
     folder = Path(key.dataset[len(IMAGEFOLDER) :]).expanduser()

@@ -17,8 +17,12 @@ from torchvision.models.detection import FasterRCNN
 
 from cbam_bench.measure.counting import Cost, count_cost
 
-PARTS = {"backbone": "detector.backbone.body", "fpn": "detector.backbone.fpn", "rpn": "detector.rpn",
-         "heads": "detector.roi_heads"}
+PARTS = {
+    "backbone": "detector.backbone.body",
+    "fpn": "detector.backbone.fpn",
+    "rpn": "detector.rpn",
+    "heads": "detector.roi_heads",
+}
 
 
 class _DenseWork(nn.Module):
@@ -45,8 +49,9 @@ def padded_size(detector: FasterRCNN, height: int, width: int) -> tuple[int, int
     return math.ceil(height / step) * step, math.ceil(width / step) * step
 
 
-def detector_cost(detector: FasterRCNN, image_size: tuple[int, int], in_channels: int,
-                  proposals: int | None = None) -> dict[str, Cost]:
+def detector_cost(
+    detector: FasterRCNN, image_size: tuple[int, int], in_channels: int, proposals: int | None = None
+) -> dict[str, Cost]:
     """Cost of the whole detector (key "total") and of each of PARTS, for one image of image_size (H, W)."""
     budget = detector.rpn._post_nms_top_n["testing"] if proposals is None else proposals
     work = _DenseWork(detector, budget)
@@ -60,6 +65,7 @@ def profile_detector(arch, image_size: tuple[int, int], num_classes: int) -> dic
     from cbam_bench.detection.model import DetectorSpec, build_detector
 
     channels = arch.in_channels
-    detector = build_detector(arch, DetectorSpec(num_classes=num_classes, image_size=image_size),
-                              mean=[0.0] * channels, std=[1.0] * channels)
+    detector = build_detector(
+        arch, DetectorSpec(num_classes=num_classes, image_size=image_size), mean=[0.0] * channels, std=[1.0] * channels
+    )
     return detector_cost(detector, image_size, channels)

@@ -17,8 +17,20 @@ from torch import nn
 from cbam_bench.data.detection import DetectTensors
 
 # COCOeval.stats, in its order: AP over IoU .50:.95, at .50, at .75, by area (small, medium, large), then AR.
-STAT_NAMES = ("map", "map50", "map75", "map_small", "map_medium", "map_large",
-              "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+STAT_NAMES = (
+    "map",
+    "map50",
+    "map75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "ar1",
+    "ar10",
+    "ar100",
+    "ar_small",
+    "ar_medium",
+    "ar_large",
+)
 EVAL_BATCH = 64
 _NOWHERE = (-1e6, -1e6, 1.0, 1.0)
 
@@ -44,8 +56,14 @@ def coco_map(ground_truth: dict[str, Any], detections: list[dict[str, Any]]) -> 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = _coco(ground_truth)
         if not detections and ground_truth["images"]:
-            detections = [{"image_id": ground_truth["images"][0]["id"], "bbox": list(_NOWHERE), "score": 0.0,
-                           "category_id": ground_truth["categories"][0]["id"]}]
+            detections = [
+                {
+                    "image_id": ground_truth["images"][0]["id"],
+                    "bbox": list(_NOWHERE),
+                    "score": 0.0,
+                    "category_id": ground_truth["categories"][0]["id"],
+                }
+            ]
         evaluator = COCOeval(gt, gt.loadRes(copy.deepcopy(detections)), "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
@@ -59,8 +77,9 @@ def as_float_images(images: torch.Tensor) -> list[torch.Tensor]:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, split: DetectTensors, categories: list[dict[str, Any]],
-            batch_size: int = EVAL_BATCH) -> list[dict[str, Any]]:
+def predict(
+    model: nn.Module, split: DetectTensors, categories: list[dict[str, Any]], batch_size: int = EVAL_BATCH
+) -> list[dict[str, Any]]:
     """Every image's detections in COCO results format, in the original image's pixels."""
     was_training = model.training
     model.eval()
@@ -72,9 +91,14 @@ def predict(model: nn.Module, split: DetectTensors, categories: list[dict[str, A
                 row = start + offset
                 boxes = (out["boxes"] * split.scale[row].repeat(2)).tolist()
                 for (x0, y0, x1, y1), score, label in zip(boxes, out["scores"].tolist(), out["labels"].tolist()):
-                    results.append({"image_id": split.image_ids[row], "category_id": categories[label - 1]["id"],
-                                    "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-                                    "score": round(score, 5)})
+                    results.append(
+                        {
+                            "image_id": split.image_ids[row],
+                            "category_id": categories[label - 1]["id"],
+                            "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+                            "score": round(score, 5),
+                        }
+                    )
     finally:
         model.train(was_training)
     return results

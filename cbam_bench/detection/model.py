@@ -48,11 +48,14 @@ class DetectorSpec:
 def check_detection_backbone(arch: ArchSpec) -> None:
     """SpecError unless the backbone has the stages a feature pyramid taps (the ResNet families)."""
     if backbone_info(arch.backbone).family not in ("resnet", "cifar_resnet"):
-        raise SpecError("MODEL", f"{arch.backbone!r} is not allowed for detection; allowed: a ResNet or ResNeXt backbone")
+        raise SpecError(
+            "MODEL", f"{arch.backbone!r} is not allowed for detection; allowed: a ResNet or ResNeXt backbone"
+        )
 
 
-def detector_backbone(arch: ArchSpec, fpn_channels: int, first_stage: int = 1,
-                      weights: str | Path | None = None) -> BackboneWithFPN:
+def detector_backbone(
+    arch: ArchSpec, fpn_channels: int, first_stage: int = 1, weights: str | Path | None = None
+) -> BackboneWithFPN:
     """The backbone network (attention placed, weights loaded) under a feature pyramid over its stages
     from `first_stage` on (the stages before it still run: they feed the later ones)."""
     check_detection_backbone(arch)
@@ -74,8 +77,9 @@ def anchor_sizes(image_size: tuple[int, int], levels: int) -> tuple[tuple[int, .
     return tuple((max(2, round(side * f)),) for f in ANCHOR_FRACTIONS[:levels])
 
 
-def build_detector(arch: ArchSpec, det: DetectorSpec, *, mean: list[float], std: list[float],
-                   weights: str | Path | None = None) -> FasterRCNN:
+def build_detector(
+    arch: ArchSpec, det: DetectorSpec, *, mean: list[float], std: list[float], weights: str | Path | None = None
+) -> FasterRCNN:
     """Faster R-CNN with `arch`'s backbone. Images go in as float tensors in [0, 1]; it normalises them."""
     backbone = detector_backbone(arch, det.fpn_channels, det.first_stage, weights)
     levels = len(backbone.body.return_layers) + 1  # + the max-pooled top level

@@ -45,8 +45,14 @@ def detector_spec(data: DetectData) -> DetectorSpec:
 
 
 def load_for(spec: DetectSpec, device: torch.device) -> DetectData:
-    return load_detect_data(spec.dataset, image_size=spec.image_size, train_images=spec.train_images,
-                            val_images=spec.val_images, seed=spec.data_seed, device=device)
+    return load_detect_data(
+        spec.dataset,
+        image_size=spec.image_size,
+        train_images=spec.train_images,
+        val_images=spec.val_images,
+        seed=spec.data_seed,
+        device=device,
+    )
 
 
 def detection_batches(split: DetectTensors, batch_size: int, generator: torch.Generator) -> Iterator[tuple[list, list]]:
@@ -56,7 +62,9 @@ def detection_batches(split: DetectTensors, batch_size: int, generator: torch.Ge
     for step in range(max(1, len(split) // size)):
         index = order[step * size : (step + 1) * size]
         keep = split.labels[index] > 0
-        targets = [{"boxes": b[k], "labels": lab[k]} for b, lab, k in zip(split.boxes[index], split.labels[index], keep)]
+        targets = [
+            {"boxes": b[k], "labels": lab[k]} for b, lab, k in zip(split.boxes[index], split.labels[index], keep)
+        ]
         yield as_float_images(split.images[index]), targets
 
 
@@ -64,12 +72,24 @@ def initial_detector(arch: ArchSpec, data: DetectData, seed: int, weights: str |
     """The detector for `data`, initialised from `seed` without touching the caller's RNG state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_detector(with_input_channels(arch, data.in_channels), detector_spec(data),
-                              mean=data.mean, std=data.std, weights=weights)
+        return build_detector(
+            with_input_channels(arch, data.in_channels),
+            detector_spec(data),
+            mean=data.mean,
+            std=data.std,
+            weights=weights,
+        )
 
 
-def _epoch(model: FasterRCNN, optimizer: torch.optim.Optimizer, batches: Iterator, step: int, total: int,
-           spec: DetectSpec, amp: torch.dtype | None) -> tuple[float, int]:
+def _epoch(
+    model: FasterRCNN,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterator,
+    step: int,
+    total: int,
+    spec: DetectSpec,
+    amp: torch.dtype | None,
+) -> tuple[float, int]:
     """Train one epoch from optimizer step `step`; (mean loss, next step)."""
     losses = []
     for images, targets in batches:
@@ -88,9 +108,15 @@ def _epoch(model: FasterRCNN, optimizer: torch.optim.Optimizer, batches: Iterato
     return statistics.fmean(losses), step
 
 
-def train_detector(arch: ArchSpec, spec: DetectSpec, *, device: torch.device, data: DetectData | None = None,
-                   weights: str | Path | None = None,
-                   on_epoch: Callable[[int, float, float], None] | None = None) -> tuple[FasterRCNN, DetectResult]:
+def train_detector(
+    arch: ArchSpec,
+    spec: DetectSpec,
+    *,
+    device: torch.device,
+    data: DetectData | None = None,
+    weights: str | Path | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> tuple[FasterRCNN, DetectResult]:
     """Train `arch`'s detector under `spec`, then score val (and test) with COCOeval."""
     data = data if data is not None else load_for(spec, device)
     model = initial_detector(arch, data, spec.seed, weights).to(device)
@@ -102,8 +128,15 @@ def train_detector(arch: ArchSpec, spec: DetectSpec, *, device: torch.device, da
     step, losses, seconds = 0, [], []
     for epoch in range(1, spec.epochs + 1):
         start = time.perf_counter()
-        loss, step = _epoch(model, optimizer, detection_batches(data.train, spec.batch_size, generator),
-                            step, per_epoch * spec.epochs, spec, amp)
+        loss, step = _epoch(
+            model,
+            optimizer,
+            detection_batches(data.train, spec.batch_size, generator),
+            step,
+            per_epoch * spec.epochs,
+            spec,
+            amp,
+        )
         seconds.append(time.perf_counter() - start)
         losses.append(loss)
         if on_epoch is not None:
@@ -112,10 +145,20 @@ def train_detector(arch: ArchSpec, spec: DetectSpec, *, device: torch.device, da
     test = None if data.test is None else coco_map(data.test.ground_truth, predict(model, data.test, data.categories))
     batch = min(spec.batch_size, len(data.train))
     result = DetectResult(
-        val=coco_map(data.val.ground_truth, detections), test=test, epoch_losses=losses, epoch_seconds=seconds,
-        images_per_s=statistics.median(per_epoch * batch / s for s in seconds), detections=detections,
-        extras={"device": str(device), "precision": "bf16" if amp is not None else "fp32", "batch_size": batch,
-                "steps": step, "train_images": len(data.train), "val_images": len(data.val),
-                "test_images": 0 if data.test is None else len(data.test)},
+        val=coco_map(data.val.ground_truth, detections),
+        test=test,
+        epoch_losses=losses,
+        epoch_seconds=seconds,
+        images_per_s=statistics.median(per_epoch * batch / s for s in seconds),
+        detections=detections,
+        extras={
+            "device": str(device),
+            "precision": "bf16" if amp is not None else "fp32",
+            "batch_size": batch,
+            "steps": step,
+            "train_images": len(data.train),
+            "val_images": len(data.val),
+            "test_images": 0 if data.test is None else len(data.test),
+        },
     )
     return model, result

@@ -30,9 +30,10 @@ def check_fits(net: Network, info: DatasetInfo) -> None:
     arch = net.arch
     if arch.in_channels != info.in_channels or arch.num_classes != info.num_classes:
         raise SpecError(
-            net.ref, f"the network takes {arch.in_channels}-channel images and predicts {arch.num_classes} "
+            net.ref,
+            f"the network takes {arch.in_channels}-channel images and predicts {arch.num_classes} "
             f"classes; dataset {info.name} has {info.in_channels}-channel images and {info.num_classes} classes; "
-            "allowed: networks trained on it (its --dataset)"
+            "allowed: networks trained on it (its --dataset)",
         )
 
 

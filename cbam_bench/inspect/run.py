@@ -136,7 +136,9 @@ def shown_rows(count: int, images: int | None, index: Sequence[int] | None) -> t
     if index:
         bad = [i for i in index if not 0 <= i < count]
         if bad:
-            raise SpecError("--index", f"{bad[0]} is not allowed; allowed: 0-{count - 1} (the split has {count} images)")
+            raise SpecError(
+                "--index", f"{bad[0]} is not allowed; allowed: 0-{count - 1} (the split has {count} images)"
+            )
         return torch.tensor(list(index))
     n = 4 if images is None else images
     if not 1 <= n <= min(count, 64):

@@ -102,14 +102,23 @@ class Cost:
         return Cost(*(a - b for a, b in zip(self.as_tuple(), other.as_tuple())))
 
     def as_tuple(self) -> tuple[int, ...]:
-        return (self.params, self.macs, self.fvcore_flops, self.attention_params, self.attention_macs, self.elementwise_ops)
+        return (
+            self.params,
+            self.macs,
+            self.fvcore_flops,
+            self.attention_params,
+            self.attention_macs,
+            self.elementwise_ops,
+        )
 
 
 def _is_attention(name: str) -> bool:
     return name == "attention" or name.endswith(".attention")
 
 
-def count_cost(model: nn.Module, input_shape: tuple[int, ...], module_names: list[str] | None = None) -> dict[str, Cost]:
+def count_cost(
+    model: nn.Module, input_shape: tuple[int, ...], module_names: list[str] | None = None
+) -> dict[str, Cost]:
     """Cost of the whole model (key "") and of each named module, for one input of `input_shape`.
 
     The model is put in eval mode and traced once; it must not be torch.compile'd.

@@ -112,7 +112,9 @@ def _summarise(samples: list[float], **conditions: object) -> Latency:
     )
 
 
-def _conditions(input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype, channels_last: bool, warmup: int) -> dict:
+def _conditions(
+    input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype, channels_last: bool, warmup: int
+) -> dict:
     return {
         "warmup": warmup,
         "batch": input_shape[0],
@@ -157,7 +159,9 @@ def measure_latency(
     device = torch.device(device)
     model, x = _prepare(model, input_shape, device, dtype, channels_last)
     (samples,) = _interleaved_samples([model], x, device, warmup, repeats)
-    return _summarise(samples, **_conditions(input_shape, device, dtype, channels_last, warmup), fused=fused_setting(model))
+    return _summarise(
+        samples, **_conditions(input_shape, device, dtype, channels_last, warmup), fused=fused_setting(model)
+    )
 
 
 def compare_latency(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.measure.counting import Cost, count_cost
-from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.measure.latency import Latency, measure_latency
 from cbam_bench.models.build import block_sites, build_model
 from cbam_bench.paper import COMPLEXITY, PAPER_STRIDE_ON, ComplexityRow
@@ -38,7 +38,9 @@ class Profile:
         return (1, self.spec.in_channels, self.spec.input_size, self.spec.input_size)
 
 
-def profile(spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats: int = 50, fused: str = "auto") -> Profile:
+def profile(
+    spec: ArchSpec, *, by: str = "total", latency: bool = False, repeats: int = 50, fused: str = "auto"
+) -> Profile:
     """Count params, MACs and element-wise work of `spec`'s network; optionally time it on the CPU,
     its CBAM modules in the `fused` mode."""
     if by not in BREAKDOWNS:
@@ -75,7 +77,9 @@ def paper_row(spec: ArchSpec) -> ComplexityRow:
         input_size=224,
         in_channels=3,
         # AttentionSpec's defaults are the paper's module: r=16, MLP bias, avg+max, k=7, channel first.
-        attention=AttentionSpec(kind=spec.attention.kind) if spec.attention.kind in ("none", "se", "cbam") else spec.attention,
+        attention=AttentionSpec(kind=spec.attention.kind)
+        if spec.attention.kind in ("none", "se", "cbam")
+        else spec.attention,
         placement=PlacementSpec(),
     )
     if row is None or paper_spec.archid != spec.archid:
@@ -84,7 +88,7 @@ def paper_row(spec: ArchSpec) -> ComplexityRow:
             "--reference paper",
             "the paper has no row for this network; it reports "
             f"{allowed(networks)} with --attention none, se or cbam in its own settings "
-            "(r=16, avg+max pooling, k=7, channel-spatial, every block, 224x224, 1000 classes)"
+            "(r=16, avg+max pooling, k=7, channel-spatial, every block, 224x224, 1000 classes)",
         )
     return row
 

@@ -33,9 +33,7 @@ _RESNETS = (
     BackboneInfo("resnext50_32x4d", "resnet", (3, 4, 6, 3), 224, 1000, True, 32, 4),
     BackboneInfo("resnext101_32x4d", "resnet", (3, 4, 23, 3), 224, 1000, True, 32, 4),
 )
-_CIFAR_RESNETS = tuple(
-    BackboneInfo(f"cifar_resnet{6 * n + 2}", "cifar_resnet", (n, n, n), 32, 10) for n in (3, 5, 9)
-)
+_CIFAR_RESNETS = tuple(BackboneInfo(f"cifar_resnet{6 * n + 2}", "cifar_resnet", (n, n, n), 32, 10) for n in (3, 5, 9))
 # MobileNetV1: every convolution is its own block; stages group them by output resolution.
 _MOBILENETS = (
     BackboneInfo("mobilenet_v1", "mobilenet_v1", (3, 4, 4, 12, 4), 224, 1000),

@@ -65,5 +65,7 @@ class CifarResNet(nn.Module):
         return stage_outputs(resnet_sites(self), self.conv1.stride[0], lambda stage, last: f"layer{stage}")
 
 
-def build_cifar_resnet(info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object) -> CifarResNet:
+def build_cifar_resnet(
+    info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object
+) -> CifarResNet:
     return CifarResNet(info.depths, width=width, num_classes=num_classes, in_channels=in_channels)

@@ -72,7 +72,9 @@ class MobileNetV1(nn.Module):
         return stage_outputs(mobilenet_v1_sites(self), 1, lambda stage, last: f"stage{stage}")
 
 
-def build_mobilenet_v1(info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object) -> MobileNetV1:
+def build_mobilenet_v1(
+    info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object
+) -> MobileNetV1:
     return MobileNetV1(info.depths, alpha=width, num_classes=num_classes, in_channels=in_channels)
 
 
@@ -80,7 +82,9 @@ def mobilenet_v1_sites(model: nn.Module) -> list[BlockSite]:
     sites = []
     for stage in range(1, model.num_stages + 1):
         for index, unit in enumerate(getattr(model, f"stage{stage}")):
-            sites.append(BlockSite(stage, index, f"stage{stage}.{index}", unit, unit.conv, unit.bn, unit.conv.stride[0]))
+            sites.append(
+                BlockSite(stage, index, f"stage{stage}.{index}", unit, unit.conv, unit.bn, unit.conv.stride[0])
+            )
     return sites
 
 
@@ -110,7 +114,9 @@ class MobileNetV2(tv.MobileNetV2):
         return stage_outputs(mobilenet_v2_sites(self), stem, lambda stage, last: last.name)
 
 
-def build_mobilenet_v2(info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object) -> MobileNetV2:
+def build_mobilenet_v2(
+    info: BackboneInfo, *, width: float, num_classes: int, in_channels: int, **_: object
+) -> MobileNetV2:
     model = MobileNetV2(num_classes=num_classes, width_mult=width)
     if in_channels != 3:
         stem = model.features[0][0]
@@ -128,6 +134,8 @@ def mobilenet_v2_sites(model: nn.Module) -> list[BlockSite]:
     for stage, depth in enumerate(depths, start=1):
         for index in range(depth):
             i, block = blocks[k]
-            sites.append(BlockSite(stage, index, f"features.{i}", block, block.conv[0][0], block.conv[-1], block.stride))
+            sites.append(
+                BlockSite(stage, index, f"features.{i}", block, block.conv[0][0], block.conv[-1], block.stride)
+            )
             k += 1
     return sites

@@ -16,8 +16,15 @@ def _pct(value: float) -> str:
 def confirmation_table(c: Confirmation) -> Table:
     """One row per member: its search accuracy, each confirmed run, mean ± std and the 95 % interval."""
     title = f"Confirmation of {c.study.name}: {c.epochs} epochs x {c.seeds} seed(s) (accuracy, %)"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  caption="CI95: t interval for the mean over the confirmation's seeds.", caption_justify="left")
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption="CI95: t interval for the mean over the confirmation's seeds.",
+        caption_justify="left",
+    )
     for i, header in enumerate(("#", "attention", "placement", "search", "runs", "confirmed", "CI95")):
         table.add_column(header, justify="left" if i < 3 else "right")
     for m in c.confirmed:
@@ -25,7 +32,9 @@ def confirmation_table(c: Confirmation) -> Table:
         runs = " ".join(_pct(m.runs[s]) for s in sorted(m.runs)) or DASH
         mean = DASH if iv is None else _pct(iv.mean) + (f" ± {_pct(iv.sd)}" if iv.n > 1 else "")
         ci = DASH if iv is None or iv.n < 2 else f"{_pct(iv.low)}-{_pct(iv.high)}"
-        table.add_row(str(m.trial.number), m.trial.summary, placement_label(m.trial.arch), _pct(m.searched), runs, mean, ci)
+        table.add_row(
+            str(m.trial.number), m.trial.summary, placement_label(m.trial.arch), _pct(m.searched), runs, mean, ci
+        )
     return table
 
 
@@ -45,9 +54,13 @@ def confirmation_lines(c: Confirmation) -> list[str]:
     picks = c.picks()
     names = {"knee": "knee", "pick": "budget pick"}
     parts = [_pick_line(names[k], pair) for k, pair in picks.items()]
-    lines = [f"Rank agreement, search against confirmed accuracy: Kendall's tau {shown} over n = {len(ranked)} "
-             f"members; among them, {'; '.join(parts)}."]
+    lines = [
+        f"Rank agreement, search against confirmed accuracy: Kendall's tau {shown} over n = {len(ranked)} "
+        f"members; among them, {'; '.join(parts)}."
+    ]
     if c.held is False:
-        lines.append("The short-run ranking did not hold: the confirmation orders these networks differently "
-                     "from the search, so act on the confirmed accuracy.")
+        lines.append(
+            "The short-run ranking did not hold: the confirmation orders these networks differently "
+            "from the search, so act on the confirmed accuracy."
+        )
     return lines

@@ -26,8 +26,14 @@ FORMATS = ("csv", "json", "md", "latex")
 # The file names each format is written under; an existing file is replaced only if it has one.
 SUFFIXES = {"csv": (".csv", ".txt"), "json": (".json",), "md": (".md", ".markdown", ".txt"), "latex": (".tex",)}
 PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
-_STATUS_WORD = {"reused": "reused", "infeasible": "over budget", "pruned": "pruned", "failed": "failed",
-                "duplicate": "duplicate", "running": "running"}
+_STATUS_WORD = {
+    "reused": "reused",
+    "infeasible": "over budget",
+    "pruned": "pruned",
+    "failed": "failed",
+    "duplicate": "duplicate",
+    "running": "running",
+}
 
 
 def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord]:
@@ -46,7 +52,9 @@ def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord
 
 
 def _row(t: TrialRecord, rank: int | None, knee: int | None, summary: StudySummary | None = None) -> dict[str, Any]:
-    item = trial_item(t, rank) | (summary.interval_item(t) if summary else {"accuracy_interval": None, "not_resolved_by": None})
+    item = trial_item(t, rank) | (
+        summary.interval_item(t) if summary else {"accuracy_interval": None, "not_resolved_by": None}
+    )
     item["on_front"] = rank == 1
     item["knee"] = t.number == knee
     item["feasible"] = t.feasible if t.state == "complete" else None
@@ -130,23 +138,36 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
     cols = columns(trials, PAPER_METRICS)
     knee = summary.knee.number if summary.knee else None
     seeded = any(t.number in summary.intervals for t in trials)
-    headers = ["Trial", "Attention", "Placement", *(c.header for c in cols), *(["Acc. CI95 (%)"] if seeded else []), "Rank"]
+    headers = [
+        "Trial",
+        "Attention",
+        "Placement",
+        *(c.header for c in cols),
+        *(["Acc. CI95 (%)"] if seeded else []),
+        "Rank",
+    ]
     body = []
     for t in trials:
         rank = summary.ranks.get(t.number)
-        rank_text = _STATUS_WORD.get(t.status, DASH) if rank is None else str(rank) + (" (knee)" if t.number == knee else "")
+        rank_text = (
+            _STATUS_WORD.get(t.status, DASH) if rank is None else str(rank) + (" (knee)" if t.number == knee else "")
+        )
         if t.number in summary.unresolved:
             rank_text += f" (not resolved: #{summary.unresolved[t.number]})"
         iv = summary.intervals.get(t.number)
-        ci = ([DASH if iv is None else f"{100 * iv.low:.2f}-{100 * iv.high:.2f}"] if seeded else [])
+        ci = [DASH if iv is None else f"{100 * iv.low:.2f}-{100 * iv.high:.2f}"] if seeded else []
         body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, rank_text])
     where = ", ".join(x for x in (study.dataset, study.backbone) if x)
-    lines = [f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials.",
-             *caption(trials, cols, study.objectives),
-             "Rank: dominance rank among complete trials within budget (1 = Pareto front)."]
+    lines = [
+        f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials.",
+        *caption(trials, cols, study.objectives),
+        "Rank: dominance rank among complete trials within budget (1 = Pareto front).",
+    ]
     if seeded:
-        lines.append("Acc. CI95: t interval of the mean over the trial's seeds; not resolved: another trial "
-                     "dominates it within the intervals.")
+        lines.append(
+            "Acc. CI95: t interval of the mean over the trial's seeds; not resolved: another trial "
+            "dominates it within the intervals."
+        )
     return headers, body, lines
 
 
@@ -163,8 +184,18 @@ def markdown_chunks(summary: StudySummary, front_only: bool = False) -> Iterator
     yield "\nTable: " + " ".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def latex_escape(text: str) -> str:

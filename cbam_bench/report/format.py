@@ -152,8 +152,10 @@ def _plural(values: list[int], noun: str) -> str:
 
 def caption(trials: Sequence[TrialRecord], cols: Sequence[Column], objectives: Sequence[Objective]) -> list[str]:
     """One sentence per column naming its unit and convention, then what the front means."""
-    lines = ["Placement: stages/blocks/position of the attention modules "
-             "(residual: end of the residual branch, before the addition, as in the paper)."]
+    lines = [
+        "Placement: stages/blocks/position of the attention modules "
+        "(residual: end of the residual branch, before the addition, as in the paper)."
+    ]
     convention = conventions(trials, [c.metric for c in cols])
     seeds = seed_counts(trials)
     for c in cols:
@@ -162,8 +164,13 @@ def caption(trials: Sequence[TrialRecord], cols: Sequence[Column], objectives: S
         if c.metric == "accuracy" and seeds and seeds != [1]:
             text += f", ± std over {_plural(seeds, 'seed')}"
         lines.append(text + ".")
-    arrows = ", ".join(f"{METRICS[o.metric].label if o.metric in METRICS else o.metric} "
-                       f"{'higher' if o.direction == 'max' else 'lower'} is better" for o in objectives)
-    lines.append(f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded, "
-                 "and so are trials that reused an earlier trial's measures (the same network).")
+    arrows = ", ".join(
+        f"{METRICS[o.metric].label if o.metric in METRICS else o.metric} "
+        f"{'higher' if o.direction == 'max' else 'lower'} is better"
+        for o in objectives
+    )
+    lines.append(
+        f"Pareto front over: {arrows}; over-budget, pruned and failed trials are excluded, "
+        "and so are trials that reused an earlier trial's measures (the same network)."
+    )
     return lines

@@ -30,8 +30,10 @@ def _widths(headers: Sequence[str], rows: Sequence[Sequence[str]], wrapping: set
 
 
 def _lines(cells: Sequence[str], widths: Sequence[int], right: set[int], wrapping: set[int]) -> list[str]:
-    parts = [textwrap.wrap(c, w, break_long_words=True, break_on_hyphens=False) or [""] if i in wrapping else [c]
-             for i, (c, w) in enumerate(zip(cells, widths))]
+    parts = [
+        textwrap.wrap(c, w, break_long_words=True, break_on_hyphens=False) or [""] if i in wrapping else [c]
+        for i, (c, w) in enumerate(zip(cells, widths))
+    ]
     out = []
     for k in range(max(len(p) for p in parts)):
         pieces = [(p[k] if k < len(p) else "") for p in parts]
@@ -40,11 +42,24 @@ def _lines(cells: Sequence[str], widths: Sequence[int], right: set[int], wrappin
     return out
 
 
-def render(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[int],
-           wrapping: set[int], caption: Sequence[str], width: int) -> str:
+def render(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: set[int],
+    wrapping: set[int],
+    caption: Sequence[str],
+    width: int,
+) -> str:
     """The table as text ending in a newline; `right`, `wrapping`: column indices so aligned, so wrapped."""
     widths = _widths(headers, rows, wrapping, width)
-    lines = [title, "", *_lines(headers, widths, right, wrapping), " " + "─" * (sum(widths) + len(GAP) * (len(widths) - 1))]
+    lines = [
+        title,
+        "",
+        *_lines(headers, widths, right, wrapping),
+        " " + "─" * (sum(widths) + len(GAP) * (len(widths) - 1)),
+    ]
     for row in rows:
         lines.extend(_lines(row, widths, right, wrapping))
     lines.append("")

@@ -24,8 +24,11 @@ X_METRICS = {
 
 
 def _points(trials: Sequence[TrialRecord], metric: str, divisor: float) -> tuple[list[float], list[float]]:
-    pairs = [(x / divisor, 100 * y) for t in trials
-             if (x := t.measure(metric)) is not None and (y := t.attrs.accuracy) is not None]
+    pairs = [
+        (x / divisor, 100 * y)
+        for t in trials
+        if (x := t.measure(metric)) is not None and (y := t.attrs.accuracy) is not None
+    ]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -37,8 +40,16 @@ def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], me
         if iv is None or x is None:
             continue
         color = "tab:red" if t.number in summary.unresolved else "black"
-        ax.errorbar([x / divisor], [100 * iv.mean], yerr=[[100 * (iv.mean - iv.low)], [100 * (iv.high - iv.mean)]],
-                    fmt="none", ecolor=color, elinewidth=1, capsize=3, zorder=2)
+        ax.errorbar(
+            [x / divisor],
+            [100 * iv.mean],
+            yerr=[[100 * (iv.mean - iv.low)], [100 * (iv.high - iv.mean)]],
+            fmt="none",
+            ecolor=color,
+            elinewidth=1,
+            capsize=3,
+            zorder=2,
+        )
 
 
 def plot_study(summary: StudySummary, path: str | Path) -> Path:
@@ -55,8 +66,12 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
         col = column(metric, [t.measure(metric) for t in trials])
-        ax.scatter(*_points([t for t in trials if t.number not in numbers], metric, col.divisor),
-                   s=18, color="0.65", label="other complete trials")
+        ax.scatter(
+            *_points([t for t in trials if t.number not in numbers], metric, col.divisor),
+            s=18,
+            color="0.65",
+            label="other complete trials",
+        )
         shown = [t for t in front if t.measure(metric) is not None and t.attrs.accuracy is not None]
         fx, fy = _points(shown, metric, col.divisor)
         ax.scatter(fx, fy, s=46, color="tab:orange", edgecolors="black", linewidths=0.6, zorder=3, label="Pareto front")
@@ -65,12 +80,23 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
             ax.annotate(f"#{t.number} {t.summary}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
         if summary.knee is not None:
             kx, ky = _points([summary.knee], metric, col.divisor)
-            ax.scatter(kx, ky, marker="*", s=240, color="tab:red", edgecolors="black", linewidths=0.6, zorder=4,
-                       label=f"knee (#{summary.knee.number})")
+            ax.scatter(
+                kx,
+                ky,
+                marker="*",
+                s=240,
+                color="tab:red",
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+                label=f"knee (#{summary.knee.number})",
+            )
         baseline = [t for t in trials if t.attention_kind == "none"]
         bx, by = _points(baseline, metric, col.divisor)
         ax.scatter(bx, by, marker="X", s=90, color="black", zorder=5, label="no attention (baseline)")
-        ax.set_xlabel(X_METRICS[metric].format(unit=col.unit or "count", setup="; ".join(latency_setups(trials)) or "?"))
+        ax.set_xlabel(
+            X_METRICS[metric].format(unit=col.unit or "count", setup="; ".join(latency_setups(trials)) or "?")
+        )
         ax.set_ylabel("accuracy (%): validation top-1")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.08)
@@ -78,7 +104,9 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
             ax.text(0.5, 0.5, "no complete trials yet", transform=ax.transAxes, ha="center", va="center")
     axes[0].legend(fontsize=7, loc="lower right")
     objectives = ", ".join(str(o) for o in study.objectives)
-    fig.suptitle(f"{study.name}: {len(front)} on the front ({objectives}) of {len(trials)} complete trials", fontsize=10)
+    fig.suptitle(
+        f"{study.name}: {len(front)} on the front ({objectives}) of {len(trials)} complete trials", fontsize=10
+    )
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return write_atomic(path, [buffer.getvalue()])

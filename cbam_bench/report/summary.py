@@ -53,8 +53,9 @@ class StudySummary:
         return pareto.rank(self.study, trial)
 
 
-def summarize(study: StudyRecords, budgets: dict[str, float] | None = None,
-              reference: dict[str, float] | None = None) -> StudySummary:
+def summarize(
+    study: StudyRecords, budgets: dict[str, float] | None = None, reference: dict[str, float] | None = None
+) -> StudySummary:
     """Compute the front and its scores; reference overrides the default per objective metric."""
     front = pareto.pareto_front(study)
     ref = pareto.reference_point(study, reference)

@@ -28,12 +28,25 @@ WRAPPING = ("attention", "placement", "note", "paper's row")
 
 
 def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
-    table = Table(title=title, caption="\n".join(caption_lines), caption_justify="left", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=title,
+        caption="\n".join(caption_lines),
+        caption_justify="left",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for i, header in enumerate(headers):
         wraps = header in WRAPPING
-        table.add_column(header, justify="left" if i < text_columns or wraps else "right", no_wrap=not wraps,
-                         overflow="fold", min_width=10 if wraps else None, max_width=40 if header == "note" else None)
+        table.add_column(
+            header,
+            justify="left" if i < text_columns or wraps else "right",
+            no_wrap=not wraps,
+            overflow="fold",
+            min_width=10 if wraps else None,
+            max_width=40 if header == "note" else None,
+        )
     return table
 
 
@@ -65,10 +78,16 @@ def front_table(summary: StudySummary) -> Table:
     seeded = any(t.number in summary.intervals for t in summary.front)
     notes = caption(summary.front, cols, study.objectives)
     if seeded:
-        notes.append("CI95: t interval of the mean accuracy over the seeds; not resolved: another trial "
-                     "dominates it within the intervals, so its place on the front may be the seeds' luck.")
-    table = _table(title, ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
-                   3, notes)
+        notes.append(
+            "CI95: t interval of the mean accuracy over the seeds; not resolved: another trial "
+            "dominates it within the intervals, so its place on the front may be the seeds' luck."
+        )
+    table = _table(
+        title,
+        ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
+        3,
+        notes,
+    )
     for t in summary.front:
         iv = summary.intervals.get(t.number)
         ci = [DASH if iv is None else f"{100 * iv.low:.1f}-{100 * iv.high:.1f}"] if seeded else []
@@ -87,11 +106,26 @@ def trials_table(summary: StudySummary, width: int = 120) -> str:
     for t in trials:
         rank = summary.ranks.get(t.number)
         note = t.attrs.fail_reason or (f"reused trial {t.reused_from}" if t.reused_from is not None else "")
-        rows.append([str(t.number), t.status, DASH if rank is None else str(rank), t.summary,
-                     placement_label(t.arch), *cells(t, cols), str(note)])
-    return plain.render(f"All trials of {study.name}, by dominance rank", headers, rows,
-                        right=set(range(5, 5 + len(cols))), wrapping={i for i, h in enumerate(headers) if h in WRAPPING},
-                        caption=caption(trials, cols, study.objectives), width=width)
+        rows.append(
+            [
+                str(t.number),
+                t.status,
+                DASH if rank is None else str(rank),
+                t.summary,
+                placement_label(t.arch),
+                *cells(t, cols),
+                str(note),
+            ]
+        )
+    return plain.render(
+        f"All trials of {study.name}, by dominance rank",
+        headers,
+        rows,
+        right=set(range(5, 5 + len(cols))),
+        wrapping={i for i, h in enumerate(headers) if h in WRAPPING},
+        caption=caption(trials, cols, study.objectives),
+        width=width,
+    )
 
 
 def _signed(value: float | None, scale: float, digits: int, unit: str) -> str:
@@ -102,21 +136,32 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
     """Each entry with its measures and, in brackets, their change against its baseline."""
     trials = [c.entry.trial for c in comparisons]
     cols = {m: column(m, [t.measure(m) for t in trials]) for m in ("accuracy", "macs", "params", "latency_ms")}
-    baselines = {c.baseline.ref for c in comparisons if c.baseline} | {c.entry.ref for c in comparisons if c.is_baseline}
+    baselines = {c.baseline.ref for c in comparisons if c.baseline} | {
+        c.entry.ref for c in comparisons if c.is_baseline
+    }
     shared = len(baselines) == 1
     # Interval columns only when some row has one (two or more seeds), so narrow terminals fit.
     seeded = any(c.interval is not None for c in comparisons)
-    headers = ["trial", "attention", *([] if shared else ["vs"]), cols["accuracy"].header, "Δ acc (pp)",
-               *(["CI95 (pp)", "excl. 0"] if seeded else []), *(cols[m].header for m in ("macs", "params", "latency_ms"))]
+    headers = [
+        "trial",
+        "attention",
+        *([] if shared else ["vs"]),
+        cols["accuracy"].header,
+        "Δ acc (pp)",
+        *(["CI95 (pp)", "excl. 0"] if seeded else []),
+        *(cols[m].header for m in ("macs", "params", "latency_ms")),
+    ]
     sources = sorted({c.interval_source for c in comparisons if c.interval_source})
     lines = [
         "Acc.: validation top-1, mean over seeds. Δ acc: its change in percentage points. (+x%): change of MACs, "
         "params and latency relative to the baseline.",
         f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
         "CI95: 95% Welch t interval of Δ acc from per-seed accuracies"
-        + (f" ({', '.join(sources)})" if sources else "") + ", shown when both sides have two or more seeds; "
+        + (f" ({', '.join(sources)})" if sources else "")
+        + ", shown when both sides have two or more seeds; "
         "excl. 0: the interval excludes 0, so the difference is resolved."
-        if seeded else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
+        if seeded
+        else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
     ]
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
     table = _table(title, headers, 3 if shared else 4, lines)
@@ -129,11 +174,21 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         t, d, i = c.entry.trial, c.delta, c.interval
         vs = "baseline" if c.is_baseline else c.baseline.ref if c.baseline else DASH
         table.add_row(
-            c.entry.ref, t.summary, *([] if shared else [vs]), cols["accuracy"].cell(t.measure("accuracy")),
+            c.entry.ref,
+            t.summary,
+            *([] if shared else [vs]),
+            cols["accuracy"].cell(t.measure("accuracy")),
             "baseline" if c.is_baseline else _signed(d.get("accuracy"), 100, 2, ""),
-            *([DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
-               DASH if i is None else "yes" if i.excludes_zero else "no"] if seeded else []),
-            with_delta("macs", t, d.get("macs_pct")), with_delta("params", t, d.get("params_pct")),
+            *(
+                [
+                    DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
+                    DASH if i is None else "yes" if i.excludes_zero else "no",
+                ]
+                if seeded
+                else []
+            ),
+            with_delta("macs", t, d.get("macs_pct")),
+            with_delta("params", t, d.get("params_pct")),
             with_delta("latency_ms", t, d.get("latency_pct")),
         )
     return table
@@ -153,15 +208,35 @@ def ablation_table(ablation: Ablation) -> Table:
     for c, text in conventions(trials, [c.metric for c in cols]).items():
         spread = ", ± the standard deviation over seeds" if c == "accuracy" and plan.seeds > 1 else ""
         lines.append(f"{next(col.header for col in cols if col.metric == c)}: {text}{spread}.")
-    lines.append(f"Paper: top-1 / top-5 error of {ABLATION_SETUP}, as printed (Woo et al., ECCV 2018); "
-                 "lower is better, while our Acc. is an accuracy: higher is better.")
-    table = _table(f"{plan.title}: ours against the paper's", ["#", "paper's row", "attention", "trial",
-                   *(c.header for c in cols), "paper\ntop-1 err (%)", "paper\ntop-5 err (%)"], 4, lines)
+    lines.append(
+        f"Paper: top-1 / top-5 error of {ABLATION_SETUP}, as printed (Woo et al., ECCV 2018); "
+        "lower is better, while our Acc. is an accuracy: higher is better."
+    )
+    table = _table(
+        f"{plan.title}: ours against the paper's",
+        [
+            "#",
+            "paper's row",
+            "attention",
+            "trial",
+            *(c.header for c in cols),
+            "paper\ntop-1 err (%)",
+            "paper\ntop-5 err (%)",
+        ],
+        4,
+        lines,
+    )
     for row in ablation.rows:
         t = row.trial
-        table.add_row(str(row.index), row.paper.label, row.attention.summary(), DASH if t is None else str(t.number),
-                      *(cells(t, cols) if t is not None else [DASH] * len(cols)),
-                      f"{row.paper.top1_err:.2f}", f"{row.paper.top5_err:.2f}")
+        table.add_row(
+            str(row.index),
+            row.paper.label,
+            row.attention.summary(),
+            DASH if t is None else str(t.number),
+            *(cells(t, cols) if t is not None else [DASH] * len(cols)),
+            f"{row.paper.top1_err:.2f}",
+            f"{row.paper.top5_err:.2f}",
+        )
     return table
 
 
@@ -187,19 +262,27 @@ def summary_lines(summary: StudySummary) -> list[str]:
     norm = summary.normalized_hypervolume
     lines.append(
         f"Hypervolume: {summary.hypervolume:.6g} in the objectives' stored units (reference point: {ref or 'none'})"
-        + (f"; {norm:.4f} of the box from the ideal point (accuracy 100%, cost 0) to the reference." if norm is not None else ".")
+        + (
+            f"; {norm:.4f} of the box from the ideal point (accuracy 100%, cost 0) to the reference."
+            if norm is not None
+            else "."
+        )
     )
     if summary.knee is not None:
-        lines.append(f"Knee: trial {summary.knee.number} ({summary.knee.summary}), the front member farthest beyond "
-                     "the plane through the front's extremes, each objective scaled to [0, 1] over the front.")
+        lines.append(
+            f"Knee: trial {summary.knee.number} ({summary.knee.summary}), the front member farthest beyond "
+            "the plane through the front's extremes, each objective scaled to [0, 1] over the front."
+        )
     if summary.budgets:
         caps = ", ".join(f"{m} <= {_value(m, v)}" for m, v in summary.budgets.items())
         if summary.pick is None:
             lines.append(f"Within {caps}: no complete trial.")
         else:
             p = summary.pick
-            lines.append(f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, "
-                         f"accuracy {_value('accuracy', p.measure('accuracy') or 0.0)}.")
+            lines.append(
+                f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, "
+                f"accuracy {_value('accuracy', p.measure('accuracy') or 0.0)}."
+            )
     if not study.usable:
         lines.append("No complete trial within budget yet: the front is empty.")
     return lines

@@ -42,23 +42,35 @@ def plan_fidelity(study: optuna.Study, epochs: int | None, seeds: int | None) ->
     given = source.get("confirm") if isinstance(source, dict) else None
     given = given if isinstance(given, dict) else {}
     searched = int((study.user_attrs.get("train") or {}).get("epochs", 1))
-    return (epochs or given.get("epochs") or CONFIRM_EPOCH_FACTOR * searched,
-            seeds or given.get("seeds") or ConfirmSetup.seeds)
+    return (
+        epochs or given.get("epochs") or CONFIRM_EPOCH_FACTOR * searched,
+        seeds or given.get("seeds") or ConfirmSetup.seeds,
+    )
 
 
 def _open(rdb: RDBStorage, name: str, train: TrainSpec, seeds: int) -> optuna.Study:
     """Create or resume NAME-confirm; a stored one with another recipe or seed count is refused."""
-    study = optuna.create_study(storage=rdb, study_name=confirm_name(name), direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(), load_if_exists=True)
-    wanted = {"confirms": name, "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "data_dir")},
-              "seeds": seeds}
+    study = optuna.create_study(
+        storage=rdb,
+        study_name=confirm_name(name),
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(),
+        load_if_exists=True,
+    )
+    wanted = {
+        "confirms": name,
+        "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "data_dir")},
+        "seeds": seeds,
+    }
     if "confirms" not in study.user_attrs:
         for key, value in wanted.items():
             study.set_user_attr(key, value)
     for key, value in wanted.items():
         if study.user_attrs.get(key) != value:
-            raise StudyError(f"study {study.study_name!r} was confirmed with other settings ({key}: stored "
-                             f"{study.user_attrs.get(key)!r}); use the same --epochs and --seeds, or delete that study")
+            raise StudyError(
+                f"study {study.study_name!r} was confirmed with other settings ({key}: stored "
+                f"{study.user_attrs.get(key)!r}); use the same --epochs and --seeds, or delete that study"
+            )
     return study
 
 
@@ -86,7 +98,9 @@ def _run_one(ctx: dict[str, Any], trial: optuna.Trial, job: Job) -> None:
     trained = fold_seeds([ctx["trainer"].train(arch, spec)])
     store(trial, trained)
     study.tell(trial, trained.accuracy)
-    ctx["observer"].note(f"confirm trial {number} ({member.summary}) seed {seed}: accuracy {100 * (trained.accuracy or 0):.2f} %")
+    ctx["observer"].note(
+        f"confirm trial {number} ({member.summary}) seed {seed}: accuracy {100 * (trained.accuracy or 0):.2f} %"
+    )
 
 
 def _work(ctx: dict[str, Any], rdb: RDBStorage, heartbeat_s: int) -> None:
@@ -125,9 +139,17 @@ def _work(ctx: dict[str, Any], rdb: RDBStorage, heartbeat_s: int) -> None:
 
 
 def run_confirm(
-    storage: str, name: str, *, top: int = 3, epochs: int | None = None, seeds: int | None = None,
-    device: str | None = None, data_dir: str | None = None, heartbeat_s: int = HEARTBEAT_S,
-    trainer: Trainer | None = None, observer: SearchObserver | None = None,
+    storage: str,
+    name: str,
+    *,
+    top: int = 3,
+    epochs: int | None = None,
+    seeds: int | None = None,
+    device: str | None = None,
+    data_dir: str | None = None,
+    heartbeat_s: int = HEARTBEAT_S,
+    trainer: Trainer | None = None,
+    observer: SearchObserver | None = None,
 ) -> Confirmation:
     """Confirm study `name`: its `top` best front members by the first objective and the baseline,
     each trained `seeds` times for `epochs` epochs; resumes what a killed run left."""
@@ -147,8 +169,16 @@ def run_confirm(
     train = TrainSpec.from_dict({**(original.user_attrs.get("train") or {}), **changes})
     study = _open(rdb, name, train, seeds)
     study.set_user_attr("members", [t.number for t in chosen])  # the order report shows them in
-    ctx = {"study": study, "members": {t.number: t for t in chosen}, "seeds": seeds, "train": train,
-           "trainer": trainer or default_trainer(), "observer": observer or SearchObserver()}
-    ctx["observer"].note(f"confirming {len(chosen)} trial(s) of {name!r}: {epochs} epochs x {seeds} seed(s), into {study.study_name!r}")
+    ctx = {
+        "study": study,
+        "members": {t.number: t for t in chosen},
+        "seeds": seeds,
+        "train": train,
+        "trainer": trainer or default_trainer(),
+        "observer": observer or SearchObserver(),
+    }
+    ctx["observer"].note(
+        f"confirming {len(chosen)} trial(s) of {name!r}: {epochs} epochs x {seeds} seed(s), into {study.study_name!r}"
+    )
     _work(ctx, rdb, heartbeat_s)
     return read(records, records_from_study(study), seeds=seeds, chosen=chosen)

@@ -41,7 +41,9 @@ def queued(trial: FrozenTrial) -> bool:
 def holder(study: optuna.Study, trial: FrozenTrial, archid: str) -> FrozenTrial | None:
     """Another trial that holds this network, if any: finished ones first, then running, then failed."""
     states = HOLDERS if queued(trial) else (*HOLDERS, TrialState.FAIL)
-    others = [t for t in study.get_trials(deepcopy=False, states=states) if t.number != trial.number and not is_duplicate(t)]
+    others = [
+        t for t in study.get_trials(deepcopy=False, states=states) if t.number != trial.number and not is_duplicate(t)
+    ]
     others.sort(key=lambda t: (_PREFERENCE[t.state], t.number))
     return next((t for t in others if TrialAttrs.from_user_attrs(t.user_attrs).archid == archid), None)
 
@@ -77,8 +79,9 @@ class Candidates:
     def _all(self) -> list[tuple[dict[str, Any], str]]:
         if self._known is None:
             fit = self._trainer.fit_arch
-            self._known = [(p, fit(suggest_arch(_Fixed(p), self._space), self._train).archid)
-                           for p in iter_candidates(self._space)]
+            self._known = [
+                (p, fit(suggest_arch(_Fixed(p), self._space), self._train).archid) for p in iter_candidates(self._space)
+            ]
         return self._known
 
     def untried(self, study: optuna.Study) -> Iterator[dict[str, Any]]:

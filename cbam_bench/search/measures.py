@@ -54,7 +54,9 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> 
         latency_ms=latency.median_ms,
         latency_p90_ms=latency.p90_ms,
         latency_ratio=ratio,
-        latency_setup={k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats", "fused")},
+        latency_setup={
+            k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats", "fused")
+        },
     )
 
 

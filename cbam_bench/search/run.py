@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError, SpecError
-from cbam_bench.interrupt import Interrupted, sigterm_interrupts, signal_of
+from cbam_bench.interrupt import Interrupted, signal_of, sigterm_interrupts
 from cbam_bench.records import TrialAttrs
 from cbam_bench.search.dedup import MAX_REASKS, Candidates, duplicate_reason
 from cbam_bench.search.observer import SearchObserver
@@ -98,7 +98,9 @@ def _interrupted(ctx: TrialContext, storage: RDBStorage, tid: int, trial: optuna
     if _tell(ctx.study, storage, tid, trial, (TrialState.FAIL, None, interrupted_reason(signum))):
         ctx.study.enqueue_trial(trial.params)
         return Interrupted(signum, f"trial {trial.number} recorded as FAIL (interrupted) and queued again")
-    return Interrupted(signum, f"trial {trial.number} had already been failed by another worker, which queues its retry")
+    return Interrupted(
+        signum, f"trial {trial.number} had already been failed by another worker, which queues its retry"
+    )
 
 
 def _interrupt_line(exc: Interrupted) -> str:
@@ -129,11 +131,15 @@ def _queue_untried(ctx: TrialContext, candidates: Candidates, counts: Counts) ->
         ctx.study.enqueue_trial(params)
         return True
     if not counts.running and not counts.finished:
-        raise RuntimeError(f"every candidate of the space failed ({counts.failed} trials); the study stops here "
-                           "(each failed trial has its fail_reason)")
+        raise RuntimeError(
+            f"every candidate of the space failed ({counts.failed} trials); the study stops here "
+            "(each failed trial has its fail_reason)"
+        )
     if not counts.running:
-        ctx.observer.note(f"every candidate of the space has been tried: {counts.finished} finished of the "
-                          f"{ctx.plan.trials} asked for, {counts.failed} failed")
+        ctx.observer.note(
+            f"every candidate of the space has been tried: {counts.finished} finished of the "
+            f"{ctx.plan.trials} asked for, {counts.failed} failed"
+        )
     return False
 
 
@@ -204,8 +210,10 @@ def _within_space(plan: Plan, observer: SearchObserver) -> Plan:
     held = count_candidates(plan.space)
     if plan.trials <= held:
         return plan
-    observer.note(f"{plan.space.path}: the space holds {held} candidates, fewer than the {plan.trials} trials asked "
-                  f"for; the study stops when all {held} are done")
+    observer.note(
+        f"{plan.space.path}: the space holds {held} candidates, fewer than the {plan.trials} trials asked "
+        f"for; the study stops when all {held} are done"
+    )
     return dataclasses.replace(plan, trials=held)
 
 
@@ -260,8 +268,16 @@ def run_search(
     (default: beside a SQLite database, cbam_bench.trial_weights); 'none' stores none.
     """
     plan = make_plan(
-        space, study_name=study_name, trials=trials, epochs=epochs, seeds=seeds, sampler=sampler,
-        early_stop=early_stop, device=device, data_dir=data_dir, fused=fused,
+        space,
+        study_name=study_name,
+        trials=trials,
+        epochs=epochs,
+        seeds=seeds,
+        sampler=sampler,
+        early_stop=early_stop,
+        device=device,
+        data_dir=data_dir,
+        fused=fused,
     )
     parse_url(storage)
     _check_train_device(plan, device is not None)
@@ -273,8 +289,14 @@ def run_search(
     study = open_study(store, plan, redact(storage))
     observer = observer or SearchObserver()
     plan = _within_space(plan, observer)
-    ctx = TrialContext(plan=plan, trainer=trainer, study=study, observer=observer,
-                       cheap={} if cheap_cache is None else cheap_cache, weights=weights)
+    ctx = TrialContext(
+        plan=plan,
+        trainer=trainer,
+        study=study,
+        observer=observer,
+        cheap={} if cheap_cache is None else cheap_cache,
+        weights=weights,
+    )
     observer.opened(study, plan, count_trials(study))
     with sigterm_interrupts():
         try:

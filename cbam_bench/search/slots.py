@@ -58,8 +58,14 @@ class Counts:
 
     def to_dict(self) -> dict[str, int]:
         return {
-            "finished": self.finished, "complete": self.complete, "infeasible": self.infeasible,
-            "reused": self.reused, "pruned": self.pruned, "failed": self.failed, "running": self.running, "waiting": self.waiting,
+            "finished": self.finished,
+            "complete": self.complete,
+            "infeasible": self.infeasible,
+            "reused": self.reused,
+            "pruned": self.pruned,
+            "failed": self.failed,
+            "running": self.running,
+            "waiting": self.waiting,
             "duplicates": self.duplicates,
         }
 
@@ -73,8 +79,13 @@ def count_trials(study: optuna.Study) -> Counts:
     reused = sum(1 for a in stored if a.reused_from is not None and a.feasible is not False)
     duplicates = sum(1 for t in trials if is_duplicate(t))
     return Counts(
-        complete=states[TrialState.COMPLETE], infeasible=infeasible, reused=reused, pruned=states[TrialState.PRUNED],
-        failed=states[TrialState.FAIL] - duplicates, running=states[TrialState.RUNNING], waiting=states[TrialState.WAITING],
+        complete=states[TrialState.COMPLETE],
+        infeasible=infeasible,
+        reused=reused,
+        pruned=states[TrialState.PRUNED],
+        failed=states[TrialState.FAIL] - duplicates,
+        running=states[TrialState.RUNNING],
+        waiting=states[TrialState.WAITING],
         duplicates=duplicates,
     )
 

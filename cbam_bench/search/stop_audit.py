@@ -41,8 +41,11 @@ def protected(study: StudyRecords) -> set[int]:
 
 
 def _costs(study: StudyRecords, trial: TrialRecord) -> dict[str, float]:
-    return {o.metric: v for o in study.objectives
-            if o.direction == "min" and o.metric in COST_METRICS and (v := trial.measure(o.metric)) is not None}
+    return {
+        o.metric: v
+        for o in study.objectives
+        if o.direction == "min" and o.metric in COST_METRICS and (v := trial.measure(o.metric)) is not None
+    }
 
 
 def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay:
@@ -67,8 +70,9 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay
         used += epoch_s * (len(kept) if number in stopped else seeds * len(curve))
         seen.append(SimpleNamespace(user_attrs=(t.attrs | TrialAttrs(curve=kept)).to_user_attrs()))
     keep = protected(study)
-    return Replay(tuple(order), stopped, 1 - used / total if total else 0.0,
-                  tuple(n for n in order if n in stopped and n in keep))
+    return Replay(
+        tuple(order), stopped, 1 - used / total if total else 0.0, tuple(n for n in order if n in stopped and n in keep)
+    )
 
 
 def audit(study: StudyRecords, rule: EarlyStop, orders: int = 5, seed: int = 0) -> list[Replay]:

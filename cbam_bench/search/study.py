@@ -160,7 +160,9 @@ def _pruner(plan: Plan) -> optuna.pruners.BasePruner:
         return NopPruner()
     # MedianPruner never prunes before step n_warmup_steps; our rule never stops at or before
     # warmup_epochs (epochs are 1-based steps).
-    return MedianPruner(n_startup_trials=rule.min_trials, n_warmup_steps=rule.warmup_epochs + 1, n_min_trials=rule.min_trials)
+    return MedianPruner(
+        n_startup_trials=rule.min_trials, n_warmup_steps=rule.warmup_epochs + 1, n_min_trials=rule.min_trials
+    )
 
 
 def offers_baseline(space: Space) -> bool:
@@ -215,8 +217,12 @@ def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.St
         study = optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=_pruner(plan))
     except KeyError:
         study = optuna.create_study(
-            storage=storage, study_name=plan.study_name, directions=directions, sampler=sampler,
-            pruner=_pruner(plan), load_if_exists=True,
+            storage=storage,
+            study_name=plan.study_name,
+            directions=directions,
+            sampler=sampler,
+            pruner=_pruner(plan),
+            load_if_exists=True,
         )
     wanted = settled_attrs(plan)
     stored = study.user_attrs
@@ -232,11 +238,17 @@ def open_study(storage: RDBStorage, plan: Plan, storage_label: str) -> optuna.St
         return study
     for key in _SETTLED:
         if stored.get(key) != wanted[key]:
-            shown = "the searched parameters" if key == "params" else f"{key}: stored {stored.get(key)!r}, now {wanted[key]!r}"
+            shown = (
+                "the searched parameters"
+                if key == "params"
+                else f"{key}: stored {stored.get(key)!r}, now {wanted[key]!r}"
+            )
             raise StudyError(
                 f"study {plan.study_name!r} in {storage_label} was created with different settings ({shown}); "
                 "resume it with the same space and options, or start another with --study NEW_NAME"
             )
     if [d.name.lower() for d in study.directions] != directions:
-        raise StudyError(f"study {plan.study_name!r} in {storage_label} has directions that do not match its objectives")
+        raise StudyError(
+            f"study {plan.study_name!r} in {storage_label} has directions that do not match its objectives"
+        )
     return study

@@ -120,7 +120,9 @@ def claim(trial: optuna.Trial, ctx: TrialContext, frozen: FrozenTrial) -> tuple[
     `frozen` is the trial as stored when taken (it says whether its parameters were queued)."""
     plan = ctx.plan
     arch: ArchSpec = ctx.trainer.fit_arch(suggest_arch(trial, plan.space), plan.train)
-    store(trial, TrialAttrs(archid=arch.archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds))
+    store(
+        trial, TrialAttrs(archid=arch.archid, arch=arch.to_dict(), summary=arch.attention.summary(), seeds=plan.seeds)
+    )
     return arch, holder(ctx.study, frozen, arch.archid)
 
 
@@ -142,8 +144,11 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     if not plan.needs_training:
         return _values(ctx, cheap)
     curve: list[float] = []
-    costs = {o.metric: float(getattr(cheap, o.metric))
-             for o in plan.space.objectives if o.direction == "min" and o.metric in COST_METRICS}
+    costs = {
+        o.metric: float(getattr(cheap, o.metric))
+        for o in plan.space.objectives
+        if o.direction == "min" and o.metric in COST_METRICS
+    }
     results = []
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)

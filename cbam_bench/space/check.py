@@ -38,11 +38,22 @@ from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
-    "name", "description", "backbone", "dataset", "objectives", "budgets", "sampler", "seed",
-    "trials", "seeds", "early_stop", "latency", "train", "params", "confirm",
+    "name",
+    "description",
+    "backbone",
+    "dataset",
+    "objectives",
+    "budgets",
+    "sampler",
+    "seed",
+    "trials",
+    "seeds",
+    "early_stop",
+    "latency",
+    "train",
+    "params",
+    "confirm",
 )
-
-
 
 
 def check_space(path: Path, data: Any) -> Space:
@@ -122,22 +133,41 @@ class _Checker:
         budgets = self.budgets(top.get("budgets", {}))
         sampler = top.get("sampler", "tpe")
         if sampler not in SAMPLERS:
-            self.bad("sampler", f"{_show(sampler)} is not allowed{did_you_mean(str(sampler), SAMPLERS)}; allowed: {allowed(SAMPLERS)}")
+            self.bad(
+                "sampler",
+                f"{_show(sampler)} is not allowed{did_you_mean(str(sampler), SAMPLERS)}; allowed: {allowed(SAMPLERS)}",
+            )
         seed = self.integer("seed", top.get("seed", 0), 0, MAX_SEED)
         trials = self.integer("trials", top["trials"], 1, MAX_TRIALS) if "trials" in top else None
         seeds = self.integer("seeds", top.get("seeds", 1), 1, MAX_SEEDS)
         early_stop = self.early_stop(top.get("early_stop", True))
         latency = self.latency(top.get("latency", {}))
         confirm = self.confirm(top.get("confirm", {}))
-        train = self.train(top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset)
+        train = self.train(
+            top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset
+        )
         params, variants = self.params(top["params"], backbone) if "params" in top else ({}, {})
         if self.problems or backbone is None or train is None or latency is None:
             return None
         return Space(
-            name=name, path=str(self.path), source=data, description=description, backbone=backbone,
-            dataset=dataset, objectives=objectives, budgets=budgets, params=params, variants=variants,
-            sampler=sampler, seed=seed or 0, trials=trials, seeds=seeds or 1, early_stop=early_stop,
-            latency=latency, train=train, confirm=confirm,
+            name=name,
+            path=str(self.path),
+            source=data,
+            description=description,
+            backbone=backbone,
+            dataset=dataset,
+            objectives=objectives,
+            budgets=budgets,
+            params=params,
+            variants=variants,
+            sampler=sampler,
+            seed=seed or 0,
+            trials=trials,
+            seeds=seeds or 1,
+            early_stop=early_stop,
+            latency=latency,
+            train=train,
+            confirm=confirm,
         )
 
     def name(self, value: Any) -> str:
@@ -151,7 +181,10 @@ class _Checker:
             return None
         if isinstance(value, str) and value in BACKBONES:
             return value
-        self.bad("backbone", f"{_show(value)} is not allowed{did_you_mean(str(value), BACKBONES)}; allowed: {allowed(BACKBONES)}")
+        self.bad(
+            "backbone",
+            f"{_show(value)} is not allowed{did_you_mean(str(value), BACKBONES)}; allowed: {allowed(BACKBONES)}",
+        )
         return None
 
     def objectives(self, value: Any) -> tuple[Objective, ...]:
@@ -169,7 +202,10 @@ class _Checker:
                 continue
             metric, _, direction = item.partition(":")
             if metric not in OBJECTIVE_METRICS:
-                self.bad("objectives", f"{metric!r} is not allowed{did_you_mean(metric, OBJECTIVE_METRICS)}; allowed: {allowed(OBJECTIVE_METRICS)}")
+                self.bad(
+                    "objectives",
+                    f"{metric!r} is not allowed{did_you_mean(metric, OBJECTIVE_METRICS)}; allowed: {allowed(OBJECTIVE_METRICS)}",
+                )
                 continue
             best = METRICS[metric].direction
             if direction and direction != best:
@@ -183,15 +219,22 @@ class _Checker:
 
     def budgets(self, value: Any) -> dict[str, float]:
         if not isinstance(value, dict):
-            self.bad("budgets", f"must be a mapping of metric to maximum, such as {{latency_ms: 5}}; got {_show(value)}")
+            self.bad(
+                "budgets", f"must be a mapping of metric to maximum, such as {{latency_ms: 5}}; got {_show(value)}"
+            )
             return {}
         out: dict[str, float] = {}
         for metric, limit in value.items():
             key = f"budgets.{metric}"
             if metric in METRICS and metric not in BUDGET_METRICS:  # known only after training
-                self.bad(key, f"only measures known before training can carry a budget; allowed: {allowed(BUDGET_METRICS)}")
+                self.bad(
+                    key, f"only measures known before training can carry a budget; allowed: {allowed(BUDGET_METRICS)}"
+                )
             elif metric not in BUDGET_METRICS:
-                self.bad(key, f"unknown metric{did_you_mean(str(metric), BUDGET_METRICS)}; allowed: {allowed(BUDGET_METRICS)}")
+                self.bad(
+                    key,
+                    f"unknown metric{did_you_mean(str(metric), BUDGET_METRICS)}; allowed: {allowed(BUDGET_METRICS)}",
+                )
             elif _is_number(limit) and math.isfinite(limit) and limit > 0:
                 out[metric] = float(limit)
             else:
@@ -208,8 +251,12 @@ class _Checker:
             self.bad("early_stop", f"must be true, false or a mapping with {allowed(names)}; got {_show(value)}")
             return None
         fields = self.mapping("early_stop", value, names)
-        warmup = self.integer("early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0, MAX_EPOCHS)
-        min_trials = self.integer("early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS)
+        warmup = self.integer(
+            "early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0, MAX_EPOCHS
+        )
+        min_trials = self.integer(
+            "early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS
+        )
         return EarlyStop(warmup or 0, min_trials or 1)
 
     def confirm(self, value: Any) -> ConfirmSetup:
@@ -250,7 +297,9 @@ class _Checker:
 
     # -- parameters ---------------------------------------------------------------------------
 
-    def params(self, value: Any, backbone: str | None) -> tuple[dict[str, tuple[Choice, ...]], dict[str, dict[str, Any]]]:
+    def params(
+        self, value: Any, backbone: str | None
+    ) -> tuple[dict[str, tuple[Choice, ...]], dict[str, dict[str, Any]]]:
         fields = self.mapping("params", value, list(PARAM_FIELDS))
         variants: dict[str, dict[str, Any]] = {}
         if "attention.variant" in fields:
@@ -261,8 +310,10 @@ class _Checker:
                 if key == "attention.kind" or (group == "attention" and field in taken):
                     self.bad(f"params.{key}", "is also set by attention.variant; set it in one place")
                     del fields[key]
-        elif isinstance(value, dict) and "attention.kind" not in fields and not any(
-            str(k).startswith("attention.") for k in value
+        elif (
+            isinstance(value, dict)
+            and "attention.kind" not in fields
+            and not any(str(k).startswith("attention.") for k in value)
         ):
             self.bad("params", "must set attention.kind (or attention.variant): the module to search over")
         out: dict[str, tuple[Choice, ...]] = {}
@@ -306,9 +357,7 @@ class _Checker:
             self.bad(f"{name}.subsets_of", f"must be a list of up to 8 stage numbers; got {_show(stages)}")
             return []
         unique = sorted(set(stages))
-        return [
-            [s for bit, s in enumerate(unique) if mask >> bit & 1] for mask in range(1, 2 ** len(unique))
-        ]
+        return [[s for bit, s in enumerate(unique) if mask >> bit & 1] for mask in range(1, 2 ** len(unique))]
 
     def variants(self, value: Any) -> dict[str, dict[str, Any]]:
         name = "params.attention.variant"
@@ -316,12 +365,15 @@ class _Checker:
         rows: list[dict[str, Any]] = []
         for item in items:
             if isinstance(item, str) and item.startswith(PAPER_PREFIX):
-                table = item[len(PAPER_PREFIX):]
+                table = item[len(PAPER_PREFIX) :]
                 if table in ABLATIONS:
                     rows.extend(dict(fields) for fields, _ in ABLATIONS[table])
                 else:
                     tables = [PAPER_PREFIX + t for t in ABLATIONS]
-                    self.bad(name, f"{item!r} is not allowed{did_you_mean(item, tables)}; allowed: {allowed(tables)} or a mapping of attention fields")
+                    self.bad(
+                        name,
+                        f"{item!r} is not allowed{did_you_mean(item, tables)}; allowed: {allowed(tables)} or a mapping of attention fields",
+                    )
             elif isinstance(item, dict):
                 row = self.mapping(name, item, _ATTENTION_FIELDS)
                 if "kind" not in row:
@@ -329,7 +381,10 @@ class _Checker:
                     continue
                 rows.append(row)
             else:
-                self.bad(name, f"{_show(item)} is not allowed; allowed: paper:TABLE ({allowed(ABLATIONS)}) or a mapping of attention fields such as {{kind: cbam, kernel: 3}}")
+                self.bad(
+                    name,
+                    f"{_show(item)} is not allowed; allowed: paper:TABLE ({allowed(ABLATIONS)}) or a mapping of attention fields such as {{kind: cbam, kernel: 3}}",
+                )
         out: dict[str, dict[str, Any]] = {}
         for row in rows:
             try:

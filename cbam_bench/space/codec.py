@@ -51,12 +51,16 @@ def _shape_check(key: str, item: Any) -> Any:
         if isinstance(item, str):
             item = [p for p in re.split(r"[+, ]+", item) if p]
         if not isinstance(item, list) or not item or not all(isinstance(p, str) for p in item):
-            raise BadChoice(f"{show(item)} is not allowed; each choice is a set of poolings such as [avg, max] or avg+max")
+            raise BadChoice(
+                f"{show(item)} is not allowed; each choice is a set of poolings such as [avg, max] or avg+max"
+            )
     elif key == "placement.stages":
         if is_int(item):
             item = [item]
         if not isinstance(item, list) or not item or not all(is_int(s) for s in item):
-            raise BadChoice(f"{show(item)} is not allowed; each choice is all or a list of stage numbers such as [2, 3]")
+            raise BadChoice(
+                f"{show(item)} is not allowed; each choice is all or a list of stage numbers such as [2, 3]"
+            )
     else:
         form = _form(key)
         if form == "int" and not is_int(item):

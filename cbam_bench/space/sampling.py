@@ -17,7 +17,6 @@ from cbam_bench.space.codec import decode
 from cbam_bench.space.model import DEFAULT_TRIALS, PARAM_FIELDS, Space
 from cbam_bench.spec import BETWEEN_STAGES, ArchSpec, AttentionSpec, PlacementSpec
 
-
 # AttentionSpec's defaults as plain values: a probe of what is chosen so far, cheap enough to build
 # once per field while walking tens of thousands of candidates (each value was checked when the
 # file was read).
@@ -74,9 +73,7 @@ def suggest_fields(trial: Suggests, space: Space) -> tuple[dict[str, Any], dict[
 def suggest_arch(trial: Suggests, space: Space) -> ArchSpec:
     """The candidate a trial describes, before it is fitted to the dataset (classes, channels, size)."""
     arch, attention, placement = suggest_fields(trial, space)
-    return ArchSpec(
-        space.backbone, attention=AttentionSpec(**attention), placement=PlacementSpec(**placement), **arch
-    )
+    return ArchSpec(space.backbone, attention=AttentionSpec(**attention), placement=PlacementSpec(**placement), **arch)
 
 
 class _Replay:

@@ -90,19 +90,29 @@ class FusedCBAM(torch.autograd.Function):
 
 
 def _grads(
-    output: torch.Tensor, leaves: list[torch.Tensor], params: list[torch.Tensor], wanted: tuple[bool, ...], grad: torch.Tensor
+    output: torch.Tensor,
+    leaves: list[torch.Tensor],
+    params: list[torch.Tensor],
+    wanted: tuple[bool, ...],
+    grad: torch.Tensor,
 ) -> list[torch.Tensor | None]:
     """Gradients of the recorded small graph for its leaves, then for the parameters that want one."""
     chosen = [p for p, w in zip(params, wanted) if w and p.requires_grad]
     # Retained: the graph is a few small tensors, freed with this Function's node, and a caller
     # may run the outer backward twice (retain_graph=True, gradcheck).
     found = torch.autograd.grad(output, leaves + chosen, grad, retain_graph=True, allow_unused=True)
-    by_param = iter(found[len(leaves):])
-    return list(found[: len(leaves)]) + [next(by_param) if w and p.requires_grad else None for p, w in zip(params, wanted)]
+    by_param = iter(found[len(leaves) :])
+    return list(found[: len(leaves)]) + [
+        next(by_param) if w and p.requires_grad else None for p, w in zip(params, wanted)
+    ]
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
+    return (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
 
 
 def fused_cbam(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:

@@ -118,7 +118,9 @@ def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.T
     return d_ms, g
 
 
-def grad_mc(g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor) -> torch.Tensor:
+def grad_mc(
+    g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor
+) -> torch.Tensor:
     """dL/dmc (N, C) through the gating and the descriptor, whose gradient is d_desc."""
     d_mc = torch.empty(x.shape[:2])
     _call("cbam_grad_mc", g, x, ms.contiguous(), d_desc.float().contiguous(), where_c, *_dims(x), d_mc)
@@ -138,8 +140,19 @@ def grad_input(
     g = g.contiguous()
     dx = torch.empty_like(g)
     d_avg, d_mx = (d.float().contiguous() for d in d_pool)
-    _call("cbam_grad_input", g, mc.contiguous(), ms.contiguous(), d_desc.float().contiguous(), where_c, d_avg, d_mx,
-          where_hw, *_dims(g), dx)
+    _call(
+        "cbam_grad_input",
+        g,
+        mc.contiguous(),
+        ms.contiguous(),
+        d_desc.float().contiguous(),
+        where_c,
+        d_avg,
+        d_mx,
+        where_hw,
+        *_dims(g),
+        dx,
+    )
     return dx
 
 

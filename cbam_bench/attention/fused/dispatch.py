@@ -19,6 +19,7 @@ import torch
 
 from cbam_bench.attention.map_conv import _operators_watched
 from cbam_bench.spec import FUSED_MODES
+
 FUSED_POOLING = frozenset({"avg", "max"})
 FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # the kernels accumulate in float32

@@ -125,8 +125,9 @@ def _grad_gated(g, ms, d_desc, where_c, n, c, hw, C, HW, W, inside, gn, gc, gh, 
 
 
 @triton.jit
-def _grad_mc_kernel(g, x, ms, d_desc, where_c, d_mc, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw,
-                    BC: tl.constexpr, BHW: tl.constexpr):
+def _grad_mc_kernel(
+    g, x, ms, d_desc, where_c, d_mc, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw, BC: tl.constexpr, BHW: tl.constexpr
+):
     """dL/dmc for a block of channels: the sum over positions of x * dL/d(x * mc)."""
     n, cb = tl.program_id(0), tl.program_id(1)
     c = cb * BC + tl.arange(0, BC)
@@ -141,8 +142,30 @@ def _grad_mc_kernel(g, x, ms, d_desc, where_c, d_mc, C, HW, W, sn, sc, sh, sw, g
 
 
 @triton.jit
-def _grad_input_kernel(g, mc, ms, d_desc, where_c, d_avg, d_mx, where_hw, dx, C, HW, W, gn, gc, gh, gw,
-                       on, oc, oh, ow, BC: tl.constexpr, BHW: tl.constexpr):
+def _grad_input_kernel(
+    g,
+    mc,
+    ms,
+    d_desc,
+    where_c,
+    d_avg,
+    d_mx,
+    where_hw,
+    dx,
+    C,
+    HW,
+    W,
+    gn,
+    gc,
+    gh,
+    gw,
+    on,
+    oc,
+    oh,
+    ow,
+    BC: tl.constexpr,
+    BHW: tl.constexpr,
+):
     """dL/dx on a tile: mc times dL/d(x * mc), plus the channel pooling's average and max shares."""
     n, cb, hb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     c = cb * BC + tl.arange(0, BC)
@@ -200,7 +223,9 @@ def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.T
     return d_ms, g
 
 
-def grad_mc(g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor) -> torch.Tensor:
+def grad_mc(
+    g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor
+) -> torch.Tensor:
     """dL/dmc as (N, C) float32, through the gating and the descriptor (whose gradient is d_desc)."""
     n, c, hw, w, bc, bhw = _grid_blocks(x)
     d_mc = torch.empty(n, c, device=x.device, dtype=torch.float32)
@@ -225,7 +250,21 @@ def grad_input(
     d_avg, d_mx = (d.float().contiguous() for d in d_pool)
     grid = (n, triton.cdiv(c, bc), triton.cdiv(hw, bhw))
     _grad_input_kernel[grid](
-        g, mc.contiguous(), ms.contiguous(), d_desc.contiguous(), where_c, d_avg, d_mx, where_hw, dx, c, hw, w,
-        *_strides(g), *_strides(dx), BC=bc, BHW=bhw,
+        g,
+        mc.contiguous(),
+        ms.contiguous(),
+        d_desc.contiguous(),
+        where_c,
+        d_avg,
+        d_mx,
+        where_hw,
+        dx,
+        c,
+        hw,
+        w,
+        *_strides(g),
+        *_strides(dx),
+        BC=bc,
+        BHW=bhw,
     )
     return dx
