@@ -61,8 +61,10 @@ def test_fx_trace_and_feature_extractor_keep_every_attention_module(backbone, po
     x = torch.randn(2, 3, spec.input_size, spec.input_size)
     with torch.no_grad():
         # Eagerly, CBAM runs fused and the spatial convolution compiled: the same maths, rounded
-        # in another order; the traced graph records the plain formula.
-        torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-5)
+        # in another order; the traced graph records the plain formula. Rounding scales with the
+        # outputs' size (a deep ResNet's logits reach the hundreds), so the tolerance does too.
+        eager = model(x)
+        torch.testing.assert_close(traced(x), eager, rtol=1e-5, atol=1e-5 * max(1.0, float(eager.abs().max())))
 
     stages = model.stage_info()
     extractor = create_feature_extractor(model, {s.name: s.name for s in stages})
