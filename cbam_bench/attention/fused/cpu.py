@@ -40,6 +40,19 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cbam_bench"
 
 
+def _processor() -> bytes:
+    """What identifies this processor's instruction set: a library built with -march=native for one
+    CPU may not run on another, and a home folder (its cache) can be shared by several machines."""
+    import platform
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    wanted = [line for line in lines if line.startswith(("model name", "flags", "Features", "CPU part"))]
+    return "\n".join([platform.machine(), *dict.fromkeys(wanted)]).encode()
+
+
 def _build(target: Path) -> bool:
     """Compile SOURCE into `target`, with OpenMP if the compiler has it; False if it cannot."""
     compiler = shutil.which(os.environ.get("CC", "cc"))
@@ -59,7 +72,7 @@ def _build(target: Path) -> bool:
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled passes, built on first use; None where no compiler can build them."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(SOURCE.read_bytes() + _processor()).hexdigest()[:16]
     target = _cache_dir() / f"cbam_cpu-{digest}.so"
     try:
         if not target.exists() and not _build(target):
