@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 _DEFAULT_MODE = 0o644
 
@@ -43,6 +44,13 @@ def write_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) ->
         for chunk in chunks:
             f.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
     return Path(path)
+
+
+def write_png(figure: Any, path: str | os.PathLike[str], dpi: float | None = None) -> Path:
+    """Render a matplotlib figure to PNG in memory, then replace `path` with it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **({} if dpi is None else {"dpi": dpi}))
+    return write_atomic(path, [buffer.getvalue()])
 
 
 def unwritable_reason(target: str | os.PathLike[str]) -> str | None:

@@ -78,3 +78,12 @@ def check_output(
         raise SpecError(
             option, f"{shown!r} exists and is not a {kind.name} file; allowed: a new path, or --force to replace it"
         )
+
+
+def check_png(path: Path | None, option: str, *, storage: str | None = None, force: bool = False) -> None:
+    """check_output for a figure, whose name must also end in .png (None: no figure asked for)."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise SpecError(option, f"{str(path)!r} is not allowed; allowed: a file name ending in .png")
+    check_output(path, option, PNG, storage=storage, force=force)

@@ -10,8 +10,8 @@ import typer
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import DataDirOpt, DatasetOpt, ForceOpt, JsonOpt, StorageOpt
-from cbam_bench.cli.report import check_png_path
 from cbam_bench.errors import SpecError
+from cbam_bench.outputs import check_png
 from cbam_bench.storage import DEFAULT_STORAGE
 
 EXAMPLES = """
@@ -88,7 +88,7 @@ def inspect(
 ) -> None:
     """Grad-CAM of each network's last stage on the same images (the CBAM paper's figure), and on
     digits-clutter the pointing game and energy in the target box, beside chance and accuracy."""
-    check_png_path(out, "--out", storage, force)
+    check_png(out, "--out", storage=storage, force=force)
     chosen = parse_index(index)
     if chosen is not None and images is not None:
         raise SpecError("--index", "not allowed together with --images; allowed: one of the two")

@@ -10,9 +10,8 @@ import typer
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import ForceOpt, JsonOpt, StorageOpt, StudyArg
-from cbam_bench.errors import SpecError
 from cbam_bench.metrics import METRICS, parse_limits
-from cbam_bench.outputs import PNG, check_output
+from cbam_bench.outputs import check_png
 from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.storage import DEFAULT_STORAGE
 
@@ -25,15 +24,6 @@ Examples:
 
   cbam-bench report default --all --json --storage postgresql://user@db-host/cbam
 """
-
-
-def check_png_path(path: Path | None, option: str, storage: str, force: bool) -> None:
-    """Refuse before any work is done: a name ending in .png that may be written (outputs.py)."""
-    if path is None:
-        return
-    if path.suffix.lower() != ".png":
-        raise SpecError(option, f"{str(path)!r} is not allowed; allowed: a file name ending in .png")
-    check_output(path, option, PNG, storage=storage, force=force)
 
 
 @reports_errors
@@ -69,7 +59,7 @@ def report(
     """Show a study's Pareto front, hypervolume, knee and the best trial under a budget, from storage only."""
     budgets = parse_limits(budget, "--budget", BUDGET_METRICS)
     reference = parse_limits(ref, "--ref", tuple(METRICS))
-    check_png_path(plot, "--plot", storage, force)
+    check_png(plot, "--plot", storage=storage, force=force)
 
     from cbam_bench import confirmation
     from cbam_bench.records import load_records

@@ -7,7 +7,6 @@ over the image and its channel weights Mc as a strip.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cbam_bench.files import write_atomic
+from cbam_bench import files
 
 PANEL_INCHES = 1.6
 DPI = 100
@@ -109,7 +108,5 @@ def grid_figure(
 
 
 def write_png(fig, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
-    """Render `fig` to PNG bytes in memory, then replace `path` with them atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return write_atomic(path, [buffer.getvalue()])
+    """The grid as a PNG at the figure's resolution, replaced atomically."""
+    return files.write_png(fig, path, dpi=DPI)

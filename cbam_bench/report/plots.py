@@ -7,12 +7,11 @@ involved, and written atomically like every other file.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cbam_bench.files import write_atomic
+from cbam_bench.files import write_png
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import column, latency_setups
 from cbam_bench.report.summary import StudySummary
@@ -107,6 +106,4 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
     fig.suptitle(
         f"{study.name}: {len(front)} on the front ({objectives}) of {len(trials)} complete trials", fontsize=10
     )
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return write_atomic(path, [buffer.getvalue()])
+    return write_png(fig, path)
