@@ -29,10 +29,12 @@ from dataclasses import dataclass
 
 import torch
 
+from cbam_bench.device import cudnn_autotune, resolve_device
 from cbam_bench.measure.env import device_name
 from cbam_bench.measure.latency import measure_latency
+from cbam_bench.schedule import param_groups
 from cbam_bench.spec import ArchSpec, AttentionSpec
-from cbam_bench.train import cudnn_autotune, initial_model, param_groups, resolve_device
+from cbam_bench.train import initial_model
 from cbam_bench.train_step import GraphedStep, graph_ready_optimizer, plain_step
 
 

@@ -9,12 +9,10 @@ from tensors already on the device (cbam_bench.data).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +25,14 @@ from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
 from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, Split, load_data
+from cbam_bench.device import autocast_dtype, cudnn_autotune, memory_format_for, resolve_device
 from cbam_bench.divergence import TrainingError, advice, check_epoch, check_validation, first_non_finite
-from cbam_bench.errors import SpecError
 from cbam_bench.measure.memory import track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
+from cbam_bench.schedule import lr_factor, param_groups, warmup_steps
 from cbam_bench.spec import ArchSpec, TrainSpec
 from cbam_bench.train_step import GraphedStep, Step, graph_ready_optimizer, plain_step, set_lr
 
-ONECYCLE_PEAK_AT = 0.3  # share of the steps spent rising to the peak (torch's OneCycleLR default)
-ONECYCLE_START = 1 / 25  # start and end, as fractions of the peak learning rate
 # How often the loss is checked for nan/inf: every step costs nothing on the CPU, but on a GPU each
 # check waits for the device, so there the losses are kept on the device and looked at in bulk.
 CHECK_EVERY = {"cpu": 1, "cuda": 50}
@@ -77,61 +74,6 @@ class TrainResult:
         del out["state"]
         out["arch"] = self.arch.to_dict()
         return out
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' is the GPU when there is one; asking for 'cuda' without one is bad input."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SpecError("train.device", "'cuda' is not available here (no GPU visible to torch); allowed: auto, cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 under 'auto' on a GPU that has it; float32 (no autocast) on the CPU unless asked."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return None
-
-
-def memory_format_for(device: torch.device) -> torch.memory_format:
-    """channels_last on a GPU, where cuDNN's NHWC kernels (tensor cores) are fastest; plain NCHW on the CPU."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
-def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
-    """Multiplier of the peak learning rate at optimizer step `step` (0-based) of `total`.
-
-    cosine: linear from 1/(warmup+1) up to 1 over `warmup` steps, then half a cosine down to 0.
-    onecycle: cosine from ONECYCLE_START up to 1 over the first 30% of steps, then cosine down to
-    ONECYCLE_START / 1e4 (Smith & Topin's schedule as torch's OneCycleLR draws it).
-    """
-    if schedule == "onecycle":
-        rise = max(1, round(ONECYCLE_PEAK_AT * total))
-        if step < rise:
-            return ONECYCLE_START + (1 - ONECYCLE_START) * (1 - math.cos(math.pi * step / rise)) / 2
-        end = ONECYCLE_START / 1e4
-        progress = (step - rise) / max(1, total - rise)
-        return end + (1 - end) * (1 + math.cos(math.pi * progress)) / 2
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    progress = (step - warmup) / max(1, total - warmup)
-    return (1 + math.cos(math.pi * progress)) / 2
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on convolution and linear weights only.
-
-    Biases and norm scales/shifts (every tensor with one dimension) are left undecayed: decaying a
-    scale that a norm layer follows only fights the norm, and CBAM's spatial gate ends in a
-    one-channel BatchNorm whose weight starts at 0 on purpose, which decay would pin there.
-    """
-    decay, plain = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else plain).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 def initial_model(arch: ArchSpec, seed: int, weights: str | Path | None = None) -> nn.Module:
@@ -179,20 +121,6 @@ def evaluate(
     return Evaluation(loss=loss.item() / n, top1=top1 / n, top5=top5 / n)
 
 
-@contextlib.contextmanager
-def cudnn_autotune(device: torch.device) -> Iterator[None]:
-    """cuDNN picks the fastest kernels on a GPU (every batch has the same shape); restored afterwards."""
-    if device.type != "cuda":
-        yield
-        return
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
 @dataclass(frozen=True)
 class _Plan:
     """The fixed shape of one run: where it runs, in what precision, and how many steps it takes."""
@@ -207,16 +135,6 @@ class _Plan:
 
     def lr_at(self, spec: TrainSpec, step: int) -> float:
         return spec.lr * lr_factor(step, self.total, self.warmup, spec.schedule)
-
-
-# A short run (one epoch, say) must still spend most of its steps at the peak rate and on the way
-# down; without a cap, warm-up would take the whole run. The default recipe sits exactly at it.
-MAX_WARMUP_FRACTION = 3  # warm-up is at most 1/3 of all steps
-
-
-def warmup_steps(spec: TrainSpec, steps_per_epoch: int) -> int:
-    """Warm-up length in steps: spec.warmup_epochs, but never more than a third of the run."""
-    return min(round(spec.warmup_epochs * steps_per_epoch), steps_per_epoch * spec.epochs // MAX_WARMUP_FRACTION)
 
 
 def _plan(spec: TrainSpec, data: Data, device: torch.device) -> _Plan:

@@ -86,10 +86,11 @@ def train_and_measure(
     Latency is the trained network's, on the training device in the precision it trained in
     (channels_last on a GPU), one image at a time.
     """
+    from cbam_bench.device import autocast_dtype, resolve_device
     from cbam_bench.measure.env import environment
     from cbam_bench.measure.latency import measure_latency
     from cbam_bench.measure.profile import profile
-    from cbam_bench.train import autocast_dtype, resolve_device, train_model
+    from cbam_bench.train import train_model
 
     device = resolve_device(spec.device)
     net, result = train_model(arch, spec, on_epoch=on_epoch, weights=weights)

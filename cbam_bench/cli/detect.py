@@ -340,8 +340,8 @@ def detect(
     """
     from cbam_bench.detection.model import check_detection_backbone, with_input_channels
     from cbam_bench.detection.train import load_for, train_detector
+    from cbam_bench.device import resolve_device
     from cbam_bench.measure.profile import default_stride_on
-    from cbam_bench.train import resolve_device
 
     arch = arch_from_options(
         model,

@@ -382,7 +382,7 @@ def train(
     from cbam_bench.data.fit import fit_arch
     from cbam_bench.data.load import download as fetch
     from cbam_bench.data.load import load_data
-    from cbam_bench.train import resolve_device
+    from cbam_bench.device import resolve_device
     from cbam_bench.train_report import train_and_measure
 
     _check_weights_options(weights_from_trial, from_trial, weights)

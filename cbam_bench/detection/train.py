@@ -22,9 +22,10 @@ from cbam_bench.data.detection import DetectData, DetectTensors, load_detect_dat
 from cbam_bench.detection.evaluate import as_float_images, coco_map, predict
 from cbam_bench.detection.model import DetectorSpec, build_detector, with_input_channels
 from cbam_bench.detection.recipe import DetectSpec
+from cbam_bench.device import autocast_dtype
 from cbam_bench.divergence import TrainingError, advice
+from cbam_bench.schedule import lr_factor, param_groups
 from cbam_bench.spec import ArchSpec
-from cbam_bench.train import autocast_dtype, lr_factor, param_groups
 
 
 @dataclass(frozen=True)

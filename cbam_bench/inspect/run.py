@@ -171,7 +171,7 @@ def inspect_networks(
     index: Sequence[int] | None = None,
 ) -> Inspection:
     """Load the data the first network was trained on (or --dataset), check every network fits it, score each."""
-    from cbam_bench.train import resolve_device
+    from cbam_bench.device import resolve_device
 
     spec = data_spec(networks[0], dataset, data_dir, device)
     try:

@@ -63,8 +63,8 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> 
 def environment(train: TrainSpec) -> dict[str, Any]:
     """Where and how the trial was trained: measure.env's record for the training device the spec
     resolves to, and CBAM's fused mode."""
+    from cbam_bench.device import resolve_device
     from cbam_bench.measure.env import environment as describe
-    from cbam_bench.train import resolve_device
 
     return describe(resolve_device(train.device)) | {"fused": train.fused}
 

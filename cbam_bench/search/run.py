@@ -229,7 +229,7 @@ def _check_latency_device(space: Space) -> None:
 
 def _check_train_device(plan: Plan, option_given: bool) -> None:
     """A device that is not here is refused before the study is created or a trial is taken."""
-    from cbam_bench.train import resolve_device
+    from cbam_bench.device import resolve_device
 
     try:
         resolve_device(plan.train.device)
