@@ -136,7 +136,7 @@ def test_training_on_a_gpu_replays_a_graph_and_learns() -> None:
 
 
 def test_the_summary_says_how_the_steps_ran() -> None:
-    from cbam_bench.cli.train import _graph_note
+    from cbam_bench.cli.train_output import _graph_note
 
     assert _graph_note({"device": "cpu", "cuda_graph": None}) == ""
     assert _graph_note({"cuda_graph": True}) == ", CUDA graph"
