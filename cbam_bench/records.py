@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cbam_bench import collector
 from cbam_bench.bulk_read import StoredTrial, read_trials
 from cbam_bench.metrics import Objective, parse_objective
 
@@ -300,9 +301,11 @@ def records_from_study(
 
 
 def load_records(storage: str, name: str) -> StudyRecords:
-    """Read a study from storage (see cbam_bench.storage.load_study for the errors), its trials in bulk."""
+    """Read a study from storage (see cbam_bench.storage.load_study for the errors), its trials in bulk
+    and with the cycle collector paused (see cbam_bench.collector)."""
     from cbam_bench.storage import open_study, redact
 
     study, opened = open_study(storage, name)
-    stored = read_trials(opened, opened.get_study_id_from_name(name))
-    return records_from_study(study, storage=redact(storage), stored=stored)
+    with collector.paused():
+        stored = read_trials(opened, opened.get_study_id_from_name(name))
+        return records_from_study(study, storage=redact(storage), stored=stored)
