@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -272,11 +272,9 @@ def _objectives(study: StoredStudy) -> tuple[Objective, ...]:
     return tuple(Objective(name, direction) for name, direction in zip(names, directions))
 
 
-def records_from_study(
-    study: optuna.Study, storage: str | None = None, stored: Sequence[StoredTrial] | None = None
-) -> StudyRecords:
-    """Turn a loaded Optuna study into plain records; `stored`: its trials already read (bulk_read)."""
-    trials = list(stored) if stored is not None else [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)]
+def records_from_study(study: optuna.Study, storage: str | None = None) -> StudyRecords:
+    """Turn a loaded Optuna study into plain records."""
+    trials = [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)]
     return records_from_stored(StoredStudy.of(study, trials), storage)
 
 
