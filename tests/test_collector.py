@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import weakref
+from pathlib import Path
 
 import pytest
+from synthetic_studies import MIXED, make_study
 
 from cbam_bench import collector
+from cbam_bench.records import load_records
 
 
 def test_paused_turns_the_collector_off_and_back_on() -> None:
@@ -56,3 +59,10 @@ def test_a_cycle_alive_at_the_start_of_frozen_is_collected_only_after_it() -> No
         assert alive() is not None  # frozen: no pass looks at it
     gc.collect()
     assert alive() is None
+
+
+def test_load_records_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    make_study(MIXED, storage=url, name="mixed")
+    assert len(load_records(url, "mixed").trials) == len(MIXED)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
