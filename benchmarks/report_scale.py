@@ -72,13 +72,16 @@ def database(db_dir: Path, size: int) -> str:
 
 
 def run_once(
-    args: list[str], env: dict[str, str], timeout: float, stdout: Path
+    args: list[str], env: dict[str, str], timeout: float, stdout: Path, cwd: Path | None = None
 ) -> tuple[float | None, float, float, int]:
-    """Wall seconds (None past the timeout), the child's CPU seconds and peak RSS in MiB, and its exit code."""
+    """Wall seconds (None past the timeout), the child's CPU seconds and peak RSS in MiB, and its exit code.
+
+    `python -m` puts the current folder first on sys.path, before PYTHONPATH, so a child run from a
+    checkout imports that checkout's package whatever --source says: `cwd` is where it runs."""
     with stdout.open("w") as sink:
         start = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-m", "cbam_bench", *args], stdout=sink, stderr=subprocess.DEVNULL, env=env
+            [sys.executable, "-m", "cbam_bench", *args], stdout=sink, stderr=subprocess.DEVNULL, env=env, cwd=cwd
         )
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -116,10 +119,12 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="import cbam_bench from this checkout instead")
     args = parser.parse_args()
     sizes = [*args.sizes, *([100_000] if args.huge else [])]
+    args.db_dir = args.db_dir.resolve()  # the children may run elsewhere (--source)
     args.db_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    if args.source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(args.source.resolve()), env.get("PYTHONPATH", "")])
+    source = args.source.resolve() if args.source is not None else None
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"{'trials':>7}  {'command':<24} {'median s':>9} {'CPU s':>7} {'runs':>5} {'peak MiB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +136,7 @@ def main() -> None:
                     continue
                 times, cpus, peaks = [], [], []
                 for _ in range(args.runs):
-                    seconds, cpu, peak, code = run_once(cli, env, args.timeout, out / "stdout")
+                    seconds, cpu, peak, code = run_once(cli, env, args.timeout, out / "stdout", source)
                     if seconds is not None and code != 0:
                         raise SystemExit(f"{label} on {size} trials exited {code}")
                     if label == "report --json" and seconds is not None:

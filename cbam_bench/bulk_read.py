@@ -5,6 +5,9 @@ trial: about 2 ms a trial, 20 s for a study of 10,000. Reports need only a trial
 values, params and user_attrs, so on an RDB storage this reads them with four SQLAlchemy Core
 queries (trials, trial_values, trial_params, trial_user_attributes) and decodes them as Optuna
 does (optuna/storages/_rdb/models.py and storage.py's `_build_frozen_trial_from_trial_model`).
+`bulk_study` reads the study's own rows (name, directions, user and system attributes) the same
+way, so a report need not open Optuna's RDBStorage at all: its opening runs alembic's schema check,
+which imports alembic with every dialect it knows.
 
 That layout is Optuna's RDB schema at one alembic revision. The reader runs only when the database
 says it is at a revision listed in KNOWN_REVISIONS (and at the schema_version Optuna keeps beside
@@ -30,6 +33,7 @@ KNOWN_REVISIONS = frozenset({"v3.2.0.a"})
 SCHEMA_VERSION = 12
 _INFINITE = {"INF_POS": float("inf"), "INF_NEG": float("-inf")}
 _ROWS_AT_ONCE = 10_000
+_METRIC_NAMES = "study:metric_names"  # the study system attribute Optuna keeps set_metric_names in
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,75 @@ class StoredTrial:
     def of(cls, trial: optuna.trial.FrozenTrial) -> StoredTrial:
         values = tuple(float(v) for v in trial.values) if trial.values is not None else None
         return cls(trial.number, trial.state.name, values, dict(trial.params), dict(trial.user_attrs))
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """What records.StudyRecords is made from: a study's settings as stored, and its trials."""
+
+    name: str
+    directions: tuple[str, ...]  # StudyDirection names, in objective order: MAXIMIZE, MINIMIZE
+    metric_names: list[str] | None
+    user_attrs: dict[str, Any]
+    trials: list[StoredTrial]
+
+    @classmethod
+    def of(cls, study: optuna.Study, trials: list[StoredTrial]) -> StoredStudy:
+        return cls(
+            study.study_name, tuple(d.name for d in study.directions), study.metric_names, study.user_attrs, trials
+        )
+
+
+def bulk_study(url: str, name: str) -> StoredStudy | None:
+    """The study named `name` at url, read with plain queries and without opening Optuna's storage;
+    None where that cannot be done (no database yet, another schema, a database that cannot be
+    read): the caller then goes through Optuna, which says why. StudyError when the study is not there."""
+    import sqlalchemy as sa
+
+    from cbam_bench.storage import not_found, read_engine
+
+    engine = read_engine(url)
+    if engine is None:
+        return None
+    try:
+        with engine.connect() as connection:
+            if not schema_known(connection):
+                return None
+            ids = dict(connection.execute(sa.select(*_columns("studies", "study_name", "study_id"))).all())
+            if name not in ids:
+                raise not_found(url, name, sorted(ids))
+            return _study(connection, name, ids[name])
+    except sa.exc.SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def _columns(table: str, *names: str) -> list[Any]:
+    import sqlalchemy as sa
+
+    return list(sa.table(table, *(sa.column(n) for n in names)).c)
+
+
+def _study(connection: Any, name: str, study_id: int) -> StoredStudy:
+    """The study's directions, attributes and trials, decoded as Optuna's RDBStorage does."""
+    import sqlalchemy as sa
+
+    def of_study(table: str, *names: str, order: str) -> list[Any]:
+        columns = _columns(table, "study_id", order, *names)
+        query = sa.select(*columns[2:]).where(columns[0] == study_id).order_by(columns[1])
+        return connection.execute(query).all()
+
+    directions = tuple(_name(d) for (d,) in of_study("study_directions", "direction", order="objective"))
+    user_attrs = {
+        k: json.loads(v)
+        for k, v in of_study("study_user_attributes", "key", "value_json", order="study_user_attribute_id")
+    }
+    system = {
+        k: v for k, v in of_study("study_system_attributes", "key", "value_json", order="study_system_attribute_id")
+    }
+    metric_names = json.loads(system[_METRIC_NAMES]) if _METRIC_NAMES in system else None
+    return StoredStudy(name, directions, metric_names, user_attrs, _read(connection, study_id))
 
 
 def read_trials(storage: BaseStorage, study_id: int) -> list[StoredTrial]:

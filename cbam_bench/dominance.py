@@ -95,8 +95,9 @@ class _Fronts:
         self.dims = dims
 
     def beats(self, k: int, point: np.ndarray) -> bool:
-        front = self.rows[k][: self.sizes[k]]
-        return bool(((front <= point).all(axis=1) & (front < point).any(axis=1)).any())
+        """Whether front k holds a dominator of `point`. Every point on a front is distinct from and
+        lexicographically before `point`, so one that is no greater everywhere is less somewhere."""
+        return bool((self.rows[k][: self.sizes[k]] <= point).all(axis=1).any())
 
     def add(self, k: int, point: np.ndarray) -> None:
         if k == len(self.rows):

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cbam_bench.bulk_read import StoredTrial, read_trials
+from cbam_bench import collector
+from cbam_bench.bulk_read import StoredStudy, StoredTrial, bulk_study, read_trials
 from cbam_bench.metrics import Objective, parse_objective
 
 if TYPE_CHECKING:
@@ -261,20 +262,24 @@ class StudyRecords:
         return {"total": len(self.trials), **out}
 
 
-def _objectives(study: optuna.Study) -> tuple[Objective, ...]:
+def _objectives(study: StoredStudy) -> tuple[Objective, ...]:
     """From the study's `objectives` user_attr, else its metric names and directions."""
     stored = study.user_attrs.get("objectives")
-    directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+    directions = ["max" if d == "MAXIMIZE" else "min" for d in study.directions]
     if isinstance(stored, list) and len(stored) == len(directions):
         return tuple(parse_objective(text) for text in stored)
     names = study.metric_names or [f"objective{i}" for i in range(len(directions))]
     return tuple(Objective(name, direction) for name, direction in zip(names, directions))
 
 
-def records_from_study(
-    study: optuna.Study, storage: str | None = None, stored: Sequence[StoredTrial] | None = None
-) -> StudyRecords:
-    """Turn a loaded Optuna study into plain records; `stored`: its trials already read (bulk_read)."""
+def records_from_study(study: optuna.Study, storage: str | None = None) -> StudyRecords:
+    """Turn a loaded Optuna study into plain records."""
+    trials = [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)]
+    return records_from_stored(StoredStudy.of(study, trials), storage)
+
+
+def records_from_stored(study: StoredStudy, storage: str | None = None) -> StudyRecords:
+    """Plain records of a study as stored (bulk_read.StoredStudy)."""
     trials = tuple(
         TrialRecord(
             number=t.number,
@@ -283,12 +288,12 @@ def records_from_study(
             params=t.params,
             attrs=TrialAttrs.from_user_attrs(t.user_attrs),
         )
-        for t in (stored if stored is not None else [StoredTrial.of(t) for t in study.get_trials(deepcopy=False)])
+        for t in study.trials
     )
     attrs = study.user_attrs
     budgets = attrs.get("budgets") if isinstance(attrs.get("budgets"), dict) else {}
     return StudyRecords(
-        name=study.study_name,
+        name=study.name,
         objectives=_objectives(study),
         trials=trials,
         budgets={str(k): float(v) for k, v in budgets.items()},
@@ -300,9 +305,13 @@ def records_from_study(
 
 
 def load_records(storage: str, name: str) -> StudyRecords:
-    """Read a study from storage (see cbam_bench.storage.load_study for the errors), its trials in bulk."""
+    """Read a study from storage (see cbam_bench.storage.load_study for the errors), in bulk where
+    its schema is known (bulk_read) and with the cycle collector paused (see cbam_bench.collector)."""
     from cbam_bench.storage import open_study, redact
 
-    study, opened = open_study(storage, name)
-    stored = read_trials(opened, opened.get_study_id_from_name(name))
-    return records_from_study(study, storage=redact(storage), stored=stored)
+    with collector.paused():
+        stored = bulk_study(storage, name)
+        if stored is None:
+            study, opened = open_study(storage, name)
+            stored = StoredStudy.of(study, read_trials(opened, opened.get_study_id_from_name(name)))
+        return records_from_stored(stored, storage=redact(storage))

@@ -18,7 +18,7 @@ from cbam_bench.errors import StudyError, allowed, did_you_mean
 
 if TYPE_CHECKING:
     import optuna
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Engine
 
 DEFAULT_STORAGE = "sqlite:///results/cbam-bench.db"
 EXAMPLES = f"{DEFAULT_STORAGE} or postgresql://USER@HOST:5432/DB"
@@ -170,9 +170,39 @@ def unusable(url: str, exc: BaseException) -> StudyError:
     return StudyError(f"--storage: {redact(url)} could not be used as an Optuna storage ({redact_text(detail)})")
 
 
+def read_engine(url: str) -> Engine | None:
+    """A SQLAlchemy engine on url's database for reading it without Optuna's storage, whose opening
+    runs alembic's schema check (imports and all, a tenth of a report at 10,000 trials); None when
+    a SQLite file holds no database yet. The caller disposes of it."""
+    import sqlalchemy as sa
+
+    path = sqlite_file(url)
+    if path is not None and not check_sqlite_file(path):
+        return None
+    return sa.create_engine(engine_url(url))
+
+
 def study_names(url: str) -> list[str]:
-    """Names of the studies stored at url ([] when there is no database yet)."""
-    return _names(url, open_storage(url))
+    """Names of the studies stored at url ([] when there is no database yet): from Optuna's
+    `studies` table where it can be read, else through Optuna's storage (which says why not)."""
+    import sqlalchemy as sa
+
+    engine = read_engine(url)
+    if engine is None:
+        return []
+    try:
+        with engine.connect() as connection:
+            return sorted(n for (n,) in connection.execute(sa.select(sa.table("studies", sa.column("study_name")))))
+    except sa.exc.SQLAlchemyError:
+        return _names(url, open_storage(url))
+    finally:
+        engine.dispose()
+
+
+def not_found(url: str, name: str, names: list[str]) -> StudyError:
+    """The one line for a study that is not at url: its name, a close match, and the studies there."""
+    there = f"studies there: {allowed(names)}" if names else "no studies there yet"
+    return StudyError(f"study {name!r} not found in {redact(url)}{did_you_mean(name, names)}; {there}")
 
 
 def _names(url: str, storage: optuna.storages.BaseStorage | None) -> list[str]:
@@ -198,6 +228,5 @@ def open_study(url: str, name: str) -> tuple[optuna.Study, optuna.storages.BaseS
     storage = open_storage(url)
     names = _names(url, storage)
     if storage is None or name not in names:
-        there = f"studies there: {allowed(names)}" if names else "no studies there yet"
-        raise StudyError(f"study {name!r} not found in {redact(url)}{did_you_mean(name, names)}; {there}")
+        raise not_found(url, name, names)
     return optuna.load_study(study_name=name, storage=storage), storage

@@ -183,5 +183,5 @@ def test_report_scale_times_the_commands_on_a_generated_study(tmp_path: Path) ->
 @pytest.mark.slow  # a short search, then more trials on top of the clones (~10 s)
 def test_search_overhead_prints_seconds_per_trial(tmp_path: Path) -> None:
     out = run("search_overhead.py", "--sizes", "30", "--new", "3")
-    median, worst, trials = figures(rf"sqlite\s+30 random\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out)
-    assert 0 < median <= worst and trials == 2
+    median, worst, cpu, trials = figures(rf"sqlite\s+30 random\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out)
+    assert 0 < median <= worst and cpu > 0 and trials == 2

@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from synthetic_studies import MIXED, Fake, make_study
 
 from cbam_bench import bulk_read
-from cbam_bench.bulk_read import StoredTrial, bulk_trials, read_trials
+from cbam_bench.bulk_read import StoredStudy, StoredTrial, bulk_study, bulk_trials, read_trials
+from cbam_bench.errors import StudyError
 from cbam_bench.records import load_records, records_from_study
 from cbam_bench.storage import redact
 
@@ -57,7 +58,16 @@ def check_same(url: str, name: str) -> None:
     assert [t.state for t in bulk] == ["COMPLETE"] * 5 + ["PRUNED", "FAIL", "RUNNING"] + ["COMPLETE"] * 3 + ["WAITING"]
     assert bulk[10].values == (math.inf, -math.inf, 3.0) and bulk[10].params == {"lr": 0.03, "depth": 4}
     assert bulk[11].values is None and bulk[11].params == {} and bulk[11].user_attrs == {}
-    api = records_from_study(optuna.load_study(study_name=name, storage=url), storage=redact(url))
+    loaded = optuna.load_study(study_name=name, storage=url)
+    study = bulk_study(url, name)
+    assert study is not None  # the study itself was read without Optuna's storage too
+    assert study == StoredStudy.of(loaded, bulk)
+    assert study.directions == ("MAXIMIZE", "MINIMIZE", "MINIMIZE") and study.metric_names == [
+        "accuracy",
+        "macs",
+        "latency_ms",
+    ]
+    api = records_from_study(loaded, storage=redact(url))
     assert load_records(url, name) == api
     assert [t.status for t in api.trials][-5:] == ["running", "reused", "infeasible", "complete", "running"]
     storage.engine.dispose()
@@ -95,7 +105,24 @@ def test_an_unknown_schema_version_falls_back_to_optuna(tmp_path: Path, table: s
     _set(url, table, column, value)
     assert bulk_trials(storage, study_id) is None
     assert read_trials(storage, study_id) == expected
+    assert bulk_study(url, name) is None  # so load_records goes through Optuna, as it did before
     storage.engine.dispose()
+
+
+def test_load_records_on_an_older_revision_says_what_optuna_says(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    name = every_state(url)
+    _set(url, "alembic_version", "version_num", "v3.0.0.d")
+    with pytest.raises(StudyError, match=r"could not be used as an Optuna storage \(RuntimeError: The runtime optuna"):
+        load_records(url, name)
+
+
+def test_load_records_on_another_schema_version_equals_optuna_api(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    name = every_state(url)
+    _set(url, "version_info", "schema_version", 11)  # Optuna checks only the alembic revision
+    assert bulk_study(url, name) is None
+    assert load_records(url, name) == records_from_study(optuna.load_study(study_name=name, storage=url), storage=url)
 
 
 def test_a_revision_this_version_does_not_know_falls_back(tmp_path: Path, monkeypatch) -> None:
@@ -107,6 +134,31 @@ def test_a_revision_this_version_does_not_know_falls_back(tmp_path: Path, monkey
     assert bulk_trials(storage, study_id) is None
     assert read_trials(storage, study_id) == api_trials(storage, study_id)
     storage.engine.dispose()
+
+
+def test_a_study_missing_from_a_known_schema_is_one_line_listing_those_there(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    name = every_state(url)
+    with pytest.raises(StudyError) as caught:
+        bulk_study(url, name[:-1] + "9")
+    assert (
+        str(caught.value) == f"study '{name[:-1]}9' not found in {url} (did you mean '{name}'?); studies there: {name}"
+    )
+
+
+def test_no_database_yet_is_left_to_optuna_and_creates_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "none.db"
+    assert bulk_study(f"sqlite:///{path}", "x") is None
+    assert not path.exists()
+
+
+def test_a_study_without_an_objectives_attr_takes_metric_names_and_directions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="plain", storage=url, directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=[0.9, 3.0]))
+    records = load_records(url, "plain")
+    assert [(o.metric, o.direction) for o in records.objectives] == [("objective0", "max"), ("objective1", "min")]
+    assert records == records_from_study(optuna.load_study(study_name="plain", storage=url), storage=url)
 
 
 def test_storages_other_than_rdb_are_read_through_optuna() -> None:

@@ -35,3 +35,11 @@ def test_a_wrapping_column_narrows_to_fit_and_wraps_its_words() -> None:
 def test_a_wrapping_column_is_never_narrower_than_its_minimum() -> None:
     text = plain.render("T", ["attention"], [["a" * 30]], right=set(), wrapping={0}, caption=[], width=5)
     assert text.splitlines()[4:] == [" " + "a" * 10] * 3 + [""]
+
+
+def test_a_label_that_fits_but_holds_a_tab_newline_or_outer_space_is_cleaned_as_textwrap_does() -> None:
+    rows = [["a\tb"], ["c\nd"], [" e "], [""], ["f  g"]]
+    text = plain.render("T", ["label"], rows, right=set(), wrapping={0}, caption=[], width=40)
+    # The column is as wide as "label"; the tab expands to column 8, so "a" and "b" part; a newline
+    # is a space; leading space before a word stays, trailing space goes; inner spaces stay.
+    assert text.splitlines()[4:] == [" a", " b", " c d", "  e", "", " f  g", ""]

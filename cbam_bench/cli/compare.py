@@ -14,6 +14,7 @@ from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from cbam_bench.compare import Comparison
+    from cbam_bench.records import StudyRecords
 
 EXAMPLES = """
 Examples:
@@ -76,7 +77,8 @@ def compare(
     json: JsonOpt = False,
 ) -> None:
     """Compare stored trials: Δ accuracy (with a 95% Welch t interval over seeds), Δ MACs, params and latency."""
-    from cbam_bench.compare import compare_all, parse_target, resolve, trial_entry
+    from cbam_bench import collector
+    from cbam_bench.compare import parse_target
     from cbam_bench.records import load_records
 
     base_name, base_number = parse_target(baseline) if baseline is not None else (None, None)
@@ -84,6 +86,22 @@ def compare(
         raise SpecError("--baseline", f"{baseline!r} is not allowed; allowed: a stored trial as STUDY:N")
     names = [parse_target(t)[0] for t in targets] + ([base_name] if base_name else [])
     studies = {name: load_records(storage, name) for name in dict.fromkeys(names)}
+    with collector.frozen():
+        _show(targets, studies, base_name, base_number, baseline, json=json)
+
+
+def _show(
+    targets: list[str],
+    studies: dict[str, StudyRecords],
+    base_name: str | None,
+    base_number: int | None,
+    baseline: str | None,
+    *,
+    json: bool,
+) -> None:
+    """The comparison of studies already read, as a table with notes or as JSON."""
+    from cbam_bench.compare import compare_all, resolve, trial_entry
+
     chosen = None
     if base_name is not None and base_number is not None:
         chosen = trial_entry(studies[base_name], base_number, f"--baseline {baseline}")

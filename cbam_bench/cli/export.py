@@ -43,12 +43,15 @@ def export(
         raise SpecError("--out", "missing; allowed: a file path, e.g. --out results/study.csv")
     check_output(out, "--out", FileKind(fmt, suffixes=SUFFIXES[fmt]), storage=storage, force=force)
 
+    from cbam_bench import collector
     from cbam_bench.records import load_records
     from cbam_bench.report.export import export as write_export
     from cbam_bench.report.summary import summarize
 
-    summary = summarize(load_records(storage, study))
-    path = write_export(summary, fmt, out, front_only=front)
+    records = load_records(storage, study)
+    with collector.frozen():
+        summary = summarize(records)
+        path = write_export(summary, fmt, out, front_only=front)
     rows = len(summary.front) if front else len(summary.study.trials)
     output.stderr().print(f"wrote {path}: {fmt}, {rows} trials{' (the front)' if front else ''}", markup=False)
 

@@ -12,7 +12,7 @@ from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import ForceOpt, JsonOpt, StorageOpt, StudyArg
 from cbam_bench.metrics import METRICS, parse_limits
 from cbam_bench.outputs import check_png
-from cbam_bench.records import BUDGET_METRICS
+from cbam_bench.records import BUDGET_METRICS, StudyRecords
 from cbam_bench.storage import DEFAULT_STORAGE
 
 EXAMPLES = """
@@ -61,12 +61,30 @@ def report(
     reference = parse_limits(ref, "--ref", tuple(METRICS))
     check_png(plot, "--plot", storage=storage, force=force)
 
-    from cbam_bench import confirmation
+    from cbam_bench import collector
     from cbam_bench.records import load_records
+
+    records = load_records(storage, study)
+    with collector.frozen():
+        _show(records, storage, budgets, reference, all_trials=all_trials, plot=plot, json=json)
+
+
+def _show(
+    records: StudyRecords,
+    storage: str,
+    budgets: dict[str, float],
+    reference: dict[str, float],
+    *,
+    all_trials: bool,
+    plot: Path | None,
+    json: bool,
+) -> None:
+    """The report of a study already read: tables or JSON, the confirmation and the plot."""
+    from cbam_bench import confirmation
     from cbam_bench.report.summary import summarize, to_json
     from cbam_bench.report.tables import front_table, summary_lines, trials_table
 
-    summary = summarize(load_records(storage, study), budgets=budgets, reference=reference)
+    summary = summarize(records, budgets=budgets, reference=reference)
     confirmed = confirmation.load(storage, summary.study)
     if plot is not None:
         from cbam_bench.report.plots import plot_study

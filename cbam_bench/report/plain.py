@@ -29,11 +29,17 @@ def _widths(headers: Sequence[str], rows: Sequence[Sequence[str]], wrapping: set
     return widths
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """The text's lines at most `width` wide. Most labels fit as they are, and textwrap would
+    return them unchanged (it only drops whitespace at the ends and turns tabs and newlines into
+    spaces), so those skip it: it was half of drawing a 10,000-row table."""
+    if len(text) <= width and text.isprintable() and text == text.strip():
+        return [text]
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
 def _lines(cells: Sequence[str], widths: Sequence[int], right: set[int], wrapping: set[int]) -> list[str]:
-    parts = [
-        textwrap.wrap(c, w, break_long_words=True, break_on_hyphens=False) or [""] if i in wrapping else [c]
-        for i, (c, w) in enumerate(zip(cells, widths))
-    ]
+    parts = [_wrap(c, w) if i in wrapping else [c] for i, (c, w) in enumerate(zip(cells, widths))]
     out = []
     for k in range(max(len(p) for p in parts)):
         pieces = [(p[k] if k < len(p) else "") for p in parts]

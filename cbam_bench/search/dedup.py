@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import TrialState
 
-from cbam_bench.records import TrialAttrs
+from cbam_bench.search.finished import stored_attrs
 from cbam_bench.space import Space, iter_candidates, suggest_arch
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def holder(study: optuna.Study, trial: FrozenTrial, archid: str) -> FrozenTrial 
         t for t in study.get_trials(deepcopy=False, states=states) if t.number != trial.number and not is_duplicate(t)
     ]
     others.sort(key=lambda t: (_PREFERENCE[t.state], t.number))
-    return next((t for t in others if TrialAttrs.from_user_attrs(t.user_attrs).archid == archid), None)
+    return next((t for t in others if stored_attrs(t).archid == archid), None)
 
 
 def duplicate_reason(prior: FrozenTrial) -> str:
@@ -56,7 +56,7 @@ def duplicate_reason(prior: FrozenTrial) -> str:
 
 def is_duplicate(trial: FrozenTrial) -> bool:
     """Whether a trial stepped aside for another trial of its network (it never measured anything)."""
-    return trial.state == TrialState.FAIL and TrialAttrs.from_user_attrs(trial.user_attrs).reused_from is not None
+    return trial.state == TrialState.FAIL and stored_attrs(trial).reused_from is not None
 
 
 class _Fixed:
@@ -91,7 +91,7 @@ class Candidates:
         for t in study.get_trials(deepcopy=False):
             if is_duplicate(t):
                 continue
-            archid = TrialAttrs.from_user_attrs(t.user_attrs).archid
+            archid = stored_attrs(t).archid
             if archid is not None:
                 seen.add(archid)
             elif t.state == TrialState.WAITING:
