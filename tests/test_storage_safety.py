@@ -267,3 +267,29 @@ def test_a_study_name_must_be_a_word_of_the_stated_characters(name: str, tmp_pat
     assert result.exit_code == 2, result.output
     one_line_error(result, "--study", "allowed: 1-100 letters, digits")
     assert not db.exists()
+
+
+@pytest.mark.parametrize("lost_race", ["IntegrityError", "ProgrammingError"])
+def test_a_worker_that_loses_the_race_to_create_the_tables_retries(
+    lost_race: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers starting on a new PostgreSQL database both create Optuna's tables; the loser sees a
+    duplicate key (IntegrityError) or DuplicateObject (a ProgrammingError) and must simply open again."""
+    import optuna.storages
+    import sqlalchemy.exc
+
+    import cbam_bench.search.storage as search_storage
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def first_loses(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            error = getattr(sqlalchemy.exc, lost_race)
+            raise error("CREATE TABLE studies", {}, Exception('type "studydirection" already exists'))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", first_loses)
+    monkeypatch.setattr(search_storage.time, "sleep", lambda s: None)
+    storage = search_storage.open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert len(calls) == 2 and storage.get_all_studies() == []

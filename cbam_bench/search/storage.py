@@ -30,7 +30,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
     """An RDBStorage with heartbeats and retries of dead workers' trials; creates SQLite's folder."""
     import optuna
     from optuna.storages import RDBStorage
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     from cbam_bench.search.retries import RetryStaleTrial
 
@@ -53,8 +53,10 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> RDBStorage:
                     grace_period=2 * heartbeat_s,
                     heartbeat_stale_trial_callback=RetryStaleTrial(),
                 )
-            except (OperationalError, IntegrityError) as exc:
-                # Two workers creating the tables of a new database at once: the loser retries.
+            except (OperationalError, IntegrityError, ProgrammingError) as exc:
+                # Two workers creating the tables of a new database at once: the loser retries. PostgreSQL
+                # reports the lost race as a duplicate key, or as DuplicateObject (a ProgrammingError) when
+                # both create the same type or index.
                 if attempt == 2:
                     raise unusable(url, exc) from None
                 time.sleep(0.5 + attempt)
