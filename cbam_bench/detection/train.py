@@ -40,6 +40,16 @@ class DetectResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DetectEpoch:
+    """One finished epoch; `val` holds the validation COCO statistics when epochs are scored."""
+
+    epoch: int
+    loss: float  # mean total loss
+    seconds: float  # training only, scoring excluded
+    val: dict[str, float | None] | None = None
+
+
 def detector_spec(data: DetectData) -> DetectorSpec:
     return DetectorSpec(num_classes=len(data.categories), image_size=(data.image_size, data.image_size))
 
@@ -115,9 +125,14 @@ def train_detector(
     device: torch.device,
     data: DetectData | None = None,
     weights: str | Path | None = None,
-    on_epoch: Callable[[int, float, float], None] | None = None,
+    on_epoch: Callable[[DetectEpoch], None] | None = None,
+    score_epochs: bool = False,
 ) -> tuple[FasterRCNN, DetectResult]:
-    """Train `arch`'s detector under `spec`, then score val (and test) with COCOeval."""
+    """Train `arch`'s detector under `spec`, then score val (and test) with COCOeval.
+
+    `score_epochs` scores val after every epoch, not only the last, for a search's curve and early
+    stopping; the last epoch's score is the result's, so scoring every epoch adds epochs - 1 evaluations.
+    """
     data = data if data is not None else load_for(spec, device)
     model = initial_detector(arch, data, spec.seed, weights).to(device)
     model.train()
@@ -126,6 +141,7 @@ def train_detector(
     amp = autocast_dtype(spec.precision, device)
     per_epoch = max(1, len(data.train) // min(spec.batch_size, len(data.train)))
     step, losses, seconds = 0, [], []
+    detections, val = [], None
     for epoch in range(1, spec.epochs + 1):
         start = time.perf_counter()
         loss, step = _epoch(
@@ -139,13 +155,16 @@ def train_detector(
         )
         seconds.append(time.perf_counter() - start)
         losses.append(loss)
+        if score_epochs or epoch == spec.epochs:
+            detections = predict(model, data.val, data.categories)
+            val = coco_map(data.val.ground_truth, detections)
         if on_epoch is not None:
-            on_epoch(epoch, loss, seconds[-1])
-    detections = predict(model, data.val, data.categories)
+            on_epoch(DetectEpoch(epoch, loss, seconds[-1], val if score_epochs else None))
+    assert val is not None
     test = None if data.test is None else coco_map(data.test.ground_truth, predict(model, data.test, data.categories))
     batch = min(spec.batch_size, len(data.train))
     result = DetectResult(
-        val=coco_map(data.val.ground_truth, detections),
+        val=val,
         test=test,
         epoch_losses=losses,
         epoch_seconds=seconds,

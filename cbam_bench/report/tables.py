@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from cbam_bench.compare import Comparison
-from cbam_bench.metrics import METRICS
+from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TrialRecord
 from cbam_bench.report import plain
 from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
@@ -22,8 +22,10 @@ from cbam_bench.report.summary import StudySummary
 if TYPE_CHECKING:
     from cbam_bench.ablate import Ablation
 
-# The terminal shows these and any other objective of the study; exports show every measure.
-TABLE_METRICS = ("accuracy", "params", "macs", "latency_ms")
+# The terminal shows these, the study task's scores (detection: both mAPs) and any other objective
+# of the study; exports show every measure.
+TABLE_METRICS = ("params", "macs", "latency_ms")
+TABLE_SCORES = {"classification": ("accuracy",), "detection": ("map", "map50")}
 WRAPPING = ("attention", "placement", "note", "paper's row")
 
 
@@ -52,7 +54,8 @@ def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines:
 
 def _metrics(summary: StudySummary) -> list[str]:
     objectives = [o.metric for o in summary.study.objectives if o.metric in METRICS]
-    shown = [m for m in METRICS if m in TABLE_METRICS or m in objectives]
+    scores = TABLE_SCORES.get(summary.study.task, ())
+    shown = [m for m in METRICS if m in TABLE_METRICS or m in scores or m in objectives]
     if "latency_ratio" in objectives and "latency_ms" not in objectives:
         shown.remove("latency_ms")  # the ratio stands in for it, so the table still fits 80 columns; exports keep both
     return shown
@@ -278,10 +281,10 @@ def summary_lines(summary: StudySummary) -> list[str]:
         if summary.pick is None:
             lines.append(f"Within {caps}: no complete trial.")
         else:
-            p = summary.pick
+            p, score = summary.pick, TASK_SCORES[study.task][0]
             lines.append(
-                f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, "
-                f"accuracy {_value('accuracy', p.measure('accuracy') or 0.0)}."
+                f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, {score} "
+                f"{_value(score, p.measure(score) or 0.0)}."
             )
     if not study.usable:
         lines.append("No complete trial within budget yet: the front is empty.")
