@@ -29,7 +29,8 @@ TABLE_SCORES = {"classification": ("accuracy",), "detection": ("map", "map50")}
 WRAPPING = ("attention", "placement", "note", "paper's row")
 
 
-def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
+def rich_table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
+    """A table in the reports' style: the first `text_columns` left, numbers right, the caption below."""
     table = Table(
         title=title,
         caption="\n".join(caption_lines),
@@ -85,7 +86,7 @@ def front_table(summary: StudySummary) -> Table:
             "CI95: t interval of the mean accuracy over the seeds; not resolved: another trial "
             "dominates it within the intervals, so its place on the front may be the seeds' luck."
         )
-    table = _table(
+    table = rich_table(
         title,
         ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
         3,
@@ -167,7 +168,7 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
     ]
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
-    table = _table(title, headers, 3 if shared else 4, lines)
+    table = rich_table(title, headers, 3 if shared else 4, lines)
 
     def with_delta(metric: str, trial: TrialRecord, delta: float | None) -> str:
         text = cols[metric].cell(trial.measure(metric))
@@ -203,7 +204,7 @@ def ablation_table(ablation: Ablation) -> Table:
 
     plan, study = ablation.plan, ablation.study
     trials = [r.trial for r in ablation.rows if r.trial is not None]
-    cols = columns(trials, TABLE_METRICS)
+    cols = columns(trials, (*TABLE_SCORES["classification"], *TABLE_METRICS))
     space = plan.space
     epochs = f"{plan.epochs} epoch{'' if plan.epochs == 1 else 's'}"
     seeds = f"{plan.seeds} seed{'' if plan.seeds == 1 else 's'}"
@@ -215,7 +216,7 @@ def ablation_table(ablation: Ablation) -> Table:
         f"Paper: top-1 / top-5 error of {ABLATION_SETUP}, as printed (Woo et al., ECCV 2018); "
         "lower is better, while our Acc. is an accuracy: higher is better."
     )
-    table = _table(
+    table = rich_table(
         f"{plan.title}: ours against the paper's",
         [
             "#",
