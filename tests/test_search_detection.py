@@ -192,3 +192,19 @@ def test_an_option_of_classification_training_is_refused_for_a_detection_space(t
     assert result.exit_code == 2
     assert result.stderr.strip().startswith(f"error: --fused: does not apply to a detection space ({path}: task)")
     assert not storage.exists()
+
+
+@SLOW
+def test_compare_reads_a_detection_study_by_map_against_its_no_attention_trial(fake_study) -> None:
+    study, storage = fake_study
+    result = runner.invoke(app, ["compare", study.study_name, "--storage", storage, "--json"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    by_kind = {ArchSpec.from_dict(t.user_attrs["arch"]).attention.kind: t for t in study.trials}
+    base = [r for r in rows if r["is_baseline"]]
+    assert [r["map"] for r in base] == [pytest.approx(by_kind["none"].user_attrs["map"])]
+    for row in rows:
+        if not row["is_baseline"]:
+            assert row["delta"]["map"] == pytest.approx(row["map"] - base[0]["map"]) and "accuracy" not in row["delta"]
+    table = runner.invoke(app, ["compare", study.study_name, "--storage", storage], env={"COLUMNS": "120"})
+    assert "Δ mAP (pp)" in table.stdout and "Acc." not in table.stdout

@@ -136,10 +136,19 @@ def _signed(value: float | None, scale: float, digits: int, unit: str) -> str:
     return DASH if value is None else f"{value * scale:+.{digits}f}{unit}"
 
 
+# How a comparison names the score it compares: short name, what it is, its per-seed values.
+_COMPARED_SCORE = {
+    "accuracy": ("acc", "validation top-1", "accuracies"),
+    "map": ("mAP", "COCO mAP@[.5:.95] on the validation split", "mAPs"),
+}
+
+
 def compare_table(comparisons: Sequence[Comparison]) -> Table:
     """Each entry with its measures and, in brackets, their change against its baseline."""
     trials = [c.entry.trial for c in comparisons]
-    cols = {m: column(m, [t.measure(m) for t in trials]) for m in ("accuracy", "macs", "params", "latency_ms")}
+    score = comparisons[0].score if comparisons else "accuracy"
+    short, what, runs = _COMPARED_SCORE[score]
+    cols = {m: column(m, [t.measure(m) for t in trials]) for m in (score, "macs", "params", "latency_ms")}
     baselines = {c.baseline.ref for c in comparisons if c.baseline} | {
         c.entry.ref for c in comparisons if c.is_baseline
     }
@@ -150,22 +159,22 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         "trial",
         "attention",
         *([] if shared else ["vs"]),
-        cols["accuracy"].header,
-        "Δ acc (pp)",
+        cols[score].header,
+        f"Δ {short} (pp)",
         *(["CI95 (pp)", "excl. 0"] if seeded else []),
         *(cols[m].header for m in ("macs", "params", "latency_ms")),
     ]
     sources = sorted({c.interval_source for c in comparisons if c.interval_source})
     lines = [
-        "Acc.: validation top-1, mean over seeds. Δ acc: its change in percentage points. (+x%): change of MACs, "
-        "params and latency relative to the baseline.",
+        f"{METRICS[score].label}: {what}, mean over seeds. Δ {short}: its change in percentage points. (+x%): "
+        "change of MACs, params and latency relative to the baseline.",
         f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
-        "CI95: 95% Welch t interval of Δ acc from per-seed accuracies"
+        f"CI95: 95% Welch t interval of Δ {short} from per-seed {runs}"
         + (f" ({', '.join(sources)})" if sources else "")
         + ", shown when both sides have two or more seeds; "
         "excl. 0: the interval excludes 0, so the difference is resolved."
         if seeded
-        else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
+        else f"One seed per trial: no confidence interval of Δ {short} (search with --seeds 2 or more).",
     ]
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
     table = rich_table(title, headers, 3 if shared else 4, lines)
@@ -181,8 +190,8 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
             c.entry.ref,
             t.summary,
             *([] if shared else [vs]),
-            cols["accuracy"].cell(t.measure("accuracy")),
-            "baseline" if c.is_baseline else _signed(d.get("accuracy"), 100, 2, ""),
+            cols[score].cell(t.measure(score)),
+            "baseline" if c.is_baseline else _signed(d.get(score), 100, 2, ""),
             *(
                 [
                     DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
