@@ -208,3 +208,15 @@ def test_compare_reads_a_detection_study_by_map_against_its_no_attention_trial(f
             assert row["delta"]["map"] == pytest.approx(row["map"] - base[0]["map"]) and "accuracy" not in row["delta"]
     table = runner.invoke(app, ["compare", study.study_name, "--storage", storage], env={"COLUMNS": "120"})
     assert "Δ mAP (pp)" in table.stdout and "Acc." not in table.stdout
+
+
+@SLOW
+def test_confirm_retrains_detection_members_by_map(fake_study) -> None:
+    from cbam_bench.search.confirm import run_confirm
+
+    study, storage = fake_study
+    confirmation = run_confirm(storage, study.study_name, top=1, epochs=1, seeds=2, trainer=FAKE)
+    assert confirmation.confirmed
+    for member in confirmation.confirmed:
+        arch = ArchSpec.from_dict(member.trial.arch)
+        assert member.runs == {s: pytest.approx(fake_training.final_map(arch, s)) for s in (0, 1)}
