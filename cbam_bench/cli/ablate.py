@@ -103,6 +103,11 @@ def ablate(
 
         output.print_json({"storage": redact(storage), "tables": [a.to_dict() for a in ablations]})
         return
+    _print_tables(ablations)
+
+
+def _print_tables(ablations: list) -> None:
+    """Each table, then its verdict: the paper tables' ordering, or the detection rows against none."""
     from cbam_bench.ablate import verdict_lines
     from cbam_bench.ablate_detection import DetectionAblation
     from cbam_bench.ablate_detection import verdict_lines as detection_lines

@@ -170,14 +170,19 @@ def train_detector(
         epoch_seconds=seconds,
         images_per_s=statistics.median(per_epoch * batch / s for s in seconds),
         detections=detections,
-        extras={
-            "device": str(device),
-            "precision": "bf16" if amp is not None else "fp32",
-            "batch_size": batch,
-            "steps": step,
-            "train_images": len(data.train),
-            "val_images": len(data.val),
-            "test_images": 0 if data.test is None else len(data.test),
-        },
+        extras=_run_facts(data, device, amp, batch, step),
     )
     return model, result
+
+
+def _run_facts(data: DetectData, device: torch.device, amp: torch.dtype | None, batch: int, steps: int) -> dict:
+    """Where and on how much a run trained, as `detect --json` reports it."""
+    return {
+        "device": str(device),
+        "precision": "bf16" if amp is not None else "fp32",
+        "batch_size": batch,
+        "steps": steps,
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "test_images": 0 if data.test is None else len(data.test),
+    }

@@ -136,10 +136,7 @@ class _Checker:
         description = top.get("description", "")
         if not isinstance(description, str):
             self.bad("description", f"must be text; got {_show(description)}")
-        task = top.get("task", "classification")
-        if task not in TASKS:
-            self.bad("task", f"{_show(task)} is not allowed; allowed: {allowed(TASKS)}")
-            task = "classification"
+        task = self.task(top.get("task", TASKS[0]))
         backbone = self.backbone(top.get("backbone"), task)
         dataset = top.get("dataset", DEFAULT_DATASETS[task])
         if not isinstance(dataset, str) or not dataset:
@@ -185,6 +182,13 @@ class _Checker:
             confirm=confirm,
             task=task,
         )
+
+    def task(self, value: Any) -> str:
+        """The space's task; an unknown one is reported and read as the default, classification."""
+        if value in TASKS:
+            return value
+        self.bad("task", f"{_show(value)} is not allowed; allowed: {allowed(TASKS)}")
+        return TASKS[0]
 
     def name(self, value: Any) -> str:
         if isinstance(value, str) and STUDY_NAME.fullmatch(value):
