@@ -220,3 +220,14 @@ def test_confirm_retrains_detection_members_by_map(fake_study) -> None:
     for member in confirmation.confirmed:
         arch = ArchSpec.from_dict(member.trial.arch)
         assert member.runs == {s: pytest.approx(fake_training.final_map(arch, s)) for s in (0, 1)}
+
+
+@SLOW
+def test_train_from_a_detection_trial_is_refused_naming_the_study(fake_study) -> None:
+    study, storage = fake_study
+    ref = f"{study.study_name}:0"
+    result = runner.invoke(app, ["train", "--from-trial", ref, "--storage", storage], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(
+        f"error: --from-trial: study {study.study_name!r} is a detection study; train retrains classifiers"
+    )
