@@ -21,7 +21,7 @@ from cbam_bench.stats import Interval, MeanInterval, Sample, mean_interval, welc
 
 SCORES = ("map", "map50")
 # The parts of a trial's JSON item a row shows: the ablation's, with the mAPs for its accuracy.
-SHOWN = tuple(k for k in ABLATED if "accuracy" not in k) + ("map", "map50", "seed_maps")
+SHOWN = tuple(k for k in ABLATED if "accuracy" not in k) + ("map", "map50")
 
 
 def _seed_values(trial: TrialRecord, score: str) -> list[float]:
@@ -133,6 +133,7 @@ def _row_dict(row: DetectionRowResult, base: DetectionRowResult) -> dict[str, An
         "label": row.paper.label,
         "attention": row.attention.summary(),
         **(trial_item(t, keys=SHOWN) if t is not None else dict.fromkeys(SHOWN)),
+        "seed_maps": t.attrs.seed_maps if t is not None else None,
         **intervals,
         "map_vs_none_ci95": versus.to_dict() if versus else None,
         "paper_map": row.paper.map,

@@ -38,7 +38,6 @@ COMPARED = (
     "map50",
     "seeds",
     "seed_accuracies",
-    "seed_maps",
     "macs",
     "params",
     "latency_ms",

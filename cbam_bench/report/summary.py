@@ -90,7 +90,6 @@ def trial_item(trial: TrialRecord, rank: int | None = None, keys: Sequence[str] 
         "placement": placement_label(trial.arch),
         **{name: getattr(stored, name) for name in TRIAL_MEASURES},
         "seed_accuracies": stored.seed_accuracies,
-        "seed_maps": stored.seed_maps,
         "device": trial.device,
         "latency_setup": trial.latency_setup,
         "params_sampled": trial.params,
