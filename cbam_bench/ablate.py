@@ -37,6 +37,7 @@ TABLES = tuple(ABLATIONS)  # in the paper's order; "all" runs them in this order
 ALL = "all"
 # Table 6's question on a detector (cbam_bench.ablate_detection reads it); not part of "all".
 DETECTION_TABLE = "detection"
+PLANNABLE = (*TABLES, DETECTION_TABLE)  # what one plan may run
 # The parts of a trial's JSON item (report.summary.trial_item) that a row of the table shows.
 ABLATED = (
     "trial",
@@ -55,9 +56,9 @@ def tables_named(text: str) -> tuple[str, ...]:
     """'all' -> every table, a table name -> that table; anything else is bad input naming TABLE."""
     if text == ALL:
         return TABLES
-    if text in (*TABLES, DETECTION_TABLE):
+    if text in PLANNABLE:
         return (text,)
-    choices = [*TABLES, DETECTION_TABLE, ALL]
+    choices = [*PLANNABLE, ALL]
     raise SpecError("TABLE", f"{text!r} is not allowed{did_you_mean(text, choices)}; allowed: {allowed(choices)}")
 
 
@@ -111,9 +112,9 @@ def plan_ablation(
     """
     from cbam_bench.space import MAX_SEEDS, find_space, load_space
 
-    if table not in (*TABLES, DETECTION_TABLE):
+    if table not in PLANNABLE:
         tables_named(table)  # names what is allowed
-        raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed((*TABLES, DETECTION_TABLE))}")
+        raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed(PLANNABLE)}")
     if backbone is not None and backbone not in BACKBONES:
         raise SpecError(
             "--backbone",
@@ -125,9 +126,11 @@ def plan_ablation(
     shipped = load_space(find_space(space_of(table)))
     changes: dict[str, Any] = {}
     if backbone is not None:
-        problem = detection_backbone_problem(backbone) if shipped.task == "detection" else None
+        problem = (
+            detection_backbone_problem(backbone, "for the detection table") if shipped.task == "detection" else None
+        )
         if problem:
-            raise SpecError("--backbone", problem.replace("in a detection space", "for the detection table"))
+            raise SpecError("--backbone", problem)
         changes["backbone"] = backbone
     if dataset is not None:
         changes["dataset"] = dataset

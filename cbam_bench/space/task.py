@@ -63,8 +63,8 @@ def make_train_spec(task: str, dataset: str, fields: dict[str, Any]) -> TrainSpe
         raise
 
 
-def detection_backbone_problem(backbone: str) -> str | None:
+def detection_backbone_problem(backbone: str, where: str = "in a detection space") -> str | None:
     """Why a detector cannot take `backbone` (its pyramid taps ResNet stages); None when it can."""
     if backbone_info(backbone).family in DETECTION_FAMILIES:
         return None
-    return f"{backbone!r} is not allowed in a detection space; allowed: a ResNet or ResNeXt backbone"
+    return f"{backbone!r} is not allowed {where}; allowed: a ResNet or ResNeXt backbone"
