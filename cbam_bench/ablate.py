@@ -13,15 +13,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.compare import seed_sample
 from cbam_bench.errors import SpecError, allowed, check_int, did_you_mean
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, AblationRow
+from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, DETECTION_TITLE, AblationRow
 from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
 from cbam_bench.report.summary import trial_item
+from cbam_bench.space.task import detection_backbone_problem
 from cbam_bench.spec import MAX_EPOCHS, ArchSpec, AttentionSpec
 from cbam_bench.stats import Interval, welch_interval
 from cbam_bench.storage import DEFAULT_STORAGE
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 TABLES = tuple(ABLATIONS)  # in the paper's order; "all" runs them in this order
 ALL = "all"
+# Table 6's question on a detector (cbam_bench.ablate_detection reads it); not part of "all".
+DETECTION_TABLE = "detection"
+PLANNABLE = (*TABLES, DETECTION_TABLE)  # what one plan may run
 # The parts of a trial's JSON item (report.summary.trial_item) that a row of the table shows.
 ABLATED = (
     "trial",
@@ -51,9 +56,9 @@ def tables_named(text: str) -> tuple[str, ...]:
     """'all' -> every table, a table name -> that table; anything else is bad input naming TABLE."""
     if text == ALL:
         return TABLES
-    if text in TABLES:
+    if text in PLANNABLE:
         return (text,)
-    choices = [*TABLES, ALL]
+    choices = [*PLANNABLE, ALL]
     raise SpecError("TABLE", f"{text!r} is not allowed{did_you_mean(text, choices)}; allowed: {allowed(choices)}")
 
 
@@ -74,7 +79,7 @@ class AblationPlan:
 
     @property
     def title(self) -> str:
-        return ABLATION_TITLES[self.table]
+        return DETECTION_TITLE if self.table == DETECTION_TABLE else ABLATION_TITLES[self.table]
 
 
 def _study_name(shipped: Space, space: Space, epochs: int, seeds: int) -> str:
@@ -107,9 +112,9 @@ def plan_ablation(
     """
     from cbam_bench.space import MAX_SEEDS, find_space, load_space
 
-    if table not in TABLES:
+    if table not in PLANNABLE:
         tables_named(table)  # names what is allowed
-        raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed(TABLES)}")
+        raise SpecError("TABLE", f"plan one table at a time; allowed: {allowed(PLANNABLE)}")
     if backbone is not None and backbone not in BACKBONES:
         raise SpecError(
             "--backbone",
@@ -121,13 +126,18 @@ def plan_ablation(
     shipped = load_space(find_space(space_of(table)))
     changes: dict[str, Any] = {}
     if backbone is not None:
+        problem = (
+            detection_backbone_problem(backbone, "for the detection table") if shipped.task == "detection" else None
+        )
+        if problem:
+            raise SpecError("--backbone", problem)
         changes["backbone"] = backbone
     if dataset is not None:
         changes["dataset"] = dataset
         try:
             changes["train"] = dataclasses.replace(shipped.train, dataset=dataset)
-        except SpecError as exc:  # a TrainSpec that checks dataset names says train.dataset
-            raise exc.rekeyed("--" + exc.key.removeprefix("train.")) from None
+        except SpecError as exc:  # the spec that checks dataset names says train.dataset or detect.dataset
+            raise exc.rekeyed("--dataset") from None
     # The stored copy of the file says what the study really holds.
     source = {**shipped.source, **{k: v for k, v in changes.items() if k != "train"}}
     space = dataclasses.replace(shipped, **changes, source=source)
@@ -378,8 +388,10 @@ def run_ablation(
     trainer: Trainer | None = None,
     observer: SearchObserver | None = None,
     cheap_cache: dict[tuple[str, LatencySetup], TrialAttrs] | None = None,
-) -> Ablation:
-    """Run (or resume) the table's grid study: every row once, `plan.seeds` times; then read it.
+    read: Callable[[AblationPlan, StudyRecords], Any] | None = None,
+) -> Any:
+    """Run (or resume) the table's grid study: every row once, `plan.seeds` times; then read it
+    (read_ablation, unless `read` says otherwise: the detection table's reading).
 
     A study that already has every row only prints. `cheap_cache` may be shared by the tables of
     one process (Table 3 repeats networks of Tables 1 and 2).
@@ -401,4 +413,4 @@ def run_ablation(
         observer=observer,
         cheap_cache=cheap_cache,
     )
-    return read_ablation(plan, records_from_study(study, redact(storage)))
+    return (read or read_ablation)(plan, records_from_study(study, redact(storage)))

@@ -1,4 +1,5 @@
-"""Trials side by side against a baseline: what attention buys (accuracy) and what it costs.
+"""Trials side by side against a baseline: what attention buys (accuracy, or a detector's mAP:
+the study task's primary score) and what it costs.
 
 Deltas are relative to a baseline trial: by default the no-attention trial of the same network
 (backbone, width, input size, classes) on the same dataset, so "+CBAM" is always read against
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cbam_bench.errors import StudyError
+from cbam_bench.metrics import TASK_SCORES
 from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.stats import Interval, Sample, welch_interval
 
@@ -32,7 +34,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One entry against its baseline. Delta accuracy is a difference of fractions; the rest are %."""
+    """One entry against its baseline. Delta `score` (accuracy, or map for detection) is a difference
+    of fractions; the rest are %."""
 
     entry: Entry
     baseline: Entry | None
@@ -41,6 +44,7 @@ class Comparison:
     interval_source: str | None = None
     notes: tuple[str, ...] = ()
     is_baseline: bool = False
+    score: str = "accuracy"
 
 
 def parse_target(text: str) -> tuple[str, int | None]:
@@ -69,8 +73,13 @@ def trial_entry(study: StudyRecords, number: int, text: str) -> Entry:
     return Entry(study, trial)
 
 
-def seed_sample(trial: TrialRecord) -> tuple[Sample, str] | None:
-    """Per-seed accuracies when stored, else mean/std/seeds (std taken as ddof=1); None with one seed."""
+def seed_sample(trial: TrialRecord, score: str = "accuracy") -> tuple[Sample, str] | None:
+    """Per-seed values of `score` when stored (accuracy: seed_accuracies, detection's map or map50:
+    seed_maps), else for accuracy mean/std/seeds (std taken as ddof=1); None with one seed."""
+    if score != "accuracy":
+        runs = (trial.attrs.seed_maps or {}).get(score)
+        ok = isinstance(runs, list) and len(runs) >= 2 and all(isinstance(v, (int, float)) for v in runs)
+        return (Sample.of([float(v) for v in runs]), "seed_maps") if ok else None
     runs = trial.attrs.seed_accuracies
     if runs is not None and len(runs) >= 2 and all(isinstance(v, (int, float)) for v in runs):
         return Sample.of([float(v) for v in runs]), "seed_accuracies"
@@ -116,15 +125,19 @@ def _pct(value: float | None, base: float | None) -> float | None:
 
 def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     """Deltas of entry against baseline, and a Welch interval when both have two or more seeds."""
+    score = TASK_SCORES[entry.study.task][0]
     if baseline is not None and baseline.ref == entry.ref:
-        return Comparison(entry, None, is_baseline=True)
+        return Comparison(entry, None, is_baseline=True, score=score)
     if baseline is None:
         return Comparison(
-            entry, None, notes=("no baseline: no no-attention trial of this network; name one with --baseline",)
+            entry,
+            None,
+            notes=("no baseline: no no-attention trial of this network; name one with --baseline",),
+            score=score,
         )
     a, b = entry.trial, baseline.trial
     notes: list[str] = []
-    acc, base_acc = a.measure("accuracy"), b.measure("accuracy")
+    acc, base_acc = a.measure(score), b.measure(score)
     latency = _pct(a.measure("latency_ms"), b.measure("latency_ms"))
     where_a, where_b = a.latency_label, b.latency_label
     if where_a and where_b and where_a != where_b:
@@ -133,17 +146,17 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     if entry.study.dataset and baseline.study.dataset and entry.study.dataset != baseline.study.dataset:
         notes.append(f"different datasets: {entry.study.dataset} and {baseline.study.dataset}")
     delta = {
-        "accuracy": None if acc is None or base_acc is None else acc - base_acc,
+        score: None if acc is None or base_acc is None else acc - base_acc,
         "macs_pct": _pct(a.measure("macs"), b.measure("macs")),
         "params_pct": _pct(a.measure("params"), b.measure("params")),
         "latency_pct": latency,
     }
-    sa, sb = seed_sample(a), seed_sample(b)
+    sa, sb = seed_sample(a, score), seed_sample(b, score)
     interval = source = None
     if sa and sb:
         interval = welch_interval(sa[0], sb[0])
         source = sa[1] if sa[1] == sb[1] else f"{sa[1]} / {sb[1]}"
-    return Comparison(entry, baseline, delta, interval, source, tuple(notes))
+    return Comparison(entry, baseline, delta, interval, source, tuple(notes), score=score)
 
 
 def resolve(targets: list[str], studies: dict[str, StudyRecords]) -> list[Entry]:

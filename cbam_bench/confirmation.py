@@ -18,11 +18,13 @@ from typing import Any
 
 from cbam_bench import pareto
 from cbam_bench.errors import StudyError
+from cbam_bench.metrics import TASK_SCORES
 from cbam_bench.records import StudyRecords, TrialRecord, records_from_study
 from cbam_bench.stats import MeanInterval, kendall_tau, mean_interval
 
 SUFFIX = "-confirm"
-RANKED_BY = ("accuracy", "top5")  # first objectives a confirmation can retrain and compare
+# First objectives a confirmation can retrain and compare: the scores of every task.
+RANKED_BY = tuple(m for scores in TASK_SCORES.values() for m in scores)
 
 
 def confirm_name(study: str) -> str:
@@ -97,7 +99,8 @@ class Confirmation:
         knees = [pareto.knee_trial(v) for v in views]
         out["knee"] = (knees[0].number if knees[0] else None, knees[1].number if knees[1] else None)
         if self.study.budgets:
-            chosen = [pareto.pick_under_budget(v.trials, self.study.budgets) for v in views]
+            score = TASK_SCORES[self.study.task][0]
+            chosen = [pareto.pick_under_budget(v.trials, self.study.budgets, score) for v in views]
             out["pick"] = (chosen[0].number if chosen[0] else None, chosen[1].number if chosen[1] else None)
         return out
 

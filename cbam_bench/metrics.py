@@ -43,6 +43,15 @@ METRICS: dict[str, Metric] = {
         Metric(
             "top5", "max", "Top-5", "%", "validation top-5, mean over seeds (stored as a fraction, shown as %)", 1.0
         ),
+        Metric(
+            "map",
+            "max",
+            "mAP",
+            "%",
+            "COCO mAP@[.5:.95], pycocotools' COCOeval (bbox) on the validation split, mean over seeds",
+            1.0,
+        ),
+        Metric("map50", "max", "mAP@.5", "%", "COCO mAP at IoU 0.5, as map otherwise", 1.0),
         Metric("test_accuracy", "max", "Test acc.", "%", "test-split top-1, never used for selection", 1.0),
         Metric("test_top5", "max", "Test top-5", "%", "test-split top-5, never used for selection", 1.0),
         Metric("params", "min", "Params", "count", "every parameter, exact", 0.0),
@@ -80,7 +89,30 @@ METRICS: dict[str, Metric] = {
 }
 
 # What a search may optimise.
-OBJECTIVE_METRICS = ("accuracy", "top5", "macs", "params", "latency_ms", "latency_ratio", "elementwise_ops")
+OBJECTIVE_METRICS = (
+    "accuracy",
+    "top5",
+    "map",
+    "map50",
+    "macs",
+    "params",
+    "latency_ms",
+    "latency_ratio",
+    "elementwise_ops",
+)
+# The scores only training gives, by the task a search space names (`task:`); every other
+# objective is a cost, measured alike for both. The first is the task's primary score: the one a
+# trial's per-epoch curve follows unless the first objective is another of the task's scores.
+TASK_SCORES = {"classification": ("accuracy", "top5"), "detection": ("map", "map50")}
+TASKS = tuple(TASK_SCORES)
+
+
+def task_objectives(task: str) -> tuple[str, ...]:
+    """The objectives a space of `task` may name: its scores and every cost."""
+    others = {m for t, scores in TASK_SCORES.items() if t != task for m in scores}
+    return tuple(m for m in OBJECTIVE_METRICS if m not in others)
+
+
 # What a user may cap with --budget (only what is known before training can rule a candidate out)
 # is cbam_bench.records.BUDGET_METRICS, derived from the stored record's fields.
 

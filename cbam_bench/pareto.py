@@ -197,8 +197,11 @@ def knee_trial(study: StudyRecords, front: list[TrialRecord] | None = None) -> T
     return front[knee([as_minimised(t, study.objectives) for t in front])]
 
 
-def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) -> TrialRecord | None:
-    """The most accurate usable trial whose every budgeted measure is stored and within its cap.
+def pick_under_budget(
+    trials: Sequence[TrialRecord], budgets: dict[str, float], score: str = "accuracy"
+) -> TrialRecord | None:
+    """The usable trial with the highest `score` (the study task's primary score: accuracy, or
+    detection's map) whose every budgeted measure is stored and within its cap.
 
     Ties go to fewer MACs, then lower latency, then fewer parameters, then the earlier trial.
     """
@@ -206,7 +209,7 @@ def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) 
     def within(t: TrialRecord) -> bool:
         return all((v := t.measure(m)) is not None and v <= cap for m, cap in budgets.items())
 
-    candidates = [t for t in trials if t.usable and t.attrs.accuracy is not None and within(t)]
+    candidates = [t for t in trials if t.usable and t.measure(score) is not None and within(t)]
     if not candidates:
         return None
 
@@ -216,5 +219,5 @@ def pick_under_budget(trials: Sequence[TrialRecord], budgets: dict[str, float]) 
 
     return min(
         candidates,
-        key=lambda t: (-(t.attrs.accuracy or 0.0), cost(t, "macs"), cost(t, "latency_ms"), cost(t, "params"), t.number),
+        key=lambda t: (-(t.measure(score) or 0.0), cost(t, "macs"), cost(t, "latency_ms"), cost(t, "params"), t.number),
     )

@@ -59,6 +59,8 @@ class TrialAttrs:
     accuracy: float | None = _key(TRAINED, "number", column=True)  # validation top-1, mean over seeds
     accuracy_std: float | None = _key(TRAINED, "number", column=True)  # sample std over seeds, 0 for one
     top5: float | None = _key(TRAINED, "number", column=True)
+    map: float | None = _key(TRAINED, "number", column=True)  # detection: COCO mAP@[.5:.95] on val, mean over seeds
+    map50: float | None = _key(TRAINED, "number", column=True)  # detection: mAP at IoU .5, mean over seeds
     test_accuracy: float | None = _key(TRAINED, "number", column=True)  # None unless every seed had a test split
     test_top5: float | None = _key(TRAINED, "number", column=True)
     seeds: int | None = _key(IDENTITY, "int", column=True)  # seeds the plan trains each candidate with
@@ -71,6 +73,7 @@ class TrialAttrs:
     train_s: float | None = _key(TRAINED, "number", column=True)  # every seed's training, summed
     images_per_s: float | None = _key(TRAINED, "number", column=True)
     seed_accuracies: list[float] | None = _key(TRAINED, "list")
+    seed_maps: dict[str, list[float]] | None = _key(TRAINED, "dict")  # detection: {"map": [...], "map50": [...]}
     epochs: int | None = _key(TRAINED, "int")
     weights_artifact: str | None = _key(TRAINED, "str")  # Optuna artifact id of the first seed's weights
     weights_bytes: int | None = _key(TRAINED, "int")  # that file's size
@@ -82,7 +85,7 @@ class TrialAttrs:
     feasible: bool | None = _key(VERDICT, "bool")
     constraints: list[float] | None = _key(VERDICT, "list")  # measure - budget per budget; <= 0 within
     reused_from: int | None = _key(OUTCOME, "int")
-    curve: list[float] | None = _key(OUTCOME, "list")  # validation top-1 per epoch of the first seed
+    curve: list[float] | None = _key(OUTCOME, "list")  # the first seed's validation score per epoch (top-1, or mAP)
     stopped_at_epoch: int | None = _key(OUTCOME, "int")
     stopped_reason: str | None = _key(OUTCOME, "str")
     fail_reason: str | None = _key(OUTCOME, "str")
@@ -245,6 +248,7 @@ class StudyRecords:
     backbone: str | None = None
     storage: str | None = None
     train: dict[str, Any] | None = None  # the training recipe every trial used (TrainSpec fields), if stored
+    task: str = "classification"  # or detection (metrics.TASK_SCORES says which scores it has)
 
     @property
     def usable(self) -> list[TrialRecord]:
@@ -301,6 +305,7 @@ def records_from_stored(study: StoredStudy, storage: str | None = None) -> Study
         backbone=attrs.get("backbone"),
         storage=storage,
         train=dict(attrs["train"]) if isinstance(attrs.get("train"), dict) else None,
+        task=str(attrs.get("task", "classification")),
     )
 
 

@@ -96,6 +96,11 @@ def parse_ref(text: str) -> tuple[str, int]:
 
 def _recipe(study: StudyRecords) -> tuple[TrainSpec, str | None]:
     """The study's stored recipe; the defaults on its dataset (with a note) when it stores none."""
+    if study.task != "classification":
+        raise StudyError(
+            f"{OPTION}: study {study.name!r} is a {study.task} study; train retrains classifiers, "
+            "so retrain its trial with `cbam-bench detect` and the trial's attention options"
+        )
     try:
         if study.train is not None:
             return TrainSpec.from_dict(study.train), None

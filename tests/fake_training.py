@@ -3,7 +3,8 @@
 Accuracy is a fixed function of the network and the seed, so tests can compute what a study must
 record. In a separate process, select it with CBAM_BENCH_TRAINER=fake_training (tests/ on
 PYTHONPATH); FAKE_EPOCH_S makes every epoch sleep, FAKE_FAIL_KIND makes every candidate of that
-attention kind fail with a non-finite loss, FAKE_CALLS names a file that gets one line per train().
+attention kind fail with a non-finite loss, FAKE_CALLS names a file that gets one line per train(). The detect_* functions are the same
+contract for a detection space (map = final_accuracy / 2, map50 = map + 0.2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable
 
 from cbam_bench.data import DatasetInfo
+from cbam_bench.detection.recipe import DetectSpec
+from cbam_bench.detection.train import DetectEpoch, DetectResult
 from cbam_bench.errors import DataError
 from cbam_bench.spec import ArchSpec, TrainSpec
 from cbam_bench.train import EpochReport, TrainingError, TrainResult
@@ -71,4 +74,44 @@ def train(arch: ArchSpec, spec: TrainSpec, *, on_epoch: Callable[[EpochReport], 
         epoch_seconds=[0.01] * spec.epochs,
         images_per_s=1000.0 + spec.seed,
         wall_s=0.05,
+    )
+
+
+# --- detection: the same contract for a `task: detection` space, prefixed detect_ ---------------
+
+
+def detect_dataset_info(spec: DetectSpec) -> DatasetInfo:
+    if spec.dataset != "digits-detect":
+        raise DataError(f"--dataset: {spec.dataset!r} is not available to the fake trainer")
+    return DatasetInfo(spec.dataset, 10, 1, spec.image_size)
+
+
+def detect_fit_arch(arch: ArchSpec, spec: DetectSpec) -> ArchSpec:
+    info = detect_dataset_info(spec)
+    return dataclasses.replace(arch, num_classes=10, in_channels=1, input_size=info.image_size)
+
+
+def final_map(arch: ArchSpec, seed: int) -> float:
+    """Half of final_accuracy: mAP@[.5:.95]; mAP@.5 is 0.2 above it."""
+    return final_accuracy(arch, seed) / 2
+
+
+def detect_train(
+    arch: ArchSpec, spec: DetectSpec, *, on_epoch: Callable[[DetectEpoch], None] | None = None
+) -> DetectResult:
+    arch = detect_fit_arch(arch, spec)
+    final = final_map(arch, spec.seed)
+    for epoch in range(1, spec.epochs + 1):
+        if os.environ.get("FAKE_FAIL_KIND") == arch.attention.kind:
+            raise TrainingError(f"step 3: the loss is nan (lr {spec.lr})")
+        val = {"map": final * epoch / spec.epochs, "map50": final * epoch / spec.epochs + 0.2}
+        if on_epoch is not None:
+            on_epoch(DetectEpoch(epoch, 1.0 / epoch, 0.01, val))
+    return DetectResult(
+        val={"map": final, "map50": final + 0.2},
+        test=None,
+        epoch_losses=[1.0 / e for e in range(1, spec.epochs + 1)],
+        epoch_seconds=[0.01] * spec.epochs,
+        images_per_s=100.0 + spec.seed,
+        detections=[],
     )

@@ -155,7 +155,7 @@ def test_a_plan_names_its_study_after_the_space_and_what_departs_from_it() -> No
     [
         (
             lambda: tables_named("chanel"),
-            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all",
+            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, detection, all",
         ),
         (
             lambda: plan_ablation("channel", backbone="resnet5"),

@@ -134,7 +134,7 @@ def test_running_again_resumes_and_prints_the_tables(ran) -> None:
     [
         (
             ["chanel"],
-            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, all",
+            "TABLE: 'chanel' is not allowed (did you mean 'channel'?); allowed: channel, spatial, arrangement, detection, all",
         ),
         (["all", "--backbone", "resnet5"], "--backbone: 'resnet5' is not allowed (did you mean 'resnet50'?)"),
         (["all", "--dataset", "cifar10"], "--dataset: 'cifar10' is not available to the fake trainer"),

@@ -56,6 +56,8 @@ def test_key_lists_are_the_record_fields_by_group() -> None:
         "accuracy",
         "accuracy_std",
         "top5",
+        "map",
+        "map50",
         "test_accuracy",
         "test_top5",
         "seeds",

@@ -35,6 +35,8 @@ COMPARED = (
     "archid",
     "accuracy",
     "accuracy_std",
+    "map",
+    "map50",
     "seeds",
     "seed_accuracies",
     "macs",
@@ -123,11 +125,13 @@ def _conventions() -> dict[str, str]:
 
     return {
         "delta.accuracy": "difference of validation top-1 accuracy, as a fraction (0.01 = 1 percentage point)",
+        "delta.map": "detection studies: difference of validation COCO mAP@[.5:.95], as a fraction",
         "delta.macs_pct": "MACs relative to the baseline, in %; " + METRICS["macs"].convention,
         "delta.params_pct": "parameters relative to the baseline, in %",
         "delta.latency_pct": "latency relative to the baseline, in %; null when the two were timed under "
         "different latency set-ups (device, threads, batch, dtype)",
-        "ci95": "95% Welch t interval of delta.accuracy from per-seed accuracies; null with fewer than two seeds a side",
+        "ci95": "95% Welch t interval of delta.accuracy (delta.map) from per-seed accuracies (mAPs); "
+        "null with fewer than two seeds a side",
     }
 
 

@@ -424,8 +424,10 @@ def _report(net: Any, arch: Any, spec: DetectSpec, result: DetectResult, data: A
 
 
 def _epoch_printer(epochs: int) -> Any:
-    def show(epoch: int, loss: float, seconds: float) -> None:
-        output.stderr().print(f"epoch {epoch}/{epochs}: train loss {loss:.4f}, {seconds:.1f} s", markup=False)
+    def show(report: Any) -> None:
+        output.stderr().print(
+            f"epoch {report.epoch}/{epochs}: train loss {report.loss:.4f}, {report.seconds:.1f} s", markup=False
+        )
 
     return show
 

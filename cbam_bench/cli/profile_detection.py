@@ -6,9 +6,10 @@ from dataclasses import asdict
 
 from cbam_bench.cli import output
 from cbam_bench.errors import SpecError
+from cbam_bench.metrics import TASKS
 from cbam_bench.spec import ArchSpec
 
-TASKS = ("classification", "detection")
+__all__ = ["TASKS", "parse_input_size", "profile_detection"]
 DETECT_INPUT = 96  # digits-detect's canvas, the built-in detection set
 DETECT_CLASSES = 10
 CAPTION = (

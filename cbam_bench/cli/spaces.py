@@ -29,6 +29,7 @@ def _overview(space: Any) -> dict[str, Any]:
         "name": space.name,
         "path": space.path,
         "description": space.description,
+        "task": space.task,
         "backbone": space.backbone,
         "dataset": space.dataset,
         "objectives": [str(o) for o in space.objectives],
@@ -118,6 +119,7 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
     es = loaded.early_stop
     settings = [
         ["file", loaded.path],
+        ["task", loaded.task],
         ["backbone", loaded.backbone],
         ["dataset", loaded.dataset],
         ["objectives", ", ".join(overview["objectives"])],
@@ -133,7 +135,8 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
         ],
         [
             "training",
-            f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, {loaded.train.schedule}",
+            f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, "
+            + getattr(loaded.train, "schedule", "warm-up then cosine (detection)"),
         ],
         ["latency", f"batch {loaded.latency.batch} on {loaded.latency.device}, median of {loaded.latency.repeats}"],
     ]

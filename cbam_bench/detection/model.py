@@ -20,6 +20,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from cbam_bench.detection.recipe import DETECTION_FAMILIES
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model, load_backbone_weights
 from cbam_bench.models.catalog import backbone_info
@@ -47,7 +48,7 @@ class DetectorSpec:
 
 def check_detection_backbone(arch: ArchSpec) -> None:
     """SpecError unless the backbone has the stages a feature pyramid taps (the ResNet families)."""
-    if backbone_info(arch.backbone).family not in ("resnet", "cifar_resnet"):
+    if backbone_info(arch.backbone).family not in DETECTION_FAMILIES:
         raise SpecError(
             "MODEL", f"{arch.backbone!r} is not allowed for detection; allowed: a ResNet or ResNeXt backbone"
         )

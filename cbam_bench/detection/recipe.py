@@ -16,6 +16,8 @@ from cbam_bench.errors import check_choice, check_int, check_number
 from cbam_bench.spec import DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_IMAGE_SIZE, MAX_IMAGES, MAX_SEED, PRECISIONS
 
 DEFAULT_WIDTH = 0.5  # the detect command's backbone width when --width is not given
+# Backbone families whose stages a feature pyramid taps (models.catalog's family names).
+DETECTION_FAMILIES = ("resnet", "cifar_resnet")
 
 
 @dataclass(frozen=True)

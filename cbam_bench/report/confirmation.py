@@ -6,6 +6,7 @@ from rich import box
 from rich.table import Table
 
 from cbam_bench.confirmation import Confirmation
+from cbam_bench.metrics import METRICS
 from cbam_bench.report.format import DASH, placement_label
 
 
@@ -13,9 +14,16 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
+def score_word(c: Confirmation) -> str:
+    """What the confirmation retrains for: accuracy, or a detection study's first objective (mAP, mAP@.5)."""
+    if c.study.task == "classification" or not c.study.objectives:
+        return "accuracy"
+    return METRICS[c.study.objectives[0].metric].label
+
+
 def confirmation_table(c: Confirmation) -> Table:
     """One row per member: its search accuracy, each confirmed run, mean ± std and the 95 % interval."""
-    title = f"Confirmation of {c.study.name}: {c.epochs} epochs x {c.seeds} seed(s) (accuracy, %)"
+    title = f"Confirmation of {c.study.name}: {c.epochs} epochs x {c.seeds} seed(s) ({score_word(c)}, %)"
     table = Table(
         title=title,
         title_justify="left",
@@ -55,12 +63,12 @@ def confirmation_lines(c: Confirmation) -> list[str]:
     names = {"knee": "knee", "pick": "budget pick"}
     parts = [_pick_line(names[k], pair) for k, pair in picks.items()]
     lines = [
-        f"Rank agreement, search against confirmed accuracy: Kendall's tau {shown} over n = {len(ranked)} "
+        f"Rank agreement, search against confirmed {score_word(c)}: Kendall's tau {shown} over n = {len(ranked)} "
         f"members; among them, {'; '.join(parts)}."
     ]
     if c.held is False:
         lines.append(
             "The short-run ranking did not hold: the confirmation orders these networks differently "
-            "from the search, so act on the confirmed accuracy."
+            f"from the search, so act on the confirmed {score_word(c)}."
         )
     return lines

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cbam_bench.files import write_atomic
-from cbam_bench.metrics import METRICS
+from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_document, placement_label
 from cbam_bench.report.summary import StudySummary, trial_item
@@ -25,7 +25,7 @@ from cbam_bench.report.summary import StudySummary, trial_item
 FORMATS = ("csv", "json", "md", "latex")
 # The file names each format is written under; an existing file is replaced only if it has one.
 SUFFIXES = {"csv": (".csv", ".txt"), "json": (".json",), "md": (".md", ".markdown", ".txt"), "latex": (".tex",)}
-PAPER_METRICS = ("accuracy", "top5", "params", "macs", "elementwise_ops", "latency_ms")
+PAPER_COSTS = ("params", "macs", "elementwise_ops", "latency_ms")  # after the study task's scores
 _STATUS_WORD = {
     "reused": "reused",
     "infeasible": "over budget",
@@ -135,7 +135,7 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
     """Headers, cells and caption sentences shared by the Markdown and LaTeX tables."""
     study = summary.study
     trials = ordered(summary, front_only)
-    cols = columns(trials, PAPER_METRICS)
+    cols = columns(trials, (*TASK_SCORES[study.task], *PAPER_COSTS))
     knee = summary.knee.number if summary.knee else None
     seeded = any(t.number in summary.intervals for t in trials)
     headers = [

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from cbam_bench import pareto
-from cbam_bench.metrics import METRICS
+from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TRIAL_MEASURES, StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
 from cbam_bench.stats import MeanInterval
@@ -68,7 +68,7 @@ def summarize(
         normalized_hypervolume=pareto.normalized_hypervolume(study, ref, volume),
         knee=pareto.knee_trial(study, front),
         budgets=dict(budgets or {}),
-        pick=pareto.pick_under_budget(study.trials, budgets) if budgets else None,
+        pick=pareto.pick_under_budget(study.trials, budgets, TASK_SCORES[study.task][0]) if budgets else None,
         intervals=intervals_of(study.trials),
         unresolved=unresolved(study, front),
     )

@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from cbam_bench.compare import Comparison
-from cbam_bench.metrics import METRICS
+from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TrialRecord
 from cbam_bench.report import plain
 from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
@@ -22,12 +22,15 @@ from cbam_bench.report.summary import StudySummary
 if TYPE_CHECKING:
     from cbam_bench.ablate import Ablation
 
-# The terminal shows these and any other objective of the study; exports show every measure.
-TABLE_METRICS = ("accuracy", "params", "macs", "latency_ms")
+# The terminal shows these, the study task's scores (detection: both mAPs) and any other objective
+# of the study; exports show every measure.
+TABLE_METRICS = ("params", "macs", "latency_ms")
+TABLE_SCORES = {"classification": ("accuracy",), "detection": ("map", "map50")}
 WRAPPING = ("attention", "placement", "note", "paper's row")
 
 
-def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
+def rich_table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
+    """A table in the reports' style: the first `text_columns` left, numbers right, the caption below."""
     table = Table(
         title=title,
         caption="\n".join(caption_lines),
@@ -52,7 +55,8 @@ def _table(title: str, headers: Sequence[str], text_columns: int, caption_lines:
 
 def _metrics(summary: StudySummary) -> list[str]:
     objectives = [o.metric for o in summary.study.objectives if o.metric in METRICS]
-    shown = [m for m in METRICS if m in TABLE_METRICS or m in objectives]
+    scores = TABLE_SCORES.get(summary.study.task, ())
+    shown = [m for m in METRICS if m in TABLE_METRICS or m in scores or m in objectives]
     if "latency_ratio" in objectives and "latency_ms" not in objectives:
         shown.remove("latency_ms")  # the ratio stands in for it, so the table still fits 80 columns; exports keep both
     return shown
@@ -82,7 +86,7 @@ def front_table(summary: StudySummary) -> Table:
             "CI95: t interval of the mean accuracy over the seeds; not resolved: another trial "
             "dominates it within the intervals, so its place on the front may be the seeds' luck."
         )
-    table = _table(
+    table = rich_table(
         title,
         ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
         3,
@@ -132,10 +136,19 @@ def _signed(value: float | None, scale: float, digits: int, unit: str) -> str:
     return DASH if value is None else f"{value * scale:+.{digits}f}{unit}"
 
 
+# How a comparison names the score it compares: short name, what it is, its per-seed values.
+_COMPARED_SCORE = {
+    "accuracy": ("acc", "validation top-1", "accuracies"),
+    "map": ("mAP", "COCO mAP@[.5:.95] on the validation split", "mAPs"),
+}
+
+
 def compare_table(comparisons: Sequence[Comparison]) -> Table:
     """Each entry with its measures and, in brackets, their change against its baseline."""
     trials = [c.entry.trial for c in comparisons]
-    cols = {m: column(m, [t.measure(m) for t in trials]) for m in ("accuracy", "macs", "params", "latency_ms")}
+    score = comparisons[0].score if comparisons else "accuracy"
+    short, what, runs = _COMPARED_SCORE[score]
+    cols = {m: column(m, [t.measure(m) for t in trials]) for m in (score, "macs", "params", "latency_ms")}
     baselines = {c.baseline.ref for c in comparisons if c.baseline} | {
         c.entry.ref for c in comparisons if c.is_baseline
     }
@@ -146,25 +159,25 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         "trial",
         "attention",
         *([] if shared else ["vs"]),
-        cols["accuracy"].header,
-        "Δ acc (pp)",
+        cols[score].header,
+        f"Δ {short} (pp)",
         *(["CI95 (pp)", "excl. 0"] if seeded else []),
         *(cols[m].header for m in ("macs", "params", "latency_ms")),
     ]
     sources = sorted({c.interval_source for c in comparisons if c.interval_source})
     lines = [
-        "Acc.: validation top-1, mean over seeds. Δ acc: its change in percentage points. (+x%): change of MACs, "
-        "params and latency relative to the baseline.",
+        f"{METRICS[score].label}: {what}, mean over seeds. Δ {short}: its change in percentage points. (+x%): "
+        "change of MACs, params and latency relative to the baseline.",
         f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
-        "CI95: 95% Welch t interval of Δ acc from per-seed accuracies"
+        f"CI95: 95% Welch t interval of Δ {short} from per-seed {runs}"
         + (f" ({', '.join(sources)})" if sources else "")
         + ", shown when both sides have two or more seeds; "
         "excl. 0: the interval excludes 0, so the difference is resolved."
         if seeded
-        else "One seed per trial: no confidence interval of Δ acc (search with --seeds 2 or more).",
+        else f"One seed per trial: no confidence interval of Δ {short} (search with --seeds 2 or more).",
     ]
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
-    table = _table(title, headers, 3 if shared else 4, lines)
+    table = rich_table(title, headers, 3 if shared else 4, lines)
 
     def with_delta(metric: str, trial: TrialRecord, delta: float | None) -> str:
         text = cols[metric].cell(trial.measure(metric))
@@ -177,8 +190,8 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
             c.entry.ref,
             t.summary,
             *([] if shared else [vs]),
-            cols["accuracy"].cell(t.measure("accuracy")),
-            "baseline" if c.is_baseline else _signed(d.get("accuracy"), 100, 2, ""),
+            cols[score].cell(t.measure(score)),
+            "baseline" if c.is_baseline else _signed(d.get(score), 100, 2, ""),
             *(
                 [
                     DASH if i is None else f"[{100 * i.low:+.2f}, {100 * i.high:+.2f}]",
@@ -200,7 +213,7 @@ def ablation_table(ablation: Ablation) -> Table:
 
     plan, study = ablation.plan, ablation.study
     trials = [r.trial for r in ablation.rows if r.trial is not None]
-    cols = columns(trials, TABLE_METRICS)
+    cols = columns(trials, (*TABLE_SCORES["classification"], *TABLE_METRICS))
     space = plan.space
     epochs = f"{plan.epochs} epoch{'' if plan.epochs == 1 else 's'}"
     seeds = f"{plan.seeds} seed{'' if plan.seeds == 1 else 's'}"
@@ -212,7 +225,7 @@ def ablation_table(ablation: Ablation) -> Table:
         f"Paper: top-1 / top-5 error of {ABLATION_SETUP}, as printed (Woo et al., ECCV 2018); "
         "lower is better, while our Acc. is an accuracy: higher is better."
     )
-    table = _table(
+    table = rich_table(
         f"{plan.title}: ours against the paper's",
         [
             "#",
@@ -278,10 +291,10 @@ def summary_lines(summary: StudySummary) -> list[str]:
         if summary.pick is None:
             lines.append(f"Within {caps}: no complete trial.")
         else:
-            p = summary.pick
+            p, score = summary.pick, TASK_SCORES[study.task][0]
             lines.append(
-                f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, "
-                f"accuracy {_value('accuracy', p.measure('accuracy') or 0.0)}."
+                f"Within {caps}: trial {p.number} ({p.summary}) is the most accurate, {score} "
+                f"{_value(score, p.measure(score) or 0.0)}."
             )
     if not study.usable:
         lines.append("No complete trial within budget yet: the front is empty.")

@@ -17,21 +17,24 @@ import optuna
 from optuna.trial import TrialState
 
 from cbam_bench.confirmation import Confirmation, confirm_name, members, read
-from cbam_bench.errors import StudyError, check_int
+from cbam_bench.errors import SpecError, StudyError, check_int
 from cbam_bench.interrupt import Interrupted, signal_of
 from cbam_bench.records import TrialAttrs, records_from_study
-from cbam_bench.search.measures import fold_seeds
 from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.run import failure_reason
 from cbam_bench.search.slots import Heartbeat, ask, fail_stale, trial_id
 from cbam_bench.search.storage import HEARTBEAT_S, open_storage
+from cbam_bench.search.tasks import STEPS
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import store
 from cbam_bench.space.model import CONFIRM_EPOCH_FACTOR, MAX_SEEDS, MAX_TOP, ConfirmSetup
+from cbam_bench.space.task import TRAIN_SPECS
 from cbam_bench.spec import MAX_EPOCHS, ArchSpec, TrainSpec
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
+
+    from cbam_bench.detection.recipe import DetectSpec
 
 Job = tuple[int, int]  # (member's trial number, seed index)
 
@@ -48,7 +51,7 @@ def plan_fidelity(study: optuna.Study, epochs: int | None, seeds: int | None) ->
     )
 
 
-def _open(rdb: RDBStorage, name: str, train: TrainSpec, seeds: int) -> optuna.Study:
+def _open(rdb: RDBStorage, name: str, train: TrainSpec | DetectSpec, seeds: int) -> optuna.Study:
     """Create or resume NAME-confirm; a stored one with another recipe or seed count is refused."""
     study = optuna.create_study(
         storage=rdb,
@@ -95,12 +98,11 @@ def _run_one(ctx: dict[str, Any], trial: optuna.Trial, job: Job) -> None:
     arch = ArchSpec.from_dict(member.arch)
     store(trial, TrialAttrs(archid=arch.archid, arch=arch.to_dict(), summary=member.summary, seeds=1))
     spec = dataclasses.replace(ctx["train"], seed=ctx["train"].seed + seed)
-    trained = fold_seeds([ctx["trainer"].train(arch, spec)])
+    trained = STEPS[ctx["task"]].fold([ctx["trainer"].train(arch, spec)])
     store(trial, trained)
-    study.tell(trial, trained.accuracy)
-    ctx["observer"].note(
-        f"confirm trial {number} ({member.summary}) seed {seed}: accuracy {100 * (trained.accuracy or 0):.2f} %"
-    )
+    value = getattr(trained, ctx["metric"])
+    study.tell(trial, value)
+    ctx["observer"].note(f"confirm trial {number} ({member.summary}) seed {seed}: {ctx['metric']} {100 * value:.2f} %")
 
 
 def _work(ctx: dict[str, Any], rdb: RDBStorage, heartbeat_s: int) -> None:
@@ -166,7 +168,10 @@ def run_confirm(
     chosen = members(records, top)
     epochs, seeds = plan_fidelity(original, epochs, seeds)
     changes = {k: v for k, v in (("epochs", epochs), ("device", device), ("data_dir", data_dir)) if v is not None}
-    train = TrainSpec.from_dict({**(original.user_attrs.get("train") or {}), **changes})
+    if records.task == "detection" and data_dir is not None:
+        raise SpecError("--data-dir", f"does not apply to study {name!r}, a detection study")
+    recipe = {**(original.user_attrs.get("train") or {}), **changes}
+    train = TrainSpec.from_dict(recipe) if records.task != "detection" else TRAIN_SPECS[records.task](**recipe)
     study = _open(rdb, name, train, seeds)
     study.set_user_attr("members", [t.number for t in chosen])  # the order report shows them in
     ctx = {
@@ -174,7 +179,9 @@ def run_confirm(
         "members": {t.number: t for t in chosen},
         "seeds": seeds,
         "train": train,
-        "trainer": trainer or default_trainer(),
+        "trainer": trainer or default_trainer(records.task),
+        "task": records.task,
+        "metric": records.objectives[0].metric,
         "observer": observer or SearchObserver(),
     }
     ctx["observer"].note(

@@ -7,15 +7,56 @@ import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cbam_bench.records import TrialAttrs
 from cbam_bench.space import LatencySetup
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
 
+if TYPE_CHECKING:
+    from cbam_bench.detection.recipe import DetectSpec
 
-def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> TrialAttrs:
-    """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch.
+
+def _network(arch: ArchSpec, fused: str, task: str) -> Any:
+    """The network a trial of `task` measures: the classifier, or the Faster R-CNN over it.
+
+    The detector is built from a fixed seed: untrained, its box post-processing keeps as many
+    boxes for every candidate, so latencies compare (a trained one keeps fewer: `detect` times that).
+    """
+    import torch
+
+    from cbam_bench.attention.fused.dispatch import set_fused
+    from cbam_bench.models.build import build_model
+
+    if task != "detection":
+        return set_fused(build_model(arch), fused)
+    from cbam_bench.detection.model import DetectorSpec, build_detector
+
+    side, channels = arch.input_size, arch.in_channels
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        detector = build_detector(
+            arch, DetectorSpec(arch.num_classes, (side, side)), mean=[0.0] * channels, std=[1.0] * channels
+        )
+    return set_fused(detector, fused)
+
+
+def _cost(arch: ArchSpec, model: Any, task: str) -> Any:
+    """Counted as `cbam-bench profile` counts (--task detection: the whole detector, one image)."""
+    if task == "detection":
+        from cbam_bench.detection.cost import detector_cost
+
+        return detector_cost(model, (arch.input_size, arch.input_size), arch.in_channels)["total"]
+    from cbam_bench.measure.profile import profile
+
+    return profile(arch).total
+
+
+def cheap_measures(
+    arch: ArchSpec, setup: LatencySetup, fused: str = "auto", task: str = "classification"
+) -> TrialAttrs:
+    """Params, MACs, element-wise ops (one image) and latency (the space's set-up) of a fitted arch,
+    or, for a detection space, of the detector over it.
 
     Latency is timed alternately with the same network without attention (A B A B), and their
     ratio is stored beside it: trials are timed minutes apart on a machine whose speed drifts, and
@@ -24,13 +65,10 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> 
     """
     import torch
 
-    from cbam_bench.attention.fused.dispatch import set_fused
     from cbam_bench.measure.latency import compare_latency, measure_latency
-    from cbam_bench.measure.profile import profile
-    from cbam_bench.models.build import build_model
 
-    cost = profile(arch).total  # counted as `cbam-bench profile` and `train` count
-    model = set_fused(build_model(arch), fused)
+    model = _network(arch, fused, task)
+    cost = _cost(arch, model, task)
     image = (arch.in_channels, arch.input_size, arch.input_size)
     timing = {"device": setup.device, "warmup": setup.warmup, "repeats": setup.repeats}
     threads = torch.get_num_threads()
@@ -41,7 +79,7 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> 
             latency = measure_latency(model, (setup.batch, *image), **timing)
             ratio = 1.0
         else:
-            plain = build_model(dataclasses.replace(arch, attention=AttentionSpec(kind="none")))
+            plain = _network(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), fused, task)
             plain_latency, latency = compare_latency(plain, model, (setup.batch, *image), **timing)
             ratio = latency.median_ms / plain_latency.median_ms
     finally:
@@ -60,13 +98,13 @@ def cheap_measures(arch: ArchSpec, setup: LatencySetup, fused: str = "auto") -> 
     )
 
 
-def environment(train: TrainSpec) -> dict[str, Any]:
+def environment(train: TrainSpec | DetectSpec) -> dict[str, Any]:
     """Where and how the trial was trained: measure.env's record for the training device the spec
-    resolves to, and CBAM's fused mode."""
+    resolves to, and CBAM's fused mode (a detector's modules keep the default, auto)."""
     from cbam_bench.device import resolve_device
     from cbam_bench.measure.env import environment as describe
 
-    return describe(resolve_device(train.device)) | {"fused": train.fused}
+    return describe(resolve_device(train.device)) | {"fused": getattr(train, "fused", "auto")}
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -90,4 +128,20 @@ def fold_seeds(results: Sequence[Any]) -> TrialAttrs:
         train_s=sum(float(r.wall_s) for r in results),
         images_per_s=statistics.fmean(float(r.images_per_s) for r in results),
         epochs=len(results[0].history),
+    )
+
+
+def fold_detection(results: Sequence[Any]) -> TrialAttrs:
+    """One set of measures from the DetectResults of several seeds: mean mAP and mAP@.5 (COCOeval on
+    val) and every seed's, training time and speed."""
+    scores = {name: [float(r.val[name] or 0.0) for r in results] for name in ("map", "map50")}
+    if not all(math.isfinite(v) for values in scores.values() for v in values):
+        raise ValueError(f"detection returned a non-finite mAP: {scores}")
+    return TrialAttrs.measured(
+        map=statistics.fmean(scores["map"]),
+        map50=statistics.fmean(scores["map50"]),
+        seed_maps=scores,
+        train_s=sum(sum(r.epoch_seconds) for r in results),
+        images_per_s=statistics.fmean(float(r.images_per_s) for r in results),
+        epochs=len(results[0].epoch_losses),
     )

@@ -283,7 +283,7 @@ def run_search(
     _check_train_device(plan, device is not None)
     _check_latency_device(space)
     weights = artifacts_folder(storage, artifacts) if check_keep(keep_weights) == "all" else None
-    trainer = trainer or default_trainer()
+    trainer = trainer or default_trainer(space.task)
     trainer.dataset_info(plan.train)
     store = open_storage(storage, heartbeat_s)
     study = open_study(store, plan, redact(storage))

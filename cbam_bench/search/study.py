@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
 
+    from cbam_bench.detection.recipe import DetectSpec
+
 NSGA2_POPULATION = 16
 # The no-attention network's parameters: the study's baseline, queued as its first trial.
 BASELINE = {"attention.kind": "none"}
@@ -41,7 +43,7 @@ class Plan:
     space: Space
     study_name: str
     trials: int
-    train: TrainSpec
+    train: TrainSpec | DetectSpec  # the one the space's task takes
     seeds: int
     sampler: str
     early_stop: EarlyStop | None
@@ -84,6 +86,12 @@ def make_plan(
         changes["data_dir"] = data_dir
     if fused is not None:
         changes["fused"] = fused
+    takes = {f.name for f in dataclasses.fields(space.train)}
+    for name in changes:
+        if name not in takes:
+            raise SpecError(
+                "--" + name.replace("_", "-"), f"does not apply to a {space.task} space ({space.path}: task)"
+            )
     try:
         train = dataclasses.replace(space.train, **changes)
     except SpecError as exc:
@@ -113,6 +121,7 @@ def settled_attrs(plan: Plan) -> dict[str, Any]:
         "train": recipe,
         "seeds": plan.seeds,
         "latency": dataclasses.asdict(space.latency),
+        "task": space.task,
     }
 
 

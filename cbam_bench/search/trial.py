@@ -22,9 +22,10 @@ from optuna.trial import FrozenTrial
 from cbam_bench.records import COST_METRICS, TrialAttrs
 from cbam_bench.search.dedup import holder
 from cbam_bench.search.early_stop import median_rule
-from cbam_bench.search.measures import cheap_measures, environment, fold_seeds
+from cbam_bench.search.measures import environment
 from cbam_bench.search.slots import FINISHED
 from cbam_bench.search.study import Plan
+from cbam_bench.search.tasks import STEPS
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import LatencySetup, suggest_arch
 from cbam_bench.spec import ArchSpec
@@ -65,19 +66,21 @@ def _epoch_callback(
     plan = ctx.plan
     epochs = plan.train.epochs
     metric = plan.space.objectives[0].metric
+    score = STEPS[plan.space.task].score
 
     def on_epoch(report: Any) -> None:
-        ctx.observer.epoch(trial.number, seed_index, report.epoch, epochs, float(report.val_accuracy))
+        primary = score(report, "")  # the task's primary score: top-1, or mAP@[.5:.95]
+        ctx.observer.epoch(trial.number, seed_index, report.epoch, epochs, primary)
         if seed_index:
             return
-        curve.append(float(report.val_accuracy))
+        curve.append(primary)
         if not plan.multi_objective:  # Optuna's pruner, and the dashboard, read reported values
-            trial.report(float(report.val_top5 if metric == "top5" else report.val_accuracy), report.epoch)
+            trial.report(score(report, metric), report.epoch)
         if plan.early_stop is None or report.epoch >= epochs:
             return
         if plan.multi_objective:
             earlier = ctx.study.get_trials(deepcopy=False, states=FINISHED)
-            reason = median_rule(earlier, report.epoch, float(report.val_accuracy), plan.early_stop, costs)
+            reason = median_rule(earlier, report.epoch, primary, plan.early_stop, costs)
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
@@ -131,14 +134,15 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     early, and whatever the candidate's model or training raises when it fails (the run records
     that as FAIL)."""
     plan = ctx.plan
-    archid = arch.archid
-    key = (archid, plan.space.latency, plan.train.fused)
+    steps = STEPS[plan.space.task]
+    fused = getattr(plan.train, "fused", "auto")
+    key = (arch.archid, plan.space.latency, fused)
     if key not in ctx.cheap:
-        ctx.cheap[key] = cheap_measures(arch, plan.space.latency, plan.train.fused)
+        ctx.cheap[key] = steps.cheap(arch, plan.space.latency, fused)
     cheap = ctx.cheap[key]
     store(trial, cheap | TrialAttrs(env=environment(plan.train)))
     if not _budget_check(trial, ctx, cheap):
-        untrained = TrialAttrs(accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0)
+        untrained = steps.untrained
         store(trial, untrained)
         return _values(ctx, cheap | untrained)
     if not plan.needs_training:
@@ -153,6 +157,6 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
         results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
-    trained = fold_seeds(results) | _keep_weights(trial, ctx, arch, results[0])
+    trained = steps.fold(results) | _keep_weights(trial, ctx, arch, results[0])
     store(trial, trained | TrialAttrs(curve=curve))
     return _values(ctx, cheap | trained)

@@ -10,8 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean, integer_range
-from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, Objective
+from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, TASKS, Objective, task_objectives
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATIONS
 from cbam_bench.records import BUDGET_METRICS
@@ -33,6 +34,15 @@ from cbam_bench.space.model import (
     LatencySetup,
     Space,
 )
+from cbam_bench.space.task import (
+    DEFAULT_DATASETS,
+    DETECTION,
+    detection_backbone_problem,
+    foreign_objective,
+    foreign_train_keys,
+    make_train_spec,
+    train_keys,
+)
 from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, AttentionSpec, TrainSpec
 from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 
@@ -40,6 +50,7 @@ _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
     "name",
     "description",
+    "task",
     "backbone",
     "dataset",
     "objectives",
@@ -125,11 +136,12 @@ class _Checker:
         description = top.get("description", "")
         if not isinstance(description, str):
             self.bad("description", f"must be text; got {_show(description)}")
-        backbone = self.backbone(top.get("backbone"))
-        dataset = top.get("dataset", TrainSpec().dataset)
+        task = self.task(top.get("task", TASKS[0]))
+        backbone = self.backbone(top.get("backbone"), task)
+        dataset = top.get("dataset", DEFAULT_DATASETS[task])
         if not isinstance(dataset, str) or not dataset:
             self.bad("dataset", f"must be a dataset name such as digits-clutter or cifar10; got {_show(dataset)}")
-        objectives = self.objectives(top["objectives"]) if "objectives" in top else ()
+        objectives = self.objectives(top["objectives"], task) if "objectives" in top else ()
         budgets = self.budgets(top.get("budgets", {}))
         sampler = top.get("sampler", "tpe")
         if sampler not in SAMPLERS:
@@ -144,7 +156,7 @@ class _Checker:
         latency = self.latency(top.get("latency", {}))
         confirm = self.confirm(top.get("confirm", {}))
         train = self.train(
-            top.get("train", {}), dataset if isinstance(dataset, str) and dataset else TrainSpec().dataset
+            top.get("train", {}), dataset if isinstance(dataset, str) and dataset else DEFAULT_DATASETS[task], task
         )
         params, variants = self.params(top["params"], backbone) if "params" in top else ({}, {})
         if self.problems or backbone is None or train is None or latency is None:
@@ -168,7 +180,15 @@ class _Checker:
             latency=latency,
             train=train,
             confirm=confirm,
+            task=task,
         )
+
+    def task(self, value: Any) -> str:
+        """The space's task; an unknown one is reported and read as the default, classification."""
+        if value in TASKS:
+            return value
+        self.bad("task", f"{_show(value)} is not allowed; allowed: {allowed(TASKS)}")
+        return TASKS[0]
 
     def name(self, value: Any) -> str:
         if isinstance(value, str) and STUDY_NAME.fullmatch(value):
@@ -176,10 +196,14 @@ class _Checker:
         self.bad("name", f"{_show(value)} is not allowed; allowed: {STUDY_NAME_RULE}")
         return ""
 
-    def backbone(self, value: Any) -> str | None:
+    def backbone(self, value: Any, task: str) -> str | None:
         if value is None:
             return None
         if isinstance(value, str) and value in BACKBONES:
+            problem = detection_backbone_problem(value) if task == DETECTION else None
+            if problem:
+                self.bad("backbone", problem)
+                return None
             return value
         self.bad(
             "backbone",
@@ -187,7 +211,7 @@ class _Checker:
         )
         return None
 
-    def objectives(self, value: Any) -> tuple[Objective, ...]:
+    def objectives(self, value: Any, task: str) -> tuple[Objective, ...]:
         example = "a list such as [accuracy:max, macs:min]"
         if not isinstance(value, list) or not value:
             if value != []:
@@ -202,10 +226,11 @@ class _Checker:
                 continue
             metric, _, direction = item.partition(":")
             if metric not in OBJECTIVE_METRICS:
-                self.bad(
-                    "objectives",
-                    f"{metric!r} is not allowed{did_you_mean(metric, OBJECTIVE_METRICS)}; allowed: {allowed(OBJECTIVE_METRICS)}",
-                )
+                own = task_objectives(task)
+                self.bad("objectives", f"{metric!r} is not allowed{did_you_mean(metric, own)}; allowed: {allowed(own)}")
+                continue
+            if foreign_objective(task, metric):
+                self.bad("objectives", foreign_objective(task, metric) or "")
                 continue
             best = METRICS[metric].direction
             if direction and direction != best:
@@ -279,18 +304,22 @@ class _Checker:
             return None
         return LatencySetup(device=device, batch=batch, warmup=warmup, repeats=repeats, threads=threads)
 
-    def train(self, value: Any, dataset: str) -> TrainSpec | None:
-        names = [f.name for f in dataclasses.fields(TrainSpec) if f.name != "dataset"]
+    def train(self, value: Any, dataset: str, task: str) -> TrainSpec | DetectSpec | None:
+        names = train_keys(task)
         if isinstance(value, dict) and "dataset" in value:
             self.bad("train.dataset", "set the dataset at the top level (dataset: NAME)")
             value = {k: v for k, v in value.items() if k != "dataset"}
+        if isinstance(value, dict):
+            for key, problem in foreign_train_keys(task, value):
+                self.bad(key, problem)
+                value = {k: v for k, v in value.items() if f"train.{k}" != key}
         fields = self.mapping("train", value, names)
         if "nesterov" in fields and not isinstance(fields["nesterov"], bool):
             self.bad("train.nesterov", f"{_show(fields.pop('nesterov'))} is not allowed; allowed: true, false")
         if "data_dir" in fields and not isinstance(fields["data_dir"], (str, type(None))):
             self.bad("train.data_dir", f"{_show(fields.pop('data_dir'))} is not allowed; allowed: a folder path")
         try:
-            return TrainSpec(dataset=dataset, **fields)
+            return make_train_spec(task, dataset, fields)
         except SpecError as exc:
             self.problems.append(str(exc))
             return None

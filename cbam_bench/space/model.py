@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cbam_bench.attention.registry import SPACE_KEYS, applies_when
+from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.metrics import Objective
 from cbam_bench.spec import TrainSpec
 
@@ -81,7 +82,11 @@ class LatencySetup:
 
 @dataclass(frozen=True)
 class Space:
-    """A validated search space; `source` is the file as a plain dict (stored with the study)."""
+    """A validated search space; `source` is the file as a plain dict (stored with the study).
+
+    `task` says what a trial trains: a classifier under a TrainSpec, or (detection) a Faster
+    R-CNN over the backbone under a DetectSpec; `train` is the one the task takes.
+    """
 
     name: str
     path: str
@@ -99,8 +104,9 @@ class Space:
     seeds: int
     early_stop: EarlyStop | None
     latency: LatencySetup
-    train: TrainSpec
+    train: TrainSpec | DetectSpec
     confirm: ConfirmSetup = ConfirmSetup()
+    task: str = "classification"
 
     @property
     def searched(self) -> dict[str, tuple[Choice, ...]]:
