@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from cbam_bench.cli.options import arch_from_options, as_flag
+from cbam_bench.cli.option_specs import arch_from_options, as_flag
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec

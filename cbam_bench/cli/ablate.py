@@ -9,8 +9,15 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, SpaceEpochsOpt, SpaceSeedsOpt, StorageOpt
 from cbam_bench.cli.progress import SearchDisplay
+from cbam_bench.cli.study_options import (
+    JsonOpt,
+    SpaceDataDirOpt,
+    SpaceDeviceOpt,
+    SpaceEpochsOpt,
+    SpaceSeedsOpt,
+    StorageOpt,
+)
 from cbam_bench.errors import allowed
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.storage import DEFAULT_STORAGE

@@ -8,7 +8,10 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, StorageOpt
+from cbam_bench.cli.study_options import (
+    JsonOpt,
+    StorageOpt,
+)
 from cbam_bench.errors import SpecError
 from cbam_bench.storage import DEFAULT_STORAGE
 

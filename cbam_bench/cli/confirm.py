@@ -9,7 +9,16 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt, SpaceDataDirOpt, SpaceDeviceOpt, StorageOpt, StudyArg, ranged
+from cbam_bench.cli.options import (
+    ranged,
+)
+from cbam_bench.cli.study_options import (
+    JsonOpt,
+    SpaceDataDirOpt,
+    SpaceDeviceOpt,
+    StorageOpt,
+    StudyArg,
+)
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
 from cbam_bench.space.model import MAX_SEEDS, MAX_TOP
 from cbam_bench.spec import MAX_EPOCHS

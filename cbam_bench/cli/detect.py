@@ -9,13 +9,12 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.option_specs import arch_from_options
 from cbam_bench.cli.options import (
     AttentionOpt,
     BlocksOpt,
     BnMomentumOpt,
     DescriptorOpt,
-    ForceOpt,
-    JsonOpt,
     KernelOpt,
     MinHiddenOpt,
     ModelArg,
@@ -26,7 +25,10 @@ from cbam_bench.cli.options import (
     StagesOpt,
     StrideOnOpt,
     WeightsOpt,
-    arch_from_options,
+)
+from cbam_bench.cli.study_options import (
+    ForceOpt,
+    JsonOpt,
 )
 from cbam_bench.detection.recipe import DEFAULT_WIDTH, DetectSpec
 from cbam_bench.errors import SpecError

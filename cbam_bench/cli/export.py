@@ -9,7 +9,11 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import ForceOpt, StorageOpt, StudyArg
+from cbam_bench.cli.study_options import (
+    ForceOpt,
+    StorageOpt,
+    StudyArg,
+)
 from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.outputs import FileKind, check_output
 from cbam_bench.report.export import FORMATS, SUFFIXES

@@ -1,17 +1,17 @@
-"""Option types shared by several commands, defined once, and the spec they build."""
+"""Option types shared by several commands, defined once, with the defaults their help shows.
+
+What the given options build (an ArchSpec, a TrainSpec) is cli/option_specs.py."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 
 import typer
 
 from cbam_bench.attention.registry import ATTENTION_KINDS
 from cbam_bench.data.catalog import DATASET_NAMES, DEFAULT_DATA_DIR, RECIPES
-from cbam_bench.errors import CbamBenchError, SpecError, allowed, integer_range
+from cbam_bench.errors import allowed, integer_range
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.space.model import MAX_SEEDS
 from cbam_bench.spec import (
     BETWEEN_STAGES,
     BLOCK_POSITIONS,
@@ -19,16 +19,13 @@ from cbam_bench.spec import (
     DEVICES,
     FUSED_MODES,
     KERNELS,
-    MAX_EPOCHS,
     ORDERS,
     POOLINGS,
     STRIDE_ON,
-    ArchSpec,
     AttentionSpec,
     PlacementSpec,
     TrainSpec,
 )
-from cbam_bench.storage import DEFAULT_STORAGE
 
 ARCH = "Architecture"
 ATT = "Attention"
@@ -217,47 +214,6 @@ WeightsOpt = Annotated[
         show_default=False,
     ),
 ]
-# Training overrides of the commands that run studies (search, ablate): unset keeps the space's value.
-SpaceEpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--epochs",
-        help=ranged("Training epochs per candidate (default: the space's).", 1, MAX_EPOCHS),
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-SpaceSeedsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--seeds",
-        help=ranged(
-            "Train each candidate this many times: accuracy is the mean, its std is stored (default: the space's).",
-            1,
-            MAX_SEEDS,
-        ),
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-SpaceDeviceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--device",
-        help="Training device: auto, cpu or cuda (default: the space's).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-SpaceDataDirOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder holding dataset files (CIFAR batches, image folders).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
 FusedOpt = Annotated[
     str | None,
     typer.Option(
@@ -267,23 +223,6 @@ FusedOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
-StorageOpt = Annotated[
-    str,
-    typer.Option(
-        "--storage",
-        help=f"Optuna storage URL (default {DEFAULT_STORAGE}; PostgreSQL for many machines).",
-        show_default=False,
-    ),
-]
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace an existing output file even if it is not of the kind being written (never the study database itself).",
-    ),
-]
-StudyArg = Annotated[str, typer.Argument(help="Study name in the storage.", show_default=False)]
 
 DatasetOpt = Annotated[
     str | None,
@@ -377,114 +316,3 @@ DeviceOpt = Annotated[
         show_default=False,
     ),
 ]
-
-# Spec keys as the user typed them on the command line.
-_FLAG_OF_KEY = {
-    "backbone": "MODEL",
-    "width": "--width",
-    "stride_on": "--stride-on",
-    "num_classes": "--num-classes",
-    "input_size": "--input-size",
-    "attention.kind": "--attention",
-    "attention.pooling": "--pooling",
-    "attention.reduction": "--reduction",
-    "attention.min_hidden": "--min-hidden",
-    "attention.descriptor": "--descriptor",
-    "attention.kernel": "--kernel",
-    "attention.order": "--order",
-    "attention.bn_momentum": "--bn-momentum",
-    "placement.stages": "--stages",
-    "placement.blocks": "--blocks",
-    "placement.position": "--position",
-    "train.dataset": "--dataset",
-    "train.data_dir": "--data-dir",
-    "train.image_size": "--image-size",
-    "train.train_images": "--train-images",
-    "train.epochs": "--epochs",
-    "train.batch_size": "--batch-size",
-    "train.lr": "--lr",
-    "train.seed": "--seed",
-    "train.device": "--device",
-    "train.fused": "--fused",
-}
-
-
-def as_flag(exc: CbamBenchError) -> CbamBenchError:
-    """The same error under the option the user typed (--lr) instead of its spec key (train.lr)."""
-    flag = _FLAG_OF_KEY.get(exc.key) if isinstance(exc, SpecError) else None
-    return exc.rekeyed(flag) if flag else exc
-
-
-def parse_stages(text: str | None) -> tuple[int, ...] | None:
-    if text is None or text.strip().lower() == "all":
-        return None
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise SpecError(
-            "--stages", f"{text!r} is not allowed; allowed: a comma list of stage numbers such as 2,3"
-        ) from None
-
-
-def arch_from_options(
-    model: str,
-    *,
-    attention: str | None = None,
-    reduction: int | None = None,
-    min_hidden: int | None = None,
-    pooling: str | None = None,
-    descriptor: str | None = None,
-    kernel: int | None = None,
-    order: str | None = None,
-    bn_momentum: float | None = None,
-    stages: str | None = None,
-    blocks: str | None = None,
-    position: str | None = None,
-    width: float | None = None,
-    stride_on: str,
-    input_size: int | None = None,
-    num_classes: int | None = None,
-    in_channels: int = 3,
-) -> ArchSpec:
-    """Build the ArchSpec the options describe (None: ARCH_DEFAULTS); errors name the option, not the spec field."""
-
-    def value(name: str, given: Any) -> Any:
-        return ARCH_DEFAULTS[name] if given is None else given
-
-    try:
-        return ArchSpec(
-            model,
-            width=value("width", width),
-            stride_on=stride_on,
-            num_classes=num_classes,
-            input_size=input_size,
-            in_channels=in_channels,
-            attention=AttentionSpec(
-                kind=value("attention", attention),
-                pooling=value("pooling", pooling),
-                reduction=value("reduction", reduction),
-                min_hidden=value("min_hidden", min_hidden),
-                descriptor=value("descriptor", descriptor),
-                kernel=value("kernel", kernel),
-                order=value("order", order),
-                bn_momentum=value("bn_momentum", bn_momentum),
-            ),
-            placement=PlacementSpec(
-                stages=parse_stages(stages), blocks=value("blocks", blocks), position=value("position", position)
-            ),
-        )
-    except SpecError as exc:
-        raise as_flag(exc) from None
-
-
-def train_spec_from_options(base: TrainSpec = TRAIN_DEFAULTS, **given: Any) -> TrainSpec:
-    """`base` with the options that were given (not None) put in; errors name the option.
-
-    `given` uses TrainSpec's field names (epochs=..., lr=...); a plain `train` starts from the
-    defaults, a retrained trial from its study's recipe.
-    """
-    changes = {key: value for key, value in given.items() if value is not None}
-    try:
-        return dataclasses.replace(base, **changes)
-    except SpecError as exc:
-        raise as_flag(exc) from None

@@ -9,6 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.option_specs import arch_from_options
 from cbam_bench.cli.options import (
     TRAIN_DEFAULTS,
     AttentionOpt,
@@ -16,7 +17,6 @@ from cbam_bench.cli.options import (
     BnMomentumOpt,
     DescriptorOpt,
     FusedOpt,
-    JsonOpt,
     KernelOpt,
     MinHiddenOpt,
     ModelArg,
@@ -29,9 +29,11 @@ from cbam_bench.cli.options import (
     StrideOnOpt,
     WeightsOpt,
     WidthOpt,
-    arch_from_options,
 )
 from cbam_bench.cli.profile_detection import TASKS, parse_input_size, profile_detection
+from cbam_bench.cli.study_options import (
+    JsonOpt,
+)
 from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.models.catalog import backbone_info

@@ -9,7 +9,12 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import ForceOpt, JsonOpt, StorageOpt, StudyArg
+from cbam_bench.cli.study_options import (
+    ForceOpt,
+    JsonOpt,
+    StorageOpt,
+    StudyArg,
+)
 from cbam_bench.metrics import METRICS, parse_limits
 from cbam_bench.outputs import check_png
 from cbam_bench.records import BUDGET_METRICS, StudyRecords

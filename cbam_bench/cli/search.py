@@ -11,15 +11,17 @@ from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.options import (
     FusedOpt,
+    ranged,
+)
+from cbam_bench.cli.progress import SearchDisplay
+from cbam_bench.cli.study_options import (
     JsonOpt,
     SpaceDataDirOpt,
     SpaceDeviceOpt,
     SpaceEpochsOpt,
     SpaceSeedsOpt,
     StorageOpt,
-    ranged,
 )
-from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.errors import allowed, check_int
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
 from cbam_bench.space import MAX_TRIALS, SAMPLERS

@@ -9,7 +9,9 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import JsonOpt
+from cbam_bench.cli.study_options import (
+    JsonOpt,
+)
 
 app = typer.Typer(
     help="List, show and validate search-space files (YAML; schema in search_spaces/README.md).",

@@ -13,6 +13,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
+from cbam_bench.cli.option_specs import arch_from_options, as_flag, train_spec_from_options
 from cbam_bench.cli.options import (
     TRAIN_DEFAULTS,
     AttentionOpt,
@@ -25,10 +26,8 @@ from cbam_bench.cli.options import (
     DeviceOpt,
     DownloadOpt,
     EpochsOpt,
-    ForceOpt,
     FusedOpt,
     ImageSizeOpt,
-    JsonOpt,
     KernelOpt,
     LrOpt,
     MinHiddenOpt,
@@ -38,14 +37,15 @@ from cbam_bench.cli.options import (
     ReductionOpt,
     SeedOpt,
     StagesOpt,
-    StorageOpt,
     StrideOnOpt,
     TrainImagesOpt,
     WeightsOpt,
     WidthOpt,
-    arch_from_options,
-    as_flag,
-    train_spec_from_options,
+)
+from cbam_bench.cli.study_options import (
+    ForceOpt,
+    JsonOpt,
+    StorageOpt,
 )
 from cbam_bench.cli.train_output import epoch_progress, render
 from cbam_bench.errors import CbamBenchError, SpecError, allowed
