@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated
 
 import typer
@@ -130,4 +129,4 @@ def _print_tables(ablations: list) -> None:
         console.print()
 
 
-ablate.__doc__ = inspect.cleandoc(ablate.__doc__ or "") + "\n" + EXAMPLES
+output.add_examples(ablate, EXAMPLES)

@@ -138,4 +138,4 @@ def _conventions() -> dict[str, str]:
     }
 
 
-compare.__doc__ = (compare.__doc__ or "") + EXAMPLES
+output.add_examples(compare, EXAMPLES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -119,4 +118,4 @@ def confirm(
     show(result)
 
 
-confirm.__doc__ = inspect.cleandoc(confirm.__doc__ or "") + "\n" + EXAMPLES
+output.add_examples(confirm, EXAMPLES)

@@ -8,6 +8,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cbam_bench.cli import output
+from cbam_bench.cli.detect_options import (
+    DetectBatchOpt,
+    DetectDatasetOpt,
+    DetectDeviceOpt,
+    DetectEpochsOpt,
+    DetectImageSizeOpt,
+    DetectLrOpt,
+    DetectSeedOpt,
+    DetectTrainImagesOpt,
+    DetectValImagesOpt,
+    DetectWidthOpt,
+    detect_spec_from_options,
+)
+from cbam_bench.cli.detect_output import detection_document, epoch_printer, render_detection
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.option_specs import arch_from_options
 from cbam_bench.cli.options import (
@@ -37,17 +51,8 @@ from cbam_bench.outputs import CHECKPOINT, FileKind, check_output
 if TYPE_CHECKING:
     from cbam_bench.detection.train import DetectResult
 
-D = DetectSpec()
-TRAIN, DATA = "Training", "Data"
 JSON_FILE = FileKind("JSON", suffixes=(".json",))
 LATENCY_RUNS = (3, 20)  # warm-up and timed forwards: a detector forward costs tens of classifier ones
-CONVENTIONS = {
-    "map": "COCO mAP@[.5:.95] from pycocotools' COCOeval (bbox), on the validation split; test_* on the test split",
-    "macs": "paper convention: multiply-adds of convolutions and linear layers, one image; the box head on "
-    "the evaluation proposal budget",
-    "latency_ms": "median forward time of one image on the training device, fp32, inference mode",
-    "images_per_s": "training images per second: median over epochs, evaluation excluded",
-}
 EXAMPLES = """
 Examples:
 
@@ -58,116 +63,7 @@ Examples:
   cbam-bench detect resnet50 --dataset coco:data/mycoco --image-size 320 --device cuda --json
 """
 
-DetectDatasetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dataset",
-        "-d",
-        help=f"digits-detect (built in) or coco:PATH, a folder with annotations/instances_train*.json and instances_val*.json and the images in PATH/train*/ and PATH/val*/ (default: {D.dataset}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DetectImageSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--image-size",
-        help=f"Canvas side in pixels; COCO images are resized to it (default: {D.image_size}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DetectTrainImagesOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--train-images",
-        help=f"digits-detect training canvases (default: {D.train_images}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DetectValImagesOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--val-images",
-        help=f"digits-detect validation and test canvases, each (default: {D.val_images}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DetectEpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--epochs",
-        "-e",
-        help=f"Passes over the training split (default: {D.epochs}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-DetectBatchOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        "-b",
-        help=f"Training batch size (default: {D.batch_size}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-DetectLrOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--lr",
-        help=f"Peak learning rate of SGD, after warm-up (default: {D.lr:g}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-DetectSeedOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--seed",
-        help=f"Seed of initialisation and batch order (default: {D.seed}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-DetectDeviceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--device", help=f"auto, cpu or cuda (default: {D.device}).", rich_help_panel=TRAIN, show_default=False
-    ),
-]
-DetectWidthOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--width",
-        help=f"Backbone stage-width multiplier (default: {DEFAULT_WIDTH:g} for detection).",
-        show_default=False,
-    ),
-]
 PathOpt = Annotated[str | None, typer.Option(show_default=False)]
-
-_FLAGS = {
-    "detect.dataset": "--dataset",
-    "detect.image_size": "--image-size",
-    "detect.train_images": "--train-images",
-    "detect.val_images": "--val-images",
-    "detect.epochs": "--epochs",
-    "detect.batch_size": "--batch-size",
-    "detect.lr": "--lr",
-    "detect.seed": "--seed",
-    "detect.device": "--device",
-}
-
-
-def detect_spec_from_options(**given: Any) -> DetectSpec:
-    """DetectSpec's defaults with the options that were given; errors name the option."""
-    try:
-        return DetectSpec(**{k: v for k, v in given.items() if v is not None})
-    except SpecError as exc:
-        raise exc.rekeyed(_FLAGS.get(exc.key, exc.key)) from None
 
 
 def _check_paths(paths: dict[str, str | None], force: bool) -> None:
@@ -207,80 +103,6 @@ def _save_detector(path: str, model: Any, arch: Any, spec: DetectSpec, result: D
     }
     with atomic_write(path) as f:
         torch.save(payload, f)
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
-
-
-def _render(arch: Any, spec: DetectSpec, result: DetectResult, cost: dict, latency: Any, saved: list[str]) -> None:
-    total, v, t = cost["total"], result.val, result.test or {}
-    rows = [
-        [f"mAP{suffix}", _pct(v[key]), _pct(t.get(key))]
-        for key, suffix in (
-            ("map", "@[.5:.95]"),
-            ("map50", "@.5"),
-            ("map75", "@.75"),
-            ("map_small", " small"),
-            ("map_medium", " medium"),
-            ("map_large", " large"),
-        )
-    ]
-    rows += [
-        ["params", f"{total.params:,}", ""],
-        ["MACs (paper)", f"{total.macs:,} ({output.human(total.macs)})", ""],
-        ["latency (median / p90)", f"{latency.median_ms:.1f} / {latency.p90_ms:.1f} ms", ""],
-        ["training images/s", f"{result.images_per_s:,.1f}", ""],
-        ["training time", f"{sum(result.epoch_seconds):.1f} s over {len(result.epoch_seconds)} epochs", ""],
-    ]
-    console = output.stdout()
-    console.print(
-        output.table(
-            f"detect {arch.backbone} + {arch.attention.summary()}",
-            ["", "val", "test"],
-            rows,
-            caption="mAP in %, pycocotools COCOeval (bbox); MACs at the evaluation proposal budget",
-        )
-    )
-    run = result.extras
-    console.print(
-        f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation images of "
-        f"{spec.image_size} px; {run['device']}, {run['precision']}, batch {run['batch_size']}, lr {spec.lr:g}, "
-        f"seed {spec.seed}; archid {arch.archid}.",
-        markup=False,
-    )
-    for line in saved:
-        console.print(line, markup=False)
-
-
-def _document(arch: Any, spec: DetectSpec, result: DetectResult, cost: dict, latency: Any, paths: dict) -> dict:
-    from dataclasses import asdict
-
-    return {
-        "model": arch.backbone,
-        "archid": arch.archid,
-        "summary": arch.attention.summary(),
-        "arch": arch.to_dict(),
-        "dataset": spec.dataset,
-        **result.val,
-        "test": result.test,
-        "params": cost["total"].params,
-        "macs": cost["total"].macs,
-        "parts": {part: asdict(c) for part, c in cost.items() if part != "total"},
-        "attention_params": cost["total"].attention_params,
-        "attention_macs": cost["total"].attention_macs,
-        "latency_ms": latency.median_ms,
-        "latency_p90_ms": latency.p90_ms,
-        "latency": latency.to_dict(),
-        "images_per_s": result.images_per_s,
-        "train_s": sum(result.epoch_seconds),
-        "epoch_seconds": result.epoch_seconds,
-        "epoch_losses": result.epoch_losses,
-        "run": result.extras,
-        "detect": spec.to_dict(),
-        "saved": paths,
-        "conventions": CONVENTIONS,
-    }
 
 
 @reports_errors
@@ -386,7 +208,7 @@ def detect(
         device=torch_device,
         data=data,
         weights=weights,
-        on_epoch=None if json else _epoch_printer(spec.epochs),
+        on_epoch=None if json else epoch_printer(spec.epochs),
     )
     _report(net, with_input_channels(arch, data.in_channels), spec, result, data, paths, json)
 
@@ -420,18 +242,9 @@ def _report(net: Any, arch: Any, spec: DetectSpec, result: DetectResult, data: A
         if p
     ]
     if json:
-        output.print_json(_document(arch, spec, result, cost, latency, paths))
+        output.print_json(detection_document(arch, spec, result, cost, latency, paths))
         return
-    _render(arch, spec, result, cost, latency, saved)
+    render_detection(arch, spec, result, cost, latency, saved)
 
 
-def _epoch_printer(epochs: int) -> Any:
-    def show(report: Any) -> None:
-        output.stderr().print(
-            f"epoch {report.epoch}/{epochs}: train loss {report.loss:.4f}, {report.seconds:.1f} s", markup=False
-        )
-
-    return show
-
-
-detect.__doc__ = (detect.__doc__ or "") + EXAMPLES
+output.add_examples(detect, EXAMPLES)

@@ -60,4 +60,4 @@ def export(
     output.stderr().print(f"wrote {path}: {fmt}, {rows} trials{' (the front)' if front else ''}", markup=False)
 
 
-export.__doc__ = (export.__doc__ or "") + EXAMPLES
+output.add_examples(export, EXAMPLES)

@@ -142,4 +142,4 @@ def inspect(
         console.print(f"Figure: {out}", markup=False)
 
 
-inspect.__doc__ = (inspect.__doc__ or "") + EXAMPLES
+output.add_examples(inspect, EXAMPLES)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -52,3 +54,9 @@ def human(n: float, unit: str = "") -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g}{suffix}{unit}"
     return f"{n:g}{unit}"
+
+
+def add_examples(command: Callable[..., Any], examples: str) -> None:
+    """Put a command's examples under its docstring for --help. The docstring is dedented first: its
+    first line has no indent and the rest do, and Typer shows such a text with the indents kept."""
+    command.__doc__ = inspect.cleandoc(command.__doc__ or "") + "\n" + examples

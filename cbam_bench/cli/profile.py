@@ -279,4 +279,4 @@ def profile(
     _render(result, ref, weights_note)
 
 
-profile.__doc__ = (profile.__doc__ or "") + EXAMPLES
+output.add_examples(profile, EXAMPLES)

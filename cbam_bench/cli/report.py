@@ -117,4 +117,4 @@ def _show(
         console.print(f"Plot: {plot}", markup=False)
 
 
-report.__doc__ = (report.__doc__ or "") + EXAMPLES
+output.add_examples(report, EXAMPLES)

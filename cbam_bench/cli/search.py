@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -235,4 +234,4 @@ def search(
         show(confirmation)
 
 
-search.__doc__ = inspect.cleandoc(search.__doc__ or "") + "\n" + EXAMPLES
+output.add_examples(search, EXAMPLES)

@@ -312,4 +312,4 @@ def train(
     render(report, save, stored)
 
 
-train.__doc__ = (train.__doc__ or "") + EXAMPLES
+output.add_examples(train, EXAMPLES)
