@@ -11,8 +11,8 @@ Recipe for a canvas of side S (the preset's numbers, Clutter, are in data/catalo
    no handwritten digit (nor a fragment of it) appears in two splits.
 2. Upscale every source digit to `digit_scale` of S (bilinear; S/2 x S/2 by default).
 3. Each image: a black canvas; `fragments` fragments (crops of other digits from the same pool,
-   `fragment_scale` of a digit's side: S/4 x S/4 by default) at random positions; then the target digit at a random position; layers combine by
-   maximum, as ink does. Each layer gets a random contrast in [MIN_CONTRAST, 1] so brightness does
+   `fragment_scale` of a digit's side: S/4 x S/4 by default) at random positions; then the target
+   digit at a random position; layers combine by maximum, as ink does. Each layer gets a random contrast in [MIN_CONTRAST, 1] so brightness does
    not tell the target from the clutter. The target's square is kept as its box, which localisation
    scores (cbam_bench.inspect) are measured against.
 """
