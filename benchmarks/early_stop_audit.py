@@ -4,7 +4,8 @@ First train every candidate to the end, with seeds, into a study of its own, e.g
 
     cbam-bench search default --no-early-stop --seeds 2 --study default-full
 
-then replay the rule (the space's default, or --warmup / --min-trials) in several orders:
+then replay a rule (the default space's early_stop:, another's with --space, or --warmup /
+--min-trials / --margin instead of its numbers) in several orders:
 
     python benchmarks/early_stop_audit.py default-full --orders 5
 
@@ -16,10 +17,11 @@ stop_audit.py says how the replay follows the search.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from cbam_bench.records import load_records
 from cbam_bench.search.stop_audit import audit, protected
-from cbam_bench.space import EarlyStop
+from cbam_bench.space import EarlyStop, find_space, load_space
 from cbam_bench.storage import DEFAULT_STORAGE
 
 
@@ -29,14 +31,18 @@ def main() -> None:
     parser.add_argument("--storage", default=DEFAULT_STORAGE)
     parser.add_argument("--orders", type=int, default=5, help="the trial-number order, then shuffles")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
-    parser.add_argument("--warmup", type=int, default=EarlyStop.warmup_epochs, help="the rule's warmup_epochs")
-    parser.add_argument("--min-trials", type=int, default=EarlyStop.min_trials, help="the rule's min_trials")
+    parser.add_argument("--space", default="default", help="whose early_stop: rule to replay (default: default)")
+    parser.add_argument("--warmup", type=int, help="instead of the space's warmup_epochs")
+    parser.add_argument("--min-trials", type=int, help="instead of the space's min_trials")
+    parser.add_argument("--margin", type=float, help="instead of the space's margin")
     args = parser.parse_args()
     study = load_records(args.storage, args.study)
-    rule = EarlyStop(args.warmup, args.min_trials)
+    rule = load_space(find_space(args.space)).early_stop or EarlyStop()
+    given = {"warmup_epochs": args.warmup, "min_trials": args.min_trials, "margin": args.margin}
+    rule = dataclasses.replace(rule, **{k: v for k, v in given.items() if v is not None})
     keep = sorted(protected(study))
     print(f"study {study.name}: {len(study.usable)} trials trained to the end; must never stop: {keep}")
-    print(f"rule: median rule, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}")
+    print(f"rule: median rule, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}, margin {rule.margin}")
     print(f"{'order':>5}  {'time saved':>10}  {'stopped':>7}  false stops")
     runs = audit(study, rule, args.orders, args.seed)
     for i, r in enumerate(runs):

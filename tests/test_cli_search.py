@@ -75,6 +75,10 @@ def test_table_and_rerun_at_the_target(tmp_path: Path, space: Path) -> None:
     # The same front table as `cbam-bench report`, units and conventions in its caption.
     assert "Acc.: validation top-1, mean over seeds" in first.stdout and "placement" in first.stdout
     assert "cbam-bench report cli" in first.stdout
+    # The answer ends with the command that confirms it, storage included when it is not the default.
+    last = first.stdout.strip().splitlines()[-1]
+    assert last.startswith("Next: this front is a 2-epoch ranking")
+    assert last.endswith(f"cbam-bench confirm cli --storage sqlite:///{tmp_path / 'db.sqlite'}")
     again = invoke(tmp_path, str(space), "--trials", "3", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["finished"] == 3
     assert not any(line.startswith("[") for line in again.stderr.splitlines())  # nothing ran
@@ -204,3 +208,11 @@ def test_best_so_far_is_the_most_accurate_trial_within_budget() -> None:
     display = SearchDisplay()
     display.study = study
     assert display._best() == "best so far: 87.50 % (trial 2)"
+
+
+def test_the_confirm_command_names_the_storage_only_when_it_is_not_the_default() -> None:
+    from cbam_bench.cli.search import confirm_command
+    from cbam_bench.storage import DEFAULT_STORAGE
+
+    assert confirm_command("default", DEFAULT_STORAGE) == "cbam-bench confirm default"
+    assert confirm_command("my study", "sqlite:///x.db") == "cbam-bench confirm 'my study' --storage sqlite:///x.db"

@@ -81,7 +81,11 @@ def test_summary_table_for_people() -> None:
     [
         (
             ["--dataset", "cifar"],
-            "--dataset: 'cifar' is not allowed (did you mean 'cifar10'?); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH",
+            "--dataset: 'cifar' is not allowed (did you mean 'cifar10'?); allowed: digits-clutter, digits-clutter:hard, cifar10, cifar100, imagefolder:PATH",
+        ),
+        (
+            ["--dataset", "digits-clutter:easy"],
+            "--dataset: 'digits-clutter:easy' is not allowed (digits-clutter's presets: digits-clutter:hard); allowed:",
         ),
         (["--epochs", "0"], "--epochs: 0 is not allowed; allowed: an integer in [1, 10000]"),
         (["--lr", "0"], "--lr: 0.0 is not allowed; allowed: a finite number > 0"),

@@ -73,7 +73,7 @@ def test_dataset_info_and_fit_arch_follow_the_dataset() -> None:
 def test_unknown_dataset_is_a_spec_error_with_a_hint() -> None:
     with pytest.raises(
         SpecError,
-        match=r"train.dataset: 'cifar' is not allowed \(did you mean 'cifar10'\?\); allowed: digits-clutter, cifar10, cifar100, imagefolder:PATH",
+        match=r"train.dataset: 'cifar' is not allowed \(did you mean 'cifar10'\?\); allowed: digits-clutter, digits-clutter:hard, cifar10, cifar100, imagefolder:PATH",
     ):
         TrainSpec(dataset="cifar")
 

@@ -25,7 +25,7 @@ def test_keeping_the_boxes_leaves_every_image_byte_unchanged() -> None:
 
 def test_each_box_holds_exactly_its_target_digit() -> None:
     made = make_digits_clutter(**SMALL, seed=3)["val"]
-    side = 8  # DIGIT_SCALE * 16
+    side = 8  # the default digit_scale, 0.5, of 16
     x0, y0, x1, y1 = made.boxes.T
     assert made.boxes.dtype == np.int64 and made.boxes.shape == (100, 4)
     assert (x1 - x0 == side).all() and (y1 - y0 == side).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from cbam_bench.metrics import Objective
@@ -85,3 +87,57 @@ def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  #
     rows = re.findall(r"^\s+(\d)\s+([0-9.]+)%\s+(\d)\s+(.+)$", done.stdout, flags=re.M)
     assert [r[0] for r in rows] == ["0", "1", "2"] and all(0 <= float(r[1]) < 100 for r in rows)
     assert re.search(r"over 3 orders: time saved [0-9.]+% at worst; \d order\(s\) with a false stop", done.stdout)
+
+
+def test_the_margin_stops_only_trials_well_below_the_median() -> None:
+    from cbam_bench.search.early_stop import median_rule
+
+    class T:
+        def __init__(self, *curve: float) -> None:
+            self.user_attrs = {"curve": list(curve)}
+
+    earlier = [T(0.2, 0.5), T(0.3, 0.6), T(0.4, 0.7)]
+    rule = EarlyStop(warmup_epochs=1, min_trials=3, margin=0.1)
+    assert median_rule(earlier, 2, 0.55, rule) is None  # below the median 0.6, within the margin
+    assert median_rule(earlier, 2, 0.5, rule) is None  # exactly the margin below
+    assert median_rule(earlier, 2, 0.49, rule) == (
+        "validation accuracy 0.4900 at epoch 2 is more than 0.10 below the median 0.6000 of 3 earlier trials"
+    )
+    # The no-attention network is never stopped, however far below it is.
+    assert median_rule(earlier, 2, 0.0, rule, baseline=True) is None
+
+
+def test_the_replay_never_stops_the_baseline_even_where_noise_makes_others_cheaper() -> None:
+    """Timed under load an attention variant can measure below the baseline's latency ratio of 1; the
+    baseline, slow to start, would then be judged against it (and here stopped) were it not exempt."""
+
+    def trial(number: int, kind: str, curve: list[float], ratio: float) -> TrialRecord:
+        attrs = TrialAttrs(
+            accuracy=curve[-1],
+            latency_ratio=ratio,
+            curve=curve,
+            seeds=1,
+            feasible=True,
+            arch={"attention": {"kind": kind}},
+        )
+        return TrialRecord(number, "complete", (curve[-1], ratio), attrs=attrs)
+
+    study = StudyRecords(
+        "noisy",
+        (Objective("accuracy", "max"), Objective("latency_ratio", "min")),
+        (
+            trial(0, "se", [0.5, 0.7, 0.8], 0.97),
+            trial(1, "none", [0.2, 0.3, 0.9], 1.0),
+            trial(2, "cbam", [0.4, 0.2, 0.6], 1.3),
+        ),
+    )
+    assert protected(study) == {0, 1, 2}
+    # 0 then 1: trial 1 (0.3 at epoch 2) meets trial 0, "cheaper" at 0.97, whose 0.7 is the median.
+    assert replay(study, RULE, [0, 1, 2]).stopped == {2: 2}  # only the costly trial behind both is stopped
+    plain = dataclasses.replace(
+        study,
+        trials=tuple(
+            dataclasses.replace(t, attrs=t.attrs | TrialAttrs(arch={"attention": {"kind": "se"}})) for t in study.trials
+        ),
+    )
+    assert replay(plain, RULE, [0, 1, 2]).stopped == {1: 2, 2: 2}  # the same curves, no baseline: trial 1 stopped

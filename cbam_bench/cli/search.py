@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -54,8 +55,15 @@ def _front_item(trial: TrialRecord) -> dict[str, Any]:
     return {**trial_item(trial, rank=1), "values": list(trial.values or ())}
 
 
-def _render(summary: StudySummary, counts: Counts, storage: str, target: int) -> None:
-    """The front exactly as `cbam-bench report` shows it, then where the study stands."""
+def confirm_command(study: str, storage: str) -> str:
+    """The command that confirms `study`: what a user runs before acting on its short-run front."""
+    where = "" if storage == DEFAULT_STORAGE else f" --storage {shlex.quote(storage)}"
+    return f"cbam-bench confirm {shlex.quote(study)}{where}"
+
+
+def _render(summary: StudySummary, counts: Counts, storage: str, target: int, confirmed: bool) -> None:
+    """The front exactly as `cbam-bench report` shows it, then where the study stands and, unless this
+    run confirmed it, how to confirm it: the front is a short-run ranking until then."""
     from cbam_bench.report.tables import front_table
 
     study = summary.study
@@ -73,6 +81,14 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int) ->
         markup=False,
         soft_wrap=True,
     )
+    if summary.front and not confirmed:
+        epochs = (study.train or {}).get("epochs")
+        console.print(
+            f"Next: this front is a {f'{epochs}-epoch' if epochs else 'short-run'} ranking; retrain its best members "
+            f"and the baseline longer, with seeds, to see whether it holds: {confirm_command(study.name, storage)}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _document(
@@ -227,7 +243,7 @@ def search(
     if json:
         output.print_json(_document(result, loaded, redact(storage), target, summary, confirmation))
         return
-    _render(summary, counts, redact(storage), target)
+    _render(summary, counts, redact(storage), target, confirmation is not None)
     if confirmation is not None:
         from cbam_bench.cli.confirm import show
 

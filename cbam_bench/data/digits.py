@@ -6,13 +6,13 @@ canvas, and strokes of other digits around it look locally like the real thing, 
 find *where* the digit is. Built offline from scikit-learn's bundled 8x8 digits (1,797 images from
 UCI's Optical Recognition of Handwritten Digits), in memory, deterministically from a seed.
 
-Recipe for a canvas of side S:
+Recipe for a canvas of side S (the preset's numbers, Clutter, are in data/catalog.py):
 1. Split the source digits, per class, into disjoint train / val / test pools (60 / 20 / 20 %), so
    no handwritten digit (nor a fragment of it) appears in two splits.
-2. Upscale every source digit to S/2 x S/2 (bilinear).
-3. Each image: a black canvas; FRAGMENTS fragments (S/4 x S/4 crops of other digits from the same
-   pool) at random positions; then the target digit at a random position; layers combine by
-   maximum, as ink does. Each layer gets a random contrast in [MIN_CONTRAST, 1] so brightness does
+2. Upscale every source digit to `digit_scale` of S (bilinear; S/2 x S/2 by default).
+3. Each image: a black canvas; `fragments` fragments (crops of other digits from the same pool,
+   `fragment_scale` of a digit's side: S/4 x S/4 by default) at random positions; then the target
+   digit at a random position; layers combine by maximum, as ink does. Each layer gets a random contrast in [MIN_CONTRAST, 1] so brightness does
    not tell the target from the clutter. The target's square is kept as its box, which localisation
    scores (cbam_bench.inspect) are measured against.
 """
@@ -27,10 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cbam_bench.data.catalog import CLUTTER, DIGITS, Clutter
+
 SOURCE_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test
-DIGIT_SCALE = 0.5  # digit side / canvas side
-FRAGMENT_SCALE = 0.5  # fragment side / digit side
-FRAGMENTS = 6
 MIN_CONTRAST = 0.6
 PLACEMENT_TRIES = 8
 SPLITS = ("train", "val", "test")
@@ -116,17 +115,23 @@ def _free_positions(
 
 
 def compose(
-    glyphs: np.ndarray, labels: np.ndarray, pool: np.ndarray, count: int, canvas: int, rng: np.random.Generator
+    glyphs: np.ndarray,
+    labels: np.ndarray,
+    pool: np.ndarray,
+    count: int,
+    canvas: int,
+    rng: np.random.Generator,
+    clutter: Clutter = CLUTTER[DIGITS],
 ) -> DigitSplit:
     """`count` cluttered images whose targets and fragments all come from `pool`."""
     side = glyphs.shape[1]
-    frag = max(2, round(side * FRAGMENT_SCALE))
+    frag = max(2, min(side, round(side * clutter.fragment_scale)))
     # Targets cycle through the pool in shuffled order, so every source digit is used about equally.
     order = np.concatenate([rng.permutation(pool) for _ in range(-(-count // len(pool)))])[:count]
     images = np.zeros((count, canvas, canvas), dtype=np.float32)
     ty, tx = rng.integers(0, canvas - side + 1, (2, count))
     target_slot = np.searchsorted(pool, order)
-    for _ in range(FRAGMENTS):
+    for _ in range(clutter.fragments):
         # Another digit of the pool: draw among the len(pool) - 1 others by skipping the target's slot.
         other = rng.integers(0, len(pool) - 1, count)
         other = pool[other + (other >= target_slot)]
@@ -142,7 +147,9 @@ def compose(
     return DigitSplit(images=pixels, labels=labels[order], sources=order, boxes=boxes)
 
 
-def make_digits_clutter(*, image_size: int, train_images: int, val_images: int, seed: int) -> dict[str, DigitSplit]:
+def make_digits_clutter(
+    *, image_size: int, train_images: int, val_images: int, seed: int, clutter: Clutter = CLUTTER[DIGITS]
+) -> dict[str, DigitSplit]:
     """Train, val and test splits (val and test both `val_images` large) from disjoint source digits.
 
     Each split draws from its own child of `seed`, so changing one split's size leaves the others
@@ -151,9 +158,9 @@ def make_digits_clutter(*, image_size: int, train_images: int, val_images: int, 
     images, labels = source_digits()
     split_rng, *split_rngs = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     pools = split_sources(labels, split_rng)
-    glyphs = upscale(images, max(4, round(image_size * DIGIT_SCALE)))
+    glyphs = upscale(images, max(4, round(image_size * clutter.digit_scale)))
     counts = (train_images, val_images, val_images)
     return {
-        name: compose(glyphs, labels, pool, count, image_size, rng)
+        name: compose(glyphs, labels, pool, count, image_size, rng, clutter)
         for name, pool, count, rng in zip(SPLITS, pools, counts, split_rngs)
     }

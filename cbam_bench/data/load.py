@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cbam_bench.data.catalog import CIFAR, DIGITS, IMAGEFOLDER, DatasetInfo, recipe_of
+from cbam_bench.data.catalog import CIFAR, CLUTTER, IMAGEFOLDER, DatasetInfo, recipe_of
 from cbam_bench.data.fit import data_root, dataset_info
 from cbam_bench.spec import TrainSpec
 
@@ -66,7 +66,7 @@ def load_data(spec: TrainSpec, device: str | torch.device) -> Data:
     recipe = recipe_of(spec.dataset)
     key = _Key(
         dataset=spec.dataset,
-        root="" if spec.dataset == DIGITS else str(data_root(spec).resolve()),
+        root="" if spec.dataset in CLUTTER else str(data_root(spec).resolve()),
         image_size=info.image_size,
         train_images=spec.train_images or recipe.train_images,
         val_images=spec.val_images or recipe.val_images,
@@ -100,12 +100,16 @@ def _load(key: _Key, info: DatasetInfo) -> Data:
 def _read(key: _Key) -> dict[str, Split]:
     """Every split on the host, at the requested size and counts."""
     rng = np.random.default_rng(key.data_seed)
-    if key.dataset == DIGITS:
+    if key.dataset in CLUTTER:
         from cbam_bench.data.digits import make_digits_clutter
 
         assert key.train_images is not None and key.val_images is not None
         made = make_digits_clutter(
-            image_size=key.image_size, train_images=key.train_images, val_images=key.val_images, seed=key.data_seed
+            image_size=key.image_size,
+            train_images=key.train_images,
+            val_images=key.val_images,
+            seed=key.data_seed,
+            clutter=CLUTTER[key.dataset],
         )
         return {
             name: Split(torch.from_numpy(s.images), torch.from_numpy(s.labels), torch.from_numpy(s.boxes))

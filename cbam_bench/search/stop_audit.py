@@ -60,7 +60,7 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay
         seeds = max(1, t.attrs.seeds or 1)
         kept = curve
         for epoch in range(1, len(curve)):  # a search never stops a trial at its last epoch
-            if median_rule(seen, epoch, curve[epoch - 1], rule, costs):
+            if median_rule(seen, epoch, curve[epoch - 1], rule, costs, baseline=t.attention_kind == "none"):
                 stopped[number], kept = epoch, curve[:epoch]
                 break
         # only the first seed is checked: a stopped trial trains len(kept) epochs of one seed;

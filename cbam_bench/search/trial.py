@@ -59,11 +59,12 @@ def _values(ctx: TrialContext, measures: TrialAttrs) -> list[float]:
 
 
 def _epoch_callback(
-    trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float], costs: dict[str, float]
+    trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float], costs: dict[str, float], arch: ArchSpec
 ) -> Callable[[Any], None]:
     """Progress for every epoch; early stopping on the first seed (Optuna's pruner for one
     objective, the median rule for several)."""
     plan = ctx.plan
+    baseline = arch.attention.kind == "none"
     epochs = plan.train.epochs
     metric = plan.space.objectives[0].metric
     score = STEPS[plan.space.task].score
@@ -80,7 +81,7 @@ def _epoch_callback(
             return
         if plan.multi_objective:
             earlier = ctx.study.get_trials(deepcopy=False, states=FINISHED)
-            reason = median_rule(earlier, report.epoch, primary, plan.early_stop, costs)
+            reason = median_rule(earlier, report.epoch, primary, plan.early_stop, costs, baseline=baseline)
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
@@ -156,7 +157,7 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     results = []
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
-        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs)))
+        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs, arch)))
     trained = steps.fold(results) | _keep_weights(trial, ctx, arch, results[0])
     store(trial, trained | TrialAttrs(curve=curve))
     return _values(ctx, cheap | trained)

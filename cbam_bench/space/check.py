@@ -282,7 +282,11 @@ class _Checker:
         min_trials = self.integer(
             "early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS
         )
-        return EarlyStop(warmup or 0, min_trials or 1)
+        margin = fields.get("margin", EarlyStop.margin)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
+            self.bad("early_stop.margin", f"{_show(margin)} is not allowed; allowed: a number in [0, 1)")
+            margin = 0.0
+        return EarlyStop(warmup or 0, min_trials or 1, float(margin))
 
     def confirm(self, value: Any) -> ConfirmSetup:
         fields = self.mapping("confirm", value, [f.name for f in dataclasses.fields(ConfirmSetup)])
