@@ -7,7 +7,8 @@ import statistics
 
 import pytest
 
-from cbam_bench.ablate import Row, match_rows, order_rows, plan_ablation, tables_named, verdict_lines
+from cbam_bench.ablate import match_rows, plan_ablation, tables_named
+from cbam_bench.ablation_order import Row, order_rows, verdict_lines
 from cbam_bench.errors import SpecError
 from cbam_bench.metrics import Objective
 from cbam_bench.paper import ABLATIONS, AblationRow

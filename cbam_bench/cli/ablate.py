@@ -114,9 +114,9 @@ def ablate(
 
 def _print_tables(ablations: list) -> None:
     """Each table, then its verdict: the paper tables' ordering, or the detection rows against none."""
-    from cbam_bench.ablate import verdict_lines
     from cbam_bench.ablate_detection import DetectionAblation
     from cbam_bench.ablate_detection import verdict_lines as detection_lines
+    from cbam_bench.ablation_order import verdict_lines
     from cbam_bench.report.ablation_detection import detection_ablation_table
     from cbam_bench.report.tables import ablation_table
 

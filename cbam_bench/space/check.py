@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from cbam_bench.detection.recipe import DetectSpec
-from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean, integer_range
+from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
 from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, TASKS, Objective, task_objectives
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.paper import ABLATIONS
 from cbam_bench.records import BUDGET_METRICS
-from cbam_bench.space.codec import BadChoice, encode, variant_key
-from cbam_bench.space.codec import is_int as _is_int
+from cbam_bench.space.check_base import is_number
+from cbam_bench.space.check_params import ParamChecks
 from cbam_bench.space.codec import show as _show
 from cbam_bench.space.model import (
     LATENCY_DEVICES,
@@ -25,10 +24,7 @@ from cbam_bench.space.model import (
     MAX_THREADS,
     MAX_TIMING_RUNS,
     MAX_TRIALS,
-    PAPER_PREFIX,
-    PARAM_FIELDS,
     SAMPLERS,
-    Choice,
     ConfirmSetup,
     EarlyStop,
     LatencySetup,
@@ -76,46 +72,8 @@ def check_space(path: Path, data: Any) -> Space:
     return space
 
 
-def _key_hint(key: str, names: list[str]) -> str:
-    suffix = [n for n in names if n.endswith(f".{key}")]
-    return f" (did you mean {suffix[0]!r}?)" if len(suffix) == 1 else did_you_mean(key, names)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class _Checker:
-    """Walks one parsed file, collecting problems instead of stopping at the first."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []
-
-    def bad(self, key: str, message: str) -> None:
-        self.problems.append(f"{key or 'file'}: {message}")
-
-    def mapping(self, key: str, value: Any, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
-        """The mapping with unknown keys reported (and dropped)."""
-        if not isinstance(value, dict):
-            self.bad(key, f"must be a mapping with keys from: {allowed(names)}; got {_show(value)}")
-            return {}
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                self.bad(key, f"key {_show(k)} is not allowed; keys are names from: {allowed(names)}")
-            elif k not in names:
-                prefix = f"{key}." if key else ""
-                self.bad(f"{prefix}{k}", f"unknown key{_key_hint(k, list(names))}; allowed: {allowed(names)}")
-            else:
-                out[k] = v
-        return out
-
-    def integer(self, key: str, value: Any, low: int, high: int) -> int | None:
-        if _is_int(value) and low <= value <= high:
-            return value
-        self.bad(key, f"{_show(value)} is not allowed; allowed: {integer_range(low, high)}")
-        return None
+class _Checker(ParamChecks):
+    """The checks of a whole file: its top-level keys, and the recipe, objectives and budgets they name."""
 
     # -- the whole file -----------------------------------------------------------------------
 
@@ -260,7 +218,7 @@ class _Checker:
                     key,
                     f"unknown metric{did_you_mean(str(metric), BUDGET_METRICS)}; allowed: {allowed(BUDGET_METRICS)}",
                 )
-            elif _is_number(limit) and math.isfinite(limit) and limit > 0:
+            elif is_number(limit) and math.isfinite(limit) and limit > 0:
                 out[metric] = float(limit)
             else:
                 self.bad(key, f"{_show(limit)} is not allowed; allowed: a number > 0 (the maximum)")
@@ -327,110 +285,3 @@ class _Checker:
         except SpecError as exc:
             self.problems.append(str(exc))
             return None
-
-    # -- parameters ---------------------------------------------------------------------------
-
-    def params(
-        self, value: Any, backbone: str | None
-    ) -> tuple[dict[str, tuple[Choice, ...]], dict[str, dict[str, Any]]]:
-        fields = self.mapping("params", value, list(PARAM_FIELDS))
-        variants: dict[str, dict[str, Any]] = {}
-        if "attention.variant" in fields:
-            variants = self.variants(fields["attention.variant"])
-            taken = {f for row in variants.values() for f in row}
-            for key in list(fields):
-                group, field = PARAM_FIELDS[key]
-                if key == "attention.kind" or (group == "attention" and field in taken):
-                    self.bad(f"params.{key}", "is also set by attention.variant; set it in one place")
-                    del fields[key]
-        elif (
-            isinstance(value, dict)
-            and "attention.kind" not in fields
-            and not any(str(k).startswith("attention.") for k in value)
-        ):
-            self.bad("params", "must set attention.kind (or attention.variant): the module to search over")
-        out: dict[str, tuple[Choice, ...]] = {}
-        for key in PARAM_FIELDS:
-            if key not in fields:
-                continue
-            if key == "attention.variant":
-                if variants:
-                    out[key] = tuple(variants)
-                continue
-            choices = self.choices(key, fields[key], backbone)
-            if choices:
-                out[key] = choices
-        return out, variants
-
-    def choices(self, key: str, value: Any, backbone: str | None) -> tuple[Choice, ...]:
-        name = f"params.{key}"
-        if key == "placement.stages" and isinstance(value, dict):
-            value = self.subsets(name, value)
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            self.bad(name, "must list at least one choice")
-            return ()
-        out: list[Choice] = []
-        for item in items:
-            try:
-                choice = encode(key, item, backbone)
-            except BadChoice as exc:
-                self.bad(name, str(exc))
-                continue
-            if choice in out:
-                self.bad(name, f"{_show(item)} is listed twice")
-                continue
-            out.append(choice)
-        return tuple(out)
-
-    def subsets(self, name: str, value: dict[str, Any]) -> list[Any]:
-        fields = self.mapping(name, value, ["subsets_of"])
-        stages = fields.get("subsets_of")
-        if not isinstance(stages, list) or not stages or not all(_is_int(s) for s in stages) or len(stages) > 8:
-            self.bad(f"{name}.subsets_of", f"must be a list of up to 8 stage numbers; got {_show(stages)}")
-            return []
-        unique = sorted(set(stages))
-        return [[s for bit, s in enumerate(unique) if mask >> bit & 1] for mask in range(1, 2 ** len(unique))]
-
-    def variants(self, value: Any) -> dict[str, dict[str, Any]]:
-        name = "params.attention.variant"
-        items = value if isinstance(value, list) else [value]
-        rows: list[dict[str, Any]] = []
-        for item in items:
-            if isinstance(item, str) and item.startswith(PAPER_PREFIX):
-                table = item[len(PAPER_PREFIX) :]
-                if table in ABLATIONS:
-                    rows.extend(dict(fields) for fields, _ in ABLATIONS[table])
-                else:
-                    tables = [PAPER_PREFIX + t for t in ABLATIONS]
-                    self.bad(
-                        name,
-                        f"{item!r} is not allowed{did_you_mean(item, tables)}; allowed: {allowed(tables)} or a mapping of attention fields",
-                    )
-            elif isinstance(item, dict):
-                row = self.mapping(name, item, _ATTENTION_FIELDS)
-                if "kind" not in row:
-                    self.bad(name, f"{_show(item)} needs a kind")
-                    continue
-                rows.append(row)
-            else:
-                self.bad(
-                    name,
-                    f"{_show(item)} is not allowed; allowed: paper:TABLE ({allowed(ABLATIONS)}) or a mapping of attention fields such as {{kind: cbam, kernel: 3}}",
-                )
-        out: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            try:
-                spec = AttentionSpec(**row)
-            except SpecError as exc:
-                self.bad(name, f"{_show(row)}: {exc}")
-                continue
-            canonical = {k: (list(spec.pooling) if k == "pooling" else getattr(spec, k)) for k in row}
-            label = variant_key(canonical)
-            if label in out:
-                self.bad(name, f"{label!r} is listed twice")
-                continue
-            out[label] = {k: (tuple(v) if k == "pooling" else v) for k, v in canonical.items()}
-        if not out and not any(p.startswith(name) for p in self.problems):
-            self.bad(name, "must list at least one variant")
-        return out
