@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,24 +150,33 @@ def plan_ablation(
 def _attention_of(trial: TrialRecord) -> AttentionSpec | None:
     try:
         return ArchSpec.from_dict(trial.arch).attention if trial.arch else None
-    except (SpecError, TypeError):
+    except (ValueError, TypeError):  # SpecError is a ValueError; a malformed record stands for nothing
         return None
 
 
-def match_rows(table: str, study: StudyRecords) -> list[Row]:
-    """The paper's rows of `table`, each with the study's trial of the same attention module.
+def standing_trials(study: StudyRecords, modules: Sequence[dict[str, Any]]) -> list[TrialRecord | None]:
+    """For each attention module (AttentionSpec's fields), the study's trial that stands for it.
 
     Only usable trials count (complete and measured in their own right, not a reused copy); if
     several trained the same module, the one with the most seeds, then the earliest, stands.
     """
     usable = [(t, _attention_of(t)) for t in study.usable]
-    rows = []
-    for index, (fields, paper_row) in enumerate(ABLATIONS[table], start=1):
-        spec = AttentionSpec(**fields)
-        same = [t for t, a in usable if a is not None and a.canonical() == spec.canonical()]
-        trial = min(same, key=lambda t: (-(t.measure("seeds") or 1), t.number), default=None)
-        rows.append(Row(index, spec, paper_row, trial))
-    return rows
+    out = []
+    for fields in modules:
+        wanted = AttentionSpec(**fields).canonical()
+        same = [t for t, a in usable if a is not None and a.canonical() == wanted]
+        out.append(min(same, key=lambda t: (-(t.measure("seeds") or 1), t.number), default=None))
+    return out
+
+
+def match_rows(table: str, study: StudyRecords) -> list[Row]:
+    """The paper's rows of `table`, each with the study's trial of the same attention module."""
+    rows = ABLATIONS[table]
+    trials = standing_trials(study, [fields for fields, _ in rows])
+    return [
+        Row(index, AttentionSpec(**fields), paper_row, trial)
+        for index, ((fields, paper_row), trial) in enumerate(zip(rows, trials), start=1)
+    ]
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cbam_bench.ablate import ABLATED, DETECTION_TABLE, AblationPlan, space_of
+from cbam_bench.ablate import ABLATED, DETECTION_TABLE, AblationPlan, space_of, standing_trials
+from cbam_bench.ablation_order import points
 from cbam_bench.paper import DETECTION_ROWS, DETECTION_SETUP, DetectionRow
 from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.summary import trial_item
-from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.spec import AttentionSpec
 from cbam_bench.stats import Interval, MeanInterval, Sample, mean_interval, welch_interval
 
 SCORES = ("map", "map50")
@@ -49,27 +50,13 @@ class DetectionRowResult:
         return welch_interval(Sample.of(a), Sample.of(b)) if len(a) >= 2 and len(b) >= 2 else None
 
 
-def _attention_of(trial: TrialRecord) -> AttentionSpec | None:
-    try:
-        return ArchSpec.from_dict(trial.arch).attention if trial.arch else None
-    except (ValueError, TypeError):
-        return None
-
-
 def match_detection_rows(study: StudyRecords) -> list[DetectionRowResult]:
-    """The table's rows, each with the study's usable trial of the same module (most seeds, then earliest)."""
-    usable = [(t, _attention_of(t)) for t in study.usable]
-    rows = []
-    for index, (fields, paper) in enumerate(DETECTION_ROWS, start=1):
-        spec = AttentionSpec(**fields)
-        same = [t for t, a in usable if a is not None and a.canonical() == spec.canonical()]
-        trial = min(same, key=lambda t: (-(t.measure("seeds") or 1), t.number), default=None)
-        rows.append(DetectionRowResult(index, spec, paper, trial))
-    return rows
-
-
-def _pp(value: float) -> str:
-    return f"{100 * value:+.2f}"
+    """The table's rows, each with the study's trial of the same attention module (ablate.standing_trials)."""
+    trials = standing_trials(study, [fields for fields, _ in DETECTION_ROWS])
+    return [
+        DetectionRowResult(index, AttentionSpec(**fields), paper, trial)
+        for index, ((fields, paper), trial) in enumerate(zip(DETECTION_ROWS, trials), start=1)
+    ]
 
 
 def verdict_lines(rows: list[DetectionRowResult]) -> list[str]:
@@ -85,7 +72,7 @@ def verdict_lines(rows: list[DetectionRowResult]) -> list[str]:
         delta = (row.trial.measure("map") or 0.0) - (base.trial.measure("map") or 0.0)
         iv = row.versus(base)
         where = (
-            f" [{_pp(iv.low)}, {_pp(iv.high)}], {'resolved' if iv.excludes_zero else 'not resolved (includes 0)'}"
+            f" [{points(iv.low)}, {points(iv.high)}], {'resolved' if iv.excludes_zero else 'not resolved (includes 0)'}"
             if iv
             else " (no interval: under two seeds)"
         )
@@ -94,7 +81,7 @@ def verdict_lines(rows: list[DetectionRowResult]) -> list[str]:
             if row.paper.map is not None and base.paper.map is not None
             else "; the paper has no such row"
         )
-        lines.append(f"{row.attention.kind} vs none: {_pp(delta)} mAP points{where}{paper}.")
+        lines.append(f"{row.attention.kind} vs none: {points(delta)} mAP points{where}{paper}.")
     return lines
 
 

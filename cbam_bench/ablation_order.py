@@ -112,13 +112,16 @@ def order_rows(rows: list[Row] | tuple[Row, ...]) -> Ordering:
     return Ordering(tuple(ours), tuple(paper), tuple(pairs), untrained)
 
 
-def _pp(value: float) -> str:
+def points(value: float) -> str:
+    """A difference of fractions in signed percentage points: +1.23."""
     return f"{100 * value:+.2f}"
 
 
 def _pair_text(p: Pair) -> str:
-    where = f" [{_pp(p.interval.low)}, {_pp(p.interval.high)}]" if p.interval else " (no interval: under two seeds)"
-    return f"{p.better.index} vs {p.worse.index}: {_pp(p.delta)} pp{where}"
+    where = (
+        f" [{points(p.interval.low)}, {points(p.interval.high)}]" if p.interval else " (no interval: under two seeds)"
+    )
+    return f"{p.better.index} vs {p.worse.index}: {points(p.delta)} pp{where}"
 
 
 def _chain(rows: tuple[Row, ...]) -> str:

@@ -9,18 +9,17 @@ latency without them cannot be compared.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import gc
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from cbam_bench import collector
 from cbam_bench.attention.fused.dispatch import fused_setting
 from cbam_bench.measure.env import device_name
 
@@ -89,17 +88,6 @@ def _prepare(
     return model, x
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _summarise(samples: list[float], **conditions: object) -> Latency:
     s = sorted(samples)
     return Latency(
@@ -133,7 +121,7 @@ def _interleaved_samples(
     """Per-model forward times in ms, the models taking turns in every round (A B A B ...)."""
     timer = _timer(device)
     samples: list[list[float]] = [[] for _ in models]
-    with torch.inference_mode(), _gc_paused():
+    with torch.inference_mode(), collector.paused():
         for _ in range(warmup):
             for model in models:
                 model(x)

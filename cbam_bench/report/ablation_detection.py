@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cbam_bench.metrics import METRICS
 from cbam_bench.report.format import DASH, cells, columns, conventions
-from cbam_bench.report.tables import rich_table
+from cbam_bench.report.tables import PAPER_ROW_COLUMNS, paper_row_cells, rich_table
 
 if TYPE_CHECKING:
     from cbam_bench.ablate_detection import DetectionAblation, DetectionRowResult
@@ -47,10 +47,7 @@ def detection_ablation_table(ablation: DetectionAblation) -> Table:
     table = rich_table(
         f"{plan.title}: ours against the paper's",
         [
-            "#",
-            "paper's row",
-            "attention",
-            "trial",
+            *PAPER_ROW_COLUMNS,
             "mAP (%)",
             "mAP@.5 (%)",
             *(c.header for c in cols),
@@ -62,10 +59,7 @@ def detection_ablation_table(ablation: DetectionAblation) -> Table:
     for row in ablation.rows:
         t = row.trial
         table.add_row(
-            str(row.index),
-            row.paper.label,
-            row.attention.summary(),
-            DASH if t is None else str(t.number),
+            *paper_row_cells(row),
             interval_cell(row, "map"),
             interval_cell(row, "map50"),
             *(cells(t, cols) if t is not None else [DASH] * len(cols)),

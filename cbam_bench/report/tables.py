@@ -21,6 +21,8 @@ from cbam_bench.report.summary import StudySummary
 
 if TYPE_CHECKING:
     from cbam_bench.ablate import Ablation
+    from cbam_bench.ablate_detection import DetectionRowResult
+    from cbam_bench.ablation_order import Row
 
 # The terminal shows these, the study task's scores (detection: both mAPs) and any other objective
 # of the study; exports show every measure.
@@ -207,6 +209,21 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
     return table
 
 
+# The first columns of every paper table (classification ablations, detection): the row as the paper
+# numbers and names it, our attention module for it, and the trial that trained it here.
+PAPER_ROW_COLUMNS = ("#", "paper's row", "attention", "trial")
+
+
+def paper_row_cells(row: Row | DetectionRowResult) -> list[str]:
+    """PAPER_ROW_COLUMNS' cells of one paper-table row (index, paper, attention, trial)."""
+    return [
+        str(row.index),
+        row.paper.label,
+        row.attention.summary(),
+        DASH if row.trial is None else str(row.trial.number),
+    ]
+
+
 def ablation_table(ablation: Ablation) -> Table:
     """A paper table re-run: each row with our measures and, beside them, the paper's errors."""
     from cbam_bench.paper import ABLATION_SETUP
@@ -228,10 +245,7 @@ def ablation_table(ablation: Ablation) -> Table:
     table = rich_table(
         f"{plan.title}: ours against the paper's",
         [
-            "#",
-            "paper's row",
-            "attention",
-            "trial",
+            *PAPER_ROW_COLUMNS,
             *(c.header for c in cols),
             "paper\ntop-1 err (%)",
             "paper\ntop-5 err (%)",
@@ -242,10 +256,7 @@ def ablation_table(ablation: Ablation) -> Table:
     for row in ablation.rows:
         t = row.trial
         table.add_row(
-            str(row.index),
-            row.paper.label,
-            row.attention.summary(),
-            DASH if t is None else str(t.number),
+            *paper_row_cells(row),
             *(cells(t, cols) if t is not None else [DASH] * len(cols)),
             f"{row.paper.top1_err:.2f}",
             f"{row.paper.top5_err:.2f}",
