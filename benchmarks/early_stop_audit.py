@@ -35,16 +35,22 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="instead of the space's warmup_epochs")
     parser.add_argument("--min-trials", type=int, help="instead of the space's min_trials")
     parser.add_argument("--margin", type=float, help="instead of the space's margin")
+    parser.add_argument(
+        "--search-seeds", type=int, help="seeds per trial of the search the rule serves (default: the space's)"
+    )
     args = parser.parse_args()
     study = load_records(args.storage, args.study)
-    rule = load_space(find_space(args.space)).early_stop or EarlyStop()
+    space = load_space(find_space(args.space))
+    rule = space.early_stop or EarlyStop()
+    seeds = args.search_seeds or space.seeds
     given = {"warmup_epochs": args.warmup, "min_trials": args.min_trials, "margin": args.margin}
     rule = dataclasses.replace(rule, **{k: v for k, v in given.items() if v is not None})
     keep = sorted(protected(study))
     print(f"study {study.name}: {len(study.usable)} trials trained to the end; must never stop: {keep}")
     print(f"rule: median rule, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}, margin {rule.margin}")
+    print(f"time saved: of a search training {seeds} seed(s) per trial")
     print(f"{'order':>5}  {'time saved':>10}  {'stopped':>7}  false stops")
-    runs = audit(study, rule, args.orders, args.seed)
+    runs = audit(study, rule, args.orders, args.seed, seeds)
     for i, r in enumerate(runs):
         false = ", ".join(f"#{n} at epoch {r.stopped[n]}" for n in r.false_stops) or "none"
         print(f"{i:>5}  {100 * r.saved:>9.1f}%  {len(r.stopped):>7}  {false}")

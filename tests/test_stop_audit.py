@@ -44,6 +44,17 @@ def test_time_saved_weighs_each_trial_by_its_own_training_time() -> None:
     assert replay(slow, RULE, [0, 1, 2]).saved == pytest.approx(10 / 36)
 
 
+def test_time_saved_is_the_searchs_when_it_trains_fewer_seeds_than_the_audit() -> None:
+    two = StudyRecords(
+        "t", STUDY.objectives, tuple(dataclasses.replace(t, attrs=t.attrs | TrialAttrs(seeds=2)) for t in STUDY.trials)
+    )
+    # trained with 2 seeds: 18 epochs, and stopping trial 2 after 2 of its 6 (one seed) saves 4
+    assert replay(two, RULE, [0, 1, 2]).saved == pytest.approx(4 / 18)
+    # a 1-seed search: 9 epochs, 1 saved, as in the first test
+    assert replay(two, RULE, [0, 1, 2], seeds=1).saved == pytest.approx(1 / 9)
+    assert audit(two, RULE, orders=1, seeds=1)[0].saved == pytest.approx(1 / 9)
+
+
 def test_audit_replays_the_number_order_then_seeded_shuffles() -> None:
     runs = audit(STUDY, RULE, orders=4, seed=1)
     assert runs[0].order == (0, 1, 2) and len(runs) == 4

@@ -13,8 +13,9 @@ a 7x7 convolution of two 5x5 maps takes about 70 us through it and 10 us through
 convolution, so small batches go there instead.
 
 Where the compiled CBAM passes are built (fused/cpu.py), a float32 convolution to one map and both
-its gradients run there instead, at every batch: loops over shifted rows, about 3x faster than
-oneDNN's forward and backward at 64 x 2 x 32 x 32, k = 7.
+its gradients run there instead, at every batch: each output row is built in vector registers from
+a zero-padded copy of the image, one load and one multiply-add per tap and vector. Forward and
+backward at 64 x 2 x 32 x 32, k = 7, one thread: 0.87 ms against oneDNN's 12.6 ms.
 
 `benchmarks/attention_speed.py` measures the difference. The result is the same convolution: the
 values and gradients agree with `F.conv2d`'s to float rounding (tests/test_attention.py).

@@ -48,8 +48,13 @@ def _costs(study: StudyRecords, trial: TrialRecord) -> dict[str, float]:
     }
 
 
-def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay:
-    """The rule replayed on the study's trained curves, visiting trials in `order` (trial numbers)."""
+def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int], seeds: int | None = None) -> Replay:
+    """The rule replayed on the study's trained curves, visiting trials in `order` (trial numbers).
+
+    `seeds`: how many seeds the search the rule serves trains per trial (None: each trial's own, as
+    stored). The audit's study trains more seeds than a search may, to judge false stops on a mean;
+    the time saved is the search's, and a stopped trial skips all but its first seed's later epochs.
+    """
     trials = {t.number: t for t in study.usable if t.attrs.curve}
     seen: list[SimpleNamespace] = []
     stopped: dict[int, int] = {}
@@ -57,7 +62,8 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay
     for number in order:
         t = trials[number]
         curve, costs = list(t.attrs.curve or []), _costs(study, t)
-        seeds = max(1, t.attrs.seeds or 1)
+        stored_seeds = max(1, t.attrs.seeds or 1)
+        searched = seeds or stored_seeds
         kept = curve
         for epoch in range(1, len(curve)):  # a search never stops a trial at its last epoch
             if median_rule(seen, epoch, curve[epoch - 1], rule, costs, baseline=t.attention_kind == "none"):
@@ -65,9 +71,9 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay
                 break
         # only the first seed is checked: a stopped trial trains len(kept) epochs of one seed;
         # an epoch costs the trial's own stored training time per epoch (1 when none is stored)
-        epoch_s = (t.attrs.train_s or seeds * len(curve)) / (seeds * len(curve))
-        total += epoch_s * seeds * len(curve)
-        used += epoch_s * (len(kept) if number in stopped else seeds * len(curve))
+        epoch_s = (t.attrs.train_s or stored_seeds * len(curve)) / (stored_seeds * len(curve))
+        total += epoch_s * searched * len(curve)
+        used += epoch_s * (len(kept) if number in stopped else searched * len(curve))
         seen.append(SimpleNamespace(user_attrs=(t.attrs | TrialAttrs(curve=kept)).to_user_attrs()))
     keep = protected(study)
     return Replay(
@@ -75,13 +81,15 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int]) -> Replay
     )
 
 
-def audit(study: StudyRecords, rule: EarlyStop, orders: int = 5, seed: int = 0) -> list[Replay]:
-    """The replay in trial-number order, then in `orders - 1` shuffled orders (seeded)."""
+def audit(
+    study: StudyRecords, rule: EarlyStop, orders: int = 5, seed: int = 0, seeds: int | None = None
+) -> list[Replay]:
+    """The replay in trial-number order, then in `orders - 1` shuffled orders (seeded); `seeds` as in replay."""
     numbers = sorted(t.number for t in study.usable if t.attrs.curve)
     shuffle = random.Random(seed)
-    out = [replay(study, rule, numbers)]
+    out = [replay(study, rule, numbers, seeds)]
     for _ in range(orders - 1):
         order = numbers[:]
         shuffle.shuffle(order)
-        out.append(replay(study, rule, order))
+        out.append(replay(study, rule, order, seeds))
     return out
