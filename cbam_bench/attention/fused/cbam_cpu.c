@@ -10,20 +10,56 @@
 #include <float.h>
 #include <string.h>
 
+/* Vectors of LANES floats through GCC's and Clang's vector extensions (see map_conv below). */
+#define LANES 8
+#define BLOCK 4  /* vectors of one output row kept in registers at once */
+typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t lanes __attribute__((vector_size(LANES * sizeof(int32_t))));  /* a vector comparison's result */
+
+static inline vec load(const float *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void store(float *p, vec v) { memcpy(p, &v, sizeof v); }
+static inline vec splat(float s) { vec v = {0}; return v + s; }
+static inline float lane_sum(vec v) { float t = 0.0f; for (int i = 0; i < LANES; ++i) t += v[i]; return t; }
+
+#define CHAINS 4  /* independent accumulators per reduction: one alone waits on its own adds */
+
 void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, float *mx, int64_t *where_hw, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
         const float *p = x + row * HW;
-        float total = 0.0f, best = -FLT_MAX;
-        int64_t at = 0;
-        #pragma omp simd reduction(+:total) reduction(max:best)
-        for (int64_t i = 0; i < HW; ++i) { total += p[i]; best = p[i] > best ? p[i] : best; }
-        /* The first position holding the maximum, as torch's max reports it: a vectorised pass
-         * finds the value, a short scan (it stops there) finds the place. */
-        while (at < HW - 1 && p[at] != best) ++at;
+        /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the first place it
+         * saw it; the lanes are then combined (the maximum's first place overall, as torch's max
+         * reports it), and the positions past the last whole group of vectors are added one by one. */
+        vec sums[CHAINS], best[CHAINS];
+        lanes at[CHAINS], place[CHAINS];
+        for (int k = 0; k < CHAINS; ++k) {
+            sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX);
+            for (int l = 0; l < LANES; ++l) at[k][l] = 0, place[k][l] = k * LANES + l;
+        }
+        int64_t i = 0;
+        for (; i + CHAINS * LANES <= HW; i += CHAINS * LANES)
+            for (int k = 0; k < CHAINS; ++k) {
+                const vec v = load(p + i + k * LANES);
+                const lanes better = v > best[k];
+                sums[k] += v;
+                best[k] = (vec)(((lanes)v & better) | ((lanes)best[k] & ~better));
+                at[k] = (place[k] & better) | (at[k] & ~better);
+                place[k] += CHAINS * LANES;
+            }
+        float total = 0.0f, top = -FLT_MAX;
+        int64_t first = 0;
+        for (int k = 0; k < CHAINS; ++k) {
+            total += lane_sum(sums[k]);
+            for (int l = 0; l < LANES; ++l)
+                if (best[k][l] > top || (best[k][l] == top && at[k][l] < first)) top = best[k][l], first = at[k][l];
+        }
+        for (; i < HW; ++i) {
+            total += p[i];
+            if (p[i] > top) top = p[i], first = i;
+        }
         avg[row] = total / (float)HW;
-        mx[row] = best;
-        where_hw[row] = at;
+        mx[row] = top;
+        where_hw[row] = first;
     }
 }
 
@@ -125,15 +161,6 @@ void cbam_grad_input(const float *g, const float *mc, const float *ms, const flo
  * gradient's rows with the buffer's shifted rows. GCC's and Clang's vector extensions keep this
  * portable: on a CPU without 8-wide registers they split into narrower ones. */
 
-#define LANES 8
-#define BLOCK 4  /* vectors of one output row kept in registers at once */
-typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
-
-static inline vec load(const float *p) { vec v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vec v) { memcpy(p, &v, sizeof v); }
-static inline vec splat(float s) { vec v = {0}; return v + s; }
-static inline float lane_sum(vec v) { float t = 0.0f; for (int i = 0; i < LANES; ++i) t += v[i]; return t; }
-
 /* A zero-padded copy of `maps` maps of H x W: p rows above and below, p columns to the left, and
  * enough to the right that a row holds `blocks` vectors plus the kernel's reach. */
 typedef struct { int64_t H, W, P, blocks, width, rows; } padding;
@@ -152,37 +179,51 @@ static void pad_maps(const float *src, int64_t maps, padding d, float *dst) {
             memcpy(dst + (m * d.rows + y + d.P) * d.width + d.P, src + (m * d.H + y) * d.W, sizeof(float) * d.W);
 }
 
-/* `count` (<= BLOCK) vectors of output row y from block `first` on: the sum over maps and taps of
- * w[m][i][j] times the padded row y + i of map m shifted by j. Inlined with a constant count, the
- * accumulators live in registers. */
+/* `count` (<= BLOCK) vectors of output rows y to y + ROWS - 1 from block `first` on: the sum over
+ * maps and taps of w[m][i][j] times the padded row y + r + i of map m shifted by j. Inlined with
+ * constant counts, the ROWS * count accumulators live in registers, enough of them that the
+ * multiply-adds of one do not wait on another's. */
+#define ROWS 2
 static inline void correlate_blocks(const float *padded, int64_t maps, const float *w, int64_t K, padding d,
-                                    int64_t y, int64_t first, int count, float *row_out) {
-    vec acc[BLOCK] = {{0}};
+                                    int64_t y, int rows, int64_t first, int count, float *rows_out) {
+    vec acc[ROWS][BLOCK] = {{{0}}};
     for (int64_t m = 0; m < maps; ++m)
-        for (int64_t i = 0; i < K; ++i) {
-            const float *row = padded + (m * d.rows + y + i) * d.width + first * LANES;
+        for (int64_t i = 0; i < K; ++i)
             for (int64_t j = 0; j < K; ++j) {
                 const vec wv = splat(w[(m * K + i) * K + j]);
-                for (int b = 0; b < count; ++b) acc[b] += wv * load(row + b * LANES + j);
+                for (int r = 0; r < rows; ++r) {
+                    const float *row = padded + (m * d.rows + y + r + i) * d.width + first * LANES + j;
+                    for (int b = 0; b < count; ++b) acc[r][b] += wv * load(row + b * LANES);
+                }
             }
-        }
-    for (int b = 0; b < count; ++b) store(row_out + (first + b) * LANES, acc[b]);
+    for (int r = 0; r < rows; ++r)
+        for (int b = 0; b < count; ++b) store(rows_out + r * d.blocks * LANES + (first + b) * LANES, acc[r][b]);
 }
 
-/* One H x W output map: the padded maps correlated with w (maps x K x K); `scratch` holds a row
- * of `blocks` vectors. */
+/* Output rows y to y + rows - 1 (rows <= ROWS), every block, into `scratch` (rows x blocks vectors). */
+static inline void correlate_rows(const float *padded, int64_t maps, const float *w, int64_t K, padding d, int64_t y,
+                                  int rows, float *scratch) {
+    int64_t b = 0;
+    for (; b + BLOCK <= d.blocks; b += BLOCK) correlate_blocks(padded, maps, w, K, d, y, rows, b, BLOCK, scratch);
+    switch (d.blocks - b) {
+        case 3: correlate_blocks(padded, maps, w, K, d, y, rows, b, 3, scratch); break;
+        case 2: correlate_blocks(padded, maps, w, K, d, y, rows, b, 2, scratch); break;
+        case 1: correlate_blocks(padded, maps, w, K, d, y, rows, b, 1, scratch); break;
+        default: break;
+    }
+}
+
+/* One H x W output map: the padded maps correlated with w (maps x K x K); `scratch` holds ROWS
+ * rows of `blocks` vectors. */
 static void correlate(const float *padded, int64_t maps, const float *w, int64_t K, padding d, float *out,
                       float *scratch) {
-    for (int64_t y = 0; y < d.H; ++y) {
-        int64_t b = 0;
-        for (; b + BLOCK <= d.blocks; b += BLOCK) correlate_blocks(padded, maps, w, K, d, y, b, BLOCK, scratch);
-        switch (d.blocks - b) {
-            case 3: correlate_blocks(padded, maps, w, K, d, y, b, 3, scratch); break;
-            case 2: correlate_blocks(padded, maps, w, K, d, y, b, 2, scratch); break;
-            case 1: correlate_blocks(padded, maps, w, K, d, y, b, 1, scratch); break;
-            default: break;
-        }
-        memcpy(out + y * d.W, scratch, sizeof(float) * d.W);
+    for (int64_t y = 0; y < d.H; y += ROWS) {
+        const int rows = d.H - y < ROWS ? (int)(d.H - y) : ROWS;
+        if (rows == ROWS)
+            correlate_rows(padded, maps, w, K, d, y, ROWS, scratch);
+        else
+            correlate_rows(padded, maps, w, K, d, y, 1, scratch);
+        for (int r = 0; r < rows; ++r) memcpy(out + (y + r) * d.W, scratch + r * d.blocks * LANES, sizeof(float) * d.W);
     }
 }
 
@@ -190,7 +231,7 @@ void map_conv(const float *x, const float *w, int64_t N, int64_t M, int64_t H, i
     const padding d = pad_for(H, W, K);
     #pragma omp parallel num_threads(threads)
     {
-        float *padded = malloc(sizeof(float) * (M * d.rows * d.width + d.blocks * LANES));
+        float *padded = malloc(sizeof(float) * (M * d.rows * d.width + ROWS * d.blocks * LANES));
         float *scratch = padded + M * d.rows * d.width;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; ++n) {
@@ -208,7 +249,7 @@ void map_conv_grad_input(const float *g, const float *w, int64_t N, int64_t M, i
         for (int64_t t = 0; t < K * K; ++t) turned[m * K * K + t] = w[m * K * K + K * K - 1 - t];
     #pragma omp parallel num_threads(threads)
     {
-        float *padded = malloc(sizeof(float) * (d.rows * d.width + d.blocks * LANES));
+        float *padded = malloc(sizeof(float) * (d.rows * d.width + ROWS * d.blocks * LANES));
         float *scratch = padded + d.rows * d.width;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; ++n) {
@@ -218,6 +259,23 @@ void map_conv_grad_input(const float *g, const float *w, int64_t N, int64_t M, i
         free(padded);
     }
     free(turned);
+}
+
+/* Every tap's share of output row y, blocks `first` to `first + count - 1`: the gradient row's
+ * vectors (in registers, count being constant once inlined) times the padded rows y + i shifted by j. */
+static inline void weight_taps(const float *padded, const float *grow, int64_t maps, int64_t K, padding d, int64_t y,
+                               int64_t first, int count, vec *acc) {
+    vec gv[BLOCK];
+    for (int b = 0; b < count; ++b) gv[b] = load(grow + (first + b) * LANES);
+    for (int64_t m = 0; m < maps; ++m)
+        for (int64_t i = 0; i < K; ++i) {
+            const float *row = padded + (m * d.rows + y + i) * d.width + first * LANES;
+            for (int64_t j = 0; j < K; ++j) {
+                vec part = gv[0] * load(row + j);
+                for (int b = 1; b < count; ++b) part += gv[b] * load(row + b * LANES + j);
+                acc[(m * K + i) * K + j] += part;
+            }
+        }
 }
 
 void map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dw, int threads) {
@@ -237,15 +295,14 @@ void map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, 
             for (int64_t t = 0; t < taps; ++t) acc[t] = splat(0.0f);
             for (int64_t y = 0; y < H; ++y) {
                 memcpy(grow, g + (n * H + y) * W, sizeof(float) * W);
-                for (int64_t m = 0; m < M; ++m)
-                    for (int64_t i = 0; i < K; ++i) {
-                        const float *row = padded + (m * d.rows + y + i) * d.width;
-                        for (int64_t j = 0; j < K; ++j) {
-                            vec part = splat(0.0f);
-                            for (int64_t b = 0; b < d.blocks; ++b) part += load(grow + b * LANES) * load(row + b * LANES + j);
-                            acc[(m * K + i) * K + j] += part;
-                        }
-                    }
+                int64_t b = 0;
+                for (; b + BLOCK <= d.blocks; b += BLOCK) weight_taps(padded, grow, M, K, d, y, b, BLOCK, acc);
+                switch (d.blocks - b) {
+                    case 3: weight_taps(padded, grow, M, K, d, y, b, 3, acc); break;
+                    case 2: weight_taps(padded, grow, M, K, d, y, b, 2, acc); break;
+                    case 1: weight_taps(padded, grow, M, K, d, y, b, 1, acc); break;
+                    default: break;
+                }
             }
             for (int64_t t = 0; t < taps; ++t) mine[t] += lane_sum(acc[t]);
         }
