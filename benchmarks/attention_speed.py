@@ -46,6 +46,7 @@ from torch import nn
 
 from cbam_bench.attention import cbam, channel, map_conv, spatial
 from cbam_bench.attention.factory import build_attention
+from cbam_bench.device import reuse_freed_memory
 from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import initial_model
 
@@ -168,7 +169,7 @@ def timm_cbam(channels: int, spec: AttentionSpec) -> nn.Module | None:
     """timm's CbamModule in the same configuration (reduction, kernel, ReLU, sigmoid), or None without timm
     (`pip install -e '.[bench]'`)."""
     try:
-        from timm.layers import CbamModule
+        from timm.layers.cbam import CbamModule
     except ImportError:
         return None
     return CbamModule(channels, rd_ratio=1 / spec.reduction, spatial_kernel_size=spec.kernel)
@@ -224,9 +225,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--gate-shapes", default=ISSUE_SHAPES, help="NxCxHxW,... for the gate against its floor")
+    parser.add_argument(
+        "--glibc-memory",
+        action="store_true",
+        help="leave glibc's allocator as it comes (the trainer keeps freed memory: device.reuse_freed_memory)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = False if args.glibc_memory else reuse_freed_memory()
 
     spec = AttentionSpec(kind="cbam", kernel=args.kernel)
     arch = ArchSpec(
@@ -234,7 +241,8 @@ def main() -> None:
     )
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.rounds} rounds x "
-        f"{args.repeats} calls; times are medians, speed-up = plain / ours (median of per-round ratios)"
+        f"{args.repeats} calls; times are medians, speed-up = plain / ours (median of per-round ratios); "
+        f"freed memory {'kept, as the trainer does' if kept else 'handed back (glibc as it comes)'}"
     )
     print(f"gates alone, forward + backward (CBAM: r {spec.reduction}, k {spec.kernel}):")
     side, width = args.image_size, 16

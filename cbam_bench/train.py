@@ -25,7 +25,7 @@ from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.data.batches import eval_batches, steps_per_epoch, train_batches
 from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, Split, load_data
-from cbam_bench.device import autocast_dtype, cudnn_autotune, memory_format_for, resolve_device
+from cbam_bench.device import autocast_dtype, cudnn_autotune, memory_format_for, resolve_device, reuse_freed_memory
 from cbam_bench.divergence import TrainingError, advice, check_epoch, check_validation, first_non_finite
 from cbam_bench.measure.memory import track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
@@ -208,6 +208,8 @@ def train_model(
     """train(), also returning the trained network (on the training device, in eval mode)."""
     start = time.perf_counter()
     device = resolve_device(spec.device)
+    if device.type == "cpu":
+        reuse_freed_memory()
     arch = fit_arch(arch, spec)
     data = load_data(spec, device)
     plan = _plan(spec, data, device)

@@ -92,6 +92,7 @@ def test_attention_speed_prints_every_gate_the_step_and_the_latency() -> None:
     )
     floors = re.findall(
         rf"(\d+x\d+x\d+x\d+)\s+plain\s+{NUMBER} ms\s+ours\s+{NUMBER} ms\s+ours/plain {NUMBER}\s+"
+        r"(?:timm\s+[\d.]+ ms\s+ours/timm [\d.]+\s+)?"  # where timm is installed (the bench extra)
         rf"floor\s+{NUMBER} ms\s+ours/floor {NUMBER}",
         out,
     )

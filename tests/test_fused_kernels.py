@@ -75,12 +75,12 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
     out = kernels.gate(x, mc, ms, None)
     assert out.stride() == x.stride()
     torch.testing.assert_close(out, torch_ops.gate(x, mc, ms, gated))
-    d_ms, _ = kernels.grad_ms(g, x, mc)
-    ref_d_ms, gx = torch_ops.grad_ms(g, x, mc)
+    d_ms, share = kernels.grad_ms(g, x, mc, ms)
+    ref_d_ms, gx = torch_ops.grad_ms(g, x, mc, ms)
     torch.testing.assert_close(d_ms, ref_d_ms, rtol=1e-5, atol=1e-5)
     d_desc = torch.randn(SHAPE[0], 2, *SHAPE[2:])
     torch.testing.assert_close(
-        kernels.grad_mc(g, x, ms, d_desc, where_c),
+        kernels.grad_mc(share, x, ms, d_desc, where_c),
         torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c),
         rtol=1e-5,
         atol=1e-4,

@@ -23,7 +23,7 @@ from cbam_bench.data.detection import DetectData, DetectTensors, load_detect_dat
 from cbam_bench.detection.evaluate import as_float_images, coco_map, predict
 from cbam_bench.detection.model import DetectorSpec, build_detector, with_input_channels
 from cbam_bench.detection.recipe import DetectSpec
-from cbam_bench.device import autocast_dtype
+from cbam_bench.device import autocast_dtype, reuse_freed_memory
 from cbam_bench.divergence import TrainingError, advice
 from cbam_bench.schedule import lr_factor, param_groups
 from cbam_bench.spec import ArchSpec
@@ -135,6 +135,8 @@ def train_detector(
     `score_epochs` scores val after every epoch, not only the last, for a search's curve and early
     stopping; the last epoch's score is the result's, so scoring every epoch adds epochs - 1 evaluations.
     """
+    if device.type == "cpu":
+        reuse_freed_memory()
     data = data if data is not None else load_for(spec, device)
     with _seeded(spec.seed, device):
         return _fit(arch, spec, device, data, weights, on_epoch, score_epochs)

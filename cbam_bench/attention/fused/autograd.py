@@ -76,7 +76,7 @@ class FusedCBAM(torch.autograd.Function):
         wanted = ctx.needs_input_grad[3:]
         params = ctx.params
         g = g.contiguous(memory_format=_memory_format(x))
-        d_ms, scratch = ops.grad_ms(g, x, mc)
+        d_ms, scratch = ops.grad_ms(g, x, mc, ms)
         d_desc, *d_spatial = _grads(ms_graph, [desc_leaf], params[split:], wanted[split:], d_ms.view_as(ms_graph))
         d_mc = ops.grad_mc(scratch, x, ms, d_desc, where_c)
         del scratch

@@ -23,36 +23,49 @@ static inline float lane_sum(vec v) { float t = 0.0f; for (int i = 0; i < LANES;
 
 #define CHAINS 4  /* independent accumulators per reduction: one alone waits on its own adds */
 
+static const lanes IOTA = {0, 1, 2, 3, 4, 5, 6, 7};
+
+/* Lane-wise: where `better`, take v and its place. */
+static inline void take(vec *best, lanes *at, vec v, lanes place, lanes better) {
+    *best = (vec)(((lanes)v & better) | ((lanes)*best & ~better));
+    *at = (place & better) | (*at & ~better);
+}
+
+/* A later place only wins with a larger value (the first maximum is kept)... */
+static inline void keep_max(vec *best, lanes *at, vec v, lanes place) { take(best, at, v, place, v > *best); }
+
+/* ...and of two maxima from different places, the one at the earlier place. */
+static inline void merge_max(vec *best, lanes *at, vec v, lanes place) {
+    take(best, at, v, place, (v > *best) | ((v == *best) & (place < *at)));
+}
+
 void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, float *mx, int64_t *where_hw, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
         const float *p = x + row * HW;
         /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the first place it
-         * saw it; the lanes are then combined (the maximum's first place overall, as torch's max
-         * reports it), and the positions past the last whole group of vectors are added one by one. */
+         * saw it; the chains, then the lanes, are combined (the maximum's first place overall, as
+         * torch's max reports it), and the last few positions are added one by one. */
         vec sums[CHAINS], best[CHAINS];
-        lanes at[CHAINS], place[CHAINS];
-        for (int k = 0; k < CHAINS; ++k) {
-            sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX);
-            for (int l = 0; l < LANES; ++l) at[k][l] = 0, place[k][l] = k * LANES + l;
-        }
+        lanes at[CHAINS];
+        for (int k = 0; k < CHAINS; ++k) sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX), at[k] = IOTA + k * LANES;
         int64_t i = 0;
         for (; i + CHAINS * LANES <= HW; i += CHAINS * LANES)
             for (int k = 0; k < CHAINS; ++k) {
                 const vec v = load(p + i + k * LANES);
-                const lanes better = v > best[k];
                 sums[k] += v;
-                best[k] = (vec)(((lanes)v & better) | ((lanes)best[k] & ~better));
-                at[k] = (place[k] & better) | (at[k] & ~better);
-                place[k] += CHAINS * LANES;
+                keep_max(&best[k], &at[k], v, IOTA + (int32_t)(i + k * LANES));
             }
-        float total = 0.0f, top = -FLT_MAX;
-        int64_t first = 0;
-        for (int k = 0; k < CHAINS; ++k) {
-            total += lane_sum(sums[k]);
-            for (int l = 0; l < LANES; ++l)
-                if (best[k][l] > top || (best[k][l] == top && at[k][l] < first)) top = best[k][l], first = at[k][l];
+        for (; i + LANES <= HW; i += LANES) {
+            const vec v = load(p + i);
+            sums[0] += v;
+            keep_max(&best[0], &at[0], v, IOTA + (int32_t)i);
         }
+        for (int k = 1; k < CHAINS; ++k) sums[0] += sums[k], merge_max(&best[0], &at[0], best[k], at[k]);
+        float total = lane_sum(sums[0]), top = -FLT_MAX;
+        int64_t first = 0;
+        for (int l = 0; l < LANES; ++l)
+            if (best[0][l] > top || (best[0][l] == top && at[0][l] < first)) top = best[0][l], first = at[0][l];
         for (; i < HW; ++i) {
             total += p[i];
             if (p[i] > top) top = p[i], first = i;
@@ -96,38 +109,57 @@ void cbam_gate(const float *x, const float *mc, const float *ms, int64_t N, int6
     }
 }
 
-void cbam_grad_ms(const float *g, const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *d_ms, int threads) {
+/* dL/dms, and the gating's share of dL/dmc (the sum over positions of g * x * ms) while g and x
+ * are being read anyway: grad_mc then reads x alone. */
+void cbam_grad_ms(const float *g, const float *x, const float *mc, const float *ms, int64_t N, int64_t C, int64_t HW,
+                  float *d_ms, float *gated_share, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t n = 0; n < N; ++n) {
         float *d = d_ms + n * HW;
+        const float *m = ms + n * HW;
         for (int64_t i = 0; i < HW; ++i) d[i] = 0.0f;
         for (int64_t c = 0; c < C; ++c) {
             const float *gp = g + (n * C + c) * HW, *xp = x + (n * C + c) * HW;
             const float s = mc[n * C + c];
-            #pragma omp simd
-            for (int64_t i = 0; i < HW; ++i) d[i] += gp[i] * xp[i] * s;
+            float share = 0.0f;
+            #pragma omp simd reduction(+:share)
+            for (int64_t i = 0; i < HW; ++i) {
+                const float gx = gp[i] * xp[i];
+                d[i] += gx * s;
+                share += gx * m[i];
+            }
+            gated_share[n * C + c] = share;
         }
     }
 }
 
-/* dL/d(x * mc) at position i of channel c: through the gating, the channel mean and the max. */
-static inline float grad_gated(float g, float ms, float d_mean, float d_max, int64_t at, int64_t c, float inv_c) {
-    return g * ms + d_mean * inv_c + (at == c ? d_max : 0.0f);
+/* dL/d(x * mc) at position i of channel c through the descriptor: the channel mean and the max.
+ * (Its arguments are values, loaded whatever `at` holds: a load under the condition vectorises
+ * into a masked one, which made grad_mc take twice as long.) */
+static inline float grad_described(float d_mean, float d_max, int64_t at, int64_t c, float inv_c) {
+    return d_mean * inv_c + (at == c ? d_max : 0.0f);
 }
 
-void cbam_grad_mc(const float *g, const float *x, const float *ms, const float *d_desc, const int64_t *where_c,
+/* ... and through the gating too. */
+static inline float grad_gated(float g, float ms, float d_mean, float d_max, int64_t at, int64_t c, float inv_c) {
+    return g * ms + grad_described(d_mean, d_max, at, c, inv_c);
+}
+
+/* dL/dmc: the gating's share (from cbam_grad_ms), plus the descriptor's: x through the channel
+ * mean at every position and through the max where this channel held it. */
+void cbam_grad_mc(const float *gated_share, const float *x, const float *d_desc, const int64_t *where_c,
                   int64_t N, int64_t C, int64_t HW, float *d_mc, int threads) {
     const float inv_c = 1.0f / (float)C;
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
         const int64_t n = row / C, c = row % C;
-        const float *gp = g + row * HW, *xp = x + row * HW, *m = ms + n * HW;
+        const float *xp = x + row * HW;
         const float *d_mean = d_desc + n * 2 * HW, *d_max = d_mean + HW;
         const int64_t *at = where_c + n * HW;
         float total = 0.0f;
         #pragma omp simd reduction(+:total)
-        for (int64_t i = 0; i < HW; ++i) total += xp[i] * grad_gated(gp[i], m[i], d_mean[i], d_max[i], at[i], c, inv_c);
-        d_mc[row] = total;
+        for (int64_t i = 0; i < HW; ++i) total += xp[i] * grad_described(d_mean[i], d_max[i], at[i], c, inv_c);
+        d_mc[row] = gated_share[row] + total;
     }
 }
 

@@ -27,8 +27,8 @@ SIGNATURES = {
     "cbam_pool": [_P, _I, _I, _I, _P, _P, _P, _T],
     "cbam_describe": [_P, _P, _I, _I, _I, _P, _P, _T],
     "cbam_gate": [_P, _P, _P, _I, _I, _I, _P, _T],
-    "cbam_grad_ms": [_P, _P, _P, _I, _I, _I, _P, _T],
-    "cbam_grad_mc": [_P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
+    "cbam_grad_ms": [_P, _P, _P, _P, _I, _I, _I, _P, _P, _T],
+    "cbam_grad_mc": [_P, _P, _P, _P, _I, _I, _I, _P, _T],
     "cbam_grad_input": [_P, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _P, _T],
     "map_conv": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
@@ -123,20 +123,20 @@ def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> 
     return out
 
 
-def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """dL/dms (N, H, W); g is handed on as grad_mc's first argument."""
+def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/dms (N, H, W), and the gating's share of dL/dmc (N, C), which grad_mc takes first."""
     g = g.contiguous()
-    d_ms = torch.empty(x.shape[0], *x.shape[2:])
-    _call("cbam_grad_ms", g, x, mc.contiguous(), *_dims(x), d_ms)
-    return d_ms, g
+    d_ms, share = torch.empty(x.shape[0], *x.shape[2:]), torch.empty(x.shape[:2])
+    _call("cbam_grad_ms", g, x, mc.contiguous(), ms.contiguous(), *_dims(x), d_ms, share)
+    return d_ms, share
 
 
 def grad_mc(
-    g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor
+    share: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor
 ) -> torch.Tensor:
-    """dL/dmc (N, C) through the gating and the descriptor, whose gradient is d_desc."""
+    """dL/dmc (N, C): the gating's share from grad_ms, plus the descriptor's, whose gradient is d_desc."""
     d_mc = torch.empty(x.shape[:2])
-    _call("cbam_grad_mc", g, x, ms.contiguous(), d_desc.float().contiguous(), where_c, *_dims(x), d_mc)
+    _call("cbam_grad_mc", share, x, d_desc.float().contiguous(), where_c, *_dims(x), d_mc)
     return d_mc
 
 

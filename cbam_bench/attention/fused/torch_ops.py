@@ -37,8 +37,9 @@ def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, gated: torch.Tenso
     return gated.mul_(ms.to(gated.dtype)[:, None])
 
 
-def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """dL/dms (N, H, W) = sum over channels of g * x * mc, and g * x, which grad_mc reads again."""
+def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/dms (N, H, W) = sum over channels of g * x * mc, and g * x, which grad_mc reads again (with
+    ms there: one batched product for the gating's share)."""
     n, c = x.shape[:2]
     gx = _flat(g * x).to(mc.dtype)
     return torch.bmm(mc.view(n, 1, c), gx).view(n, *x.shape[2:]), gx

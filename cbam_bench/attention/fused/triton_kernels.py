@@ -214,8 +214,8 @@ def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> 
     return out
 
 
-def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """dL/dms as (N, H, W) float32; g is handed on as grad_mc's first argument."""
+def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/dms as (N, H, W) float32; g is handed on as grad_mc's first argument (which reads ms itself)."""
     n, c, hw, w, bc, bhw = _grid_blocks(x)
     d_ms = torch.empty(n, *x.shape[2:], device=x.device, dtype=torch.float32)
     grid = (n, triton.cdiv(hw, bhw))
