@@ -115,6 +115,24 @@ def test_triton_cbam_in_bfloat16_is_as_close_to_float64_as_the_formula(kernels) 
         assert (a - b).abs().max() <= max(2 * (f - b).abs().max(), 0.02 * scale)
 
 
+@pytest.mark.parametrize("side", [(7, 11), (2, 3), (8, 8)])  # 77 positions: groups, a vector and a tail; 6; 64
+def test_compiled_pooling_reports_the_first_of_tied_maxima_as_torch_does(compiled, side) -> None:
+    hw = side[0] * side[1]
+    x = torch.zeros(2, 4, hw)
+    # Tied maxima, each channel its own: in the tail; first and last; one lane of two accumulator
+    # chains (11 and 3: 8-float vectors, 4 chains of them); one lane of one chain in two groups and
+    # in the single vectors after them (35, 3, 67). Places past a short row are dropped.
+    places = [(hw - 1, hw - 2), (0, hw - 1), (11, 3), (35, 3, 67)]
+    for c, spots in enumerate(places):
+        x[:, c, [i for i in spots if i < hw]] = 5.0
+    x[1] -= torch.rand(4, hw)  # the second image: random values below the tied maxima
+    x = x.view(2, 4, *side)
+    avg, mx, where = compiled.pool(x)
+    want_mx, want_where = x.flatten(2).max(dim=2)
+    assert torch.equal(mx, want_mx) and torch.equal(where, want_where)
+    torch.testing.assert_close(avg, x.flatten(2).mean(dim=2))
+
+
 @pytest.mark.parametrize(
     "maps, kernel, bias, height, width",
     # widths of one vector and a bit (9), of exactly four (32, one register block), of five and a

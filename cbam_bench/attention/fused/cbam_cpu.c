@@ -31,10 +31,8 @@ static inline void take(vec *best, lanes *at, vec v, lanes place, lanes better) 
     *at = (place & better) | (*at & ~better);
 }
 
-/* A later place only wins with a larger value (the first maximum is kept)... */
-static inline void keep_max(vec *best, lanes *at, vec v, lanes place) { take(best, at, v, place, v > *best); }
-
-/* ...and of two maxima from different places, the one at the earlier place. */
+/* Of two maxima from different places, the one at the earlier place (a later place within one
+ * lane only wins with a larger value, so the first maximum is kept there). */
 static inline void merge_max(vec *best, lanes *at, vec v, lanes place) {
     take(best, at, v, place, (v > *best) | ((v == *best) & (place < *at)));
 }
@@ -43,25 +41,31 @@ void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, flo
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
         const float *p = x + row * HW;
-        /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the first place it
-         * saw it; the chains, then the lanes, are combined (the maximum's first place overall, as
-         * torch's max reports it), and the last few positions are added one by one. */
+        /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the vector it first
+         * saw it in; the chains, then the lanes, are combined (the maximum's first place overall,
+         * as torch's max reports it), and the last few positions are added one by one. */
         vec sums[CHAINS], best[CHAINS];
-        lanes at[CHAINS];
-        for (int k = 0; k < CHAINS; ++k) sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX), at[k] = IOTA + k * LANES;
+        lanes at[CHAINS];  /* where each lane's maximum sat: the place of its vector's first lane */
+        for (int k = 0; k < CHAINS; ++k) sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX), at[k] = (lanes){0};
         int64_t i = 0;
         for (; i + CHAINS * LANES <= HW; i += CHAINS * LANES)
             for (int k = 0; k < CHAINS; ++k) {
                 const vec v = load(p + i + k * LANES);
+                const lanes better = v > best[k];
                 sums[k] += v;
-                keep_max(&best[k], &at[k], v, IOTA + (int32_t)(i + k * LANES));
+                best[k] = (vec)(((lanes)v & better) | ((lanes)best[k] & ~better));
+                at[k] = (((lanes){0} + (int32_t)(i + k * LANES)) & better) | (at[k] & ~better);
             }
         for (; i + LANES <= HW; i += LANES) {
             const vec v = load(p + i);
+            const lanes better = v > best[0];
             sums[0] += v;
-            keep_max(&best[0], &at[0], v, IOTA + (int32_t)i);
+            best[0] = (vec)(((lanes)v & better) | ((lanes)best[0] & ~better));
+            at[0] = (((lanes){0} + (int32_t)i) & better) | (at[0] & ~better);
         }
-        for (int k = 1; k < CHAINS; ++k) sums[0] += sums[k], merge_max(&best[0], &at[0], best[k], at[k]);
+        const int chains = HW >= CHAINS * LANES ? CHAINS : 1;  /* a short row used only the first */
+        for (int k = 0; k < chains; ++k) at[k] += IOTA;  /* the lane's own offset in its vector */
+        for (int k = 1; k < chains; ++k) sums[0] += sums[k], merge_max(&best[0], &at[0], best[k], at[k]);
         float total = lane_sum(sums[0]), top = -FLT_MAX;
         int64_t first = 0;
         for (int l = 0; l < LANES; ++l)
