@@ -164,3 +164,22 @@ def test_compiled_map_conv_equals_conv2d_with_its_gradients(compiled, maps, kern
     exact.backward(g.double())
     for a, b in zip(got, [exact, exact_x.grad, *(p.grad for p in exact_params)]):
         torch.testing.assert_close(a.double(), b.detach(), rtol=1e-5, atol=1e-6 * b.abs().max().item())
+
+
+def test_a_build_replaces_older_builds_in_the_cache(tmp_path, monkeypatch) -> None:
+    """An upgrade builds the new source once and leaves no stale library behind."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stale = tmp_path / "cbam_bench" / "cbam_cpu-0123456789abcdef.so"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an older build")
+    other = tmp_path / "cbam_bench" / "notes.txt"  # not a build: left alone
+    other.write_text("kept")
+    cpu.library.cache_clear()
+    try:
+        lib = cpu.library()
+        assert lib is not None and hasattr(lib, "cbam_pool")
+        assert not stale.exists() and other.read_text() == "kept"
+        assert len(list((tmp_path / "cbam_bench").glob("cbam_cpu-*.so"))) == 1
+    finally:
+        monkeypatch.undo()
+        cpu.library.cache_clear()  # the rest of the session loads the usual cache's build again

@@ -3,8 +3,8 @@
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
 thread count. The library is built at first use into the user's cache folder (named after the
-source's hash, so an edit rebuilds it) and loaded with ctypes: plain C, no torch headers, so the
-build takes about a second. Without a compiler, or if the build fails, `library()` is None and the
+source's hash, so an edit rebuilds it, and a build removes the older ones) and loaded with
+ctypes: plain C, no torch headers, so the build takes about a second. Without a compiler, or if the build fails, `library()` is None and the
 fused path runs on torch_ops instead. Float32 NCHW maps only; others go to torch_ops too.
 """
 
@@ -69,16 +69,38 @@ def _build(target: Path) -> bool:
     return False
 
 
+def _prune(kept: Path) -> None:
+    """Remove the builds of other sources or processors, so upgrades do not pile up in the cache.
+
+    A process of another version that still wants its build finds it gone and builds it again
+    (about a second); one that has loaded it keeps its mapping."""
+    for stale in kept.parent.glob("cbam_cpu-*.so"):
+        if stale != kept:
+            stale.unlink(missing_ok=True)
+
+
+def _load(target: Path) -> ctypes.CDLL | None:
+    """Build `target` if it is missing, then load it; None if it cannot be built or loaded."""
+    if not target.exists():
+        if not _build(target):
+            return None
+        _prune(target)
+    return ctypes.CDLL(str(target))
+
+
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled passes, built on first use; None where no compiler can build them."""
     digest = hashlib.sha256(SOURCE.read_bytes() + _processor()).hexdigest()[:16]
     target = _cache_dir() / f"cbam_cpu-{digest}.so"
-    try:
-        if not target.exists() and not _build(target):
-            return None
-        lib = ctypes.CDLL(str(target))
-    except OSError:
+    lib = None
+    for _ in range(2):  # a second try: another version's prune may remove it between check and load
+        try:
+            lib = _load(target)
+            break
+        except OSError:
+            continue
+    if lib is None:
         return None
     for name, args in SIGNATURES.items():
         getattr(lib, name).argtypes = args
