@@ -48,16 +48,17 @@ def _probe(mode: str, **env: str) -> tuple[str, int]:
     return kept, int(faults)
 
 
-@pytest.mark.slow  # two interpreters training a few steps (~7 s)
+@pytest.mark.slow  # an interpreter training a few steps (~4 s)
 def test_a_training_steps_maps_are_reused_instead_of_faulted_in_again() -> None:
     kept, faults = _probe("set")
-    _, default_faults = _probe("default")
     assert kept == "True"
-    # glibc's default hands most maps back and faults them in again, thousands of pages a step
-    assert default_faults > 2000 and faults < default_faults / 10
+    # Fewer than one 4 MiB map's pages (1,024) per step. glibc as it comes varies from run to run,
+    # as its threshold adapts (1,500-19,500 measured), so the fixed case below is the contrast.
+    assert faults < 1024
 
 
 @pytest.mark.slow
 def test_the_users_own_glibc_setting_is_left_alone() -> None:
+    # glibc's first threshold, fixed by the user: every map is handed back and faulted in anew
     kept, faults = _probe("set", MALLOC_MMAP_THRESHOLD_="131072")
-    assert kept == "False" and faults > 2000
+    assert kept == "False" and faults > 100 * 1024
