@@ -1,4 +1,4 @@
-"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, built once with the system's C compiler.
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c and map_conv_cpu.c, built once with the system's C compiler.
 
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("cbam_cpu.c")
+HERE = Path(__file__).parent
+SOURCES = (HERE / "cbam_cpu.c", HERE / "map_conv_cpu.c")  # one library
+HEADERS = (HERE / "vectors.h",)
 _P, _I, _T = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 SIGNATURES = {
     "cbam_pool": [_P, _I, _I, _I, _P, _P, _P, _T],
@@ -54,7 +56,7 @@ def _processor() -> bytes:
 
 
 def _build(target: Path) -> bool:
-    """Compile SOURCE into `target`, with OpenMP if the compiler has it; False if it cannot."""
+    """Compile SOURCES into `target`, with OpenMP if the compiler has it; False if it cannot."""
     compiler = shutil.which(os.environ.get("CC", "cc"))
     if compiler is None:
         return False
@@ -62,7 +64,8 @@ def _build(target: Path) -> bool:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
         for openmp in (["-fopenmp"], []):
-            cmd = [compiler, "-O3", "-march=native", *openmp, "-shared", "-fPIC", str(SOURCE), "-o", str(built)]
+            sources = [str(source) for source in SOURCES]
+            cmd = [compiler, "-O3", "-march=native", *openmp, "-shared", "-fPIC", *sources, "-o", str(built)]
             if subprocess.run(cmd, capture_output=True).returncode == 0:
                 built.replace(target)  # atomic: a concurrent build never loads half a file
                 return True
@@ -91,7 +94,8 @@ def _load(target: Path) -> ctypes.CDLL | None:
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled passes, built on first use; None where no compiler can build them."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + _processor()).hexdigest()[:16]
+    code = b"".join(path.read_bytes() for path in (*SOURCES, *HEADERS))
+    digest = hashlib.sha256(code + _processor()).hexdigest()[:16]
     target = _cache_dir() / f"cbam_cpu-{digest}.so"
     lib = None
     for _ in range(2):  # a second try: another version's prune may remove it between check and load
