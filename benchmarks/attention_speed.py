@@ -165,35 +165,37 @@ def floor_copy(shape: tuple[int, ...]) -> Callable[[], None]:
     return copy
 
 
-def timm_cbam(channels: int, spec: AttentionSpec) -> nn.Module | None:
-    """timm's CbamModule in the same configuration (reduction, kernel, ReLU, sigmoid), or None without timm
-    (`pip install -e '.[bench]'`)."""
+def timm_cbam_class() -> type[nn.Module] | None:
+    """timm's CbamModule, or None without timm (`pip install -e '.[bench]'`)."""
     try:
         from timm.layers.cbam import CbamModule
     except ImportError:
         return None
-    return CbamModule(channels, rd_ratio=1 / spec.reduction, spatial_kernel_size=spec.kernel)
+    return CbamModule
 
 
 def report_gates_against_floor(spec: AttentionSpec, shapes: list[tuple[int, ...]], repeats: int, rounds: int) -> None:
     print(
         f"CBAM gate, forward + backward, against the formula, timm and the memory floor ({FLOOR_COPIES} copies of F):"
     )
+    timm = timm_cbam_class()
     for shape in shapes:
         step = gate_step(build_attention(shape[1], spec), shape)
         works = {"plain": (step, True), "ours": (step, False), "floor": (floor_copy(shape), False)}
-        timm = timm_cbam(shape[1], spec)
-        if timm is not None:
-            works["timm"] = (gate_step(timm, shape), False)
+        if timm is not None:  # the same configuration: reduction, kernel, ReLU, sigmoid
+            module = timm(shape[1], rd_ratio=1 / spec.reduction, spatial_kernel_size=spec.kernel)
+            works["timm"] = (gate_step(module, shape), False)
         times = taking_turns(works, repeats, rounds)
         ms = {name: statistics.median(values) * 1e3 for name, values in times.items()}
-        against_timm = f"   timm {ms['timm']:8.3f} ms   ours/timm {ratio(times, 'ours', 'timm'):.2f}" if timm else ""
+        against_timm = (
+            f"   timm {ms['timm']:8.3f} ms   ours/timm {ratio(times, 'ours', 'timm'):.2f}" if timm is not None else ""
+        )
         print(
             f"  {'x'.join(map(str, shape)):14s} plain {ms['plain']:8.3f} ms   ours {ms['ours']:8.3f} ms   "
             f"ours/plain {ratio(times, 'ours', 'plain'):.2f}{against_timm}   floor {ms['floor']:8.4f} ms   "
             f"ours/floor {ratio(times, 'ours', 'floor'):.2f}"
         )
-    if timm_cbam(8, spec) is None:
+    if timm is None:
         print("  (timm is not installed: pip install -e '.[bench]' to time its CbamModule too)")
 
 

@@ -63,9 +63,10 @@ def reuse_freed_memory() -> bool:
     glibc serves each allocation above its mmap threshold (128 KiB at first) with fresh pages and
     unmaps them on free, so on the CPU every activation of every step is page-faulted and zeroed
     anew: 1,500-19,500 faults per cifar_resnet20 step at batch 64 (glibc's threshold adapts as it
-    goes), some 6 % of the step at 6,600 (README, "The training recipe"). With both thresholds raised the pages stay in the heap, and the process keeps the
-    memory of its largest step. Process-wide, so set once; left alone where the user set glibc's
-    own variables, or where the C library is not glibc.
+    goes), some 6 % of the step at 6,600 (README, "The training recipe"). With both thresholds
+    raised the pages stay in the heap, and the process keeps the memory of its largest step.
+    Process-wide, so set once; left alone where the user set glibc's own variables, or where the
+    C library is not glibc.
     """
     if any(name in os.environ for name in GLIBC_OWN_SETTINGS):
         return False

@@ -62,3 +62,23 @@ def test_the_users_own_glibc_setting_is_left_alone() -> None:
     # glibc's first threshold, fixed by the user: every map is handed back and faulted in anew
     kept, faults = _probe("set", MALLOC_MMAP_THRESHOLD_="131072")
     assert kept == "False" and faults > 100 * 1024
+
+
+def test_without_mallopt_nothing_is_set(monkeypatch) -> None:  # noqa: ANN001 - pytest's fixture
+    """A C library without glibc's mallopt (musl, macOS): reported as not set, nothing raised."""
+    import ctypes
+
+    from cbam_bench import device
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+
+    def no_library(name: str) -> None:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_library)
+    device.reuse_freed_memory.cache_clear()
+    try:
+        assert device.reuse_freed_memory() is False
+    finally:
+        device.reuse_freed_memory.cache_clear()

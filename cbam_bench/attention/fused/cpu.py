@@ -1,11 +1,13 @@
-"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c and map_conv_cpu.c, built once with the system's C compiler.
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c and map_conv_cpu.c, built once with the
+system's C compiler.
 
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
 thread count. The library is built at first use into the user's cache folder (named after the
 source's hash, so an edit rebuilds it, and a build removes the older ones) and loaded with
-ctypes: plain C, no torch headers, so the build takes about a second. Without a compiler, or if the build fails, `library()` is None and the
-fused path runs on torch_ops instead. Float32 NCHW maps only; others go to torch_ops too.
+ctypes: plain C, no torch headers, so the build takes about a second. Without a compiler, or if
+the build fails, `library()` is None and the fused path runs on torch_ops instead. Float32 NCHW
+maps only; others go to torch_ops too.
 """
 
 from __future__ import annotations
