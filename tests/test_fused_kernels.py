@@ -27,8 +27,8 @@ def kernels():
     return triton_kernels
 
 
-def _map(channels_last: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    x = torch.randn(SHAPE).to(dtype)
+def _map(channels_last: bool, dtype: torch.dtype = torch.float32, shape: tuple[int, ...] = SHAPE) -> torch.Tensor:
+    x = torch.randn(shape).to(dtype)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -55,14 +55,20 @@ def compiled():
 
 
 @pytest.mark.parametrize(
-    "backend, channels_last",
-    [("kernels", False), ("kernels", True), ("compiled", False)],
-    ids=["triton-nchw", "triton-channels_last", "c-nchw"],
+    "backend, channels_last, shape",
+    [
+        ("kernels", False, SHAPE),
+        ("kernels", True, SHAPE),
+        ("compiled", False, SHAPE),
+        # 42 positions: the compiled passes' blocks of 32, then a lone vector, then two one by one
+        ("compiled", False, (3, 5, 7, 6)),
+    ],
+    ids=["triton-nchw", "triton-channels_last", "c-nchw", "c-nchw-42-positions"],
 )
-def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last) -> None:
+def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last, shape) -> None:
     kernels = request.getfixturevalue(backend)
-    x, g = _map(channels_last), _map(channels_last)
-    mc, ms = torch.rand(SHAPE[:2]), torch.rand(SHAPE[0], *SHAPE[2:])
+    x, g = _map(channels_last, shape=shape), _map(channels_last, shape=shape)
+    mc, ms = torch.rand(shape[:2]), torch.rand(shape[0], *shape[2:])
     avg, mx, where_hw = kernels.pool(x)
     ref_avg, ref_mx, ref_where_hw = torch_ops.pool(x)
     torch.testing.assert_close(avg, ref_avg)
@@ -78,14 +84,14 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
     d_ms, share = kernels.grad_ms(g, x, mc, ms)
     ref_d_ms, gx = torch_ops.grad_ms(g, x, mc, ms)
     torch.testing.assert_close(d_ms, ref_d_ms, rtol=1e-5, atol=1e-5)
-    d_desc = torch.randn(SHAPE[0], 2, *SHAPE[2:])
+    d_desc = torch.randn(shape[0], 2, *shape[2:])
     torch.testing.assert_close(
         kernels.grad_mc(share, x, ms, d_desc, where_c),
         torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c),
         rtol=1e-5,
         atol=1e-4,
     )
-    d_pool = (torch.randn(SHAPE[:2]), torch.randn(SHAPE[:2]))
+    d_pool = (torch.randn(shape[:2]), torch.randn(shape[:2]))
     dx = kernels.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
     assert dx.stride() == g.stride()
     torch.testing.assert_close(dx, torch_ops.grad_input(g, mc, ms, d_desc, ref_where_c, d_pool, ref_where_hw))

@@ -6,6 +6,7 @@
  * x, g, out, dx: N x C x HW; mc, d_mc, avg, mx, d_avg, d_mx: N x C; ms, d_ms: N x HW;
  * desc, d_desc: N x 2 x HW (mean, then max); where_hw: N x C; where_c: N x HW. */
 #include "vectors.h"
+#include "cbam_cpu.h"
 
 #define CHAINS 4  /* independent accumulators per reduction: one alone waits on its own adds */
 
@@ -23,71 +24,100 @@ static inline void merge_max(vec *best, lanes *at, vec v, lanes place) {
     take(best, at, v, place, (v > *best) | ((v == *best) & (place < *at)));
 }
 
+/* One row's average, maximum and the maximum's first place (as torch's max reports it). */
+void cbam_pool_row(const float *p, int64_t HW, float *avg, float *mx, int64_t *where) {
+    /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the vector it first
+     * saw it in; the chains, then the lanes, are combined, and the last few positions are added
+     * one by one. */
+    vec sums[CHAINS], best[CHAINS];
+    lanes at[CHAINS];  /* where each lane's maximum sat: the place of its vector's first lane */
+    for (int k = 0; k < CHAINS; ++k) sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX), at[k] = (lanes){0};
+    int64_t i = 0;
+    /* The blends are spelled out in both loops: the same through take(), or through a helper
+     * taking and returning values, measured a quarter slower here (GCC 12, -O3). */
+    for (; i + CHAINS * LANES <= HW; i += CHAINS * LANES)
+        for (int k = 0; k < CHAINS; ++k) {
+            const vec v = load(p + i + k * LANES);
+            const lanes better = v > best[k];
+            sums[k] += v;
+            best[k] = (vec)(((lanes)v & better) | ((lanes)best[k] & ~better));
+            at[k] = (((lanes){0} + (int32_t)(i + k * LANES)) & better) | (at[k] & ~better);
+        }
+    for (; i + LANES <= HW; i += LANES) {
+        const vec v = load(p + i);
+        const lanes better = v > best[0];
+        sums[0] += v;
+        best[0] = (vec)(((lanes)v & better) | ((lanes)best[0] & ~better));
+        at[0] = (((lanes){0} + (int32_t)i) & better) | (at[0] & ~better);
+    }
+    const int chains = HW >= CHAINS * LANES ? CHAINS : 1;  /* a short row used only the first */
+    for (int k = 0; k < chains; ++k) at[k] += IOTA;  /* the lane's own offset in its vector */
+    for (int k = 1; k < chains; ++k) sums[0] += sums[k], merge_max(&best[0], &at[0], best[k], at[k]);
+    float total = lane_sum(sums[0]), top = -FLT_MAX;
+    int64_t first = 0;
+    for (int l = 0; l < LANES; ++l)
+        if (best[0][l] > top || (best[0][l] == top && at[0][l] < first)) top = best[0][l], first = at[0][l];
+    for (; i < HW; ++i) {
+        total += p[i];
+        if (p[i] > top) top = p[i], first = i;
+    }
+    *avg = total / (float)HW;
+    *mx = top;
+    *where = first;
+}
+
 void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, float *mx, int64_t *where_hw, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t row = 0; row < N * C; ++row) {
-        const float *p = x + row * HW;
-        /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the vector it first
-         * saw it in; the chains, then the lanes, are combined (the maximum's first place overall,
-         * as torch's max reports it), and the last few positions are added one by one. */
-        vec sums[CHAINS], best[CHAINS];
-        lanes at[CHAINS];  /* where each lane's maximum sat: the place of its vector's first lane */
-        for (int k = 0; k < CHAINS; ++k) sums[k] = splat(0.0f), best[k] = splat(-FLT_MAX), at[k] = (lanes){0};
-        int64_t i = 0;
-        /* The blends are spelled out in both loops: the same through take(), or through a helper
-         * taking and returning values, measured a quarter slower here (GCC 12, -O3). */
-        for (; i + CHAINS * LANES <= HW; i += CHAINS * LANES)
-            for (int k = 0; k < CHAINS; ++k) {
-                const vec v = load(p + i + k * LANES);
-                const lanes better = v > best[k];
-                sums[k] += v;
-                best[k] = (vec)(((lanes)v & better) | ((lanes)best[k] & ~better));
-                at[k] = (((lanes){0} + (int32_t)(i + k * LANES)) & better) | (at[k] & ~better);
-            }
-        for (; i + LANES <= HW; i += LANES) {
-            const vec v = load(p + i);
-            const lanes better = v > best[0];
-            sums[0] += v;
-            best[0] = (vec)(((lanes)v & better) | ((lanes)best[0] & ~better));
-            at[0] = (((lanes){0} + (int32_t)i) & better) | (at[0] & ~better);
+    for (int64_t row = 0; row < N * C; ++row) cbam_pool_row(x + row * HW, HW, avg + row, mx + row, where_hw + row);
+}
+
+/* `count` (<= BLOCK) vectors of positions from i on, over every channel, with the running mean,
+ * maximum and its channel in registers (the map is read once, the outputs written once). */
+#define BLOCK 4
+static inline void describe_block(const float *x, const float *mc, int64_t C, int64_t HW, int64_t i, int count,
+                                  float *mean, float *best, int64_t *at) {
+    vec sum[BLOCK], top[BLOCK];
+    lanes where[BLOCK];
+    for (int k = 0; k < count; ++k) sum[k] = splat(0.0f), top[k] = splat(-FLT_MAX), where[k] = (lanes){0};
+    for (int64_t c = 0; c < C; ++c) {
+        const float *p = x + c * HW + i;
+        const vec s = splat(mc[c]);
+        for (int k = 0; k < count; ++k) {
+            const vec v = load(p + k * LANES) * s;
+            const lanes better = v > top[k];
+            sum[k] += v;
+            top[k] = pick(better, v, top[k]);
+            where[k] = (((lanes){0} + (int32_t)c) & better) | (where[k] & ~better);
         }
-        const int chains = HW >= CHAINS * LANES ? CHAINS : 1;  /* a short row used only the first */
-        for (int k = 0; k < chains; ++k) at[k] += IOTA;  /* the lane's own offset in its vector */
-        for (int k = 1; k < chains; ++k) sums[0] += sums[k], merge_max(&best[0], &at[0], best[k], at[k]);
-        float total = lane_sum(sums[0]), top = -FLT_MAX;
-        int64_t first = 0;
-        for (int l = 0; l < LANES; ++l)
-            if (best[0][l] > top || (best[0][l] == top && at[0][l] < first)) top = best[0][l], first = at[0][l];
-        for (; i < HW; ++i) {
-            total += p[i];
-            if (p[i] > top) top = p[i], first = i;
+    }
+    for (int k = 0; k < count; ++k) {
+        store(mean + i + k * LANES, sum[k] / splat((float)C));
+        store(best + i + k * LANES, top[k]);
+        for (int l = 0; l < LANES; ++l) at[i + k * LANES + l] = where[k][l];
+    }
+}
+
+/* One image's channel mean and max of x * mc (`mc`: its C values), and the channel of each max. */
+void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int64_t *at) {
+    float *mean = desc, *best = desc + HW;
+    int64_t i = 0;
+    for (; i + BLOCK * LANES <= HW; i += BLOCK * LANES) describe_block(x, mc, C, HW, i, BLOCK, mean, best, at);
+    for (; i + LANES <= HW; i += LANES) describe_block(x, mc, C, HW, i, 1, mean, best, at);
+    for (; i < HW; ++i) {  /* the last few positions one by one */
+        float sum = 0.0f, top = -FLT_MAX;
+        int64_t where = 0;
+        for (int64_t c = 0; c < C; ++c) {
+            const float v = x[c * HW + i] * mc[c];
+            sum += v;
+            if (v > top) top = v, where = c;
         }
-        avg[row] = total / (float)HW;
-        mx[row] = top;
-        where_hw[row] = first;
+        mean[i] = sum / (float)C, best[i] = top, at[i] = where;
     }
 }
 
 void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int64_t *where_c, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-        float *mean = desc + n * 2 * HW, *best = mean + HW;
-        int64_t *at = where_c + n * HW;
-        for (int64_t i = 0; i < HW; ++i) { mean[i] = 0.0f; best[i] = -FLT_MAX; at[i] = 0; }
-        for (int64_t c = 0; c < C; ++c) {
-            const float *p = x + (n * C + c) * HW;
-            const float s = mc[n * C + c];
-            #pragma omp simd
-            for (int64_t i = 0; i < HW; ++i) {
-                const float v = p[i] * s;
-                mean[i] += v;
-                const int better = v > best[i];
-                best[i] = better ? v : best[i];
-                at[i] = better ? c : at[i];
-            }
-        }
-        for (int64_t i = 0; i < HW; ++i) mean[i] /= (float)C;
-    }
+    for (int64_t n = 0; n < N; ++n) cbam_describe_image(x + n * C * HW, mc + n * C, C, HW, desc + n * 2 * HW, where_c + n * HW);
 }
 
 void cbam_gate(const float *x, const float *mc, const float *ms, int64_t N, int64_t C, int64_t HW, float *out, int threads) {

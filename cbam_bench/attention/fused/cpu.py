@@ -1,5 +1,5 @@
-"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c and map_conv_cpu.c, built once with the
-system's C compiler.
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, map_conv_cpu.c and explicit_cpu.c, built once
+with the system's C compiler.
 
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).parent
-SOURCES = (HERE / "cbam_cpu.c", HERE / "map_conv_cpu.c")  # one library
-HEADERS = (HERE / "vectors.h",)
-_P, _I, _T = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+SOURCES = (HERE / "cbam_cpu.c", HERE / "map_conv_cpu.c", HERE / "explicit_cpu.c")  # one library
+HEADERS = (HERE / "vectors.h", HERE / "cbam_cpu.h")
+_P, _I, _T, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
 SIGNATURES = {
     "cbam_pool": [_P, _I, _I, _I, _P, _P, _P, _T],
     "cbam_describe": [_P, _P, _I, _I, _I, _P, _P, _T],
@@ -37,6 +37,10 @@ SIGNATURES = {
     "map_conv": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
+    "cbam_pool_mlp_describe": [_P, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
+    "cbam_mlp_backward": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
+    "cbam_norm_sigmoid": [_P, _I, _I, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _T],
+    "cbam_norm_sigmoid_grad": [_P, _P, _P, _I, _I, _T, _P, _P, _P, _P, _T],
 }
 
 
@@ -67,7 +71,7 @@ def _build(target: Path) -> bool:
         built = Path(scratch) / target.name
         for openmp in (["-fopenmp"], []):
             sources = [str(source) for source in SOURCES]
-            cmd = [compiler, "-O3", "-march=native", *openmp, "-shared", "-fPIC", *sources, "-o", str(built)]
+            cmd = [compiler, "-O3", "-march=native", *openmp, "-shared", "-fPIC", *sources, "-lm", "-o", str(built)]
             if subprocess.run(cmd, capture_output=True).returncode == 0:
                 built.replace(target)  # atomic: a concurrent build never loads half a file
                 return True
@@ -213,3 +217,77 @@ def map_conv_grads(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor) ->
     _call("map_conv_grad_input", grad, weight, n, m, h, w, weight.shape[-1], dx)
     _call("map_conv_grad_weight", x, grad, n, m, h, w, weight.shape[-1], dw)
     return dx, dw
+
+
+def pool_mlp_describe(
+    x: torch.Tensor,
+    pooling: tuple[str, ...],
+    w1: torch.Tensor,
+    b1: torch.Tensor | None,
+    w2: torch.Tensor,
+    b2: torch.Tensor | None,
+) -> tuple[torch.Tensor, ...]:
+    """pool, the channel MLP on the pooled vectors `pooling` names (summed, then the sigmoid) and
+    describe in one call, image by image where the weights are smaller than an image: avg, mx,
+    where_hw, the MLP's hidden layer after its ReLU ((P * N, Hd), pooling order), Mc, the
+    descriptor and where_c."""
+    n, c, hw = _dims(x)
+    avg, mx, where_hw = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
+    hidden, mc = torch.empty(len(pooling) * n, w1.shape[0]), torch.empty(n, c)
+    desc, where_c = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int64)
+    first_is_max = int(pooling[0] == "max")
+    maps = (avg, mx, where_hw, hidden, mc, desc, where_c)
+    _call("cbam_pool_mlp_describe", x, n, c, hw, len(pooling), first_is_max, w1.shape[0], w1, b1, w2, b2, *maps)
+    return maps
+
+
+def mlp_backward(
+    pooled: list[torch.Tensor],
+    weights: tuple[torch.Tensor, torch.Tensor],
+    biases: tuple[bool, bool],
+    hidden: torch.Tensor,
+    mc: torch.Tensor,
+    d_mc: torch.Tensor,
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """dL/d(each pooled vector), and the gradients of W1, b1, W2, b2 (None for a bias it has not)."""
+    (n, c), (w1, w2) = pooled[0].shape, weights
+    d_pooled = [torch.empty(n, c) for _ in pooled]
+    grads = [torch.empty_like(w1), torch.empty(w1.shape[0]) if biases[0] else None, torch.empty_like(w2)]
+    grads.append(torch.empty(c) if biases[1] else None)
+    second = (pooled[1], d_pooled[1]) if len(pooled) > 1 else (None, None)
+    _call(
+        "cbam_mlp_backward", pooled[0], second[0], len(pooled), n, c, w1.shape[0], w1, w2, hidden, mc,
+        d_mc.contiguous(), d_pooled[0], second[1], *grads,
+    )  # fmt: skip
+    return d_pooled, grads
+
+
+# How cbam_norm_sigmoid normalises (explicit_cpu.c's enum).
+NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS = range(4)
+
+
+def norm_sigmoid(z: torch.Tensor, mode: int, norm: torch.nn.Module | None, bias: torch.Tensor | None) -> tuple:
+    """Ms = sigmoid(norm(z)) for the (N, 1, H, W) map z, or sigmoid(z + bias) with NO_NORM; also the
+    statistics used, for norm_sigmoid_grad. BATCH_STATS_KEPT moves the norm's running statistics."""
+    ms, used = torch.empty_like(z), torch.empty(3, dtype=torch.float64)
+    if norm is None:
+        _call("cbam_norm_sigmoid", z, *_rows(z), mode, None, bias, None, None, None, 0.0, 0.0, ms, used)
+        return ms, used
+    momentum = -1.0 if norm.momentum is None else norm.momentum
+    stats = (norm.running_mean, norm.running_var, norm.num_batches_tracked)
+    _call("cbam_norm_sigmoid", z, *_rows(z), mode, norm.weight, norm.bias, *stats, momentum, norm.eps, ms, used)
+    return ms, used
+
+
+def norm_sigmoid_grad(
+    d_ms: torch.Tensor, ms: torch.Tensor, z: torch.Tensor, mode: int, used: torch.Tensor, wanted: tuple[bool, bool]
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """dL/dz, and the norm's weight and bias gradients (with NO_NORM the second is the bias's); None where not wanted."""
+    dz = torch.empty_like(z)
+    d_weight, d_bias = (torch.empty(1) if w else None for w in wanted)
+    _call("cbam_norm_sigmoid_grad", d_ms.contiguous(), ms, z, *_rows(z), mode, used, dz, d_weight, d_bias)
+    return dz, d_weight, d_bias
+
+
+def _rows(z: torch.Tensor) -> tuple[int, int]:
+    return z.shape[0], z.numel() // z.shape[0]

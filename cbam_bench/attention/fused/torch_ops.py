@@ -2,7 +2,7 @@
 that the Triton kernels (triton_kernels.py) must agree with.
 
 Every function takes and returns plain tensors: x, g (the output gradient) and the result are
-(N, C, H, W); mc is the channel map (N, C), ms the spatial map (N, H, W), both in autograd.map_dtype
+(N, C, H, W); mc is the channel map (N, C), ms the spatial map (N, H, W), both in map_dtype
 (float32 for half-precision maps). Where a pass can be a batched matrix product it is one, so a
 reduction and a multiply share a read.
 """
@@ -10,6 +10,11 @@ reduction and a multiply share a read.
 from __future__ import annotations
 
 import torch
+
+
+def map_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype of Mc, Ms and every reduction: float32 for half-precision maps, else the map's own."""
+    return torch.promote_types(x.dtype, torch.float32)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,266 @@
+/* The small parts of fused CBAM done by hand on the compiled CPU path (explicit.py): the channel
+ * gate's MLP and sigmoid, and the spatial gate's one-channel norm and sigmoid, each forward and
+ * backward in one call; the MLP's forward runs inside the pooling and descriptor pass. In a training step every torch operator costs 10-35 us here, whatever its
+ * size, because the backbone's convolutions have pushed its code out of the caches; these parts
+ * were two dozen such operators per gate. Built into one library with cbam_cpu.c (see cpu.py).
+ *
+ * MLP: the P pooled vectors of each image (P = 1 or 2, in the gate's pooling order) are rows
+ * r = p * N + n of `pooled`, each of C values; w1: Hd x C, b1: Hd, w2: C x Hd, b2: C (a bias may be
+ * NULL); hidden: rows x Hd after the ReLU; mc, d_mc: N x C.
+ * Norm: z, ms, d_ms, dz: N x HW, the spatial convolution's output and the map; `used` holds the
+ * mean, 1 / std and weight / std the forward used, for the backward. */
+#include <math.h>
+
+#include "vectors.h"
+#include "cbam_cpu.h"
+
+static float dot(const float *a, const float *b, int64_t n) {
+    vec acc[2] = {splat(0.0f), splat(0.0f)};
+    int64_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES)
+        for (int k = 0; k < 2; ++k) acc[k] += load(a + i + k * LANES) * load(b + i + k * LANES);
+    float total = lane_sum(acc[0] + acc[1]);
+    for (; i < n; ++i) total += a[i] * b[i];
+    return total;
+}
+
+/* out[i] += s * v[i] */
+static inline void add_scaled(float *out, const float *v, float s, int64_t n) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] += s * v[i];
+}
+
+static const float *row_of(const float *p0, const float *p1, int64_t r, int64_t N, int64_t C) {
+    return r < N ? p0 + r * C : p1 + (r - N) * C;
+}
+
+/* The dot products of one weight row with two vectors (b may be NULL), reading the row once. */
+static void dot2(const float *w, const float *a, const float *b, int64_t n, float *out_a, float *out_b) {
+    vec acc_a = splat(0.0f), acc_b = splat(0.0f);
+    int64_t i = 0;
+    if (b)
+        for (; i + LANES <= n; i += LANES) {
+            const vec v = load(w + i);
+            acc_a += v * load(a + i), acc_b += v * load(b + i);
+        }
+    float ta = lane_sum(acc_a), tb = lane_sum(acc_b);
+    if (!b) ta = dot(w, a, n);
+    else
+        for (; i < n; ++i) ta += w[i] * a[i], tb += w[i] * b[i];
+    *out_a = ta, *out_b = tb;
+}
+
+/* One image's MLP: its pooled vectors v0 and v1 (NULL with one pool) to the hidden rows h0, h1
+ * after the ReLU, and its row of Mc. The second layer is linear, so the pools' outputs sum to
+ * W2 (h0 + h1) + P b2. */
+static void mlp_image(const float *v0, const float *v1, int64_t C, int64_t Hd, const float *w1, const float *b1,
+                      const float *w2, const float *b2, float *h0, float *h1, float *mc) {
+    float summed[Hd];
+    for (int64_t j = 0; j < Hd; ++j) {
+        float a, b;
+        dot2(w1 + j * C, v0, v1, C, &a, &b);
+        const float bias = b1 ? b1[j] : 0.0f;
+        a += bias, b += bias;
+        h0[j] = a > 0.0f ? a : 0.0f;
+        if (v1) h1[j] = b > 0.0f ? b : 0.0f;
+        summed[j] = h0[j] + (v1 ? h1[j] : 0.0f);
+    }
+    const float pools = v1 ? 2.0f : 1.0f;
+    for (int64_t c = 0; c < C; ++c) mc[c] = (b2 ? pools * b2[c] : 0.0f) + dot(w2 + c * Hd, summed, Hd);
+    sigmoid_row(mc, mc, C);
+}
+
+/* The MLP for all images at once, each weight row read once for every pooled vector: where the
+ * weights outweigh an image (deep stages), re-reading them image by image costs more than the
+ * second read of the map that it saves. */
+static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
+                        const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
+                        int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t j = 0; j < Hd; ++j)
+        for (int64_t r = 0; r < P * N; ++r) {
+            const float h = (b1 ? b1[j] : 0.0f) + dot(w1 + j * C, row_of(p0, p1, r, N, C), C);
+            hidden[r * Hd + j] = h > 0.0f ? h : 0.0f;
+        }
+    float *summed = malloc(sizeof(float) * N * Hd);
+    for (int64_t i = 0; i < N * Hd; ++i) summed[i] = hidden[i] + (P > 1 ? hidden[N * Hd + i] : 0.0f);
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t n = 0; n < N; ++n) mc[n * C + c] = (b2 ? (float)P * b2[c] : 0.0f) + dot(w2 + c * Hd, summed + n * Hd, Hd);
+    free(summed);
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) sigmoid_row(mc + n * C, mc + n * C, C);
+}
+
+/* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
+ * (the first the max when first_is_max), then the channel mean and max of x * Mc. Image by image
+ * while the image is in cache where the two weight matrices are smaller than an image (2 Hd <= HW),
+ * so the map is read once; else in three passes with the MLP batched. Outputs as cbam_pool,
+ * cbam_describe and the MLP's hidden rows. */
+void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
+                            const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
+                            int64_t *where_hw, float *hidden, float *mc, float *desc, int64_t *where_c, int threads) {
+    const float *first = first_is_max ? mx : avg, *second = P > 1 ? (first_is_max ? avg : mx) : NULL;
+    if (2 * Hd > HW) {
+        cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
+        mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
+        cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
+        return;
+    }
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        const float *image = x + n * C * HW;
+        const int64_t at = n * C;
+        for (int64_t c = 0; c < C; ++c) cbam_pool_row(image + c * HW, HW, avg + at + c, mx + at + c, where_hw + at + c);
+        mlp_image(first + at, second ? second + at : NULL, C, Hd, w1, b1, w2, b2, hidden + n * Hd, hidden + (N + n) * Hd, mc + at);
+        cbam_describe_image(image, mc + at, C, HW, desc + n * 2 * HW, where_c + n * HW);
+    }
+}
+
+/* d0, d1: dL/d(pooled rows), like p0, p1; dw1 .. db2 like the weights (a bias's NULL if it has none).
+ * Every loop keeps a weight row in cache while it serves every image, so each weight is read once. */
+void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
+                       const float *w1, const float *w2, const float *hidden, const float *mc, const float *d_mc,
+                       float *d0, float *d1, float *dw1, float *db1, float *dw2, float *db2, int threads) {
+    const int64_t rows = P * N, width = (C + threads - 1) / threads;
+    float *d_logit = malloc(sizeof(float) * N * C), *d_hidden = calloc(rows * Hd, sizeof(float));
+    for (int64_t i = 0; i < N * C; ++i) d_logit[i] = d_mc[i] * mc[i] * (1.0f - mc[i]);
+    for (int64_t c = 0; c < C; ++c)  /* through W2 to the hidden layer, in the first pool's rows */
+        for (int64_t n = 0; n < N; ++n) add_scaled(d_hidden + n * Hd, w2 + c * Hd, d_logit[n * C + c], Hd);
+    for (int64_t i = 0; i < N * Hd; ++i) {  /* then through each pool's ReLU */
+        if (P > 1) d_hidden[N * Hd + i] = hidden[N * Hd + i] > 0.0f ? d_hidden[i] : 0.0f;
+        d_hidden[i] = hidden[i] > 0.0f ? d_hidden[i] : 0.0f;
+    }
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < C; ++c) {  /* W2 and b2: each image's d_logit times its pools' hidden rows */
+        float *row = dw2 + c * Hd, bias = 0.0f;
+        for (int64_t j = 0; j < Hd; ++j) row[j] = 0.0f;
+        for (int64_t r = 0; r < rows; ++r) add_scaled(row, hidden + r * Hd, d_logit[(r % N) * C + c], Hd);
+        for (int64_t n = 0; n < N; ++n) bias += d_logit[n * C + c];
+        if (db2) db2[c] = (float)P * bias;
+    }
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t j = 0; j < Hd; ++j) {  /* W1 and b1 */
+        float *row = dw1 + j * C, bias = 0.0f;
+        for (int64_t c = 0; c < C; ++c) row[c] = 0.0f;
+        for (int64_t r = 0; r < rows; ++r) {
+            const float d = d_hidden[r * Hd + j];
+            if (d != 0.0f) add_scaled(row, row_of(p0, p1, r, N, C), d, C), bias += d;
+        }
+        if (db1) db1[j] = bias;
+    }
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t t = 0; t < threads; ++t) {  /* the pooled vectors, each thread a band of columns */
+        const int64_t from = t * width, len = from + width <= C ? width : C - from;
+        if (len <= 0) continue;
+        for (int64_t r = 0; r < rows; ++r) memset((float *)row_of(d0, d1, r, N, C) + from, 0, sizeof(float) * len);
+        for (int64_t j = 0; j < Hd; ++j)
+            for (int64_t r = 0; r < rows; ++r)
+                add_scaled((float *)row_of(d0, d1, r, N, C) + from, w1 + j * C + from, d_hidden[r * Hd + j], len);
+    }
+    free(d_logit);
+    free(d_hidden);
+}
+
+/* Sum over the row of (v - centre) * weight, or of v - centre without weights. */
+static float centred_sum(const float *v, const float *weight, float centre, int64_t n) {
+    vec acc[2] = {splat(0.0f), splat(0.0f)};
+    const vec c = splat(centre);
+    int64_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES)
+        for (int k = 0; k < 2; ++k) {
+            const vec d = load(v + i + k * LANES) - c;
+            acc[k] += weight ? d * load(weight + i + k * LANES) : d;
+        }
+    float total = lane_sum(acc[0] + acc[1]);
+    for (; i < n; ++i) total += weight ? (v[i] - centre) * weight[i] : v[i] - centre;
+    return total;
+}
+
+static float centred_squares(const float *v, float centre, int64_t n) {
+    vec acc[2] = {splat(0.0f), splat(0.0f)};
+    const vec c = splat(centre);
+    int64_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES)
+        for (int k = 0; k < 2; ++k) {
+            const vec d = load(v + i + k * LANES) - c;
+            acc[k] += d * d;
+        }
+    float total = lane_sum(acc[0] + acc[1]);
+    for (; i < n; ++i) total += (v[i] - centre) * (v[i] - centre);
+    return total;
+}
+
+enum { NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS };
+
+/* Ms = sigmoid((z - mean) * weight / std + bias), as BatchNorm2d in `mode`: the batch's own biased
+ * statistics (BATCH_STATS_KEPT also moves the running ones, by `momentum`, or by 1 / batches seen
+ * when momentum < 0, with the unbiased variance) or the running ones; NO_NORM adds the convolution's
+ * bias (NULL: none). */
+void cbam_norm_sigmoid(const float *z, int64_t N, int64_t HW, int mode, const float *weight, const float *bias,
+                       float *running_mean, float *running_var, int64_t *tracked, double momentum, double eps,
+                       float *ms, double *used, int threads) {
+    const int64_t count = N * HW;
+    double mean = 0.0, var = 1.0 - eps, total = 0.0, squares = 0.0;
+    if (mode == BATCH_STATS || mode == BATCH_STATS_KEPT) {
+        #pragma omp parallel for num_threads(threads) reduction(+:total) schedule(static)
+        for (int64_t n = 0; n < N; ++n) total += centred_sum(z + n * HW, NULL, 0.0f, HW);
+        mean = total / (double)count;
+        #pragma omp parallel for num_threads(threads) reduction(+:squares) schedule(static)
+        for (int64_t n = 0; n < N; ++n) squares += centred_squares(z + n * HW, (float)mean, HW);
+        var = squares / (double)count;
+    } else if (mode == RUNNING_STATS) {
+        mean = running_mean[0], var = running_var[0];
+    }
+    if (mode == BATCH_STATS_KEPT) {
+        double factor = momentum;
+        if (tracked) {
+            ++*tracked;
+            if (momentum < 0.0) factor = 1.0 / (double)*tracked;
+        }
+        running_mean[0] = (float)((1.0 - factor) * running_mean[0] + factor * mean);
+        running_var[0] = (float)((1.0 - factor) * running_var[0] + factor * var * count / (count - 1));
+    }
+    const double inv_std = 1.0 / sqrt(var + eps);
+    const double scale = mode == NO_NORM ? 1.0 : weight[0] * inv_std;
+    const double shift = mode == NO_NORM ? (bias ? bias[0] : 0.0) : bias[0] - mean * scale;
+    used[0] = mean, used[1] = inv_std, used[2] = scale;
+    const float fs = (float)scale, fh = (float)shift;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        float *out = ms + n * HW;
+        const float *in = z + n * HW;
+        #pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) out[i] = in[i] * fs + fh;
+        sigmoid_row(out, out, HW);
+    }
+}
+
+/* dL/dz from dL/dMs, and the norm's weight and bias gradients (or, with NO_NORM, the convolution's
+ * bias gradient in d_bias; a NULL gradient is not wanted). With the batch's statistics the norm
+ * couples every position: dz = scale * (dy - mean(dy) - (z - mean) / var * mean(dy * (z - mean))). */
+void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const float *z, int64_t N, int64_t HW, int mode,
+                            const double *used, float *dz, float *d_weight, float *d_bias, int threads) {
+    const double mean = used[0], inv_std = used[1], scale = used[2];
+    double plain = 0.0, centred = 0.0;
+    #pragma omp parallel for num_threads(threads) reduction(+:plain, centred) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t at = n * HW;
+        #pragma omp simd
+        for (int64_t i = at; i < at + HW; ++i) dz[i] = d_ms[i] * ms[i] * (1.0f - ms[i]);
+        plain += centred_sum(dz + at, NULL, 0.0f, HW);
+        centred += centred_sum(z + at, dz + at, (float)mean, HW);
+    }
+    if (d_bias) d_bias[0] = (float)plain;
+    if (d_weight) d_weight[0] = (float)(centred * inv_std);
+    if (mode == NO_NORM) return;
+    const int coupled = mode == BATCH_STATS || mode == BATCH_STATS_KEPT;
+    const double count = (double)(N * HW);
+    const float a = (float)scale, b = coupled ? (float)(-scale * plain / count) : 0.0f;
+    const float c = coupled ? (float)(-scale * centred * inv_std * inv_std / count) : 0.0f, m = (float)mean;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        #pragma omp simd
+        for (int64_t i = n * HW; i < (n + 1) * HW; ++i) dz[i] = a * dz[i] + b + c * (z[i] - m);
+    }
+}

@@ -1,0 +1,117 @@
+"""The compiled CPU path's hand-written small parts (fused/explicit.py, explicit_cpu.c) against the
+plain formula in float64: Mc's MLP, the spatial norm in each of its modes, their gradients and the
+norm's running statistics; and where the recorded small parts must take over instead."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from cbam_bench.attention.factory import build_attention
+from cbam_bench.attention.fused import autograd as fused_autograd
+from cbam_bench.attention.fused import cpu, explicit, recorded
+from cbam_bench.spec import AttentionSpec
+
+pytestmark = pytest.mark.skipif(cpu.library() is None, reason="no C compiler to build the compiled passes")
+
+
+def _pair(spec: AttentionSpec, channels: int):
+    """A float32 CBAM with random parameters and running statistics, and a float64 copy on the plain formula."""
+    fused = build_attention(channels, spec)
+    with torch.no_grad():
+        for p in fused.parameters():
+            p.normal_()
+        if fused.spatial.bn is not None:
+            fused.spatial.bn.running_mean.fill_(0.3)
+            fused.spatial.bn.running_var.fill_(2.0)
+    plain = copy.deepcopy(fused).double()
+    plain.fused = "off"
+    return fused, plain
+
+
+def _step(module: torch.nn.Module, x: torch.Tensor, g: torch.Tensor):
+    x = x.detach().clone().requires_grad_()
+    out = module(x)
+    out.backward(g.to(out.dtype))
+    return [out.detach(), x.grad, *(p.grad for p in module.parameters())]
+
+
+def _close(ours: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
+    for got, want in zip(ours, reference, strict=True):
+        scale = want.abs().max().item() + 1e-3
+        torch.testing.assert_close(got.double(), want, rtol=2e-4, atol=2e-5 * scale)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        AttentionSpec(kind="cbam"),
+        AttentionSpec(kind="cbam", pooling=("max", "avg"), reduction=4, kernel=3),
+        AttentionSpec(kind="cbam", pooling=("avg",), mlp_bias=False),
+        AttentionSpec(kind="cbam", pooling=("max",), spatial_bn=False),
+        AttentionSpec(kind="cbam", reduction=2, bn_momentum=0.5),
+        # wide hidden layers: the MLP batched over images instead of image by image (2 Hd > HW)
+        AttentionSpec(kind="cbam", pooling=("max", "avg"), reduction=1),
+        AttentionSpec(kind="cbam", pooling=("max",), reduction=1, mlp_bias=False),
+    ],
+    ids=["default", "max-first-r4-k3", "avg-no-bias", "max-no-norm", "r2-momentum", "max-first-r1", "max-r1-no-bias"],
+)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(3, 36, 5, 7), (2, 16, 8, 8)], ids=["odd", "even"])
+def test_hand_written_parts_match_the_formula(spec, training, shape) -> None:
+    fused, plain = _pair(spec, shape[1])
+    fused.train(training), plain.train(training)
+    x, g = torch.randn(shape), torch.randn(shape)
+    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is explicit
+    _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
+    if fused.spatial.bn is not None:  # moved once in training, left alone in eval, as BatchNorm2d does
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            torch.testing.assert_close(
+                getattr(fused.spatial.bn, name).double(), getattr(plain.spatial.bn, name).double()
+            )
+
+
+def test_momentum_none_keeps_a_plain_average_of_the_batches() -> None:
+    fused, plain = _pair(AttentionSpec(kind="cbam"), 8)
+    fused.spatial.bn.momentum = plain.spatial.bn.momentum = None
+    for _ in range(3):
+        x, g = torch.randn(4, 8, 6, 6) * 3 + 1, torch.randn(4, 8, 6, 6)
+        _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
+    assert int(fused.spatial.bn.num_batches_tracked) == 3
+    torch.testing.assert_close(fused.spatial.bn.running_var.double(), plain.spatial.bn.running_var)
+
+
+def test_frozen_parameters_get_no_gradient() -> None:
+    fused, _ = _pair(AttentionSpec(kind="cbam"), 16)
+    frozen = [fused.channel.mlp[0].weight, fused.spatial.bn.bias]
+    for p in frozen:
+        p.requires_grad_(False)
+    _step(fused, torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6))
+    assert all(p.grad is None for p in frozen)
+    assert all(p.grad is not None for p in fused.parameters() if p.requires_grad)
+
+
+def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
+    fused, plain = _pair(AttentionSpec(kind="cbam"), 16)
+    seen = []
+    fused.spatial.bn.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    x = torch.randn(2, 16, 6, 6)
+    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is recorded
+    _close(_step(fused, x, torch.ones_like(x)), _step(plain, x.double(), torch.ones_like(x.double())))
+    assert seen == [torch.Size([2, 1, 6, 6])]
+
+
+def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
+    fused, _ = _pair(AttentionSpec(kind="cbam"), 8)
+    x = torch.randn(1, 8, 1, 1, requires_grad=True)
+    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is recorded
+    with pytest.raises(ValueError, match="more than 1 value"):
+        fused(x)
+
+
+def test_compiled_sigmoid_equals_torch_over_the_float_range() -> None:
+    z = torch.cat([torch.linspace(-120, 120, 2001), torch.tensor([0.0, -0.0, 1e-8, -87.5, 88.5])]).view(1, 1, 1, -1)
+    ms, _ = cpu.norm_sigmoid(z.contiguous(), cpu.NO_NORM, None, None)
+    torch.testing.assert_close(ms, torch.sigmoid(z), rtol=4e-7, atol=1e-30)
