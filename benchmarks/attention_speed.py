@@ -211,8 +211,8 @@ def report_step_against_bare(arch: ArchSpec, batch: int, repeats: int, rounds: i
         f"batch {batch}:"
     )
     print(
-        f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.2f}x), "
-        f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.2f}x)"
+        f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.3f}x), "
+        f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.3f}x)"
     )
 
 

@@ -24,7 +24,7 @@ def _forward(module: nn.Module, x: torch.Tensor, ops: ModuleType, parts: ModuleT
     """F * Mc * Ms, and what the backward needs."""
     mc, desc, where_hw, where_c, scratch, channel_state = parts.describe(module, x, ops, record)
     ms, spatial_state = parts.spatial_forward(module.spatial, desc, record)
-    ms = ms.to(mc.dtype).view(x.shape[0], *x.shape[2:])
+    ms = (ms if ms.dtype == mc.dtype else ms.to(mc.dtype)).view(x.shape[0], *x.shape[2:])
     out = ops.gate(x, mc, ms, scratch)
     return out, (mc, ms, where_hw, where_c), (channel_state, spatial_state)
 
@@ -56,9 +56,7 @@ class FusedCBAM(torch.autograd.Function):
         d_pooled, d_channel = parts.channel_backward(module.channel, channel_state, d_mc, wanted[:split])
         dx = None
         if ctx.needs_input_grad[0]:
-            d_pool = tuple(
-                torch.zeros_like(mc) if (d := d_pooled.get(kind)) is None else d.to(mc.dtype) for kind in ("avg", "max")
-            )
+            d_pool = tuple(_as_map(d_pooled.get(kind), mc) for kind in ("avg", "max"))
             dx = ops.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
         return (dx, None, None, None, *d_channel, *d_spatial)
 
@@ -66,6 +64,13 @@ class FusedCBAM(torch.autograd.Function):
 def _parts(module: nn.Module, x: torch.Tensor, ops: ModuleType, params: list[torch.Tensor]) -> ModuleType:
     """explicit.py on the compiled CPU path where it applies, recorded.py everywhere else."""
     return explicit if ops is cpu and explicit.applies(module, x, params) else recorded
+
+
+def _as_map(d: torch.Tensor | None, mc: torch.Tensor) -> torch.Tensor:
+    """A pooled vector's gradient as the passes take it: mc's dtype, zeros for a pool the gate does not use."""
+    if d is None:
+        return torch.zeros_like(mc)
+    return d if d.dtype == mc.dtype else d.to(mc.dtype)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:

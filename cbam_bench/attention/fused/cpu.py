@@ -168,7 +168,7 @@ def grad_mc(
 ) -> torch.Tensor:
     """dL/dmc (N, C): the gating's share from grad_ms, plus the descriptor's, whose gradient is d_desc."""
     d_mc = torch.empty(x.shape[:2])
-    _call("cbam_grad_mc", share, x, d_desc.float().contiguous(), where_c, *_dims(x), d_mc)
+    _call("cbam_grad_mc", share, x, d_desc.contiguous(), where_c, *_dims(x), d_mc)
     return d_mc
 
 
@@ -184,13 +184,13 @@ def grad_input(
     """dL/dx through the gating, the descriptor and the channel pooling, in one pass."""
     g = g.contiguous()
     dx = torch.empty_like(g)
-    d_avg, d_mx = (d.float().contiguous() for d in d_pool)
+    d_avg, d_mx = (d.contiguous() for d in d_pool)
     _call(
         "cbam_grad_input",
         g,
         mc.contiguous(),
         ms.contiguous(),
-        d_desc.float().contiguous(),
+        d_desc.contiguous(),
         where_c,
         d_avg,
         d_mx,

@@ -131,11 +131,13 @@ void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, i
         if (P > 1) d_hidden[N * Hd + i] = hidden[N * Hd + i] > 0.0f ? d_hidden[i] : 0.0f;
         d_hidden[i] = hidden[i] > 0.0f ? d_hidden[i] : 0.0f;
     }
+    float *summed = malloc(sizeof(float) * N * Hd);  /* each image's hidden rows summed over its pools */
+    for (int64_t i = 0; i < N * Hd; ++i) summed[i] = hidden[i] + (P > 1 ? hidden[N * Hd + i] : 0.0f);
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < C; ++c) {  /* W2 and b2: each image's d_logit times its pools' hidden rows */
+    for (int64_t c = 0; c < C; ++c) {  /* W2 and b2: each image's d_logit times its summed hidden rows */
         float *row = dw2 + c * Hd, bias = 0.0f;
         for (int64_t j = 0; j < Hd; ++j) row[j] = 0.0f;
-        for (int64_t r = 0; r < rows; ++r) add_scaled(row, hidden + r * Hd, d_logit[(r % N) * C + c], Hd);
+        for (int64_t n = 0; n < N; ++n) add_scaled(row, summed + n * Hd, d_logit[n * C + c], Hd);
         for (int64_t n = 0; n < N; ++n) bias += d_logit[n * C + c];
         if (db2) db2[c] = (float)P * bias;
     }
@@ -158,6 +160,7 @@ void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, i
             for (int64_t r = 0; r < rows; ++r)
                 add_scaled((float *)row_of(d0, d1, r, N, C) + from, w1 + j * C + from, d_hidden[r * Hd + j], len);
     }
+    free(summed);
     free(d_logit);
     free(d_hidden);
 }
