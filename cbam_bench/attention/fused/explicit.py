@@ -2,10 +2,9 @@
 
 recorded.py runs the channel MLP and the spatial convolution, norm and sigmoid through the gate
 modules under autograd, and calls torch.autograd.grad twice in the backward: two dozen operators
-per gate. Inside a training step each costs 10-35 us, whatever its size: the backbone's
-convolutions between two gates push the operators' code out of the caches (measured per operator
-in a cifar_resnet20 step at batch 64, one thread; the same operator called again right away took
-3 us). Here each part is one compiled call (explicit_cpu.c) forward and one backward, with the
+per gate. Inside a training step each of them cost 10-35 us, whatever its size, against 2-4 us
+when called again at once: between two gates the backbone's convolutions have taken the caches
+(measured per operator in a cifar_resnet20 step at batch 64, one thread). Here each part is one compiled call (explicit_cpu.c) forward and one backward, with the
 gradients written out: the MLP's as sums of products, the norm's from two sums over the map. The
 MLP's forward runs inside the pooling and descriptor pass (`describe`).
 

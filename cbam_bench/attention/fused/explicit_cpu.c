@@ -1,8 +1,9 @@
 /* The small parts of fused CBAM done by hand on the compiled CPU path (explicit.py): the channel
  * gate's MLP and sigmoid, and the spatial gate's one-channel norm and sigmoid, each forward and
- * backward in one call; the MLP's forward runs inside the pooling and descriptor pass. In a training step every torch operator costs 10-35 us here, whatever its
- * size, because the backbone's convolutions have pushed its code out of the caches; these parts
- * were two dozen such operators per gate. Built into one library with cbam_cpu.c (see cpu.py).
+ * backward in one call; the MLP's forward runs inside the pooling and descriptor pass. Inside a
+ * training step each small torch operator cost 10-35 us, whatever its size (2-4 us called again
+ * at once), and these parts were two dozen of them per gate. Built into one library with
+ * cbam_cpu.c (see cpu.py).
  *
  * MLP: the P pooled vectors of each image (P = 1 or 2, in the gate's pooling order) are rows
  * r = p * N + n of `pooled`, each of C values; w1: Hd x C, b1: Hd, w2: C x Hd, b2: C (a bias may be
