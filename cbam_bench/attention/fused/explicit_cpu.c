@@ -166,32 +166,17 @@ void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, i
     free(d_hidden);
 }
 
-/* Sum over the row of (v - centre) * weight, or of v - centre without weights. */
-static float centred_sum(const float *v, const float *weight, float centre, int64_t n) {
+/* Sum over the row of (v - cv) * (w - cw), or of v - cv when w is NULL. */
+static float centred_dot(const float *v, float cv, const float *w, float cw, int64_t n) {
     vec acc[2] = {splat(0.0f), splat(0.0f)};
-    const vec c = splat(centre);
     int64_t i = 0;
     for (; i + 2 * LANES <= n; i += 2 * LANES)
         for (int k = 0; k < 2; ++k) {
-            const vec d = load(v + i + k * LANES) - c;
-            acc[k] += weight ? d * load(weight + i + k * LANES) : d;
+            const vec d = load(v + i + k * LANES) - cv;
+            acc[k] += w ? d * (load(w + i + k * LANES) - cw) : d;
         }
     float total = lane_sum(acc[0] + acc[1]);
-    for (; i < n; ++i) total += weight ? (v[i] - centre) * weight[i] : v[i] - centre;
-    return total;
-}
-
-static float centred_squares(const float *v, float centre, int64_t n) {
-    vec acc[2] = {splat(0.0f), splat(0.0f)};
-    const vec c = splat(centre);
-    int64_t i = 0;
-    for (; i + 2 * LANES <= n; i += 2 * LANES)
-        for (int k = 0; k < 2; ++k) {
-            const vec d = load(v + i + k * LANES) - c;
-            acc[k] += d * d;
-        }
-    float total = lane_sum(acc[0] + acc[1]);
-    for (; i < n; ++i) total += (v[i] - centre) * (v[i] - centre);
+    for (; i < n; ++i) total += w ? (v[i] - cv) * (w[i] - cw) : v[i] - cv;
     return total;
 }
 
@@ -208,10 +193,10 @@ void cbam_norm_sigmoid(const float *z, int64_t N, int64_t HW, int mode, const fl
     double mean = 0.0, var = 1.0 - eps, total = 0.0, squares = 0.0;
     if (mode == BATCH_STATS || mode == BATCH_STATS_KEPT) {
         #pragma omp parallel for num_threads(threads) reduction(+:total) schedule(static)
-        for (int64_t n = 0; n < N; ++n) total += centred_sum(z + n * HW, NULL, 0.0f, HW);
+        for (int64_t n = 0; n < N; ++n) total += centred_dot(z + n * HW, 0.0f, NULL, 0.0f, HW);
         mean = total / (double)count;
         #pragma omp parallel for num_threads(threads) reduction(+:squares) schedule(static)
-        for (int64_t n = 0; n < N; ++n) squares += centred_squares(z + n * HW, (float)mean, HW);
+        for (int64_t n = 0; n < N; ++n) squares += centred_dot(z + n * HW, (float)mean, z + n * HW, (float)mean, HW);
         var = squares / (double)count;
     } else if (mode == RUNNING_STATS) {
         mean = running_mean[0], var = running_var[0];
@@ -252,8 +237,8 @@ void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const float *z, 
         const int64_t at = n * HW;
         #pragma omp simd
         for (int64_t i = at; i < at + HW; ++i) dz[i] = d_ms[i] * ms[i] * (1.0f - ms[i]);
-        plain += centred_sum(dz + at, NULL, 0.0f, HW);
-        centred += centred_sum(z + at, dz + at, (float)mean, HW);
+        plain += centred_dot(dz + at, 0.0f, NULL, 0.0f, HW);
+        centred += centred_dot(z + at, (float)mean, dz + at, 0.0f, HW);
     }
     if (d_bias) d_bias[0] = (float)plain;
     if (d_weight) d_weight[0] = (float)(centred * inv_std);
