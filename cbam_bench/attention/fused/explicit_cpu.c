@@ -1,6 +1,6 @@
 /* The small parts of fused CBAM done by hand on the compiled CPU path (explicit.py): the channel
  * gate's MLP and sigmoid, and the spatial gate's one-channel norm and sigmoid, each forward and
- * backward in one call; the MLP's forward runs inside the pooling and descriptor pass. Inside a
+ * backward in one call; the MLP's forward runs between the pooling and descriptor passes. Inside a
  * training step each small torch operator cost 10-35 us, whatever its size (2-4 us called again
  * at once), and these parts were two dozen of them per gate. Built into one library with
  * cbam_cpu.c (see cpu.py).
@@ -35,45 +35,9 @@ static const float *row_of(const float *p0, const float *p1, int64_t r, int64_t 
     return r < N ? p0 + r * C : p1 + (r - N) * C;
 }
 
-/* The dot products of one weight row with two vectors (b may be NULL), reading the row once. */
-static void dot2(const float *w, const float *a, const float *b, int64_t n, float *out_a, float *out_b) {
-    vec acc_a = splat(0.0f), acc_b = splat(0.0f);
-    int64_t i = 0;
-    if (b)
-        for (; i + LANES <= n; i += LANES) {
-            const vec v = load(w + i);
-            acc_a += v * load(a + i), acc_b += v * load(b + i);
-        }
-    float ta = lane_sum(acc_a), tb = lane_sum(acc_b);
-    if (!b) ta = dot(w, a, n);
-    else
-        for (; i < n; ++i) ta += w[i] * a[i], tb += w[i] * b[i];
-    *out_a = ta, *out_b = tb;
-}
-
-/* One image's MLP: its pooled vectors v0 and v1 (NULL with one pool) to the hidden rows h0, h1
- * after the ReLU, and its row of Mc. The second layer is linear, so the pools' outputs sum to
- * W2 (h0 + h1) + P b2. */
-static void mlp_image(const float *v0, const float *v1, int64_t C, int64_t Hd, const float *w1, const float *b1,
-                      const float *w2, const float *b2, float *h0, float *h1, float *mc) {
-    float summed[Hd];
-    for (int64_t j = 0; j < Hd; ++j) {
-        float a, b;
-        dot2(w1 + j * C, v0, v1, C, &a, &b);
-        const float bias = b1 ? b1[j] : 0.0f;
-        a += bias, b += bias;
-        h0[j] = a > 0.0f ? a : 0.0f;
-        if (v1) h1[j] = b > 0.0f ? b : 0.0f;
-        summed[j] = h0[j] + (v1 ? h1[j] : 0.0f);
-    }
-    const float pools = v1 ? 2.0f : 1.0f;
-    for (int64_t c = 0; c < C; ++c) mc[c] = (b2 ? pools * b2[c] : 0.0f) + dot(w2 + c * Hd, summed, Hd);
-    sigmoid_row(mc, mc, C);
-}
-
-/* The MLP for all images at once, each weight row read once for every pooled vector: where the
- * weights outweigh an image (deep stages), re-reading them image by image costs more than the
- * second read of the map that it saves. */
+/* The MLP for all images at once, each weight row read once for every pooled vector. (Run image
+ * by image inside the pooling pass, while the image is in cache, it made no measurable difference
+ * in a cifar_resnet20 or resnet50 training step, and was slower where the weights are large.) */
 static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
                         const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
                         int threads) {
@@ -93,77 +57,115 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
     for (int64_t n = 0; n < N; ++n) sigmoid_row(mc + n * C, mc + n * C, C);
 }
 
-/* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
- * (the first the max when first_is_max), then the channel mean and max of x * Mc. Image by image
- * while the image is in cache where the two weight matrices are smaller than an image (2 Hd <= HW),
- * so the map is read once; else in three passes with the MLP batched. Outputs as cbam_pool,
- * cbam_describe and the MLP's hidden rows. */
+/* The forward up to the descriptor in one call: pool every channel, run the MLP on the P pooled
+ * vectors (the first the max when first_is_max), then the channel mean and max of x * Mc. Outputs
+ * as cbam_pool, cbam_describe and the MLP's hidden rows. */
 void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
                             const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
                             int64_t *where_hw, float *hidden, float *mc, float *desc, int64_t *where_c, int threads) {
     const float *first = first_is_max ? mx : avg, *second = P > 1 ? (first_is_max ? avg : mx) : NULL;
-    if (2 * Hd > HW) {
-        cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
-        mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
-        cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
-        return;
+    cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
+    mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
+    cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
+}
+
+/* out[a][i] = the sum over k < K of coef[a * ca + k * ck] * m[k * ldm + i], for output rows
+ * a .. a + na - 1 and the nv vectors from i on, all in registers: each vector of m loaded feeds na
+ * multiply-adds, and no output is read back. */
+#define ROWS_AT_ONCE 4
+#define VECS_AT_ONCE 2
+static inline void combine_block(const float *coef, int64_t ca, int64_t ck, const float *m, int64_t ldm, int64_t K,
+                                 float *const *out, int64_t a, int na, int64_t i, int nv) {
+    vec acc[ROWS_AT_ONCE][VECS_AT_ONCE];
+    for (int r = 0; r < na; ++r)
+        for (int v = 0; v < nv; ++v) acc[r][v] = splat(0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+        vec row[VECS_AT_ONCE];
+        for (int v = 0; v < nv; ++v) row[v] = load(m + k * ldm + i + v * LANES);
+        for (int r = 0; r < na; ++r) {
+            const vec s = splat(coef[(a + r) * ca + k * ck]);
+            for (int v = 0; v < nv; ++v) acc[r][v] += s * row[v];
+        }
     }
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-        const float *image = x + n * C * HW;
-        const int64_t at = n * C;
-        for (int64_t c = 0; c < C; ++c) cbam_pool_row(image + c * HW, HW, avg + at + c, mx + at + c, where_hw + at + c);
-        mlp_image(first + at, second ? second + at : NULL, C, Hd, w1, b1, w2, b2, hidden + n * Hd, hidden + (N + n) * Hd, mc + at);
-        cbam_describe_image(image, mc + at, C, HW, desc + n * 2 * HW, where_c + n * HW);
-    }
+    for (int r = 0; r < na; ++r)
+        for (int v = 0; v < nv; ++v) store(out[a + r] + i + v * LANES, acc[r][v]);
+}
+
+/* The A rows out[a] (each `len` long) of a small matrix product, as combine_block says, spread
+ * over threads by blocks of rows and spans of columns. */
+static void combine(const float *coef, int64_t ca, int64_t ck, const float *m, int64_t ldm, int64_t K, int64_t A,
+                    int64_t len, float *const *out, int threads) {
+    const int64_t step = VECS_AT_ONCE * LANES, blocks = (A + ROWS_AT_ONCE - 1) / ROWS_AT_ONCE;
+    const int64_t spans = (len + step - 1) / step;
+    #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t s = 0; s < spans; ++s) {
+            const int64_t a = b * ROWS_AT_ONCE, i = s * step;
+            const int na = A - a < ROWS_AT_ONCE ? (int)(A - a) : ROWS_AT_ONCE;
+            if (i + step <= len) {
+                if (na == ROWS_AT_ONCE) combine_block(coef, ca, ck, m, ldm, K, out, a, ROWS_AT_ONCE, i, VECS_AT_ONCE);
+                else combine_block(coef, ca, ck, m, ldm, K, out, a, na, i, VECS_AT_ONCE);
+                continue;
+            }
+            int64_t j = i;  /* the last, shorter span: whole vectors, then one by one */
+            for (; j + LANES <= len; j += LANES) combine_block(coef, ca, ck, m, ldm, K, out, a, na, j, 1);
+            for (; j < len; ++j)
+                for (int r = 0; r < na; ++r) {
+                    float total = 0.0f;
+                    for (int64_t k = 0; k < K; ++k) total += coef[(a + r) * ca + k * ck] * m[k * ldm + j];
+                    out[a + r][j] = total;
+                }
+        }
+}
+
+/* `count` row pointers: base + r * ld. */
+static float **rows_at(float *base, int64_t ld, int64_t count) {
+    float **rows = malloc(sizeof(float *) * count);
+    for (int64_t r = 0; r < count; ++r) rows[r] = base + r * ld;
+    return rows;
 }
 
 /* d0, d1: dL/d(pooled rows), like p0, p1; dw1 .. db2 like the weights (a bias's NULL if it has none).
- * Every loop keeps a weight row in cache while it serves every image, so each weight is read once. */
+ * Each of the four products is a combine(): through W2 to the hidden layer, W2's gradient from each
+ * image's hidden rows summed over its pools, W1's, and the pooled vectors'. */
 void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
                        const float *w1, const float *w2, const float *hidden, const float *mc, const float *d_mc,
                        float *d0, float *d1, float *dw1, float *db1, float *dw2, float *db2, int threads) {
-    const int64_t rows = P * N, width = (C + threads - 1) / threads;
-    float *d_logit = malloc(sizeof(float) * N * C), *d_hidden = calloc(rows * Hd, sizeof(float));
+    const int64_t rows = P * N;
+    float *d_logit = malloc(sizeof(float) * N * C), *d_hidden = malloc(sizeof(float) * rows * Hd);
+    float *summed = malloc(sizeof(float) * N * Hd), *stacked = malloc(sizeof(float) * rows * C);
     for (int64_t i = 0; i < N * C; ++i) d_logit[i] = d_mc[i] * mc[i] * (1.0f - mc[i]);
-    for (int64_t c = 0; c < C; ++c)  /* through W2 to the hidden layer, in the first pool's rows */
-        for (int64_t n = 0; n < N; ++n) add_scaled(d_hidden + n * Hd, w2 + c * Hd, d_logit[n * C + c], Hd);
+    memcpy(stacked, p0, sizeof(float) * N * C);
+    if (P > 1) memcpy(stacked + N * C, p1, sizeof(float) * N * C);
+    float **out = rows_at(d_hidden, Hd, N);
+    combine(d_logit, C, 1, w2, Hd, C, N, Hd, out, threads);  /* the first pool's rows, before the ReLUs */
+    free(out);
     for (int64_t i = 0; i < N * Hd; ++i) {  /* then through each pool's ReLU */
+        summed[i] = hidden[i] + (P > 1 ? hidden[N * Hd + i] : 0.0f);
         if (P > 1) d_hidden[N * Hd + i] = hidden[N * Hd + i] > 0.0f ? d_hidden[i] : 0.0f;
         d_hidden[i] = hidden[i] > 0.0f ? d_hidden[i] : 0.0f;
     }
-    float *summed = malloc(sizeof(float) * N * Hd);  /* each image's hidden rows summed over its pools */
-    for (int64_t i = 0; i < N * Hd; ++i) summed[i] = hidden[i] + (P > 1 ? hidden[N * Hd + i] : 0.0f);
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < C; ++c) {  /* W2 and b2: each image's d_logit times its summed hidden rows */
-        float *row = dw2 + c * Hd, bias = 0.0f;
-        for (int64_t j = 0; j < Hd; ++j) row[j] = 0.0f;
-        for (int64_t n = 0; n < N; ++n) add_scaled(row, summed + n * Hd, d_logit[n * C + c], Hd);
+    out = rows_at(dw2, Hd, C);
+    combine(d_logit, 1, C, summed, Hd, N, C, Hd, out, threads);
+    free(out);
+    out = rows_at(dw1, C, Hd);
+    combine(d_hidden, 1, Hd, stacked, C, rows, Hd, C, out, threads);
+    free(out);
+    out = malloc(sizeof(float *) * rows);
+    for (int64_t r = 0; r < rows; ++r) out[r] = (float *)row_of(d0, d1, r, N, C);
+    combine(d_hidden, Hd, 1, w1, C, Hd, rows, C, out, threads);
+    free(out);
+    for (int64_t c = 0; db2 && c < C; ++c) {
+        float bias = 0.0f;
         for (int64_t n = 0; n < N; ++n) bias += d_logit[n * C + c];
-        if (db2) db2[c] = (float)P * bias;
+        db2[c] = (float)P * bias;
     }
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t j = 0; j < Hd; ++j) {  /* W1 and b1 */
-        float *row = dw1 + j * C, bias = 0.0f;
-        for (int64_t c = 0; c < C; ++c) row[c] = 0.0f;
-        for (int64_t r = 0; r < rows; ++r) {
-            const float d = d_hidden[r * Hd + j];
-            if (d != 0.0f) add_scaled(row, row_of(p0, p1, r, N, C), d, C), bias += d;
-        }
-        if (db1) db1[j] = bias;
+    for (int64_t j = 0; db1 && j < Hd; ++j) {
+        float bias = 0.0f;
+        for (int64_t r = 0; r < rows; ++r) bias += d_hidden[r * Hd + j];
+        db1[j] = bias;
     }
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < threads; ++t) {  /* the pooled vectors, each thread a band of columns */
-        const int64_t from = t * width, len = from + width <= C ? width : C - from;
-        if (len <= 0) continue;
-        for (int64_t r = 0; r < rows; ++r) memset((float *)row_of(d0, d1, r, N, C) + from, 0, sizeof(float) * len);
-        for (int64_t j = 0; j < Hd; ++j)
-            for (int64_t r = 0; r < rows; ++r)
-                add_scaled((float *)row_of(d0, d1, r, N, C) + from, w1 + j * C + from, d_hidden[r * Hd + j], len);
-    }
-    free(summed);
-    free(d_logit);
-    free(d_hidden);
+    free(summed), free(stacked), free(d_logit), free(d_hidden);
 }
 
 /* Sum over the row of (v - cv) * (w - cw), or of v - cv when w is NULL. */
