@@ -25,7 +25,7 @@ static inline void merge_max(vec *best, lanes *at, vec v, lanes place) {
 }
 
 /* One row's average, maximum and the maximum's first place (as torch's max reports it). */
-static void pool_row(const float *p, int64_t HW, float *avg, float *mx, int64_t *where) {
+void cbam_pool_row(const float *p, int64_t HW, float *avg, float *mx, int64_t *where) {
     /* One pass: every lane of CHAINS vectors keeps its sum, its maximum and the vector it first
      * saw it in; the chains, then the lanes, are combined, and the last few positions are added
      * one by one. */
@@ -68,7 +68,7 @@ static void pool_row(const float *p, int64_t HW, float *avg, float *mx, int64_t 
 
 void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, float *mx, int64_t *where_hw, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t row = 0; row < N * C; ++row) pool_row(x + row * HW, HW, avg + row, mx + row, where_hw + row);
+    for (int64_t row = 0; row < N * C; ++row) cbam_pool_row(x + row * HW, HW, avg + row, mx + row, where_hw + row);
 }
 
 /* `count` (<= BLOCK) vectors of positions from i on, over every channel, with the running mean,
@@ -98,7 +98,7 @@ static inline void describe_block(const float *x, const float *mc, int64_t C, in
 }
 
 /* One image's channel mean and max of x * mc (`mc`: its C values), and the channel of each max. */
-static void describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int64_t *at) {
+void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int64_t *at) {
     float *mean = desc, *best = desc + HW;
     int64_t i = 0;
     for (; i + BLOCK * LANES <= HW; i += BLOCK * LANES) describe_block(x, mc, C, HW, i, BLOCK, mean, best, at);
@@ -117,7 +117,7 @@ static void describe_image(const float *x, const float *mc, int64_t C, int64_t H
 
 void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int64_t *where_c, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = 0; n < N; ++n) describe_image(x + n * C * HW, mc + n * C, C, HW, desc + n * 2 * HW, where_c + n * HW);
+    for (int64_t n = 0; n < N; ++n) cbam_describe_image(x + n * C * HW, mc + n * C, C, HW, desc + n * 2 * HW, where_c + n * HW);
 }
 
 void cbam_gate(const float *x, const float *mc, const float *ms, int64_t N, int64_t C, int64_t HW, float *out, int threads) {

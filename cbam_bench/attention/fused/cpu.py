@@ -228,8 +228,9 @@ def pool_mlp_describe(
     b2: torch.Tensor | None,
 ) -> tuple[torch.Tensor, ...]:
     """pool, the channel MLP on the pooled vectors `pooling` names (summed, then the sigmoid) and
-    describe, in one call: avg, mx, where_hw, the MLP's hidden layer after its ReLU ((P * N, Hd),
-    pooling order), Mc, the descriptor and where_c."""
+    describe in one call, image by image where the weights are smaller than an image: avg, mx,
+    where_hw, the MLP's hidden layer after its ReLU ((P * N, Hd), pooling order), Mc, the
+    descriptor and where_c."""
     n, c, hw = _dims(x)
     avg, mx, where_hw = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
     hidden, mc = torch.empty(len(pooling) * n, w1.shape[0]), torch.empty(n, c)

@@ -7,7 +7,7 @@ when called again at once: between two gates the backbone's convolutions have ta
 (measured per operator in a cifar_resnet20 step at batch 64, one thread). Here each part is one
 compiled call (explicit_cpu.c) forward and one backward, with the gradients written out: the
 MLP's as small matrix products kept in registers, the norm's from two sums over the map. The
-MLP's forward runs between the pooling and descriptor passes, in the same call (`describe`).
+MLP's forward runs inside the pooling and descriptor pass (`describe`).
 
 It applies (`applies`) where the gate is built the way attention/ builds it (Linear, ReLU,
 Linear; the map convolution to one map; an affine BatchNorm2d, or the convolution's bias) in
@@ -63,7 +63,8 @@ class ChannelState:
 
 
 def describe(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) -> tuple:
-    """As recorded.describe, in one compiled call: the pooling pass, the MLP and the descriptor pass."""
+    """As recorded.describe, in one compiled call: where the MLP's weights are smaller than an
+    image, each image is pooled, its Mc computed and its descriptor taken while it is in cache."""
     gate = module.channel
     first, _, second = gate.mlp
     avg, mx, where_hw, hidden, mc, desc, where_c = cpu.pool_mlp_describe(

@@ -1,6 +1,6 @@
 /* The small parts of fused CBAM done by hand on the compiled CPU path (explicit.py): the channel
  * gate's MLP and sigmoid, and the spatial gate's one-channel norm and sigmoid, each forward and
- * backward in one call; the MLP's forward runs between the pooling and descriptor passes. Inside a
+ * backward in one call; the MLP's forward runs inside the pooling and descriptor pass. Inside a
  * training step each small torch operator cost 10-35 us, whatever its size (2-4 us called again
  * at once), and these parts were two dozen of them per gate. Built into one library with
  * cbam_cpu.c (see cpu.py).
@@ -35,9 +35,45 @@ static const float *row_of(const float *p0, const float *p1, int64_t r, int64_t 
     return r < N ? p0 + r * C : p1 + (r - N) * C;
 }
 
-/* The MLP for all images at once, each weight row read once for every pooled vector. (Run image
- * by image inside the pooling pass, while the image is in cache, it made no measurable difference
- * in a cifar_resnet20 or resnet50 training step, and was slower where the weights are large.) */
+/* The dot products of one weight row with two vectors (b may be NULL), reading the row once. */
+static void dot2(const float *w, const float *a, const float *b, int64_t n, float *out_a, float *out_b) {
+    vec acc_a = splat(0.0f), acc_b = splat(0.0f);
+    int64_t i = 0;
+    if (b)
+        for (; i + LANES <= n; i += LANES) {
+            const vec v = load(w + i);
+            acc_a += v * load(a + i), acc_b += v * load(b + i);
+        }
+    float ta = lane_sum(acc_a), tb = lane_sum(acc_b);
+    if (!b) ta = dot(w, a, n);
+    else
+        for (; i < n; ++i) ta += w[i] * a[i], tb += w[i] * b[i];
+    *out_a = ta, *out_b = tb;
+}
+
+/* One image's MLP: its pooled vectors v0 and v1 (NULL with one pool) to the hidden rows h0, h1
+ * after the ReLU, and its row of Mc. The second layer is linear, so the pools' outputs sum to
+ * W2 (h0 + h1) + P b2. */
+static void mlp_image(const float *v0, const float *v1, int64_t C, int64_t Hd, const float *w1, const float *b1,
+                      const float *w2, const float *b2, float *h0, float *h1, float *mc) {
+    float summed[Hd];
+    for (int64_t j = 0; j < Hd; ++j) {
+        float a, b;
+        dot2(w1 + j * C, v0, v1, C, &a, &b);
+        const float bias = b1 ? b1[j] : 0.0f;
+        a += bias, b += bias;
+        h0[j] = a > 0.0f ? a : 0.0f;
+        if (v1) h1[j] = b > 0.0f ? b : 0.0f;
+        summed[j] = h0[j] + (v1 ? h1[j] : 0.0f);
+    }
+    const float pools = v1 ? 2.0f : 1.0f;
+    for (int64_t c = 0; c < C; ++c) mc[c] = (b2 ? pools * b2[c] : 0.0f) + dot(w2 + c * Hd, summed, Hd);
+    sigmoid_row(mc, mc, C);
+}
+
+/* The MLP for all images at once, each weight row read once for every pooled vector: where the
+ * weights outweigh an image (deep stages), re-reading them image by image costs more than the
+ * second read of the map that it saves. */
 static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
                         const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
                         int threads) {
@@ -57,16 +93,31 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
     for (int64_t n = 0; n < N; ++n) sigmoid_row(mc + n * C, mc + n * C, C);
 }
 
-/* The forward up to the descriptor in one call: pool every channel, run the MLP on the P pooled
- * vectors (the first the max when first_is_max), then the channel mean and max of x * Mc. Outputs
- * as cbam_pool, cbam_describe and the MLP's hidden rows. */
+/* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
+ * (the first the max when first_is_max), then the channel mean and max of x * Mc. Image by image
+ * while the image is in cache where the two weight matrices are smaller than an image (2 Hd <= HW),
+ * so the map is read once; else in three passes with the MLP batched. (Alone, one thread, the gate
+ * is 5-6 % faster so at 32x256x14x14 and 8x512x28x28, the same at smaller maps; inside a training
+ * step the two ways measured the same.) Outputs as cbam_pool, cbam_describe and the MLP's hidden
+ * rows. */
 void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
                             const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
                             int64_t *where_hw, float *hidden, float *mc, float *desc, int64_t *where_c, int threads) {
     const float *first = first_is_max ? mx : avg, *second = P > 1 ? (first_is_max ? avg : mx) : NULL;
-    cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
-    mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
-    cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
+    if (2 * Hd > HW) {
+        cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
+        mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
+        cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
+        return;
+    }
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        const float *image = x + n * C * HW;
+        const int64_t at = n * C;
+        for (int64_t c = 0; c < C; ++c) cbam_pool_row(image + c * HW, HW, avg + at + c, mx + at + c, where_hw + at + c);
+        mlp_image(first + at, second ? second + at : NULL, C, Hd, w1, b1, w2, b2, hidden + n * Hd, hidden + (N + n) * Hd, mc + at);
+        cbam_describe_image(image, mc + at, C, HW, desc + n * 2 * HW, where_c + n * HW);
+    }
 }
 
 /* out[a][i] = the sum over k < K of coef[a * ca + k * ck] * m[k * ldm + i], for output rows
