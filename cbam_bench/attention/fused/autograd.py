@@ -30,16 +30,16 @@ def _forward(module: nn.Module, x: torch.Tensor, ops: ModuleType, parts: ModuleT
 
 
 class FusedCBAM(torch.autograd.Function):
-    """apply(x, module, ops, parts, *module parameters) -> F * Mc * Ms."""
+    """apply(x, module, ops, parts, n, *module parameters) -> F * Mc * Ms; the first n parameters are the channel gate's."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: torch.Tensor, module: nn.Module, ops: ModuleType, parts: ModuleType, *params: torch.Tensor
+        ctx: Any, x: torch.Tensor, module: nn.Module, ops: ModuleType, parts: ModuleType, n: int, *params: torch.Tensor
     ) -> torch.Tensor:
         out, maps, states = _forward(module, x, ops, parts, record=True)
         ctx.save_for_backward(x, *maps)
         ctx.states, ctx.module, ctx.ops, ctx.parts = states, module, ops, parts
-        ctx.n_channel_params = sum(1 for _ in module.channel.parameters())
+        ctx.n_channel_params = n
         return out
 
     @staticmethod
@@ -47,7 +47,7 @@ class FusedCBAM(torch.autograd.Function):
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, mc, ms, where_hw, where_c = ctx.saved_tensors
         (channel_state, spatial_state), module, ops, parts = ctx.states, ctx.module, ctx.ops, ctx.parts
-        split, wanted = ctx.n_channel_params, ctx.needs_input_grad[4:]
+        split, wanted = ctx.n_channel_params, ctx.needs_input_grad[5:]
         g = g.contiguous(memory_format=_memory_format(x))
         d_ms, scratch = ops.grad_ms(g, x, mc, ms)
         d_desc, d_spatial = parts.spatial_backward(module.spatial, spatial_state, d_ms, wanted[split:])
@@ -58,7 +58,7 @@ class FusedCBAM(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             d_pool = tuple(_as_map(d_pooled.get(kind), mc) for kind in ("avg", "max"))
             dx = ops.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
-        return (dx, None, None, None, *d_channel, *d_spatial)
+        return (dx, None, None, None, None, *d_channel, *d_spatial)
 
 
 def _parts(module: nn.Module, x: torch.Tensor, ops: ModuleType, params: list[torch.Tensor]) -> ModuleType:
@@ -83,8 +83,9 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 def fused_cbam(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
     """F * Mc * Ms through the fused passes; an autograd Function only when something needs a gradient."""
-    params = [*module.channel.parameters(), *module.spatial.parameters()]
+    channel = list(module.channel.parameters())
+    params = channel + list(module.spatial.parameters())
     parts = _parts(module, x, ops, params)
     if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):
         return _forward(module, x, ops, parts, record=False)[0]
-    return FusedCBAM.apply(x, module, ops, parts, *params)
+    return FusedCBAM.apply(x, module, ops, parts, len(channel), *params)

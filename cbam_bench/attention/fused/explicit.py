@@ -83,7 +83,7 @@ def channel_backward(
     d_pooled, grads = cpu.mlp_backward(
         state.pooled, (first.weight, second.weight), biases, state.hidden, state.mc, d_mc
     )
-    return dict(zip(gate.pooling, d_pooled)), _wanted(gate, [g for g in grads if g is not None], wanted)
+    return dict(zip(gate.pooling, d_pooled)), _wanted([g for g in grads if g is not None], wanted)
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,10 @@ def spatial_backward(
     dz, d_weight, d_bias = cpu.norm_sigmoid_grad(d_ms, state.ms, state.z, state.mode, state.used, want)
     d_desc, d_conv = cpu.map_conv_grads(state.desc, conv.weight, dz)
     grads = [d_conv, d_weight, d_bias] if bn is not None else [d_conv] + ([d_bias] if conv.bias is not None else [])
-    return d_desc, _wanted(gate, grads, wanted)
+    return d_desc, _wanted(grads, wanted)
 
 
-def _wanted(gate: nn.Module, grads: list[torch.Tensor | None], wanted: tuple[bool, ...]) -> list[torch.Tensor | None]:
-    """`grads`, in gate.parameters() order, kept only where wanted and the parameter takes one."""
-    return [g if w and p.requires_grad else None for g, p, w in zip(grads, gate.parameters(), wanted)]
+def _wanted(grads: list[torch.Tensor | None], wanted: tuple[bool, ...]) -> list[torch.Tensor | None]:
+    """`grads`, in the gate's parameter order, kept where wanted (the Function's needs_input_grad:
+    False for a parameter that takes no gradient)."""
+    return [g if w else None for g, w in zip(grads, wanted)]
