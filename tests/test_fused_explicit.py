@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from cbam_bench.attention.factory import build_attention
-from cbam_bench.attention.fused import autograd as fused_autograd
-from cbam_bench.attention.fused import cpu, explicit, recorded
+from cbam_bench.attention.fused import cpu, explicit
 from cbam_bench.spec import AttentionSpec
 
 pytestmark = pytest.mark.skipif(cpu.library() is None, reason="no C compiler to build the compiled passes")
@@ -64,7 +63,10 @@ def test_hand_written_parts_match_the_formula(spec, training, shape) -> None:
     fused, plain = _pair(spec, shape[1])
     fused.train(training), plain.train(training)
     x, g = torch.randn(shape), torch.randn(shape)
-    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is explicit
+    assert explicit.parameters_if_applies(fused, x) == (
+        list(fused.channel.parameters()),
+        list(fused.spatial.parameters()),
+    )
     _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
     if fused.spatial.bn is not None:  # moved once in training, left alone in eval, as BatchNorm2d does
         for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -98,7 +100,7 @@ def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
     seen = []
     fused.spatial.bn.register_forward_hook(lambda module, args, out: seen.append(out.shape))
     x = torch.randn(2, 16, 6, 6)
-    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is recorded
+    assert explicit.parameters_if_applies(fused, x) is None
     _close(_step(fused, x, torch.ones_like(x)), _step(plain, x.double(), torch.ones_like(x.double())))
     assert seen == [torch.Size([2, 1, 6, 6])]
 
@@ -106,7 +108,7 @@ def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
 def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
     fused, _ = _pair(AttentionSpec(kind="cbam"), 8)
     x = torch.randn(1, 8, 1, 1, requires_grad=True)
-    assert fused_autograd._parts(fused, x, cpu, list(fused.parameters())) is recorded
+    assert explicit.parameters_if_applies(fused, x) is None
     with pytest.raises(ValueError, match="more than 1 value"):
         fused(x)
 
@@ -115,3 +117,26 @@ def test_compiled_sigmoid_equals_torch_over_the_float_range() -> None:
     z = torch.cat([torch.linspace(-120, 120, 2001), torch.tensor([0.0, -0.0, 1e-8, -87.5, 88.5])]).view(1, 1, 1, -1)
     ms, _ = cpu.norm_sigmoid(z.contiguous(), cpu.NO_NORM, None, None)
     torch.testing.assert_close(ms, torch.sigmoid(z), rtol=4e-7, atol=1e-30)
+
+
+@pytest.mark.parametrize("way", ["explicit", "recorded"])
+def test_parameters_swapped_in_by_functional_call_are_the_ones_used_and_differentiated(way) -> None:
+    fused, _ = _pair(AttentionSpec(kind="cbam"), 16)
+    fused.eval()
+    if way == "recorded":  # a hook on the norm sends the small parts through the modules
+        fused.spatial.bn.register_forward_hook(lambda module, args, out: None)
+    loaded = copy.deepcopy(fused)
+    assert (explicit.parameters_if_applies(fused, torch.randn(2, 16, 6, 6)) is None) == (way == "recorded")
+    swapped = {name: (p.detach() * 0.5 + 0.1).requires_grad_() for name, p in fused.named_parameters()}
+    with torch.no_grad():
+        for name, p in loaded.named_parameters():
+            p.copy_(swapped[name])
+    x = torch.randn(2, 16, 6, 6)
+    out = torch.func.functional_call(fused, swapped, (x,))
+    out.sum().backward()
+    ref = loaded(x)
+    ref.sum().backward()
+    torch.testing.assert_close(out, ref)
+    for name, p in loaded.named_parameters():
+        torch.testing.assert_close(swapped[name].grad, p.grad)
+    assert all(p.grad is None for p in fused.parameters())

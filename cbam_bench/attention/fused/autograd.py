@@ -39,7 +39,7 @@ class FusedCBAM(torch.autograd.Function):
         out, maps, states = _forward(module, x, ops, parts, record=True)
         ctx.save_for_backward(x, *maps)
         ctx.states, ctx.module, ctx.ops, ctx.parts = states, module, ops, parts
-        ctx.n_channel_params = n
+        ctx.n_channel_params, ctx.params = n, params
         return out
 
     @staticmethod
@@ -50,20 +50,18 @@ class FusedCBAM(torch.autograd.Function):
         split, wanted = ctx.n_channel_params, ctx.needs_input_grad[5:]
         g = g.contiguous(memory_format=_memory_format(x))
         d_ms, scratch = ops.grad_ms(g, x, mc, ms)
-        d_desc, d_spatial = parts.spatial_backward(module.spatial, spatial_state, d_ms, wanted[split:])
+        params = ctx.params  # as the forward used them: the module's may have been swapped back since
+        d_desc, d_spatial = parts.spatial_backward(module.spatial, spatial_state, d_ms, wanted[split:], params[split:])
         d_mc = ops.grad_mc(scratch, x, ms, d_desc, where_c)
         del scratch
-        d_pooled, d_channel = parts.channel_backward(module.channel, channel_state, d_mc, wanted[:split])
+        d_pooled, d_channel = parts.channel_backward(
+            module.channel, channel_state, d_mc, wanted[:split], params[:split]
+        )
         dx = None
         if ctx.needs_input_grad[0]:
             d_pool = tuple(_as_map(d_pooled.get(kind), mc) for kind in ("avg", "max"))
             dx = ops.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
         return (dx, None, None, None, None, *d_channel, *d_spatial)
-
-
-def _parts(module: nn.Module, x: torch.Tensor, ops: ModuleType, params: list[torch.Tensor]) -> ModuleType:
-    """explicit.py on the compiled CPU path where it applies, recorded.py everywhere else."""
-    return explicit if ops is cpu and explicit.applies(module, x, params) else recorded
 
 
 def _as_map(d: torch.Tensor | None, mc: torch.Tensor) -> torch.Tensor:
@@ -83,9 +81,10 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 def fused_cbam(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
     """F * Mc * Ms through the fused passes; an autograd Function only when something needs a gradient."""
-    channel = list(module.channel.parameters())
-    params = channel + list(module.spatial.parameters())
-    parts = _parts(module, x, ops, params)
+    owned = explicit.parameters_if_applies(module, x) if ops is cpu else None
+    parts = explicit if owned is not None else recorded
+    channel, spatial = owned or (list(module.channel.parameters()), list(module.spatial.parameters()))
+    params = channel + spatial
     if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):
         return _forward(module, x, ops, parts, record=False)[0]
     return FusedCBAM.apply(x, module, ops, parts, len(channel), *params)

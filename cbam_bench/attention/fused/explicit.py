@@ -29,37 +29,61 @@ from cbam_bench.attention.fused import cpu
 from cbam_bench.attention.map_conv import MapConv2d
 
 
-def _hooked(modules: list[nn.Module]) -> bool:
+def _hooked(modules: tuple[nn.Module, ...]) -> bool:
     if module_hooks._global_forward_hooks or module_hooks._global_forward_pre_hooks:
         return True
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
 
 
-def applies(module: nn.Module, x: torch.Tensor, params: list[torch.Tensor]) -> bool:
-    """Whether this CBAM module's small parts can be done by hand for the map x (`params`: the
-    module's parameters, which the caller has already listed)."""
-    channel, spatial = module.channel, module.spatial
-    mlp, conv, bn = channel.mlp, spatial.conv, spatial.bn
-    built = (
-        type(mlp) is nn.Sequential
-        and [type(m) for m in mlp] == [nn.Linear, nn.ReLU, nn.Linear]
-        and spatial.compress is None
-        and type(conv) is MapConv2d
-        and conv.weight.shape[0] == 1
-        and (bn is None or (type(bn) is nn.BatchNorm2d and bn.affine))
-        and all(p.dtype == torch.float32 and p.is_contiguous() for p in params)
-        and (bn is None or all(s is None or s.dtype == torch.float32 for s in (bn.running_mean, bn.running_var)))
-    )
+def _own(module: nn.Module) -> list[torch.Tensor]:
+    return [p for p in module._parameters.values() if p is not None]
+
+
+def parameters_if_applies(module: nn.Module, x: torch.Tensor) -> tuple[list, list] | None:
+    """The channel gate's and the spatial gate's parameters, in their parameters() order, if this
+    CBAM module's small parts can be done by hand for the map x; None if not.
+
+    The gate's modules and parameters are read from their own dictionaries (torch's registries,
+    so a swapped parameter, as torch.func.functional_call swaps them, is the one read): walking
+    parameters() twice and these checks took about 17 us per gate, called ten times a step."""
+    channel, spatial = module._modules["channel"], module._modules["spatial"]
+    mlp, conv, bn = channel._modules.get("mlp"), spatial._modules.get("conv"), spatial._modules.get("bn")
+    if type(mlp) is not nn.Sequential or len(mlp._modules) != 3 or type(conv) is not MapConv2d:
+        return None
+    first, relu, second = mlp._modules.values()
+    if type(first) is not nn.Linear or type(relu) is not nn.ReLU or type(second) is not nn.Linear:
+        return None
+    if channel._parameters or spatial._parameters or spatial.compress is not None:
+        return None
+    if bn is not None and (type(bn) is not nn.BatchNorm2d or not bn.affine):
+        return None
+    owned = (_own(first) + _own(second), _own(conv) + (_own(bn) if bn is not None else []))
+    tensors = [
+        *owned[0],
+        *owned[1],
+        *((bn.running_mean, bn.running_var) if bn is not None and bn.running_mean is not None else ()),
+    ]
+    if conv.weight.shape[0] != 1 or not all(t.dtype == torch.float32 and t.is_contiguous() for t in tensors):
+        return None
     # A norm of one value in training is torch's error to raise: recorded.py lets it.
-    one_value = x.shape[0] * x.shape[2] * x.shape[3] == 1
-    return built and not one_value and not _hooked([channel, mlp, *mlp, spatial, conv, *([bn] if bn else [])])
+    if x.shape[0] * x.shape[2] * x.shape[3] == 1 or _hooked(
+        (channel, mlp, first, relu, second, spatial, conv, *((bn,) if bn is not None else ()))
+    ):
+        return None
+    return owned
 
 
 @dataclass(frozen=True)
 class ChannelState:
+    """What the channel backward needs, the weights included: the module's own may be others by
+    then (torch.func.functional_call puts its parameters back when the forward returns)."""
+
+    pooling: tuple[str, ...]
     pooled: list[torch.Tensor]  # the (N, C) pooled vectors in the gate's pooling order
     hidden: torch.Tensor  # the MLP's hidden layer after its ReLU, (P * N, Hd)
     mc: torch.Tensor  # (N, C)
+    weights: tuple[torch.Tensor, torch.Tensor]  # W1, W2 as the forward used them
+    biases: tuple[bool, bool]  # whether each layer has a bias
 
 
 def describe(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) -> tuple:
@@ -71,19 +95,24 @@ def describe(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) 
         x, gate.pooling, first.weight, first.bias, second.weight, second.bias
     )
     pooled = [{"avg": avg, "max": mx}[kind] for kind in gate.pooling]
-    return mc, desc, where_hw, where_c, None, ChannelState(pooled, hidden, mc)
+    state = ChannelState(
+        gate.pooling,
+        pooled,
+        hidden,
+        mc,
+        (first.weight, second.weight),
+        (first.bias is not None, second.bias is not None),
+    )
+    return mc, desc, where_hw, where_c, None, state
 
 
 def channel_backward(
-    gate: nn.Module, state: ChannelState, d_mc: torch.Tensor, wanted: tuple[bool, ...]
+    gate: nn.Module, state: ChannelState, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor | None], list[torch.Tensor | None]]:
-    """dL/d(pooled vector) by kind, and the MLP's gradients in parameter order (None where not wanted)."""
-    first, _, second = gate.mlp
-    biases = (first.bias is not None, second.bias is not None)
-    d_pooled, grads = cpu.mlp_backward(
-        state.pooled, (first.weight, second.weight), biases, state.hidden, state.mc, d_mc
-    )
-    return dict(zip(gate.pooling, d_pooled)), _wanted([g for g in grads if g is not None], wanted)
+    """dL/d(pooled vector) by kind, and the MLP's gradients in parameter order (None where not
+    wanted; `params` as recorded.py takes them, the weights being in `state`)."""
+    d_pooled, grads = cpu.mlp_backward(state.pooled, state.weights, state.biases, state.hidden, state.mc, d_mc)
+    return dict(zip(state.pooling, d_pooled)), _wanted([g for g in grads if g is not None], wanted)
 
 
 @dataclass(frozen=True)
@@ -93,6 +122,8 @@ class SpatialState:
     ms: torch.Tensor  # (N, 1, H, W)
     mode: int  # how the norm normalised (cpu.NO_NORM, ...)
     used: torch.Tensor  # the statistics it used
+    weight: torch.Tensor  # the convolution's, as the forward used it (see ChannelState)
+    conv_bias: bool  # whether the convolution has a bias (the gate has no norm)
 
 
 def _mode(bn: nn.BatchNorm2d | None) -> int:
@@ -108,19 +139,19 @@ def spatial_forward(gate: nn.Module, desc: torch.Tensor, record: bool) -> tuple[
     z = cpu.map_conv(desc, gate.conv.weight)
     mode = _mode(gate.bn)
     ms, used = cpu.norm_sigmoid(z, mode, gate.bn, gate.conv.bias)
-    return ms, SpatialState(desc, z, ms, mode, used)
+    return ms, SpatialState(desc, z, ms, mode, used, gate.conv.weight, gate.conv.bias is not None)
 
 
 def spatial_backward(
-    gate: nn.Module, state: SpatialState, d_ms: torch.Tensor, wanted: tuple[bool, ...]
+    gate: nn.Module, state: SpatialState, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """dL/d(descriptor), and the convolution's and norm's gradients in parameter order."""
-    conv, bn = gate.conv, gate.bn
+    norm = state.mode != cpu.NO_NORM
     # parameter order: conv.weight, then conv.bias (no norm) or the norm's weight and bias
-    want = (wanted[1], wanted[2]) if bn is not None else (False, len(wanted) > 1 and wanted[1])
+    want = (wanted[1], wanted[2]) if norm else (False, state.conv_bias and wanted[1])
     dz, d_weight, d_bias = cpu.norm_sigmoid_grad(d_ms, state.ms, state.z, state.mode, state.used, want)
-    d_desc, d_conv = cpu.map_conv_grads(state.desc, conv.weight, dz)
-    grads = [d_conv, d_weight, d_bias] if bn is not None else [d_conv] + ([d_bias] if conv.bias is not None else [])
+    d_desc, d_conv = cpu.map_conv_grads(state.desc, state.weight, dz)
+    grads = [d_conv, d_weight, d_bias] if norm else [d_conv] + ([d_bias] if state.conv_bias else [])
     return d_desc, _wanted(grads, wanted)
 
 

@@ -42,21 +42,22 @@ def spatial_forward(gate: nn.Module, desc: torch.Tensor, record: bool) -> tuple[
 
 
 def spatial_backward(
-    gate: nn.Module, state: Any, d_ms: torch.Tensor, wanted: tuple[bool, ...]
+    gate: nn.Module, state: Any, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-    """dL/d(descriptor), and the gate's parameter gradients (None where not `wanted`)."""
+    """dL/d(descriptor), and the gradients of `params`, the gate's parameters as the forward used
+    them (None where not `wanted`)."""
     leaf, ms = state
-    d_desc, *grads = _grads(ms, [leaf], list(gate.parameters()), wanted, d_ms.view_as(ms).to(ms.dtype))
+    d_desc, *grads = _grads(ms, [leaf], params, wanted, d_ms.view_as(ms).to(ms.dtype))
     return d_desc, grads
 
 
 def channel_backward(
-    gate: nn.Module, state: Any, d_mc: torch.Tensor, wanted: tuple[bool, ...]
+    gate: nn.Module, state: Any, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor | None], list[torch.Tensor | None]]:
-    """dL/d(pooled vector) by pooling kind (None for a kind the gate does not use), and the parameter gradients."""
+    """dL/d(pooled vector) by pooling kind (None for a kind the gate does not use), and the gradients of `params`."""
     leaves, mc = state
     kinds = list(leaves)
-    found = _grads(mc, [leaves[k] for k in kinds], list(gate.parameters()), wanted, d_mc.to(mc.dtype))
+    found = _grads(mc, [leaves[k] for k in kinds], params, wanted, d_mc.to(mc.dtype))
     return dict(zip(kinds, found[: len(kinds)])), found[len(kinds) :]
 
 
