@@ -1,4 +1,4 @@
-"""The compiled CPU path's hand-written small parts (fused/explicit.py, explicit_cpu.c) against the
+"""The compiled CPU path's hand-written small parts (fused/explicit.py, mlp_cpu.c, norm_cpu.c) against the
 plain formula in float64: Mc's MLP, the spatial norm in each of its modes, their gradients and the
 norm's running statistics; and where the recorded small parts must take over instead."""
 

@@ -1,5 +1,5 @@
-/* What cbam_cpu.c lends explicit_cpu.c: the pooling and the descriptor, whole or for one row and
- * one image, which explicit_cpu.c's cbam_pool_mlp_describe runs around the channel MLP. */
+/* What cbam_cpu.c lends mlp_cpu.c: the pooling and the descriptor, whole or for one row and one
+ * image, which mlp_cpu.c's cbam_pool_mlp_describe runs around the channel MLP. */
 #ifndef CBAM_BENCH_CBAM_CPU_H
 #define CBAM_BENCH_CBAM_CPU_H
 

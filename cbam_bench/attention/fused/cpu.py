@@ -1,5 +1,5 @@
-"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, map_conv_cpu.c and explicit_cpu.c, built once
-with the system's C compiler.
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, map_conv_cpu.c, mlp_cpu.c and norm_cpu.c,
+built once with the system's C compiler.
 
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).parent
-SOURCES = (HERE / "cbam_cpu.c", HERE / "map_conv_cpu.c", HERE / "explicit_cpu.c")  # one library
+SOURCES = tuple(HERE / name for name in ("cbam_cpu.c", "map_conv_cpu.c", "mlp_cpu.c", "norm_cpu.c"))  # one library
 HEADERS = (HERE / "vectors.h", HERE / "cbam_cpu.h")
 _P, _I, _T, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
 SIGNATURES = {
@@ -262,7 +262,7 @@ def mlp_backward(
     return d_pooled, grads
 
 
-# How cbam_norm_sigmoid normalises (explicit_cpu.c's enum).
+# How cbam_norm_sigmoid normalises (norm_cpu.c's enum).
 NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS = range(4)
 
 

@@ -5,7 +5,7 @@ modules under autograd, and calls torch.autograd.grad twice in the backward: two
 per gate. Inside a training step each of them cost 10-35 us, whatever its size, against 2-4 us
 when called again at once: between two gates the backbone's convolutions have taken the caches
 (measured per operator in a cifar_resnet20 step at batch 64, one thread). Here each part is one
-compiled call (explicit_cpu.c) forward and one backward, with the gradients written out: the
+compiled call (mlp_cpu.c, norm_cpu.c) forward and one backward, with the gradients written out: the
 MLP's as small matrix products kept in registers, the norm's from two sums over the map. The
 MLP's forward runs inside the pooling and descriptor pass (`describe`).
 
