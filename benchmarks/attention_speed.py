@@ -98,7 +98,14 @@ def interleaved(work: Callable[[], None], repeats: int, rounds: int) -> tuple[fl
 def gate_step(module: nn.Module, shape: tuple[int, ...]) -> Callable[[], None]:
     x = torch.randn(shape, requires_grad=True)
     grad = torch.randn(shape)
-    return lambda: module(x).backward(grad)
+
+    def step() -> None:
+        # In a network dL/dx goes on to the layer before; here it would be added into x.grad, one
+        # more pass over the map that is no part of the gate. With .grad cleared it is kept as is.
+        x.grad = None
+        module(x).backward(grad)
+
+    return step
 
 
 def training_step(arch: ArchSpec, batch: int) -> Callable[[], None]:
