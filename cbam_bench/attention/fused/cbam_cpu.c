@@ -4,7 +4,8 @@
  * Every loop over positions runs along contiguous memory so the compiler can vectorise it; rows
  * (one channel of one image) or images are spread over OpenMP threads, as many as torch uses.
  * x, g, out, dx: N x C x HW; mc, d_mc, avg, mx, d_avg, d_mx: N x C; ms, d_ms: N x HW;
- * desc, d_desc: N x 2 x HW (mean, then max); where_hw: N x C; where_c: N x HW. */
+ * desc, d_desc: N x 2 x HW (mean, then max); where_hw: N x C; where_c: N x HW, int32 (as wide as a
+ * float, so a vector of channels compares with a vector of the map's values). */
 #include "vectors.h"
 #include "cbam_cpu.h"
 
@@ -75,7 +76,7 @@ void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, flo
  * maximum and its channel in registers (the map is read once, the outputs written once). */
 #define BLOCK 4
 static inline void describe_block(const float *x, const float *mc, int64_t C, int64_t HW, int64_t i, int count,
-                                  float *mean, float *best, int64_t *at) {
+                                  float *mean, float *best, int32_t *at) {
     vec sum[BLOCK], top[BLOCK];
     lanes where[BLOCK];
     for (int k = 0; k < count; ++k) sum[k] = splat(0.0f), top[k] = splat(-FLT_MAX), where[k] = (lanes){0};
@@ -93,29 +94,29 @@ static inline void describe_block(const float *x, const float *mc, int64_t C, in
     for (int k = 0; k < count; ++k) {
         store(mean + i + k * LANES, sum[k] / splat((float)C));
         store(best + i + k * LANES, top[k]);
-        for (int l = 0; l < LANES; ++l) at[i + k * LANES + l] = where[k][l];
+        memcpy(at + i + k * LANES, &where[k], sizeof where[k]);
     }
 }
 
 /* One image's channel mean and max of x * mc (`mc`: its C values), and the channel of each max. */
-void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int64_t *at) {
+void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int32_t *at) {
     float *mean = desc, *best = desc + HW;
     int64_t i = 0;
     for (; i + BLOCK * LANES <= HW; i += BLOCK * LANES) describe_block(x, mc, C, HW, i, BLOCK, mean, best, at);
     for (; i + LANES <= HW; i += LANES) describe_block(x, mc, C, HW, i, 1, mean, best, at);
     for (; i < HW; ++i) {  /* the last few positions one by one */
         float sum = 0.0f, top = -FLT_MAX;
-        int64_t where = 0;
+        int32_t where = 0;
         for (int64_t c = 0; c < C; ++c) {
             const float v = x[c * HW + i] * mc[c];
             sum += v;
-            if (v > top) top = v, where = c;
+            if (v > top) top = v, where = (int32_t)c;
         }
         mean[i] = sum / (float)C, best[i] = top, at[i] = where;
     }
 }
 
-void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int64_t *where_c, int threads) {
+void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int32_t *where_c, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t n = 0; n < N; ++n) cbam_describe_image(x + n * C * HW, mc + n * C, C, HW, desc + n * 2 * HW, where_c + n * HW);
 }
@@ -158,26 +159,27 @@ void cbam_grad_ms(const float *g, const float *x, const float *mc, const float *
 /* dL/d(x * mc) at position i of channel c through the descriptor: the channel mean and the max.
  * (Its arguments are values, loaded whatever `at` holds: a load under the condition vectorises
  * into a masked one, which made grad_mc take twice as long.) */
-static inline float grad_described(float d_mean, float d_max, int64_t at, int64_t c, float inv_c) {
+static inline float grad_described(float d_mean, float d_max, int32_t at, int32_t c, float inv_c) {
     return d_mean * inv_c + (at == c ? d_max : 0.0f);
 }
 
 /* ... and through the gating too. */
-static inline float grad_gated(float g, float ms, float d_mean, float d_max, int64_t at, int64_t c, float inv_c) {
+static inline float grad_gated(float g, float ms, float d_mean, float d_max, int32_t at, int32_t c, float inv_c) {
     return g * ms + grad_described(d_mean, d_max, at, c, inv_c);
 }
 
 /* dL/dmc: the gating's share (from cbam_grad_ms), plus the descriptor's: x through the channel
  * mean at every position and through the max where this channel held it. */
-void cbam_grad_mc(const float *gated_share, const float *x, const float *d_desc, const int64_t *where_c,
+void cbam_grad_mc(const float *gated_share, const float *x, const float *d_desc, const int32_t *where_c,
                   int64_t N, int64_t C, int64_t HW, float *d_mc, int threads) {
     const float inv_c = 1.0f / (float)C;
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
-        const int64_t n = row / C, c = row % C;
+        const int64_t n = row / C;
+        const int32_t c = (int32_t)(row % C);
         const float *xp = x + row * HW;
         const float *d_mean = d_desc + n * 2 * HW, *d_max = d_mean + HW;
-        const int64_t *at = where_c + n * HW;
+        const int32_t *at = where_c + n * HW;
         float total = 0.0f;
         #pragma omp simd reduction(+:total)
         for (int64_t i = 0; i < HW; ++i) total += xp[i] * grad_described(d_mean[i], d_max[i], at[i], c, inv_c);
@@ -185,16 +187,17 @@ void cbam_grad_mc(const float *gated_share, const float *x, const float *d_desc,
     }
 }
 
-void cbam_grad_input(const float *g, const float *mc, const float *ms, const float *d_desc, const int64_t *where_c,
+void cbam_grad_input(const float *g, const float *mc, const float *ms, const float *d_desc, const int32_t *where_c,
                      const float *d_avg, const float *d_mx, const int64_t *where_hw, int64_t N, int64_t C, int64_t HW,
                      float *dx, int threads) {
     const float inv_c = 1.0f / (float)C;
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < N * C; ++row) {
-        const int64_t n = row / C, c = row % C;
+        const int64_t n = row / C;
+        const int32_t c = (int32_t)(row % C);
         const float *gp = g + row * HW, *m = ms + n * HW;
         const float *d_mean = d_desc + n * 2 * HW, *d_max = d_mean + HW;
-        const int64_t *at = where_c + n * HW;
+        const int32_t *at = where_c + n * HW;
         const float s = mc[row], share = d_avg[row] / (float)HW;
         float *o = dx + row * HW;
         #pragma omp simd

@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 void cbam_pool_row(const float *p, int64_t HW, float *avg, float *mx, int64_t *where);
-void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int64_t *at);
+void cbam_describe_image(const float *x, const float *mc, int64_t C, int64_t HW, float *desc, int32_t *at);
 void cbam_pool(const float *x, int64_t N, int64_t C, int64_t HW, float *avg, float *mx, int64_t *where_hw, int threads);
-void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int64_t *where_c,
+void cbam_describe(const float *x, const float *mc, int64_t N, int64_t C, int64_t HW, float *desc, int32_t *where_c,
                    int threads);
 
 #endif

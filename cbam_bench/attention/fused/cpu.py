@@ -143,7 +143,7 @@ def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def describe(x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
     """Channel mean and max of x * mc as (N, 2, H, W), and the channel of each max; x * mc is never stored."""
     n, c, hw = _dims(x)
-    desc, where = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int64)
+    desc, where = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int32)
     _call("cbam_describe", x, mc.contiguous(), n, c, hw, desc, where)
     return desc, where, None
 
@@ -234,7 +234,7 @@ def pool_mlp_describe(
     n, c, hw = _dims(x)
     avg, mx, where_hw = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
     hidden, mc = torch.empty(len(pooling) * n, w1.shape[0]), torch.empty(n, c)
-    desc, where_c = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int64)
+    desc, where_c = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int32)
     first_is_max = int(pooling[0] == "max")
     maps = (avg, mx, where_hw, hidden, mc, desc, where_c)
     _call("cbam_pool_mlp_describe", x, n, c, hw, len(pooling), first_is_max, w1.shape[0], w1, b1, w2, b2, *maps)

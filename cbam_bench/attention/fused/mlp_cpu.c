@@ -96,7 +96,7 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
  * rows. */
 void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
                             const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
-                            int64_t *where_hw, float *hidden, float *mc, float *desc, int64_t *where_c, int threads) {
+                            int64_t *where_hw, float *hidden, float *mc, float *desc, int32_t *where_c, int threads) {
     const float *first = first_is_max ? mx : avg, *second = P > 1 ? (first_is_max ? avg : mx) : NULL;
     if (2 * Hd > HW) {
         cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
