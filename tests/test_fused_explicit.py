@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cbam_bench.attention.factory import build_attention
-from cbam_bench.attention.fused import cpu, explicit
+from cbam_bench.attention.fused import cpu, explicit, parts_cpu
 from cbam_bench.spec import AttentionSpec
 
 pytestmark = pytest.mark.skipif(cpu.library() is None, reason="no C compiler to build the compiled passes")
@@ -115,7 +115,7 @@ def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
 
 def test_compiled_sigmoid_equals_torch_over_the_float_range() -> None:
     z = torch.cat([torch.linspace(-120, 120, 2001), torch.tensor([0.0, -0.0, 1e-8, -87.5, 88.5])]).view(1, 1, 1, -1)
-    ms, _ = cpu.norm_sigmoid(z.contiguous(), cpu.NO_NORM, None, None)
+    ms, _ = parts_cpu.norm_sigmoid(z.contiguous(), parts_cpu.NO_NORM, None, None)
     torch.testing.assert_close(ms, torch.sigmoid(z), rtol=4e-7, atol=1e-30)
 
 

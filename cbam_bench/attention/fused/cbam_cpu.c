@@ -7,7 +7,7 @@
  * desc, d_desc: N x 2 x HW (mean, then max); where_hw: N x C; where_c: N x HW, int32 (as wide as a
  * float, so a vector of channels compares with a vector of the map's values). */
 #include "vectors.h"
-#include "cbam_cpu.h"
+#include "passes.h"
 
 #define CHAINS 4  /* independent accumulators per reduction: one alone waits on its own adds */
 

@@ -25,7 +25,7 @@ import torch
 
 HERE = Path(__file__).parent
 SOURCES = tuple(HERE / name for name in ("cbam_cpu.c", "map_conv_cpu.c", "mlp_cpu.c", "norm_cpu.c"))  # one library
-HEADERS = (HERE / "vectors.h", HERE / "cbam_cpu.h")
+HEADERS = (HERE / "vectors.h", HERE / "passes.h")
 _P, _I, _T, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
 SIGNATURES = {
     "cbam_pool": [_P, _I, _I, _I, _P, _P, _P, _T],
@@ -40,7 +40,8 @@ SIGNATURES = {
     "cbam_pool_mlp_describe": [_P, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
     "cbam_mlp_backward": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
     "cbam_norm_sigmoid": [_P, _I, _I, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _T],
-    "cbam_norm_sigmoid_grad": [_P, _P, _P, _I, _I, _T, _P, _P, _P, _P, _T],
+    "cbam_spatial_forward": [_P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _P, _T],
+    "cbam_spatial_backward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _P, _T],
 }
 
 
@@ -122,7 +123,8 @@ def fits(x: torch.Tensor) -> bool:
     return x.dtype == torch.float32 and x.is_contiguous() and library() is not None
 
 
-def _call(name: str, *args: object) -> None:
+def call(name: str, *args: object) -> None:
+    """Run the compiled function `name` on these arguments (tensors by their data), on torch's thread count."""
     converted = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
     getattr(library(), name)(*converted, torch.get_num_threads())
 
@@ -136,7 +138,7 @@ def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Average and max of every channel over its positions, and where each maximum sits."""
     n, c, hw = _dims(x)
     avg, mx, where = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
-    _call("cbam_pool", x, n, c, hw, avg, mx, where)
+    call("cbam_pool", x, n, c, hw, avg, mx, where)
     return avg, mx, where
 
 
@@ -144,14 +146,14 @@ def describe(x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """Channel mean and max of x * mc as (N, 2, H, W), and the channel of each max; x * mc is never stored."""
     n, c, hw = _dims(x)
     desc, where = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int32)
-    _call("cbam_describe", x, mc.contiguous(), n, c, hw, desc, where)
+    call("cbam_describe", x, mc.contiguous(), n, c, hw, desc, where)
     return desc, where, None
 
 
 def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> torch.Tensor:
     """F * Mc * Ms in one pass."""
     out = torch.empty_like(x)
-    _call("cbam_gate", x, mc.contiguous(), ms.contiguous(), *_dims(x), out)
+    call("cbam_gate", x, mc.contiguous(), ms.contiguous(), *_dims(x), out)
     return out
 
 
@@ -159,7 +161,7 @@ def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor
     """dL/dms (N, H, W), and the gating's share of dL/dmc (N, C), which grad_mc takes first."""
     g = g.contiguous()
     d_ms, share = torch.empty(x.shape[0], *x.shape[2:]), torch.empty(x.shape[:2])
-    _call("cbam_grad_ms", g, x, mc.contiguous(), ms.contiguous(), *_dims(x), d_ms, share)
+    call("cbam_grad_ms", g, x, mc.contiguous(), ms.contiguous(), *_dims(x), d_ms, share)
     return d_ms, share
 
 
@@ -168,7 +170,7 @@ def grad_mc(
 ) -> torch.Tensor:
     """dL/dmc (N, C): the gating's share from grad_ms, plus the descriptor's, whose gradient is d_desc."""
     d_mc = torch.empty(x.shape[:2])
-    _call("cbam_grad_mc", share, x, d_desc.contiguous(), where_c, *_dims(x), d_mc)
+    call("cbam_grad_mc", share, x, d_desc.contiguous(), where_c, *_dims(x), d_mc)
     return d_mc
 
 
@@ -185,7 +187,7 @@ def grad_input(
     g = g.contiguous()
     dx = torch.empty_like(g)
     d_avg, d_mx = (d.contiguous() for d in d_pool)
-    _call(
+    call(
         "cbam_grad_input",
         g,
         mc.contiguous(),
@@ -205,7 +207,7 @@ def map_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The (1, M, k, k) convolution of (N, M, H, W) maps, stride 1, "same" padding, no bias."""
     n, m, h, w = x.shape
     out = torch.empty(n, 1, h, w)
-    _call("map_conv", x, weight.contiguous(), n, m, h, w, weight.shape[-1], out)
+    call("map_conv", x, weight.contiguous(), n, m, h, w, weight.shape[-1], out)
     return out
 
 
@@ -214,80 +216,6 @@ def map_conv_grads(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor) ->
     n, m, h, w = x.shape
     grad, weight = grad.contiguous(), weight.contiguous()
     dx, dw = torch.empty_like(x), torch.empty_like(weight)
-    _call("map_conv_grad_input", grad, weight, n, m, h, w, weight.shape[-1], dx)
-    _call("map_conv_grad_weight", x, grad, n, m, h, w, weight.shape[-1], dw)
+    call("map_conv_grad_input", grad, weight, n, m, h, w, weight.shape[-1], dx)
+    call("map_conv_grad_weight", x, grad, n, m, h, w, weight.shape[-1], dw)
     return dx, dw
-
-
-def pool_mlp_describe(
-    x: torch.Tensor,
-    pooling: tuple[str, ...],
-    w1: torch.Tensor,
-    b1: torch.Tensor | None,
-    w2: torch.Tensor,
-    b2: torch.Tensor | None,
-) -> tuple[torch.Tensor, ...]:
-    """pool, the channel MLP on the pooled vectors `pooling` names (summed, then the sigmoid) and
-    describe in one call, image by image where the weights are smaller than an image: avg, mx,
-    where_hw, the MLP's hidden layer after its ReLU ((P * N, Hd), pooling order), Mc, the
-    descriptor and where_c."""
-    n, c, hw = _dims(x)
-    avg, mx, where_hw = torch.empty(n, c), torch.empty(n, c), torch.empty(n, c, dtype=torch.int64)
-    hidden, mc = torch.empty(len(pooling) * n, w1.shape[0]), torch.empty(n, c)
-    desc, where_c = torch.empty(n, 2, *x.shape[2:]), torch.empty(n, 1, *x.shape[2:], dtype=torch.int32)
-    first_is_max = int(pooling[0] == "max")
-    maps = (avg, mx, where_hw, hidden, mc, desc, where_c)
-    _call("cbam_pool_mlp_describe", x, n, c, hw, len(pooling), first_is_max, w1.shape[0], w1, b1, w2, b2, *maps)
-    return maps
-
-
-def mlp_backward(
-    pooled: list[torch.Tensor],
-    weights: tuple[torch.Tensor, torch.Tensor],
-    biases: tuple[bool, bool],
-    hidden: torch.Tensor,
-    mc: torch.Tensor,
-    d_mc: torch.Tensor,
-) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
-    """dL/d(each pooled vector), and the gradients of W1, b1, W2, b2 (None for a bias it has not)."""
-    (n, c), (w1, w2) = pooled[0].shape, weights
-    d_pooled = [torch.empty(n, c) for _ in pooled]
-    grads = [torch.empty_like(w1), torch.empty(w1.shape[0]) if biases[0] else None, torch.empty_like(w2)]
-    grads.append(torch.empty(c) if biases[1] else None)
-    second = (pooled[1], d_pooled[1]) if len(pooled) > 1 else (None, None)
-    _call(
-        "cbam_mlp_backward", pooled[0], second[0], len(pooled), n, c, w1.shape[0], w1, w2, hidden, mc,
-        d_mc.contiguous(), d_pooled[0], second[1], *grads,
-    )  # fmt: skip
-    return d_pooled, grads
-
-
-# How cbam_norm_sigmoid normalises (norm_cpu.c's enum).
-NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS = range(4)
-
-
-def norm_sigmoid(z: torch.Tensor, mode: int, norm: torch.nn.Module | None, bias: torch.Tensor | None) -> tuple:
-    """Ms = sigmoid(norm(z)) for the (N, 1, H, W) map z, or sigmoid(z + bias) with NO_NORM; also the
-    statistics used, for norm_sigmoid_grad. BATCH_STATS_KEPT moves the norm's running statistics."""
-    ms, used = torch.empty_like(z), torch.empty(3, dtype=torch.float64)
-    if norm is None:
-        _call("cbam_norm_sigmoid", z, *_rows(z), mode, None, bias, None, None, None, 0.0, 0.0, ms, used)
-        return ms, used
-    momentum = -1.0 if norm.momentum is None else norm.momentum
-    stats = (norm.running_mean, norm.running_var, norm.num_batches_tracked)
-    _call("cbam_norm_sigmoid", z, *_rows(z), mode, norm.weight, norm.bias, *stats, momentum, norm.eps, ms, used)
-    return ms, used
-
-
-def norm_sigmoid_grad(
-    d_ms: torch.Tensor, ms: torch.Tensor, z: torch.Tensor, mode: int, used: torch.Tensor, wanted: tuple[bool, bool]
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """dL/dz, and the norm's weight and bias gradients (with NO_NORM the second is the bias's); None where not wanted."""
-    dz = torch.empty_like(z)
-    d_weight, d_bias = (torch.empty(1) if w else None for w in wanted)
-    _call("cbam_norm_sigmoid_grad", d_ms.contiguous(), ms, z, *_rows(z), mode, used, dz, d_weight, d_bias)
-    return dz, d_weight, d_bias
-
-
-def _rows(z: torch.Tensor) -> tuple[int, int]:
-    return z.shape[0], z.numel() // z.shape[0]

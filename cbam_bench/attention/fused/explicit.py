@@ -5,7 +5,7 @@ modules under autograd, and calls torch.autograd.grad twice in the backward: two
 per gate. Inside a training step each of them cost 10-35 us, whatever its size, against 2-4 us
 when called again at once: between two gates the backbone's convolutions have taken the caches
 (measured per operator in a cifar_resnet20 step at batch 64, one thread). Here each part is one
-compiled call (mlp_cpu.c, norm_cpu.c) forward and one backward, with the gradients written out: the
+compiled call (mlp_cpu.c, norm_cpu.c, through parts_cpu.py) forward and one backward, with the gradients written out: the
 MLP's as small matrix products kept in registers, the norm's from two sums over the map. The
 MLP's forward runs inside the pooling and descriptor pass (`describe`).
 
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_hooks
 
-from cbam_bench.attention.fused import cpu
+from cbam_bench.attention.fused import parts_cpu
 from cbam_bench.attention.map_conv import MapConv2d
 
 
@@ -91,7 +91,7 @@ def describe(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) 
     image, each image is pooled, its Mc computed and its descriptor taken while it is in cache."""
     gate = module.channel
     first, _, second = gate.mlp
-    avg, mx, where_hw, hidden, mc, desc, where_c = cpu.pool_mlp_describe(
+    avg, mx, where_hw, hidden, mc, desc, where_c = parts_cpu.pool_mlp_describe(
         x, gate.pooling, first.weight, first.bias, second.weight, second.bias
     )
     pooled = [{"avg": avg, "max": mx}[kind] for kind in gate.pooling]
@@ -111,7 +111,7 @@ def channel_backward(
 ) -> tuple[dict[str, torch.Tensor | None], list[torch.Tensor | None]]:
     """dL/d(pooled vector) by kind, and the MLP's gradients in parameter order (None where not
     wanted; `params` as recorded.py takes them, the weights being in `state`)."""
-    d_pooled, grads = cpu.mlp_backward(state.pooled, state.weights, state.biases, state.hidden, state.mc, d_mc)
+    d_pooled, grads = parts_cpu.mlp_backward(state.pooled, state.weights, state.biases, state.hidden, state.mc, d_mc)
     return dict(zip(state.pooling, d_pooled)), _wanted([g for g in grads if g is not None], wanted)
 
 
@@ -120,7 +120,7 @@ class SpatialState:
     desc: torch.Tensor  # the convolution's input, (N, 2, H, W)
     z: torch.Tensor  # its output, (N, 1, H, W)
     ms: torch.Tensor  # (N, 1, H, W)
-    mode: int  # how the norm normalised (cpu.NO_NORM, ...)
+    mode: int  # how the norm normalised (parts_cpu.NO_NORM, ...)
     used: torch.Tensor  # the statistics it used
     weight: torch.Tensor  # the convolution's, as the forward used it (see ChannelState)
     conv_bias: bool  # whether the convolution has a bias (the gate has no norm)
@@ -128,17 +128,16 @@ class SpatialState:
 
 def _mode(bn: nn.BatchNorm2d | None) -> int:
     if bn is None:
-        return cpu.NO_NORM
+        return parts_cpu.NO_NORM
     if bn.training and bn.track_running_stats:
-        return cpu.BATCH_STATS_KEPT
-    return cpu.BATCH_STATS if bn.training or not bn.track_running_stats else cpu.RUNNING_STATS
+        return parts_cpu.BATCH_STATS_KEPT
+    return parts_cpu.BATCH_STATS if bn.training or not bn.track_running_stats else parts_cpu.RUNNING_STATS
 
 
 def spatial_forward(gate: nn.Module, desc: torch.Tensor, record: bool) -> tuple[torch.Tensor, SpatialState]:
     """Ms as (N, 1, H, W): the convolution, then the norm as BatchNorm2d computes it, then the sigmoid."""
-    z = cpu.map_conv(desc, gate.conv.weight)
     mode = _mode(gate.bn)
-    ms, used = cpu.norm_sigmoid(z, mode, gate.bn, gate.conv.bias)
+    z, ms, used = parts_cpu.spatial_forward(desc, gate.conv.weight, mode, gate.bn, gate.conv.bias)
     return ms, SpatialState(desc, z, ms, mode, used, gate.conv.weight, gate.conv.bias is not None)
 
 
@@ -146,11 +145,11 @@ def spatial_backward(
     gate: nn.Module, state: SpatialState, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """dL/d(descriptor), and the convolution's and norm's gradients in parameter order."""
-    norm = state.mode != cpu.NO_NORM
+    norm = state.mode != parts_cpu.NO_NORM
     # parameter order: conv.weight, then conv.bias (no norm) or the norm's weight and bias
     want = (wanted[1], wanted[2]) if norm else (False, state.conv_bias and wanted[1])
-    dz, d_weight, d_bias = cpu.norm_sigmoid_grad(d_ms, state.ms, state.z, state.mode, state.used, want)
-    d_desc, d_conv = cpu.map_conv_grads(state.desc, state.weight, dz)
+    saved = (state.desc, state.z, state.ms, state.used)
+    d_desc, d_conv, d_weight, d_bias = parts_cpu.spatial_backward(d_ms, saved, state.weight, state.mode, want)
     grads = [d_conv, d_weight, d_bias] if norm else [d_conv] + ([d_bias] if state.conv_bias else [])
     return d_desc, _wanted(grads, wanted)
 

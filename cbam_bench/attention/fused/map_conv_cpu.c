@@ -10,6 +10,7 @@
  * gradient's rows with the buffer's shifted rows (vectors.h: still plain C). Built into one
  * library with cbam_cpu.c (see cpu.py). */
 #include "vectors.h"
+#include "passes.h"
 
 #define BLOCK 4  /* vectors of one output row kept in registers at once */
 

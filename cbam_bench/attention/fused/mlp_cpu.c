@@ -7,7 +7,7 @@
  * r = p * N + n of `pooled`, each of C values; w1: Hd x C, b1: Hd, w2: C x Hd, b2: C (a bias may be
  * NULL); hidden: rows x Hd after the ReLU; mc, d_mc: N x C. */
 #include "vectors.h"
-#include "cbam_cpu.h"
+#include "passes.h"
 
 static float dot(const float *a, const float *b, int64_t n) {
     vec acc[2] = {splat(0.0f), splat(0.0f)};

@@ -1,10 +1,13 @@
 /* The spatial gate's one-channel BatchNorm and sigmoid on the compiled CPU path (explicit.py),
  * forward and backward in one call each, with BatchNorm2d's semantics. z, ms, d_ms, dz: N x HW, the
  * spatial convolution's output and the map; `used` holds the mean, 1 / std and weight / std the
- * forward used, for the backward. Built into one library with cbam_cpu.c (see cpu.py). */
+ * forward used, for the backward. cbam_spatial_forward and cbam_spatial_backward run the whole gate
+ * after its descriptor, convolution included, in one call each way (explicit.py). Built into one
+ * library with cbam_cpu.c (see cpu.py). */
 #include <math.h>
 
 #include "vectors.h"
+#include "passes.h"
 
 /* Sum over the row of (v - cv) * (w - cw), or of v - cv when w is NULL. */
 static float centred_dot(const float *v, float cv, const float *w, float cw, int64_t n) {
@@ -92,4 +95,23 @@ void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const float *z, 
         #pragma omp simd
         for (int64_t i = n * HW; i < (n + 1) * HW; ++i) dz[i] = a * dz[i] + b + c * (z[i] - m);
     }
+}
+
+/* The spatial gate from its 2-map descriptor (N x 2 x H x W) on: the K x K convolution to z, then
+ * Ms as cbam_norm_sigmoid makes it. */
+void cbam_spatial_forward(const float *desc, int64_t N, int64_t H, int64_t W, int64_t K, const float *conv_w, int mode,
+                          const float *weight, const float *bias, float *running_mean, float *running_var,
+                          int64_t *tracked, double momentum, double eps, float *z, float *ms, double *used, int threads) {
+    map_conv(desc, conv_w, N, 2, H, W, K, z, threads);
+    cbam_norm_sigmoid(z, N, H * W, mode, weight, bias, running_mean, running_var, tracked, momentum, eps, ms, used, threads);
+}
+
+/* Its backward: dL/dz as cbam_norm_sigmoid_grad makes it (dz, and the norm's or the bias's
+ * gradients), then the convolution's gradients for the descriptor and the kernel. */
+void cbam_spatial_backward(const float *d_ms, const float *ms, const float *z, const float *desc, int64_t N, int64_t H,
+                           int64_t W, int64_t K, const float *conv_w, int mode, const double *used, float *dz,
+                           float *d_weight, float *d_bias, float *d_desc, float *d_conv, int threads) {
+    cbam_norm_sigmoid_grad(d_ms, ms, z, N, H * W, mode, used, dz, d_weight, d_bias, threads);
+    map_conv_grad_input(dz, conv_w, N, 2, H, W, K, d_desc, threads);
+    map_conv_grad_weight(desc, dz, N, 2, H, W, K, d_conv, threads);
 }
