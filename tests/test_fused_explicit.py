@@ -105,6 +105,15 @@ def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
     assert seen == [torch.Size([2, 1, 6, 6])]
 
 
+def test_a_gate_built_otherwise_takes_the_recorded_way_with_the_same_result() -> None:
+    fused, plain = _pair(AttentionSpec(kind="cbam"), 16)
+    fused.spatial.bn, plain.spatial.bn = torch.nn.BatchNorm2d(1, affine=False), torch.nn.BatchNorm2d(1, affine=False)
+    plain.double()
+    x, g = torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6)
+    assert explicit.parameters_if_applies(fused, x) is None
+    _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
+
+
 def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
     fused, _ = _pair(AttentionSpec(kind="cbam"), 8)
     x = torch.randn(1, 8, 1, 1, requires_grad=True)
@@ -115,7 +124,10 @@ def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
 
 def test_compiled_sigmoid_equals_torch_over_the_float_range() -> None:
     z = torch.cat([torch.linspace(-120, 120, 2001), torch.tensor([0.0, -0.0, 1e-8, -87.5, 88.5])]).view(1, 1, 1, -1)
-    ms, _ = parts_cpu.norm_sigmoid(z.contiguous(), parts_cpu.NO_NORM, None, None)
+    # a 1x1 convolution that passes the descriptor's first map through, no norm, no bias: Ms = sigmoid(z)
+    desc = torch.cat([z, torch.zeros_like(z)], dim=1).contiguous()
+    weight = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
+    _, ms, _ = parts_cpu.spatial_forward(desc, weight, parts_cpu.NO_NORM, None, None)
     torch.testing.assert_close(ms, torch.sigmoid(z), rtol=4e-7, atol=1e-30)
 
 

@@ -38,7 +38,7 @@ class FusedCBAM(torch.autograd.Function):
     ) -> torch.Tensor:
         out, maps, states = _forward(module, x, ops, parts, record=True)
         ctx.save_for_backward(x, *maps)
-        ctx.states, ctx.module, ctx.ops, ctx.parts = states, module, ops, parts
+        ctx.states, ctx.ops, ctx.parts = states, ops, parts
         ctx.n_channel_params, ctx.params = n, params
         return out
 
@@ -46,17 +46,15 @@ class FusedCBAM(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, mc, ms, where_hw, where_c = ctx.saved_tensors
-        (channel_state, spatial_state), module, ops, parts = ctx.states, ctx.module, ctx.ops, ctx.parts
+        (channel_state, spatial_state), ops, parts = ctx.states, ctx.ops, ctx.parts
         split, wanted = ctx.n_channel_params, ctx.needs_input_grad[5:]
         g = g.contiguous(memory_format=_memory_format(x))
         d_ms, scratch = ops.grad_ms(g, x, mc, ms)
         params = ctx.params  # as the forward used them: the module's may have been swapped back since
-        d_desc, d_spatial = parts.spatial_backward(module.spatial, spatial_state, d_ms, wanted[split:], params[split:])
+        d_desc, d_spatial = parts.spatial_backward(spatial_state, d_ms, wanted[split:], params[split:])
         d_mc = ops.grad_mc(scratch, x, ms, d_desc, where_c)
         del scratch
-        d_pooled, d_channel = parts.channel_backward(
-            module.channel, channel_state, d_mc, wanted[:split], params[:split]
-        )
+        d_pooled, d_channel = parts.channel_backward(channel_state, d_mc, wanted[:split], params[:split])
         dx = None
         if ctx.needs_input_grad[0]:
             d_pool = tuple(_as_map(d_pooled.get(kind), mc) for kind in ("avg", "max"))

@@ -39,7 +39,6 @@ SIGNATURES = {
     "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "cbam_pool_mlp_describe": [_P, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
     "cbam_mlp_backward": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
-    "cbam_norm_sigmoid": [_P, _I, _I, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _T],
     "cbam_spatial_forward": [_P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _P, _T],
     "cbam_spatial_backward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _P, _T],
 }

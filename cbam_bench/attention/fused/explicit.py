@@ -9,10 +9,11 @@ compiled call (mlp_cpu.c, norm_cpu.c, through parts_cpu.py) forward and one back
 MLP's as small matrix products kept in registers, the norm's from two sums over the map. The
 MLP's forward runs inside the pooling and descriptor pass (`describe`).
 
-It applies (`applies`) where the gate is built the way attention/ builds it (Linear, ReLU,
-Linear; the map convolution to one map; an affine BatchNorm2d, or the convolution's bias) in
-float32, and no hook watches those modules, whose hooks these calls would skip; everywhere else
-recorded.py does the work. Values, gradients and running statistics equal recorded.py's to float
+It applies (`parameters_if_applies`) where the gate is built the way attention/ builds it
+(Linear, ReLU, Linear; the map convolution to one map; an affine BatchNorm2d, or the
+convolution's bias) in float32, and no hook watches those modules, whose hooks these calls would
+skip; everywhere else recorded.py does the work. The `ops` and `record` arguments are
+recorded.py's, taken so autograd.py calls both alike. Values, gradients and running statistics equal recorded.py's to float
 rounding (tests/test_fused_explicit.py).
 """
 
@@ -107,7 +108,7 @@ def describe(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) 
 
 
 def channel_backward(
-    gate: nn.Module, state: ChannelState, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
+    state: ChannelState, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor | None], list[torch.Tensor | None]]:
     """dL/d(pooled vector) by kind, and the MLP's gradients in parameter order (None where not
     wanted; `params` as recorded.py takes them, the weights being in `state`)."""
@@ -142,7 +143,7 @@ def spatial_forward(gate: nn.Module, desc: torch.Tensor, record: bool) -> tuple[
 
 
 def spatial_backward(
-    gate: nn.Module, state: SpatialState, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
+    state: SpatialState, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """dL/d(descriptor), and the convolution's and norm's gradients in parameter order."""
     norm = state.mode != parts_cpu.NO_NORM

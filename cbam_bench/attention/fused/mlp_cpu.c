@@ -90,9 +90,9 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
 /* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
  * (the first the max when first_is_max), then the channel mean and max of x * Mc. Image by image
  * while the image is in cache where the two weight matrices are smaller than an image (2 Hd <= HW),
- * so the map is read once; else in three passes with the MLP batched. (Alone, one thread, the gate
- * is 5-6 % faster so at 32x256x14x14 and 8x512x28x28, the same at smaller maps; inside a training
- * step the two ways measured the same.) Outputs as cbam_pool, cbam_describe and the MLP's hidden
+ * so the map is read once; else in three passes with the MLP batched. (Alone, one thread, this
+ * makes the gate 5-6 % faster at 32x256x14x14 and 8x512x28x28 and changes nothing at smaller maps;
+ * inside a training step the two ways measured the same.) Outputs as cbam_pool, cbam_describe and the MLP's hidden
  * rows. */
 void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
                             const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,

@@ -55,16 +55,8 @@ def mlp_backward(
     return d_pooled, grads
 
 
-# How cbam_norm_sigmoid normalises (norm_cpu.c's enum).
+# How the spatial calls normalise (norm_cpu.c's enum).
 NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS = range(4)
-
-
-def norm_sigmoid(z: torch.Tensor, mode: int, norm: torch.nn.Module | None, bias: torch.Tensor | None) -> tuple:
-    """Ms = sigmoid(norm(z)) for the (N, 1, H, W) map z, or sigmoid(z + bias) with NO_NORM; also the
-    statistics used, for spatial_backward. BATCH_STATS_KEPT moves the norm's running statistics."""
-    ms, used = torch.empty_like(z), torch.empty(3, dtype=torch.float64)
-    call("cbam_norm_sigmoid", z, *_rows(z), mode, *_norm_args(norm, bias), ms, used)
-    return ms, used
 
 
 def _norm_args(norm: torch.nn.Module | None, bias: torch.Tensor | None) -> tuple:
@@ -79,7 +71,8 @@ def spatial_forward(
     desc: torch.Tensor, weight: torch.Tensor, mode: int, norm: torch.nn.Module | None, bias: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The spatial gate from its (N, 2, H, W) descriptor on, in one call: the convolution's output z,
-    Ms as norm_sigmoid makes it from z, and the statistics used."""
+    Ms = sigmoid(norm(z)) (sigmoid(z + bias) with NO_NORM; BATCH_STATS_KEPT moves the norm's
+    running statistics), and the statistics used, for spatial_backward."""
     n, _, h, w = desc.shape
     z = torch.empty(n, 1, h, w)
     ms, used = torch.empty_like(z), torch.empty(3, dtype=torch.float64)
@@ -100,7 +93,3 @@ def spatial_backward(
     args = (d_ms.contiguous(), ms, z, desc, n, h, w, weight.shape[-1], weight, mode, used, dz, d_weight, d_bias)
     call("cbam_spatial_backward", *args, d_desc, d_conv)
     return d_desc, d_conv, d_weight, d_bias
-
-
-def _rows(z: torch.Tensor) -> tuple[int, int]:
-    return z.shape[0], z.numel() // z.shape[0]

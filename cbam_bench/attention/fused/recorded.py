@@ -42,7 +42,7 @@ def spatial_forward(gate: nn.Module, desc: torch.Tensor, record: bool) -> tuple[
 
 
 def spatial_backward(
-    gate: nn.Module, state: Any, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
+    state: Any, d_ms: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """dL/d(descriptor), and the gradients of `params`, the gate's parameters as the forward used
     them (None where not `wanted`)."""
@@ -52,7 +52,7 @@ def spatial_backward(
 
 
 def channel_backward(
-    gate: nn.Module, state: Any, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
+    state: Any, d_mc: torch.Tensor, wanted: tuple[bool, ...], params: list[torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor | None], list[torch.Tensor | None]]:
     """dL/d(pooled vector) by pooling kind (None for a kind the gate does not use), and the gradients of `params`."""
     leaves, mc = state
