@@ -139,6 +139,31 @@ def test_compiled_pooling_reports_the_first_of_tied_maxima_as_torch_does(compile
     torch.testing.assert_close(avg, x.flatten(2).mean(dim=2))
 
 
+@pytest.mark.parametrize("side", [(4, 4), (1, 1), (7, 9)])  # short rows (below 64 positions) go eight at a time
+def test_compiled_pooling_of_short_rows_eight_at_once_and_the_rest_one_by_one(compiled, side) -> None:
+    # 3 images x 5 channels: rows 0-7 and 8-15 would be two blocks of eight; row 15 does not
+    # exist, so rows 8-14 take the one-by-one way, and both ways must agree with torch.
+    hw = side[0] * side[1]
+    x = torch.randn(3, 5, hw)
+    x[0, 1, [hw // 2, hw - 1]] = 9.0  # a tie in the block of eight: the first place is reported
+    x[2, 4, [0, hw - 1]] = 9.0  # and among the rows one by one
+    x[0, 2] = -torch.inf  # a map of -inf pools to -inf at place 0, as torch.max says
+    x[2, 3] = -torch.inf
+    x = x.view(3, 5, *side)
+    avg, mx, where = compiled.pool(x)
+    want_mx, want_where = x.flatten(2).max(dim=2)
+    assert torch.equal(mx, want_mx) and torch.equal(where, want_where)
+    torch.testing.assert_close(avg, x.flatten(2).mean(dim=2))
+
+
+def test_compiled_descriptor_keeps_minus_infinity(compiled) -> None:
+    x = torch.randn(2, 3, 4, 4)
+    x[1, :, 0, 0] = -torch.inf  # every channel -inf at one position: its max is -inf, from channel 0
+    desc, where_c, _ = compiled.describe(x, torch.ones(2, 3))
+    assert desc[1, 1, 0, 0] == -torch.inf and where_c[1, 0, 0, 0] == 0
+    torch.testing.assert_close(desc[0, 1], x[0].amax(dim=0))
+
+
 @pytest.mark.parametrize(
     "maps, kernel, bias, height, width",
     # widths of one vector and a bit (9), of exactly four (32, one register block), of five and a

@@ -108,7 +108,7 @@ void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, in
     for (int64_t n = 0; n < N; ++n) {
         const float *image = x + n * C * HW;
         const int64_t at = n * C;
-        for (int64_t c = 0; c < C; ++c) cbam_pool_row(image + c * HW, HW, avg + at + c, mx + at + c, where_hw + at + c);
+        cbam_pool_rows(image, 0, C, HW, avg + at, mx + at, where_hw + at);
         mlp_image(first + at, second ? second + at : NULL, C, Hd, w1, b1, w2, b2, hidden + n * Hd, hidden + (N + n) * Hd, mc + at);
         cbam_describe_image(image, mc + at, C, HW, desc + n * 2 * HW, where_c + n * HW);
     }

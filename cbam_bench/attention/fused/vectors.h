@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #define LANES 8
