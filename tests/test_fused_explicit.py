@@ -1,4 +1,4 @@
-"""The compiled CPU path's hand-written small parts (fused/explicit.py, mlp_cpu.c, norm_cpu.c) against the
+"""The compiled CPU path's whole gate in one call each way (fused/explicit.py, gate_cpu.c) against the
 plain formula in float64: Mc's MLP, the spatial norm in each of its modes, their gradients and the
 norm's running statistics; and where the recorded small parts must take over instead."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cbam_bench.attention.factory import build_attention
-from cbam_bench.attention.fused import cpu, explicit, parts_cpu
+from cbam_bench.attention.fused import cpu, explicit, gate_cpu
 from cbam_bench.spec import AttentionSpec
 
 pytestmark = pytest.mark.skipif(cpu.library() is None, reason="no C compiler to build the compiled passes")
@@ -63,10 +63,8 @@ def test_hand_written_parts_match_the_formula(spec, training, shape) -> None:
     fused, plain = _pair(spec, shape[1])
     fused.train(training), plain.train(training)
     x, g = torch.randn(shape), torch.randn(shape)
-    assert explicit.parameters_if_applies(fused, x) == (
-        list(fused.channel.parameters()),
-        list(fused.spatial.parameters()),
-    )
+    gate, params = explicit.gate_if_applies(fused, x)
+    assert params == list(fused.parameters()) and gate.norm is fused.spatial.bn
     _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
     if fused.spatial.bn is not None:  # moved once in training, left alone in eval, as BatchNorm2d does
         for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -100,24 +98,33 @@ def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
     seen = []
     fused.spatial.bn.register_forward_hook(lambda module, args, out: seen.append(out.shape))
     x = torch.randn(2, 16, 6, 6)
-    assert explicit.parameters_if_applies(fused, x) is None
+    assert explicit.gate_if_applies(fused, x) is None
     _close(_step(fused, x, torch.ones_like(x)), _step(plain, x.double(), torch.ones_like(x.double())))
     assert seen == [torch.Size([2, 1, 6, 6])]
 
 
-def test_a_gate_built_otherwise_takes_the_recorded_way_with_the_same_result() -> None:
+@pytest.mark.parametrize("otherwise", ["norm-without-affine", "conv-bias-and-norm"])
+def test_a_gate_built_otherwise_takes_the_recorded_way_with_the_same_result(otherwise) -> None:
     fused, plain = _pair(AttentionSpec(kind="cbam"), 16)
-    fused.spatial.bn, plain.spatial.bn = torch.nn.BatchNorm2d(1, affine=False), torch.nn.BatchNorm2d(1, affine=False)
+    if otherwise == "norm-without-affine":
+        fused.spatial.bn, plain.spatial.bn = (
+            torch.nn.BatchNorm2d(1, affine=False),
+            torch.nn.BatchNorm2d(1, affine=False),
+        )
+    else:  # a bias before the norm: the compiled call would drop it, and in eval it does not cancel
+        fused.eval(), plain.eval()
+        fused.spatial.conv.bias = torch.nn.Parameter(torch.tensor([0.7]))
+        plain.spatial.conv.bias = torch.nn.Parameter(torch.tensor([0.7]))
     plain.double()
     x, g = torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6)
-    assert explicit.parameters_if_applies(fused, x) is None
+    assert explicit.gate_if_applies(fused, x) is None
     _close(_step(fused, x, g), _step(plain, x.double(), g.double()))
 
 
 def test_one_value_per_norm_is_left_to_batchnorm_to_refuse() -> None:
     fused, _ = _pair(AttentionSpec(kind="cbam"), 8)
     x = torch.randn(1, 8, 1, 1, requires_grad=True)
-    assert explicit.parameters_if_applies(fused, x) is None
+    assert explicit.gate_if_applies(fused, x) is None
     with pytest.raises(ValueError, match="more than 1 value"):
         fused(x)
 
@@ -127,7 +134,10 @@ def test_compiled_sigmoid_equals_torch_over_the_float_range() -> None:
     # a 1x1 convolution that passes the descriptor's first map through, no norm, no bias: Ms = sigmoid(z)
     desc = torch.cat([z, torch.zeros_like(z)], dim=1).contiguous()
     weight = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
-    _, ms, _ = parts_cpu.spatial_forward(desc, weight, parts_cpu.NO_NORM, None, None)
+    n, _, h, w = desc.shape
+    z_out, ms, used = torch.empty_like(z), torch.empty_like(z), torch.empty(3, dtype=torch.float64)
+    no_norm = (gate_cpu.NO_NORM, None, None, None, None, None, 0.0, 0.0)
+    cpu.call("cbam_spatial_forward", desc, n, h, w, 1, weight, *no_norm, z_out, ms, used)
     torch.testing.assert_close(ms, torch.sigmoid(z), rtol=4e-7, atol=1e-30)
 
 
@@ -138,7 +148,7 @@ def test_parameters_swapped_in_by_functional_call_are_the_ones_used_and_differen
     if way == "recorded":  # a hook on the norm sends the small parts through the modules
         fused.spatial.bn.register_forward_hook(lambda module, args, out: None)
     loaded = copy.deepcopy(fused)
-    assert (explicit.parameters_if_applies(fused, torch.randn(2, 16, 6, 6)) is None) == (way == "recorded")
+    assert (explicit.gate_if_applies(fused, torch.randn(2, 16, 6, 6)) is None) == (way == "recorded")
     swapped = {name: (p.detach() * 0.5 + 0.1).requires_grad_() for name, p in fused.named_parameters()}
     with torch.no_grad():
         for name, p in loaded.named_parameters():

@@ -1,5 +1,5 @@
-"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, map_conv_cpu.c, mlp_cpu.c and norm_cpu.c,
-built once with the system's C compiler.
+"""Fused CBAM's passes compiled for the CPU: cbam_cpu.c, map_conv_cpu.c, mlp_cpu.c, norm_cpu.c and
+gate_cpu.c, built once with the system's C compiler.
 
 The torch-operator passes (torch_ops.py) still launch a dozen operators, each a pass over the map;
 the compiled passes read the map the minimum number of times, vectorised and spread over torch's
@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).parent
-SOURCES = tuple(HERE / name for name in ("cbam_cpu.c", "map_conv_cpu.c", "mlp_cpu.c", "norm_cpu.c"))  # one library
+SOURCES = tuple(
+    HERE / f"{name}.c" for name in ("cbam_cpu", "map_conv_cpu", "mlp_cpu", "norm_cpu", "gate_cpu")
+)  # one library
 HEADERS = (HERE / "vectors.h", HERE / "passes.h")
 _P, _I, _T, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
 SIGNATURES = {
@@ -37,11 +39,13 @@ SIGNATURES = {
     "map_conv": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
-    "cbam_pool_mlp_describe": [_P, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
-    "cbam_mlp_backward": [_P, _P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T],
     "cbam_spatial_forward": [_P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _P, _T],
-    "cbam_spatial_backward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _P, _T],
+    "cbam_gate_state_floats": [_I, _I, _I, _I, _I],
+    "cbam_gate_forward": [_P, _I, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _I, _P, _P, _T, _P, _P, _P, _P, _P, _D, _D]
+    + [_P, _P, _T],
+    "cbam_gate_backward": [_P, _P, _P, _I, _I, _I, _I, _I, _T, _I, _P, _P, _I, _P, _T, *[_P] * 8, _T],
 }
+RESULTS = {"cbam_gate_state_floats": _I}
 
 
 def _cache_dir() -> Path:
@@ -114,6 +118,8 @@ def library() -> ctypes.CDLL | None:
         return None
     for name, args in SIGNATURES.items():
         getattr(lib, name).argtypes = args
+    for name, result in RESULTS.items():
+        getattr(lib, name).restype = result
     return lib
 
 

@@ -17,6 +17,7 @@ from types import ModuleType
 
 import torch
 
+from cbam_bench.attention.fused import cpu, torch_ops
 from cbam_bench.attention.map_conv import _operators_watched
 from cbam_bench.spec import FUSED_MODES
 
@@ -52,8 +53,6 @@ def fused_ops(module: torch.nn.Module, x: torch.Tensor) -> ModuleType | None:
     if mode == "off" or not _config_fits(module) or not _input_fits(x):
         return None
     if x.device.type == "cpu":
-        from cbam_bench.attention.fused import cpu, torch_ops
-
         return cpu if cpu.fits(x) else torch_ops
     if x.device.type == "cuda" and mode == "on" and x.dtype in TRITON_DTYPES and _have_triton():
         from cbam_bench.attention.fused import triton_kernels

@@ -1,5 +1,5 @@
-/* The channel gate's MLP and sigmoid on the compiled CPU path (explicit.py), forward and backward
- * in one call each; the forward runs inside the pooling and descriptor pass. Inside a training
+/* The channel gate's MLP and sigmoid on the compiled CPU path (gate_cpu.c), forward and backward;
+ * the forward runs inside the pooling and descriptor pass. Inside a training
  * step each small torch operator cost 10-35 us, whatever its size (2-4 us called again at once),
  * and the MLP's were a dozen of them per gate. Built into one library with cbam_cpu.c (see cpu.py).
  *

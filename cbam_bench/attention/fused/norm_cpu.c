@@ -1,8 +1,8 @@
-/* The spatial gate's one-channel BatchNorm and sigmoid on the compiled CPU path (explicit.py),
- * forward and backward in one call each, with BatchNorm2d's semantics. z, ms, d_ms, dz: N x HW, the
+/* The spatial gate's one-channel BatchNorm and sigmoid on the compiled CPU path (gate_cpu.c),
+ * forward and backward, with BatchNorm2d's semantics. z, ms, d_ms, dz: N x HW, the
  * spatial convolution's output and the map; `used` holds the mean, 1 / std and weight / std the
- * forward used, for the backward. cbam_spatial_forward and cbam_spatial_backward run the whole gate
- * after its descriptor, convolution included, in one call each way (explicit.py). Built into one
+ * forward used, for the backward. cbam_spatial_forward and cbam_spatial_backward run the spatial gate
+ * after its descriptor, convolution included, each way. Built into one
  * library with cbam_cpu.c (see cpu.py). */
 #include <math.h>
 
@@ -22,8 +22,6 @@ static float centred_dot(const float *v, float cv, const float *w, float cw, int
     for (; i < n; ++i) total += w ? (v[i] - cv) * (w[i] - cw) : v[i] - cv;
     return total;
 }
-
-enum { NO_NORM, BATCH_STATS, BATCH_STATS_KEPT, RUNNING_STATS };
 
 /* Ms = sigmoid((z - mean) * weight / std + bias), as BatchNorm2d in `mode`: the batch's own biased
  * statistics (BATCH_STATS_KEPT also moves the running ones, by `momentum`, or by 1 / batches seen
