@@ -65,26 +65,78 @@ static void mlp_image(const float *v0, const float *v1, int64_t C, int64_t Hd, c
     sigmoid_row(mc, mc, C);
 }
 
+/* out[a][b] = the dot product of weight row a with vector b, for na (<= 2) rows of w (row
+ * length and stride n) and nb (<= 4) vectors: each load feeds two or four multiply-adds, into
+ * eight independent sums (one dot product alone waits on its own adds). Inlined with constant
+ * counts, the sums stay in registers. */
+static inline void dot_block(const float *w, int na, const float *const *v, int nb, int64_t n, float out[2][4]) {
+    vec acc[2][4];
+    for (int a = 0; a < na; ++a)
+        for (int b = 0; b < nb; ++b) acc[a][b] = splat(0.0f);
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vec x[2];
+        for (int a = 0; a < na; ++a) x[a] = load(w + a * n + i);
+        for (int b = 0; b < nb; ++b) {
+            const vec y = load(v[b] + i);
+            for (int a = 0; a < na; ++a) acc[a][b] += x[a] * y;
+        }
+    }
+    for (int a = 0; a < na; ++a)
+        for (int b = 0; b < nb; ++b) {
+            float total = lane_sum(acc[a][b]);
+            for (int64_t k = i; k < n; ++k) total += w[a * n + k] * v[b][k];
+            out[a][b] = total;
+        }
+}
+
+/* out[r * ldo + a] = weight row a (of A, each n long) . vector r (of R, at v[r]), spread over
+ * threads by pairs of weight rows. */
+static void products(const float *w, int64_t A, int64_t n, const float *const *v, int64_t R, float *out, int64_t ldo,
+                     int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t a = 0; a < A; a += 2) {
+        const int na = A - a < 2 ? 1 : 2;
+        for (int64_t r = 0; r < R; r += 4) {
+            const int nb = R - r < 4 ? (int)(R - r) : 4;
+            float part[2][4];
+            if (na == 2 && nb == 4) dot_block(w + a * n, 2, v + r, 4, n, part);
+            else if (na == 2 && nb == 2) dot_block(w + a * n, 2, v + r, 2, n, part);  /* one image's two pools */
+            else if (na == 2 && nb == 1) dot_block(w + a * n, 2, v + r, 1, n, part);
+            else dot_block(w + a * n, na, v + r, nb, n, part);
+            for (int i = 0; i < na; ++i)
+                for (int b = 0; b < nb; ++b) out[(r + b) * ldo + a + i] = part[i][b];
+        }
+    }
+}
+
 /* The MLP for all images at once, each weight row read once for every pooled vector: where the
  * weights outweigh an image (deep stages), re-reading them image by image costs more than the
- * second read of the map that it saves. */
+ * second read of the map that it saves. Both layers as products() (alone, 8x2048 with hidden
+ * width 128: 209 us against 315 us as one dot product at a time, one thread; 107 against 161, two). */
 static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
                         const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
                         int threads) {
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t j = 0; j < Hd; ++j)
-        for (int64_t r = 0; r < P * N; ++r) {
-            const float h = (b1 ? b1[j] : 0.0f) + dot(w1 + j * C, row_of(p0, p1, r, N, C), C);
+    const int64_t rows = P * N;
+    const float **vectors = malloc(sizeof(float *) * rows);
+    float *summed = malloc(sizeof(float) * N * Hd);
+    for (int64_t r = 0; r < rows; ++r) vectors[r] = row_of(p0, p1, r, N, C);
+    products(w1, Hd, C, vectors, rows, hidden, Hd, threads);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < Hd; ++j) {
+            const float h = hidden[r * Hd + j] + (b1 ? b1[j] : 0.0f);
             hidden[r * Hd + j] = h > 0.0f ? h : 0.0f;
         }
-    float *summed = malloc(sizeof(float) * N * Hd);
     for (int64_t i = 0; i < N * Hd; ++i) summed[i] = hidden[i] + (P > 1 ? hidden[N * Hd + i] : 0.0f);
+    for (int64_t n = 0; n < N; ++n) vectors[n] = summed + n * Hd;
+    products(w2, C, Hd, vectors, N, mc, C, threads);
+    free(summed), free(vectors);
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < C; ++c)
-        for (int64_t n = 0; n < N; ++n) mc[n * C + c] = (b2 ? (float)P * b2[c] : 0.0f) + dot(w2 + c * Hd, summed + n * Hd, Hd);
-    free(summed);
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = 0; n < N; ++n) sigmoid_row(mc + n * C, mc + n * C, C);
+    for (int64_t n = 0; n < N; ++n) {
+        float *row = mc + n * C;
+        for (int64_t c = 0; b2 && c < C; ++c) row[c] += (float)P * b2[c];
+        sigmoid_row(row, row, C);
+    }
 }
 
 /* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
