@@ -170,7 +170,11 @@ void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, in
  * a .. a + na - 1 and the nv vectors from i on, all in registers: each vector of m loaded feeds na
  * multiply-adds, and no output is read back. */
 #define ROWS_AT_ONCE 4
-#define VECS_AT_ONCE 2
+#ifdef __AVX512VL__  /* 32 vector registers: 16 sums, and each coefficient broadcast feeds four vectors */
+#define VECS_AT_ONCE 4  /* alone, 8x2048 with hidden width 128, one thread: 564 -> 470 us for the four */
+#else
+#define VECS_AT_ONCE 2  /* 16 registers: 8 sums and what they are made from */
+#endif
 static inline void combine_block(const float *coef, int64_t ca, int64_t ck, const float *m, int64_t ldm, int64_t K,
                                  float *const *out, int64_t a, int na, int64_t i, int nv) {
     vec acc[ROWS_AT_ONCE][VECS_AT_ONCE];
