@@ -95,6 +95,19 @@ def test_frozen_parameters_get_no_gradient() -> None:
     assert all(p.grad is not None for p in fused.parameters() if p.requires_grad)
 
 
+def test_a_second_backward_through_the_kept_state_gives_the_same_gradients() -> None:
+    # The backward only reads the forward's state tensor, so retain_graph=True may run it again.
+    fused, _ = _pair(AttentionSpec(kind="cbam"), 16)
+    x = torch.randn(2, 16, 6, 6, requires_grad=True)
+    out = fused(x)
+    assert type(out.grad_fn).__name__ == "CompiledCBAMBackward"
+    g = torch.randn_like(out)
+    first = torch.autograd.grad(out, [x, *fused.parameters()], g, retain_graph=True)
+    second = torch.autograd.grad(out, [x, *fused.parameters()], g)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_a_hook_on_a_small_part_takes_the_recorded_way_and_fires() -> None:
     fused, plain = _pair(AttentionSpec(kind="cbam"), 16)
     seen = []

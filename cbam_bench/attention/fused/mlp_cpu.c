@@ -19,12 +19,6 @@ static float dot(const float *a, const float *b, int64_t n) {
     return total;
 }
 
-/* out[i] += s * v[i] */
-static inline void add_scaled(float *out, const float *v, float s, int64_t n) {
-    #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] += s * v[i];
-}
-
 static const float *row_of(const float *p0, const float *p1, int64_t r, int64_t N, int64_t C) {
     return r < N ? p0 + r * C : p1 + (r - N) * C;
 }

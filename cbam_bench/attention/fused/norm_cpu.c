@@ -27,7 +27,7 @@ static float centred_dot(const float *v, float cv, const float *w, float cw, int
  * statistics (BATCH_STATS_KEPT also moves the running ones, by `momentum`, or by 1 / batches seen
  * when momentum < 0, with the unbiased variance) or the running ones; NO_NORM adds the convolution's
  * bias (NULL: none). */
-void cbam_norm_sigmoid(const float *z, int64_t N, int64_t HW, int mode, const float *weight, const float *bias,
+static void cbam_norm_sigmoid(const float *z, int64_t N, int64_t HW, int mode, const float *weight, const float *bias,
                        float *running_mean, float *running_var, int64_t *tracked, double momentum, double eps,
                        float *ms, double *used, int threads) {
     const int64_t count = N * HW;
@@ -69,7 +69,7 @@ void cbam_norm_sigmoid(const float *z, int64_t N, int64_t HW, int mode, const fl
 /* dL/dz from dL/dMs, and the norm's weight and bias gradients (or, with NO_NORM, the convolution's
  * bias gradient in d_bias; a NULL gradient is not wanted). With the batch's statistics the norm
  * couples every position: dz = scale * (dy - mean(dy) - (z - mean) / var * mean(dy * (z - mean))). */
-void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const float *z, int64_t N, int64_t HW, int mode,
+static void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const float *z, int64_t N, int64_t HW, int mode,
                             const double *used, float *dz, float *d_weight, float *d_bias, int threads) {
     const double mean = used[0], inv_std = used[1], scale = used[2];
     double plain = 0.0, centred = 0.0;

@@ -4,9 +4,9 @@ The channel MLP on the pooled vectors and the spatial convolution and norm on th
 descriptor are the gate modules' own calls, recorded by autograd on detached inputs during the
 forward and differentiated in the backward by torch.autograd.grad: batch-norm statistics update
 once, every parameter gets its gradient through the ordinary engine, and hooks on those modules
-fire. This is the way for every backend and configuration; explicit.py is the faster one for the
-compiled CPU path. Both take and return the same things (autograd.py calls either): `describe`
-the forward up to the spatial gate, `spatial_forward` and the two backwards.
+fire. autograd.py's FusedCBAM calls them, on every backend, wherever explicit.py's compiled whole
+gate does not apply: `describe` the forward up to the spatial gate, `spatial_forward` and the two
+backwards.
 """
 
 from __future__ import annotations
