@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.device import cudnn_autotune, resolve_device
 from cbam_bench.measure.env import device_name
 from cbam_bench.measure.latency import measure_latency
@@ -60,9 +61,12 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_steps(arch: ArchSpec, setup: Setup, batch: int, device: torch.device) -> Callable[[int], float]:
-    """A function that runs n training steps and returns images/s."""
-    model = initial_model(arch, seed=0).to(device=device, memory_format=setup.memory_format).train()
+def training_steps(
+    arch: ArchSpec, setup: Setup, batch: int, device: torch.device, fused: str = "auto"
+) -> Callable[[int], float]:
+    """A function that runs n training steps and returns images/s; `fused` as `train --fused` takes it."""
+    model = set_fused(initial_model(arch, seed=0), fused)
+    model = model.to(device=device, memory_format=setup.memory_format).train()
     groups = param_groups(model, 5e-4)
     if device.type == "cuda":
         optimizer = graph_ready_optimizer(groups, 0.01, 0.9, True, device)

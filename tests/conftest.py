@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
-# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_fused_triton.py). Triton
-# reads this once, when it is first imported, so it is set before anything can import it.
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch  # imports no Triton: the variable below is still read in time
 from postgres_server import Server, running_server, server_binaries
+
+# Without a GPU, Triton's interpreter runs the CUDA kernels on CPU tensors
+# (tests/test_fused_kernels.py); with one, they are compiled and run there. Triton reads this once,
+# when it is first imported, so it is set before anything can import it.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 os.environ.setdefault("COLUMNS", "120")
 # One intra-op thread: the tests' tensors are tiny, and on a shared machine two OpenMP threads

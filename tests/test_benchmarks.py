@@ -150,6 +150,52 @@ def test_cuda_path_prints_every_setup_with_speedups_over_fp32() -> None:
             assert low - 0.005 <= float(speedup) <= high + 0.005, (label, value, fp32, speedup)
 
 
+def test_attention_cuda_prints_the_gate_against_its_floor_and_the_step_ratios() -> None:
+    out = run(
+        "attention_cuda.py",
+        "--device",
+        "cpu",
+        "--gate-shapes",
+        "2x8x6x6,1x40x4x4",
+        "--dtype",
+        "fp32",
+        "--models",
+        "cifar_resnet20",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+    )
+    gates = re.findall(
+        rf"(\d+x\d+x\d+x\d+)\s+fp32 (nchw|channels_last)\s+formula\s+{NUMBER} ms\s+fused\s+{NUMBER} ms\s+"
+        rf"floor\s+{NUMBER} ms\s+fused/formula {NUMBER}\s+fused/floor {NUMBER}\s+eager: formula\s+{NUMBER} ms\s+"
+        rf"fused\s+{NUMBER} ms",
+        out,
+    )
+    assert [g[:2] for g in gates] == [
+        (s, layout) for s in ("2x8x6x6", "1x40x4x4") for layout in ("nchw", "channels_last")
+    ]
+    # One round: each ratio is the quotient of the printed times (rounded as printed).
+    for _, _, formula, fused, floor, over_formula, over_floor, *eager in gates:
+        assert float(over_formula) == pytest.approx(float(fused) / float(formula), rel=0.05, abs=0.02)
+        assert float(over_floor) == pytest.approx(float(fused) / float(floor), rel=0.05, abs=0.02)
+        assert all(float(v) > 0 for v in eager)
+    step = figures(
+        rf"cifar_resnet20\s+\(fp32\) without\s+{NUMBER} images/s; with CBAM: formula\s+{NUMBER} \({NUMBER}x the step\), "
+        rf"fused\s+{NUMBER} \({NUMBER}x the step\)",
+        out,
+    )
+    none, formula, formula_ratio, fused, fused_ratio = step
+    assert formula_ratio == pytest.approx(none / formula, rel=0.05, abs=0.02)
+    assert fused_ratio == pytest.approx(none / fused, rel=0.05, abs=0.02)
+
+
 def test_cifar_standin_is_read_as_cifar(tmp_path: Path) -> None:
     from cbam_bench.data.cifar import read_cifar
 

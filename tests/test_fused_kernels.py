@@ -1,6 +1,7 @@
 """Fused CBAM's compiled passes against torch_ops and the plain formula: the C passes for the CPU,
-and the Triton kernels for CUDA run on the CPU by Triton's interpreter. Tiny shapes, but each spans
-two channel blocks and two position blocks of the kernels."""
+and the Triton kernels for CUDA, compiled on a machine with a GPU and run on the CPU by Triton's
+interpreter elsewhere (conftest). Tiny shapes, but each spans two channel blocks and two position
+blocks of the kernels."""
 
 from __future__ import annotations
 
@@ -17,23 +18,27 @@ from cbam_bench.spec import AttentionSpec
 pytest.importorskip("triton", reason="Triton ships with torch's Linux builds; this torch has none")
 
 SHAPE = (2, 40, 12, 11)  # 40 channels > one block of 32; 132 positions > one block of 128
+# Where the Triton kernels' tensors live: the GPU, or the CPU under conftest's TRITON_INTERPRET=1.
+TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @pytest.fixture(scope="module")
 def kernels():
-    """triton_kernels, whose kernels conftest's TRITON_INTERPRET=1 makes run on CPU tensors."""
+    """triton_kernels, compiled for the GPU or interpreted on the CPU (conftest)."""
     from cbam_bench.attention.fused import triton_kernels
 
     return triton_kernels
 
 
-def _map(channels_last: bool, dtype: torch.dtype = torch.float32, shape: tuple[int, ...] = SHAPE) -> torch.Tensor:
-    x = torch.randn(shape).to(dtype)
+def _map(
+    channels_last: bool, dtype: torch.dtype = torch.float32, shape: tuple[int, ...] = SHAPE, device: str = "cpu"
+) -> torch.Tensor:
+    x = torch.randn(shape).to(device=device, dtype=dtype)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def _module(dtype: torch.dtype) -> torch.nn.Module:
-    module = build_attention(SHAPE[1], AttentionSpec(kind="cbam", kernel=3)).to(dtype)
+def _module(dtype: torch.dtype, device: str = "cpu") -> torch.nn.Module:
+    module = build_attention(SHAPE[1], AttentionSpec(kind="cbam", kernel=3)).to(device=device, dtype=dtype)
     with torch.no_grad():
         for p in module.parameters():
             p.normal_()
@@ -67,8 +72,9 @@ def compiled():
 )
 def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last, shape) -> None:
     kernels = request.getfixturevalue(backend)
-    x, g = _map(channels_last, shape=shape), _map(channels_last, shape=shape)
-    mc, ms = torch.rand(shape[:2]), torch.rand(shape[0], *shape[2:])
+    device = TRITON_DEVICE if backend == "kernels" else "cpu"
+    x, g = _map(channels_last, shape=shape, device=device), _map(channels_last, shape=shape, device=device)
+    mc, ms = torch.rand(shape[:2], device=device), torch.rand(shape[0], *shape[2:], device=device)
     avg, mx, where_hw = kernels.pool(x)
     ref_avg, ref_mx, ref_where_hw = torch_ops.pool(x)
     torch.testing.assert_close(avg, ref_avg)
@@ -84,14 +90,14 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
     d_ms, share = kernels.grad_ms(g, x, mc, ms)
     ref_d_ms, gx = torch_ops.grad_ms(g, x, mc, ms)
     torch.testing.assert_close(d_ms, ref_d_ms, rtol=1e-5, atol=1e-5)
-    d_desc = torch.randn(shape[0], 2, *shape[2:])
+    d_desc = torch.randn(shape[0], 2, *shape[2:], device=device)
     torch.testing.assert_close(
         kernels.grad_mc(share, x, ms, d_desc, where_c),
         torch_ops.grad_mc(gx, x, ms, d_desc, ref_where_c),
         rtol=1e-5,
         atol=1e-4,
     )
-    d_pool = (torch.randn(shape[:2]), torch.randn(shape[:2]))
+    d_pool = (torch.randn(shape[:2], device=device), torch.randn(shape[:2], device=device))
     dx = kernels.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
     assert dx.stride() == g.stride()
     torch.testing.assert_close(dx, torch_ops.grad_input(g, mc, ms, d_desc, ref_where_c, d_pool, ref_where_hw))
@@ -99,19 +105,19 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
 def test_triton_cbam_equals_the_formula_in_float32(kernels, channels_last) -> None:
-    module = _module(torch.float32)
+    module = _module(torch.float32, TRITON_DEVICE)
     plain = copy.deepcopy(module)
     plain.fused = "off"
-    x, g = _map(channels_last), _map(channels_last)
+    x, g = _map(channels_last, device=TRITON_DEVICE), _map(channels_last, device=TRITON_DEVICE)
     for got, want in zip(_run(module, x, g, kernels), _run(plain, x, g)):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_triton_cbam_in_bfloat16_is_as_close_to_float64_as_the_formula(kernels) -> None:
-    module = _module(torch.bfloat16)
+    module = _module(torch.bfloat16, TRITON_DEVICE)
     plain, exact = copy.deepcopy(module), copy.deepcopy(module).double()
     plain.fused = exact.fused = "off"
-    x, g = _map(True, torch.bfloat16), _map(True, torch.bfloat16)
+    x, g = _map(True, torch.bfloat16, device=TRITON_DEVICE), _map(True, torch.bfloat16, device=TRITON_DEVICE)
     got, formula = _run(module, x, g, kernels), _run(plain, x, g)
     want = _run(exact, x.double(), g.double())
     for a, f, b in zip(got, formula, want):
