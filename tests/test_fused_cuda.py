@@ -80,9 +80,9 @@ def test_a_cuda_graph_records_the_fused_gates_and_trains_as_the_formula_does() -
         (torch.randn(16, 1, 16, 16, generator=g).cuda(), torch.randint(0, 10, (16,), generator=g).cuda())
         for _ in range(PLAIN_STEPS_BEFORE_CAPTURE + 5)
     ]
-    from cbam_bench.attention.fused import triton_kernels
+    from cbam_bench.attention.fused import triton_ops
 
-    with mock.patch.object(triton_kernels, "pool", wraps=triton_kernels.pool) as pool:
+    with mock.patch.object(triton_ops, "pool", wraps=triton_ops.pool) as pool:
         fused_losses, fused_params, step = _steps("on", True, batches)
     assert step is not None and step.replaying and step.fallback is None
     assert pool.call_count > 0  # the plain steps and the recording ran the kernels; replays run no Python

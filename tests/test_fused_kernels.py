@@ -24,10 +24,10 @@ TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 @pytest.fixture(scope="module")
 def kernels():
-    """triton_kernels, compiled for the GPU or interpreted on the CPU (conftest)."""
-    from cbam_bench.attention.fused import triton_kernels
+    """triton_ops, whose kernels are compiled for the GPU or interpreted on the CPU (conftest)."""
+    from cbam_bench.attention.fused import triton_ops
 
-    return triton_kernels
+    return triton_ops
 
 
 def _map(
@@ -64,11 +64,12 @@ def compiled():
     [
         ("kernels", False, SHAPE),
         ("kernels", True, SHAPE),
+        ("kernels", False, (16, 5, 3, 3)),  # 16 programs each way: one chunk, no partial results
         ("compiled", False, SHAPE),
         # 42 positions: the compiled passes' blocks of 32, then a lone vector, then two one by one
         ("compiled", False, (3, 5, 7, 6)),
     ],
-    ids=["triton-nchw", "triton-channels_last", "c-nchw", "c-nchw-42-positions"],
+    ids=["triton-nchw", "triton-channels_last", "triton-one-chunk", "c-nchw", "c-nchw-42-positions"],
 )
 def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels_last, shape) -> None:
     kernels = request.getfixturevalue(backend)
@@ -101,6 +102,41 @@ def test_compiled_passes_equal_torch_ops_pass_by_pass(request, backend, channels
     dx = kernels.grad_input(g, mc, ms, d_desc, where_c, d_pool, where_hw)
     assert dx.stride() == g.stride()
     torch.testing.assert_close(dx, torch_ops.grad_input(g, mc, ms, d_desc, ref_where_c, d_pool, ref_where_hw))
+
+
+def test_triton_reductions_are_cut_into_chunks_that_fill_the_gpu(kernels, monkeypatch) -> None:
+    # The tests' shape runs in two chunks each way on the interpreter's nominal four multiprocessors.
+    assert kernels._chunks(132, 128, 4, torch.device("cpu")) == (128, 2)
+    assert kernels._chunks(40, 32, 4, torch.device("cpu")) == (32, 2)
+    monkeypatch.setattr(kernels, "_multiprocessors", lambda device: 132)  # an H100
+    # 8x256x56x56 pooled: 64 programs of (image, 32 channels) want 9 chunks of 3 blocks of 128 positions
+    assert kernels._chunks(56 * 56, 128, 8 * 8, torch.device("cuda")) == (384, 9)
+    # 128 images x 1 block of channels: 4 chunks of 2 blocks; enough programs already: one chunk
+    assert kernels._chunks(1024, 128, 128, torch.device("cuda")) == (256, 4)
+    assert kernels._chunks(1024, 128, 4 * 132, torch.device("cuda")) == (1024, 1)
+    # never more chunks than blocks
+    assert kernels._chunks(49, 32, 1, torch.device("cuda")) == (32, 2)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_triton_pooling_and_descriptor_report_the_first_of_tied_maxima_across_chunks(kernels, channels_last) -> None:
+    x = torch.ones(SHAPE, device=TRITON_DEVICE)
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    avg, mx, where_hw = kernels.pool(x)  # every position ties: the first of the first chunk wins
+    assert torch.equal(where_hw.long(), torch.zeros(SHAPE[:2], dtype=torch.long, device=TRITON_DEVICE))
+    assert torch.equal(mx, torch.ones_like(mx)) and torch.allclose(avg, torch.ones_like(avg))
+    x[:, :, 5, 10] = 2.0  # position 65, in the first chunk of 128; and at 131, the second's last
+    x[:, :, 11, 10] = 2.0
+    assert torch.equal(kernels.pool(x)[2].long(), torch.full(SHAPE[:2], 65, device=TRITON_DEVICE))
+    x[:, :, 5, 10] = 1.0
+    assert torch.equal(kernels.pool(x)[2].long(), torch.full(SHAPE[:2], 131, device=TRITON_DEVICE))
+    desc, where_c, _ = kernels.describe(
+        torch.ones(SHAPE, device=TRITON_DEVICE), torch.ones(SHAPE[:2], device=TRITON_DEVICE)
+    )
+    assert torch.equal(
+        where_c.long(), torch.zeros(SHAPE[0], SHAPE[2] * SHAPE[3], dtype=torch.long, device=TRITON_DEVICE)
+    )
+    assert torch.allclose(desc, torch.ones_like(desc))
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])

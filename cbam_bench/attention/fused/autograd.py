@@ -2,7 +2,7 @@
 
 Autograd, left to the formula, keeps every map-sized intermediate (F * Mc, the descriptor's
 inputs, the sigmoid's outputs) and runs a pass over the map for each piece of the chain rule. This
-Function does the map-sized work in a few passes (`ops`: torch_ops on the CPU, triton_kernels on
+Function does the map-sized work in a few passes (`ops`: torch_ops on the CPU, triton_ops on
 CUDA, cpu where compiled) and saves only F, the two maps and where each maximum was. The small
 parts in between (the channel MLP on the pooled vectors, the spatial convolution and norm on the
 2-map descriptor) run through the gate modules under autograd (recorded.py), so their hooks

@@ -55,9 +55,9 @@ def fused_ops(module: torch.nn.Module, x: torch.Tensor) -> ModuleType | None:
     if x.device.type == "cpu":
         return cpu if cpu.fits(x) else torch_ops
     if x.device.type == "cuda" and mode == "on" and x.dtype in TRITON_DTYPES and _have_triton():
-        from cbam_bench.attention.fused import triton_kernels
+        from cbam_bench.attention.fused import triton_ops
 
-        return triton_kernels
+        return triton_ops
     return None
 
 

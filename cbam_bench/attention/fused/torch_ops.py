@@ -1,5 +1,5 @@
 """The map-sized passes of fused CBAM written with torch operators: the CPU path, and the reference
-that the Triton kernels (triton_kernels.py) must agree with.
+that the Triton kernels (triton_kernels.py, launched by triton_ops.py) must agree with.
 
 Every function takes and returns plain tensors: x, g (the output gradient) and the result are
 (N, C, H, W); mc is the channel map (N, C), ms the spatial map (N, H, W), both in map_dtype

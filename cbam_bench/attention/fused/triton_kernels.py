@@ -1,30 +1,19 @@
-"""The map-sized passes of fused CBAM as Triton kernels, for CUDA; same calls as torch_ops.
+"""The map-sized passes of fused CBAM as Triton kernels, for CUDA; triton_ops.py launches them.
 
 Forward: one pass pools every channel (sum and max with its position), one computes the channel
 mean and max of F * Mc without storing F * Mc, one writes F * Mc * Ms. Backward: one pass for
 dMs, one for dMc, one for dF. Every kernel takes the map's strides, so NCHW and channels_last both
 work without a copy; loads are widened to float32 and results stored in the map's dtype (float32,
-bfloat16, float16). Nothing here waits for the device or allocates a size that depends on values,
-so the passes can be recorded in a CUDA graph. Under TRITON_INTERPRET=1 (set before this module is
+bfloat16, float16). The reductions run over one chunk of their length per program and leave
+partial results, which finish_kernel combines in chunk order (so the first of tied maxima wins,
+as in torch), or a sum over chunks does. Under TRITON_INTERPRET=1 (set before this module is
 imported) the same kernels run on CPU tensors, which is how the tests check them.
 """
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
-
-BLOCK_C = 32
-BLOCK_HW = 128
-
-
-def _strides(t: torch.Tensor) -> tuple[int, int, int, int]:
-    return tuple(t.stride())  # type: ignore[return-value]
-
-
-def _block(size: int, cap: int) -> int:
-    return min(cap, triton.next_power_of_2(size))
 
 
 @triton.jit
@@ -33,13 +22,14 @@ def _offsets(n, c, hw, W, sn, sc, sh, sw):
 
 
 @triton.jit
-def _pool_kernel(x, avg, mx, where, C, HW, W, sn, sc, sh, sw, BC: tl.constexpr, BHW: tl.constexpr):
-    n, cb = tl.program_id(0), tl.program_id(1)
+def pool_kernel(x, psum, pmax, pat, C, HW, W, sn, sc, sh, sw, CHUNK, prow, BC: tl.constexpr, BHW: tl.constexpr):
+    """Mean share, max and its position of a block of channels over one chunk of positions."""
+    n, cb, s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     c = cb * BC + tl.arange(0, BC)
     total = tl.zeros([BC], tl.float32)
     best = tl.full([BC], float("-inf"), tl.float32)
     best_at = tl.zeros([BC], tl.int32)
-    for start in range(0, HW, BHW):
+    for start in range(s * CHUNK, tl.minimum(s * CHUNK + CHUNK, HW), BHW):
         hw = start + tl.arange(0, BHW)
         inside = (c < C)[:, None] & (hw < HW)[None, :]
         v = tl.load(x + _offsets(n, c, hw, W, sn, sc, sh, sw), mask=inside, other=0.0).to(tl.float32)
@@ -50,21 +40,24 @@ def _pool_kernel(x, avg, mx, where, C, HW, W, sn, sc, sh, sw, BC: tl.constexpr, 
         better = block_best > best  # strict: the first position of a tie wins, as in torch
         best_at = tl.where(better, block_at, best_at)
         best = tl.where(better, block_best, best)
-    keep = c < C
-    tl.store(avg + n * C + c, total / HW, mask=keep)
-    tl.store(mx + n * C + c, best, mask=keep)
-    tl.store(where + n * C + c, best_at, mask=keep)
+    keep, at = c < C, n * prow + s * C + c
+    tl.store(psum + at, total / HW, mask=keep)
+    tl.store(pmax + at, best, mask=keep)
+    tl.store(pat + at, best_at, mask=keep)
 
 
 @triton.jit
-def _describe_kernel(x, mc, desc, where, C, HW, W, sn, sc, sh, sw, BC: tl.constexpr, BHW: tl.constexpr):
-    """Channel mean and max of x * mc at a block of positions; x * mc is never written."""
-    n, hb = tl.program_id(0), tl.program_id(1)
+def describe_kernel(
+    x, mc, psum, pmax, pat, C, HW, W, sn, sc, sh, sw, CHUNK, prow, arow, BC: tl.constexpr, BHW: tl.constexpr
+):
+    """Channel mean share and max of x * mc over one chunk of channels, at a block of positions;
+    x * mc is never written."""
+    n, hb, s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     hw = hb * BHW + tl.arange(0, BHW)
     total = tl.zeros([BHW], tl.float32)
     best = tl.full([BHW], float("-inf"), tl.float32)
     best_at = tl.zeros([BHW], tl.int32)
-    for start in range(0, C, BC):
+    for start in range(s * CHUNK, tl.minimum(s * CHUNK + CHUNK, C), BC):
         c = start + tl.arange(0, BC)
         inside = (c < C)[:, None] & (hw < HW)[None, :]
         scale = tl.load(mc + n * C + c, mask=c < C, other=0.0)
@@ -78,13 +71,34 @@ def _describe_kernel(x, mc, desc, where, C, HW, W, sn, sc, sh, sw, BC: tl.conste
         best_at = tl.where(better, block_at, best_at)
         best = tl.where(better, block_best, best)
     keep = hw < HW
-    tl.store(desc + n * 2 * HW + hw, total / C, mask=keep)
-    tl.store(desc + n * 2 * HW + HW + hw, best, mask=keep)
-    tl.store(where + n * HW + hw, best_at, mask=keep)
+    tl.store(psum + n * prow + s * HW + hw, total / C, mask=keep)
+    tl.store(pmax + n * prow + s * HW + hw, best, mask=keep)
+    tl.store(pat + n * arow + s * HW + hw, best_at, mask=keep)
 
 
 @triton.jit
-def _gate_kernel(x, mc, ms, out, C, HW, W, sn, sc, sh, sw, on, oc, oh, ow, BC: tl.constexpr, BHW: tl.constexpr):
+def finish_kernel(psum, pmax, pat, S, L, osum, omax, oat, orow, arow, BL: tl.constexpr):
+    """The chunks' partial results (n, S, L) combined in chunk order, so the first of tied maxima wins."""
+    n, lb = tl.program_id(0), tl.program_id(1)
+    i = lb * BL + tl.arange(0, BL)
+    keep = i < L
+    total = tl.zeros([BL], tl.float32)
+    best = tl.full([BL], float("-inf"), tl.float32)
+    best_at = tl.zeros([BL], tl.int32)
+    for s in range(0, S):
+        at = (n * S + s) * L + i
+        total += tl.load(psum + at, mask=keep, other=0.0)
+        value = tl.load(pmax + at, mask=keep, other=float("-inf"))
+        better = value > best
+        best_at = tl.where(better, tl.load(pat + at, mask=keep, other=0), best_at)
+        best = tl.where(better, value, best)
+    tl.store(osum + n * orow + i, total, mask=keep)
+    tl.store(omax + n * orow + i, best, mask=keep)
+    tl.store(oat + n * arow + i, best_at, mask=keep)
+
+
+@triton.jit
+def gate_kernel(x, mc, ms, out, C, HW, W, sn, sc, sh, sw, on, oc, oh, ow, BC: tl.constexpr, BHW: tl.constexpr):
     n, cb, hb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     c = cb * BC + tl.arange(0, BC)
     hw = hb * BHW + tl.arange(0, BHW)
@@ -96,19 +110,21 @@ def _gate_kernel(x, mc, ms, out, C, HW, W, sn, sc, sh, sw, on, oc, oh, ow, BC: t
 
 
 @triton.jit
-def _grad_ms_kernel(g, x, mc, d_ms, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw, BC: tl.constexpr, BHW: tl.constexpr):
-    """dL/dms at a block of positions: the sum over channels of g * x * mc."""
-    n, hb = tl.program_id(0), tl.program_id(1)
+def grad_ms_kernel(
+    g, x, mc, d_ms, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw, CHUNK, BC: tl.constexpr, BHW: tl.constexpr
+):
+    """dL/dms at a block of positions, over one chunk of channels: the sum of g * x * mc."""
+    n, hb, s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     hw = hb * BHW + tl.arange(0, BHW)
     total = tl.zeros([BHW], tl.float32)
-    for start in range(0, C, BC):
+    for start in range(s * CHUNK, tl.minimum(s * CHUNK + CHUNK, C), BC):
         c = start + tl.arange(0, BC)
         inside = (c < C)[:, None] & (hw < HW)[None, :]
         v = tl.load(x + _offsets(n, c, hw, W, sn, sc, sh, sw), mask=inside, other=0.0).to(tl.float32)
         dv = tl.load(g + _offsets(n, c, hw, W, gn, gc, gh, gw), mask=inside, other=0.0).to(tl.float32)
         scale = tl.load(mc + n * C + c, mask=c < C, other=0.0)
         total += tl.sum(dv * v * scale[:, None], axis=0)
-    tl.store(d_ms + n * HW + hw, total, mask=hw < HW)
+    tl.store(d_ms + (n * tl.num_programs(2) + s) * HW + hw, total, mask=hw < HW)
 
 
 @triton.jit
@@ -125,24 +141,43 @@ def _grad_gated(g, ms, d_desc, where_c, n, c, hw, C, HW, W, inside, gn, gc, gh, 
 
 
 @triton.jit
-def _grad_mc_kernel(
-    g, x, ms, d_desc, where_c, d_mc, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw, BC: tl.constexpr, BHW: tl.constexpr
+def grad_mc_kernel(
+    g,
+    x,
+    ms,
+    d_desc,
+    where_c,
+    d_mc,
+    C,
+    HW,
+    W,
+    sn,
+    sc,
+    sh,
+    sw,
+    gn,
+    gc,
+    gh,
+    gw,
+    CHUNK,
+    BC: tl.constexpr,
+    BHW: tl.constexpr,
 ):
-    """dL/dmc for a block of channels: the sum over positions of x * dL/d(x * mc)."""
-    n, cb = tl.program_id(0), tl.program_id(1)
+    """dL/dmc for a block of channels, over one chunk of positions: the sum of x * dL/d(x * mc)."""
+    n, cb, s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     c = cb * BC + tl.arange(0, BC)
     total = tl.zeros([BC], tl.float32)
-    for start in range(0, HW, BHW):
+    for start in range(s * CHUNK, tl.minimum(s * CHUNK + CHUNK, HW), BHW):
         hw = start + tl.arange(0, BHW)
         inside = (c < C)[:, None] & (hw < HW)[None, :]
         v = tl.load(x + _offsets(n, c, hw, W, sn, sc, sh, sw), mask=inside, other=0.0).to(tl.float32)
         d_gated = _grad_gated(g, ms, d_desc, where_c, n, c, hw, C, HW, W, inside, gn, gc, gh, gw)
         total += tl.sum(tl.where(inside, v * d_gated, 0.0), axis=1)
-    tl.store(d_mc + n * C + c, total, mask=c < C)
+    tl.store(d_mc + (n * tl.num_programs(2) + s) * C + c, total, mask=c < C)
 
 
 @triton.jit
-def _grad_input_kernel(
+def grad_input_kernel(
     g,
     mc,
     ms,
@@ -179,92 +214,3 @@ def _grad_input_kernel(
     at = tl.load(where_hw + n * C + c, mask=on_c, other=-1)
     grad = d_gated * scale[:, None] + share[:, None] + tl.where(hw[None, :] == at[:, None], peak[:, None], 0.0)
     tl.store(dx + _offsets(n, c, hw, W, on, oc, oh, ow), grad.to(dx.dtype.element_ty), mask=inside)
-
-
-def _grid_blocks(x: torch.Tensor) -> tuple[int, int, int, int, int, int]:
-    n, c, h, w = x.shape
-    return n, c, h * w, w, _block(c, BLOCK_C), _block(h * w, BLOCK_HW)
-
-
-def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Average and max of every channel over its positions (in x's dtype), and each max's position."""
-    n, c, hw, w, bc, bhw = _grid_blocks(x)
-    avg, mx = (torch.empty(n, c, device=x.device, dtype=torch.float32) for _ in range(2))
-    where = torch.empty(n, c, device=x.device, dtype=torch.int32)
-    _pool_kernel[(n, triton.cdiv(c, bc))](x, avg, mx, where, c, hw, w, *_strides(x), BC=bc, BHW=bhw)
-    return avg.to(x.dtype), mx.to(x.dtype), where
-
-
-def describe(x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
-    """Channel mean and max of x * mc as (N, 2, H, W) in x's dtype, and the channel of each max."""
-    n, c, hw, w, bc, bhw = _grid_blocks(x)
-    desc = torch.empty(n, 2, *x.shape[2:], device=x.device, dtype=x.dtype)
-    where = torch.empty(n, hw, device=x.device, dtype=torch.int32)
-    grid = (n, triton.cdiv(hw, bhw))
-    _describe_kernel[grid](x, mc.contiguous(), desc, where, c, hw, w, *_strides(x), BC=bc, BHW=bhw)
-    return desc, where, None
-
-
-def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> torch.Tensor:
-    """F * Mc * Ms, in x's dtype and memory format."""
-    n, c, hw, w, bc, bhw = _grid_blocks(x)
-    out = torch.empty_like(x)
-    grid = (n, triton.cdiv(c, bc), triton.cdiv(hw, bhw))
-    _gate_kernel[grid](x, mc.contiguous(), ms.contiguous(), out, c, hw, w, *_strides(x), *_strides(out), BC=bc, BHW=bhw)
-    return out
-
-
-def grad_ms(g: torch.Tensor, x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """dL/dms as (N, H, W) float32; g is handed on as grad_mc's first argument (which reads ms itself)."""
-    n, c, hw, w, bc, bhw = _grid_blocks(x)
-    d_ms = torch.empty(n, *x.shape[2:], device=x.device, dtype=torch.float32)
-    grid = (n, triton.cdiv(hw, bhw))
-    _grad_ms_kernel[grid](g, x, mc.contiguous(), d_ms, c, hw, w, *_strides(x), *_strides(g), BC=bc, BHW=bhw)
-    return d_ms, g
-
-
-def grad_mc(
-    g: torch.Tensor, x: torch.Tensor, ms: torch.Tensor, d_desc: torch.Tensor, where_c: torch.Tensor
-) -> torch.Tensor:
-    """dL/dmc as (N, C) float32, through the gating and the descriptor (whose gradient is d_desc)."""
-    n, c, hw, w, bc, bhw = _grid_blocks(x)
-    d_mc = torch.empty(n, c, device=x.device, dtype=torch.float32)
-    _grad_mc_kernel[(n, triton.cdiv(c, bc))](
-        g, x, ms.contiguous(), d_desc.contiguous(), where_c, d_mc, c, hw, w, *_strides(x), *_strides(g), BC=bc, BHW=bhw
-    )
-    return d_mc
-
-
-def grad_input(
-    g: torch.Tensor,
-    mc: torch.Tensor,
-    ms: torch.Tensor,
-    d_desc: torch.Tensor,
-    where_c: torch.Tensor,
-    d_pool: tuple[torch.Tensor, torch.Tensor],
-    where_hw: torch.Tensor,
-) -> torch.Tensor:
-    """dL/dx in g's dtype and memory format."""
-    n, c, hw, w, bc, bhw = _grid_blocks(g)
-    dx = torch.empty_like(g)
-    d_avg, d_mx = (d.float().contiguous() for d in d_pool)
-    grid = (n, triton.cdiv(c, bc), triton.cdiv(hw, bhw))
-    _grad_input_kernel[grid](
-        g,
-        mc.contiguous(),
-        ms.contiguous(),
-        d_desc.contiguous(),
-        where_c,
-        d_avg,
-        d_mx,
-        where_hw,
-        dx,
-        c,
-        hw,
-        w,
-        *_strides(g),
-        *_strides(dx),
-        BC=bc,
-        BHW=bhw,
-    )
-    return dx
