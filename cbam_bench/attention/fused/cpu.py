@@ -40,12 +40,29 @@ SIGNATURES = {
     "map_conv_grad_input": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "map_conv_grad_weight": [_P, _P, _I, _I, _I, _I, _I, _P, _T],
     "cbam_spatial_forward": [_P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _D, _D, _P, _P, _P, _T],
+    "cbam_spatial_backward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _T, _P, _P, _P, _P, _P, _P, _T],
+    "cbam_pool_mlp_describe": [_P, _I, _I, _I, _I, _T, _I, *[_P] * 11, _T],
+    "cbam_mlp_backward": [_P, _P, _I, _I, _I, _I, *[_P] * 11, _T],
     "cbam_gate_state_floats": [_I, _I, _I, _I, _I],
     "cbam_gate_forward": [_P, _I, _I, _I, _I, _I, _T, _I, _P, _P, _P, _P, _I, _P, _P, _T, _P, _P, _P, _P, _P, _D, _D]
     + [_P, _P, _T],
     "cbam_gate_backward": [_P, _P, _P, _I, _I, _I, _I, _I, _T, _I, _P, _P, _I, _P, _T, *[_P] * 8, _T],
 }
-RESULTS = {"cbam_gate_state_floats": _I}
+# The passes that allocate scratch return a status (passes.h): 0, or CBAM_NO_MEMORY. The others,
+# cbam_gate_state_floats aside, return nothing and get restype None, so that call() reads None
+# rather than whatever the return register held.
+STATUS_RESULTS = (
+    "map_conv",
+    "map_conv_grad_input",
+    "map_conv_grad_weight",
+    "cbam_spatial_forward",
+    "cbam_spatial_backward",
+    "cbam_pool_mlp_describe",
+    "cbam_mlp_backward",
+    "cbam_gate_forward",
+    "cbam_gate_backward",
+)
+RESULTS = {"cbam_gate_state_floats": _I, **dict.fromkeys(STATUS_RESULTS, _T)}
 
 
 def _cache_dir() -> Path:
@@ -118,8 +135,8 @@ def library() -> ctypes.CDLL | None:
         return None
     for name, args in SIGNATURES.items():
         getattr(lib, name).argtypes = args
-    for name, result in RESULTS.items():
-        getattr(lib, name).restype = result
+    for name in SIGNATURES:
+        getattr(lib, name).restype = RESULTS.get(name)
     return lib
 
 
@@ -129,9 +146,14 @@ def fits(x: torch.Tensor) -> bool:
 
 
 def call(name: str, *args: object) -> None:
-    """Run the compiled function `name` on these arguments (tensors by their data), on torch's thread count."""
+    """Run the compiled function `name` on these arguments (tensors by their data), on torch's thread count.
+
+    A pass that could not allocate its scratch returns nonzero (a void one gives None), and raises
+    here rather than leave the caller garbage: one truth test, so the training step's hot path pays
+    nothing more."""
     converted = [a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args]
-    getattr(library(), name)(*converted, torch.get_num_threads())
+    if getattr(library(), name)(*converted, torch.get_num_threads()):
+        raise MemoryError(f"{name}: the compiled CBAM pass could not allocate its scratch memory")
 
 
 def _dims(x: torch.Tensor) -> tuple[int, int, int]:

@@ -75,42 +75,55 @@ int64_t cbam_gate_state_floats(int64_t N, int64_t C, int64_t HW, int64_t P, int6
     return state_layout(NULL, N, C, HW, P, Hd).floats;
 }
 
-void cbam_gate_forward(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int first_is_max,
-                       int64_t Hd, const float *w1, const float *b1, const float *w2, const float *b2, int64_t K,
-                       const float *conv_w, const float *conv_b, int mode, const float *norm_w, const float *norm_b,
-                       float *running_mean, float *running_var, int64_t *tracked, double momentum, double eps,
-                       float *state, float *out, int threads) {
+/* 0, or CBAM_NO_MEMORY from the first pass that could not allocate, the passes after it not run: the
+ * norm's running statistics move only once the convolution has made z. */
+int cbam_gate_forward(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int first_is_max,
+                      int64_t Hd, const float *w1, const float *b1, const float *w2, const float *b2, int64_t K,
+                      const float *conv_w, const float *conv_b, int mode, const float *norm_w, const float *norm_b,
+                      float *running_mean, float *running_var, int64_t *tracked, double momentum, double eps,
+                      float *state, float *out, int threads) {
     const int64_t HW = H * W;
     const layout s = state_layout(state, N, C, HW, P, Hd);
-    cbam_pool_mlp_describe(x, N, C, HW, P, first_is_max, Hd, w1, b1, w2, b2, s.avg, s.mx, s.where_hw, s.hidden, s.mc,
-                           s.desc, s.where_c, threads);
+    int status = cbam_pool_mlp_describe(x, N, C, HW, P, first_is_max, Hd, w1, b1, w2, b2, s.avg, s.mx, s.where_hw,
+                                        s.hidden, s.mc, s.desc, s.where_c, threads);
+    if (status) return status;
     const float *bias = mode == NO_NORM ? conv_b : norm_b;
-    cbam_spatial_forward(s.desc, N, H, W, K, conv_w, mode, norm_w, bias, running_mean, running_var, tracked, momentum,
-                         eps, s.z, s.ms, s.used, threads);
+    status = cbam_spatial_forward(s.desc, N, H, W, K, conv_w, mode, norm_w, bias, running_mean, running_var, tracked,
+                                  momentum, eps, s.z, s.ms, s.used, threads);
+    if (status) return status;
     cbam_gate(x, s.mc, s.ms, N, C, HW, out, threads);
+    return 0;
 }
 
 /* dx (NULL: not wanted) and every parameter's gradient: W1, b1, W2, b2 (NULL where the layer has
  * no bias), the convolution's weight, then the norm's weight and bias, or with NO_NORM the
- * convolution's bias in d_norm_b (NULL: none). */
-void cbam_gate_backward(const float *g, const float *x, float *state, int64_t N, int64_t C, int64_t H, int64_t W,
-                        int64_t P, int first_is_max, int64_t Hd, const float *w1, const float *w2, int64_t K,
-                        const float *conv_w, int mode, float *dx, float *d_w1, float *d_b1, float *d_w2, float *d_b2,
-                        float *d_conv, float *d_norm_w, float *d_norm_b, int threads) {
+ * convolution's bias in d_norm_b (NULL: none). 0, or CBAM_NO_MEMORY from the first pass that could
+ * not allocate (the gradients then unspecified). */
+int cbam_gate_backward(const float *g, const float *x, float *state, int64_t N, int64_t C, int64_t H, int64_t W,
+                       int64_t P, int first_is_max, int64_t Hd, const float *w1, const float *w2, int64_t K,
+                       const float *conv_w, int mode, float *dx, float *d_w1, float *d_b1, float *d_w2, float *d_b2,
+                       float *d_conv, float *d_norm_w, float *d_norm_b, int threads) {
     const int64_t HW = H * W;
     const layout s = state_layout(state, N, C, HW, P, Hd);
     const int64_t floats = scratch_layout(NULL, N, C, HW).floats;
     float *scratch = aligned_alloc(sizeof(float) * LINE_FLOATS, sizeof(float) * floats);
+    if (!scratch) return CBAM_NO_MEMORY;
     const scratch_maps t = scratch_layout(scratch, N, C, HW);
     float *d_first = first_is_max ? t.d_mx : t.d_avg, *d_second = first_is_max ? t.d_avg : t.d_mx;
     cbam_grad_ms(g, x, s.mc, s.ms, N, C, HW, t.d_ms, t.gated_share, threads);
-    cbam_spatial_backward(t.d_ms, s.ms, s.z, s.desc, N, H, W, K, conv_w, mode, s.used, t.dz,
-                          mode == NO_NORM ? NULL : d_norm_w, d_norm_b, t.d_desc, d_conv, threads);
+    int status = cbam_spatial_backward(t.d_ms, s.ms, s.z, s.desc, N, H, W, K, conv_w, mode, s.used, t.dz,
+                                       mode == NO_NORM ? NULL : d_norm_w, d_norm_b, t.d_desc, d_conv, threads);
+    if (status) {
+        free(scratch);
+        return status;
+    }
     cbam_grad_mc(t.gated_share, x, t.d_desc, s.where_c, N, C, HW, t.d_mc, threads);
     const float *first = first_is_max ? s.mx : s.avg, *second = first_is_max ? s.avg : s.mx;
     memset(d_second, 0, sizeof(float) * N * C);  /* stays zero with one pool */
-    cbam_mlp_backward(first, P > 1 ? second : NULL, P, N, C, Hd, w1, w2, s.hidden, s.mc, t.d_mc, d_first,
-                      P > 1 ? d_second : NULL, d_w1, d_b1, d_w2, d_b2, threads);
-    if (dx) cbam_grad_input(g, s.mc, s.ms, t.d_desc, s.where_c, t.d_avg, t.d_mx, s.where_hw, N, C, HW, dx, threads);
+    status = cbam_mlp_backward(first, P > 1 ? second : NULL, P, N, C, Hd, w1, w2, s.hidden, s.mc, t.d_mc, d_first,
+                               P > 1 ? d_second : NULL, d_w1, d_b1, d_w2, d_b2, threads);
+    if (!status && dx)
+        cbam_grad_input(g, s.mc, s.ms, t.d_desc, s.where_c, t.d_avg, t.d_mx, s.where_hw, N, C, HW, dx, threads);
     free(scratch);
+    return status;
 }

@@ -8,7 +8,11 @@
  * gradient for the maps is the same correlation of the padded output gradient with the kernel
  * turned 180 degrees; the gradient for the weight is, per tap, the dot product of the output
  * gradient's rows with the buffer's shifted rows (vectors.h: still plain C). Built into one
- * library with cbam_cpu.c (see cpu.py). */
+ * library with cbam_cpu.c (see cpu.py).
+ *
+ * Each returns 0, or CBAM_NO_MEMORY when a buffer could not be allocated. A thread whose buffer
+ * failed still takes its share of the `omp for` (every thread must) but skips each image, and
+ * says so in `failed`, which the function reads after the region's closing barrier. */
 #include "vectors.h"
 #include "passes.h"
 
@@ -80,38 +84,53 @@ static void correlate(const float *padded, int64_t maps, const float *w, int64_t
     }
 }
 
-void map_conv(const float *x, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *out, int threads) {
+int map_conv(const float *x, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *out, int threads) {
     const padding d = pad_for(H, W, K);
+    int failed = 0;
     #pragma omp parallel num_threads(threads)
     {
         float *padded = malloc(sizeof(float) * (M * d.rows * d.width + ROWS * d.blocks * LANES));
-        float *scratch = padded + M * d.rows * d.width;
+        float *scratch = padded ? padded + M * d.rows * d.width : NULL;
+        if (!padded) {
+            #pragma omp atomic write
+            failed = 1;
+        }
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; ++n) {
+            if (!padded) continue;
             pad_maps(x + n * M * H * W, M, d, padded);
             correlate(padded, M, w, K, d, out + n * H * W, scratch);
         }
         free(padded);
     }
+    return failed ? CBAM_NO_MEMORY : 0;
 }
 
-void map_conv_grad_input(const float *g, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dx, int threads) {
+int map_conv_grad_input(const float *g, const float *w, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dx, int threads) {
     const padding d = pad_for(H, W, K);
     float *turned = malloc(sizeof(float) * M * K * K);  /* each map's kernel turned 180 degrees */
+    if (!turned) return CBAM_NO_MEMORY;
     for (int64_t m = 0; m < M; ++m)
         for (int64_t t = 0; t < K * K; ++t) turned[m * K * K + t] = w[m * K * K + K * K - 1 - t];
+    int failed = 0;
     #pragma omp parallel num_threads(threads)
     {
         float *padded = malloc(sizeof(float) * (d.rows * d.width + ROWS * d.blocks * LANES));
-        float *scratch = padded + d.rows * d.width;
+        float *scratch = padded ? padded + d.rows * d.width : NULL;
+        if (!padded) {
+            #pragma omp atomic write
+            failed = 1;
+        }
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; ++n) {
+            if (!padded) continue;
             pad_maps(g + n * H * W, 1, d, padded);
             for (int64_t m = 0; m < M; ++m) correlate(padded, 1, turned + m * K * K, K, d, dx + (n * M + m) * H * W, scratch);
         }
         free(padded);
     }
     free(turned);
+    return failed ? CBAM_NO_MEMORY : 0;
 }
 
 /* Every tap's share of output row y, blocks `first` to `first + count - 1`: the gradient row's
@@ -131,18 +150,26 @@ static inline void weight_taps(const float *padded, const float *grow, int64_t m
         }
 }
 
-void map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dw, int threads) {
+int map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, int64_t H, int64_t W, int64_t K, float *dw, int threads) {
     const padding d = pad_for(H, W, K);
     const int64_t taps = M * K * K;
     double *sums = calloc(taps, sizeof(double));  /* N * H * W terms per tap: a double keeps float's rounding */
+    if (!sums) return CBAM_NO_MEMORY;
+    int failed = 0;
     #pragma omp parallel num_threads(threads)
     {
         float *padded = malloc(sizeof(float) * (M * d.rows * d.width + d.blocks * LANES));
-        float *grow = padded + M * d.rows * d.width;  /* one gradient row, zero past W */
+        float *grow = padded ? padded + M * d.rows * d.width : NULL;  /* one gradient row, zero past W */
         vec *acc = aligned_alloc(sizeof(vec), sizeof(vec) * taps);  /* vector loads need the vector's alignment */
         double *mine = calloc(taps, sizeof(double));
+        const int ready = padded && acc && mine;
+        if (!ready) {
+            #pragma omp atomic write
+            failed = 1;
+        }
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; ++n) {
+            if (!ready) continue;
             pad_maps(x + n * M * H * W, M, d, padded);
             memset(grow, 0, sizeof(float) * d.blocks * LANES);
             for (int64_t t = 0; t < taps; ++t) acc[t] = splat(0.0f);
@@ -159,12 +186,16 @@ void map_conv_grad_weight(const float *x, const float *g, int64_t N, int64_t M, 
             }
             for (int64_t t = 0; t < taps; ++t) mine[t] += lane_sum(acc[t]);
         }
-        #pragma omp critical
-        for (int64_t t = 0; t < taps; ++t) sums[t] += mine[t];
+        if (ready) {
+            #pragma omp critical
+            for (int64_t t = 0; t < taps; ++t) sums[t] += mine[t];
+        }
         free(mine);
         free(acc);
         free(padded);
     }
-    for (int64_t t = 0; t < taps; ++t) dw[t] = (float)sums[t];
+    if (!failed)
+        for (int64_t t = 0; t < taps; ++t) dw[t] = (float)sums[t];
     free(sums);
+    return failed ? CBAM_NO_MEMORY : 0;
 }

@@ -107,13 +107,18 @@ static void products(const float *w, int64_t A, int64_t n, const float *const *v
 /* The MLP for all images at once, each weight row read once for every pooled vector: where the
  * weights outweigh an image (deep stages), re-reading them image by image costs more than the
  * second read of the map that it saves. Both layers as products() (alone, 8x2048 with hidden
- * width 128: 209 us against 315 us as one dot product at a time, one thread; 107 against 161, two). */
-static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
-                        const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
-                        int threads) {
+ * width 128: 209 us against 315 us as one dot product at a time, one thread; 107 against 161, two).
+ * 0, or CBAM_NO_MEMORY before anything is written. */
+static int mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
+                       const float *w1, const float *b1, const float *w2, const float *b2, float *hidden, float *mc,
+                       int threads) {
     const int64_t rows = P * N;
     const float **vectors = malloc(sizeof(float *) * rows);
     float *summed = malloc(sizeof(float) * N * Hd);
+    if (!vectors || !summed) {
+        free(summed), free(vectors);
+        return CBAM_NO_MEMORY;
+    }
     for (int64_t r = 0; r < rows; ++r) vectors[r] = row_of(p0, p1, r, N, C);
     products(w1, Hd, C, vectors, rows, hidden, Hd, threads);
     for (int64_t r = 0; r < rows; ++r)
@@ -131,6 +136,7 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
         for (int64_t c = 0; b2 && c < C; ++c) row[c] += (float)P * b2[c];
         sigmoid_row(row, row, C);
     }
+    return 0;
 }
 
 /* The whole forward up to the descriptor: pool every channel, run the MLP on the P pooled vectors
@@ -139,16 +145,17 @@ static void mlp_batched(const float *p0, const float *p1, int64_t P, int64_t N, 
  * so the map is read once; else in three passes with the MLP batched. (Alone, one thread, this
  * makes the gate 5-6 % faster at 32x256x14x14 and 8x512x28x28 and changes nothing at smaller maps;
  * inside a training step the two ways measured the same.) Outputs as cbam_pool, cbam_describe and the MLP's hidden
- * rows. */
-void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
-                            const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
-                            int64_t *where_hw, float *hidden, float *mc, float *desc, int32_t *where_c, int threads) {
+ * rows; returns 0, or CBAM_NO_MEMORY if the batched MLP's scratch could not be allocated. */
+int cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, int64_t P, int first_is_max, int64_t Hd,
+                           const float *w1, const float *b1, const float *w2, const float *b2, float *avg, float *mx,
+                           int64_t *where_hw, float *hidden, float *mc, float *desc, int32_t *where_c, int threads) {
     const float *first = first_is_max ? mx : avg, *second = P > 1 ? (first_is_max ? avg : mx) : NULL;
     if (2 * Hd > HW) {
         cbam_pool(x, N, C, HW, avg, mx, where_hw, threads);
-        mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
+        const int status = mlp_batched(first, second, P, N, C, Hd, w1, b1, w2, b2, hidden, mc, threads);
+        if (status) return status;
         cbam_describe(x, mc, N, C, HW, desc, where_c, threads);
-        return;
+        return 0;
     }
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t n = 0; n < N; ++n) {
@@ -158,6 +165,7 @@ void cbam_pool_mlp_describe(const float *x, int64_t N, int64_t C, int64_t HW, in
         mlp_image(first + at, second ? second + at : NULL, C, Hd, w1, b1, w2, b2, hidden + n * Hd, hidden + (N + n) * Hd, mc + at);
         cbam_describe_image(image, mc + at, C, HW, desc + n * 2 * HW, where_c + n * HW);
     }
+    return 0;
 }
 
 /* out[a][i] = the sum over k < K of coef[a * ca + k * ck] * m[k * ldm + i], for output rows
@@ -213,26 +221,32 @@ static void combine(const float *coef, int64_t ca, int64_t ck, const float *m, i
         }
 }
 
-/* `count` row pointers: base + r * ld. */
+/* `count` row pointers: base + r * ld; NULL if they could not be allocated. */
 static float **rows_at(float *base, int64_t ld, int64_t count) {
     float **rows = malloc(sizeof(float *) * count);
+    if (!rows) return NULL;
     for (int64_t r = 0; r < count; ++r) rows[r] = base + r * ld;
     return rows;
 }
 
 /* d0, d1: dL/d(pooled rows), like p0, p1; dw1 .. db2 like the weights (a bias's NULL if it has none).
  * Each of the four products is a combine(): through W2 to the hidden layer, W2's gradient from each
- * image's hidden rows summed over its pools, W1's, and the pooled vectors'. */
-void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
-                       const float *w1, const float *w2, const float *hidden, const float *mc, const float *d_mc,
-                       float *d0, float *d1, float *dw1, float *db1, float *dw2, float *db2, int threads) {
+ * image's hidden rows summed over its pools, W1's, and the pooled vectors'. Returns 0, or
+ * CBAM_NO_MEMORY if a buffer could not be allocated (the gradients then unspecified). */
+int cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, int64_t C, int64_t Hd,
+                      const float *w1, const float *w2, const float *hidden, const float *mc, const float *d_mc,
+                      float *d0, float *d1, float *dw1, float *db1, float *dw2, float *db2, int threads) {
     const int64_t rows = P * N;
+    int status = CBAM_NO_MEMORY;  /* until every buffer is there and the products done */
     float *d_logit = malloc(sizeof(float) * N * C), *d_hidden = malloc(sizeof(float) * rows * Hd);
     float *summed = malloc(sizeof(float) * N * Hd), *stacked = malloc(sizeof(float) * rows * C);
+    float **out = NULL;
+    if (!d_logit || !d_hidden || !summed || !stacked) goto done;
     for (int64_t i = 0; i < N * C; ++i) d_logit[i] = d_mc[i] * mc[i] * (1.0f - mc[i]);
     memcpy(stacked, p0, sizeof(float) * N * C);
     if (P > 1) memcpy(stacked + N * C, p1, sizeof(float) * N * C);
-    float **out = rows_at(d_hidden, Hd, N);
+    out = rows_at(d_hidden, Hd, N);
+    if (!out) goto done;
     combine(d_logit, C, 1, w2, Hd, C, N, Hd, out, threads);  /* the first pool's rows, before the ReLUs */
     free(out);
     for (int64_t i = 0; i < N * Hd; ++i) {  /* then through each pool's ReLU */
@@ -241,12 +255,15 @@ void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, i
         d_hidden[i] = hidden[i] > 0.0f ? d_hidden[i] : 0.0f;
     }
     out = rows_at(dw2, Hd, C);
+    if (!out) goto done;
     combine(d_logit, 1, C, summed, Hd, N, C, Hd, out, threads);
     free(out);
     out = rows_at(dw1, C, Hd);
+    if (!out) goto done;
     combine(d_hidden, 1, Hd, stacked, C, rows, Hd, C, out, threads);
     free(out);
     out = malloc(sizeof(float *) * rows);
+    if (!out) goto done;
     for (int64_t r = 0; r < rows; ++r) out[r] = (float *)row_of(d0, d1, r, N, C);
     combine(d_hidden, Hd, 1, w1, C, Hd, rows, C, out, threads);
     free(out);
@@ -260,5 +277,8 @@ void cbam_mlp_backward(const float *p0, const float *p1, int64_t P, int64_t N, i
         for (int64_t r = 0; r < rows; ++r) bias += d_hidden[r * Hd + j];
         db1[j] = bias;
     }
+    status = 0;
+done:
     free(summed), free(stacked), free(d_logit), free(d_hidden);
+    return status;
 }

@@ -96,20 +96,25 @@ static void cbam_norm_sigmoid_grad(const float *d_ms, const float *ms, const flo
 }
 
 /* The spatial gate from its 2-map descriptor (N x 2 x H x W) on: the K x K convolution to z, then
- * Ms as cbam_norm_sigmoid makes it. */
-void cbam_spatial_forward(const float *desc, int64_t N, int64_t H, int64_t W, int64_t K, const float *conv_w, int mode,
-                          const float *weight, const float *bias, float *running_mean, float *running_var,
-                          int64_t *tracked, double momentum, double eps, float *z, float *ms, double *used, int threads) {
-    map_conv(desc, conv_w, N, 2, H, W, K, z, threads);
+ * Ms as cbam_norm_sigmoid makes it. 0, or the convolution's CBAM_NO_MEMORY, and then the running
+ * statistics are left as they were: z is not made, and the norm must not learn from it. */
+int cbam_spatial_forward(const float *desc, int64_t N, int64_t H, int64_t W, int64_t K, const float *conv_w, int mode,
+                         const float *weight, const float *bias, float *running_mean, float *running_var,
+                         int64_t *tracked, double momentum, double eps, float *z, float *ms, double *used, int threads) {
+    const int status = map_conv(desc, conv_w, N, 2, H, W, K, z, threads);
+    if (status) return status;
     cbam_norm_sigmoid(z, N, H * W, mode, weight, bias, running_mean, running_var, tracked, momentum, eps, ms, used, threads);
+    return 0;
 }
 
 /* Its backward: dL/dz as cbam_norm_sigmoid_grad makes it (dz, and the norm's or the bias's
- * gradients), then the convolution's gradients for the descriptor and the kernel. */
-void cbam_spatial_backward(const float *d_ms, const float *ms, const float *z, const float *desc, int64_t N, int64_t H,
-                           int64_t W, int64_t K, const float *conv_w, int mode, const double *used, float *dz,
-                           float *d_weight, float *d_bias, float *d_desc, float *d_conv, int threads) {
+ * gradients), then the convolution's gradients for the descriptor and the kernel. 0, or the
+ * first CBAM_NO_MEMORY of the two convolutions. */
+int cbam_spatial_backward(const float *d_ms, const float *ms, const float *z, const float *desc, int64_t N, int64_t H,
+                          int64_t W, int64_t K, const float *conv_w, int mode, const double *used, float *dz,
+                          float *d_weight, float *d_bias, float *d_desc, float *d_conv, int threads) {
     cbam_norm_sigmoid_grad(d_ms, ms, z, N, H * W, mode, used, dz, d_weight, d_bias, threads);
-    map_conv_grad_input(dz, conv_w, N, 2, H, W, K, d_desc, threads);
-    map_conv_grad_weight(desc, dz, N, 2, H, W, K, d_conv, threads);
+    const int status = map_conv_grad_input(dz, conv_w, N, 2, H, W, K, d_desc, threads);
+    if (status) return status;
+    return map_conv_grad_weight(desc, dz, N, 2, H, W, K, d_conv, threads);
 }
