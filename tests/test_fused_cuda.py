@@ -15,10 +15,11 @@ from unittest import mock
 
 import pytest
 import torch
+from test_train_step import ARCH  # the small CBAM network the graph tests train
 
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.schedule import param_groups
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import AttentionSpec, TrainSpec
 from cbam_bench.train import initial_model, train
 from cbam_bench.train_step import PLAIN_STEPS_BEFORE_CAPTURE, GraphedStep, graph_ready_optimizer, plain_step
 
@@ -26,15 +27,6 @@ pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU (the Triton kernels compiled, CUDA graphs)"
 )
 pytest.importorskip("triton", reason="Triton ships with torch's Linux builds; this torch has none")
-
-ARCH = ArchSpec(
-    "cifar_resnet20",
-    width=0.5,
-    num_classes=10,
-    input_size=16,
-    in_channels=1,
-    attention=AttentionSpec(kind="cbam", reduction=4),
-)
 
 
 def _gate_values(module: torch.nn.Module, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
