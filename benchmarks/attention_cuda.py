@@ -7,7 +7,7 @@ and the training step with CBAM against without, under the trainer's own mode.
    as many bytes as the fused passes must move (five copies of F, ten map-sized transfers, as
    attention_speed.py counts them). Each is recorded once as a CUDA graph and replayed, as the
    trainer replays its steps, so the GPU's work is timed rather than the launches; the eager times
-   (launches included) are printed beside them.
+   (launches included) are printed beside them, and on a GPU the kernels each way launches.
 2. The training step of each of --models, with CBAM (formula, fused) and without, at --batch-size
    on 3x32x32 inputs (--image-size), in the trainer's set-up: bf16 autocast, channels_last, the step replayed
    from a CUDA graph (cuda_path.py's last set-up).
@@ -35,6 +35,11 @@ from cbam_bench.device import cudnn_autotune, resolve_device
 from cbam_bench.measure.env import device_name
 from cbam_bench.spec import ArchSpec, AttentionSpec
 
+WAYS = {
+    "formula": "the plain formula (--fused off)",
+    "recorded": "fused map passes, the small parts as torch operators under autograd (a hook on the gate)",
+    "fused": "the whole gate fused (--fused on)",
+}
 FLOOR_COPIES = 5  # attention_speed.py's count: forward reads F three times and writes once, backward six transfers
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 CBAM = AttentionSpec(kind="cbam")  # the default gate: r 16, k 7, channel then spatial, in every block
@@ -74,11 +79,13 @@ def timed(work: Callable[[], None], repeats: int, device: torch.device) -> Calla
 
 
 def gate_pass(
-    shape: tuple[int, ...], fused: str, dtype: torch.dtype, memory_format: torch.memory_format, device: torch.device
+    shape: tuple[int, ...], way: str, dtype: torch.dtype, memory_format: torch.memory_format, device: torch.device
 ) -> Callable[[], None]:
-    """One forward + backward of the CBAM gate on a map of `shape`."""
+    """One forward + backward of the CBAM gate on a map of `shape`, the `way` WAYS names."""
     module = build_attention(shape[1], CBAM).to(device)
-    module.fused = fused
+    module.fused = "off" if way == "formula" else "on"
+    if way == "recorded":  # a hook on the norm keeps the whole gate off (explicit.gate_if_applies)
+        module.spatial.bn.register_forward_hook(lambda *_: None)
     x = torch.randn(shape, device=device, dtype=dtype).contiguous(memory_format=memory_format).requires_grad_()
     g = torch.randn_like(x)
     amp = dtype is not torch.float32
@@ -91,6 +98,19 @@ def gate_pass(
         out.backward(g)
 
     return work
+
+
+def kernels_per_call(work: Callable[[], None], device: torch.device) -> int | None:
+    """How many kernels one eager call of `work` launches on the GPU (None on the CPU): inside a
+    graph each still costs a few microseconds, whatever its size."""
+    if device.type != "cuda":
+        return None
+    work()  # lazy initialisation and autotuning stay out of the count
+    torch.cuda.synchronize(device)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+        work()
+        torch.cuda.synchronize(device)
+    return sum(1 for event in profile.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
 def floor_copy(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Callable[[], None]:
@@ -107,11 +127,9 @@ def report_gate(
     shape: tuple[int, ...], dtype: str, layout: str, args: argparse.Namespace, device: torch.device
 ) -> None:
     memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    works = {
-        "formula": gate_pass(shape, "off", DTYPES[dtype], memory_format, device),
-        "fused": gate_pass(shape, "on", DTYPES[dtype], memory_format, device),
-        "floor": floor_copy(shape, DTYPES[dtype], device),
-    }
+    works = {way: gate_pass(shape, way, DTYPES[dtype], memory_format, device) for way in WAYS}
+    works["floor"] = floor_copy(shape, DTYPES[dtype], device)
+    kernels = {way: kernels_per_call(works[way], device) for way in WAYS}
     runs = {f"eager {name}": timed(work, args.repeats, device) for name, work in works.items()}
     if device.type == "cuda":
         runs |= {name: timed(graphed(work, device), args.repeats, device) for name, work in works.items()}
@@ -119,12 +137,16 @@ def report_gate(
         runs |= {name: runs[f"eager {name}"] for name in works}
     values = interleaved(runs, args.rounds)
     ms = {name: statistics.median(v) * 1e3 for name, v in values.items()}
+    times = "  ".join(f"{name} {ms[name]:7.4f} ms" for name in (*WAYS, "floor"))
+    eager = "  ".join(f"{way} {ms[f'eager {way}']:7.4f} ms" for way in WAYS)
     print(
-        f"  {'x'.join(map(str, shape)):14s} {dtype} {layout:13s} formula {ms['formula']:7.4f} ms  "
-        f"fused {ms['fused']:7.4f} ms  floor {ms['floor']:7.4f} ms  fused/formula "
+        f"  {'x'.join(map(str, shape)):14s} {dtype} {layout:13s} {times}  fused/formula "
         f"{per_round_ratio(values, 'fused', 'formula'):.2f}  fused/floor {per_round_ratio(values, 'fused', 'floor'):.2f}"
-        f"   eager: formula {ms['eager formula']:7.4f} ms  fused {ms['eager fused']:7.4f} ms"
+        f"   eager: {eager}"
     )
+    if kernels["formula"] is not None:
+        counts = ", ".join(f"{way} {kernels[way]}" for way in WAYS)
+        print(f"  {'':14s} kernels per forward + backward: {counts}")
 
 
 def report_step(model: str, args: argparse.Namespace, device: torch.device) -> None:
@@ -165,6 +187,8 @@ def main() -> None:
     shapes = [tuple(int(v) for v in item.split("x")) for item in args.gate_shapes.split(",")]
     graph = " (replayed from a CUDA graph)" if device.type == "cuda" else ""
     print(f"CBAM gate ({CBAM.summary()}), forward + backward{graph}:")
+    for way, meaning in WAYS.items():
+        print(f"  {way}: {meaning}")
     with cudnn_autotune(device):
         for shape in shapes:
             for layout in ("nchw", "channels_last"):

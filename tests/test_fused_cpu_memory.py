@@ -156,9 +156,9 @@ def _gate_cases(side: int, new: Callable[..., torch.Tensor]) -> dict[str, Case]:
     scratch = 4 * (4 * side * side + 4 * 2)  # gate_cpu.c's scratch_maps, rounding to whole lines aside
     return {
         "cbam_gate_forward": Case(_calling("cbam_gate_forward", *forward, state, out), HEADROOM, stats_moved),
-        "cbam_gate_backward": Case(lambda: gate_cpu.backward(out, x, state, gate, params, False), HEADROOM),
+        "cbam_gate_backward": Case(lambda: gate_cpu.backward(out, x, (state,), gate, params, False), HEADROOM),
         "cbam_gate_backward, inside the spatial backward": Case(
-            lambda: gate_cpu.backward(out, x, state, gate, params, False),
+            lambda: gate_cpu.backward(out, x, (state,), gate, params, False),
             scratch + _padded_bytes(1, side) // 2,  # its scratch fits, the convolution's padded copy does not
         ),
     }

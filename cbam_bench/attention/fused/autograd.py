@@ -6,8 +6,9 @@ Function does the map-sized work in a few passes (`ops`: torch_ops on the CPU, t
 CUDA, cpu where compiled) and saves only F, the two maps and where each maximum was. The small
 parts in between (the channel MLP on the pooled vectors, the spatial convolution and norm on the
 2-map descriptor) run through the gate modules under autograd (recorded.py), so their hooks
-fire; batch-norm statistics update once. Where the compiled CPU passes take the whole gate
-(explicit.py says when), `fused_cbam` hands it to explicit.py's one call each way instead.
+fire; batch-norm statistics update once. Where the compiled CPU passes or the Triton kernels take
+the whole gate (explicit.py says when), `fused_cbam` hands it to explicit.py instead: gate_cpu.py
+or gate_triton.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn  # the CBAM module itself: attention/cbam.py imports this file
 
-from cbam_bench.attention.fused import cpu, explicit, recorded
+from cbam_bench.attention.fused import cpu, explicit, gate_cpu, recorded, torch_ops
 
 
 def _forward(module: nn.Module, x: torch.Tensor, ops: ModuleType, record: bool) -> tuple:
@@ -49,7 +50,7 @@ class FusedCBAM(torch.autograd.Function):
         x, mc, ms, where_hw, where_c = ctx.saved_tensors
         (channel_state, spatial_state), ops = ctx.states, ctx.ops
         split, wanted = ctx.n_channel_params, ctx.needs_input_grad[4:]
-        g = g.contiguous(memory_format=_memory_format(x))
+        g = g.contiguous(memory_format=torch_ops.memory_format(x))
         d_ms, scratch = ops.grad_ms(g, x, mc, ms)
         params = ctx.params  # as the forward used them: the module's may have been swapped back since
         d_desc, d_spatial = recorded.spatial_backward(spatial_state, d_ms, wanted[split:], params[split:])
@@ -70,19 +71,23 @@ def _as_map(d: torch.Tensor | None, mc: torch.Tensor) -> torch.Tensor:
     return d if d.dtype == mc.dtype else d.to(mc.dtype)
 
 
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return (
-        torch.channels_last
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        else torch.contiguous_format
-    )
+def _whole_gate(ops: ModuleType) -> ModuleType | None:
+    """The module that runs the whole gate (explicit.py) where these passes run, if there is one."""
+    if ops is cpu:
+        return gate_cpu
+    if ops.__name__.endswith(".triton_ops"):  # imported only where Triton is
+        from cbam_bench.attention.fused import gate_triton
+
+        return gate_triton
+    return None
 
 
 def fused_cbam(module: nn.Module, x: torch.Tensor, ops: ModuleType) -> torch.Tensor:
     """F * Mc * Ms through the fused passes; an autograd Function only when something needs a gradient."""
-    compiled = explicit.gate_if_applies(module, x) if ops is cpu else None
+    backend = _whole_gate(ops)
+    compiled = explicit.gate_if_applies(module, x) if backend is not None else None
     if compiled is not None:
-        return explicit.compiled_cbam(x, *compiled)
+        return explicit.compiled_cbam(x, *compiled, backend)
     channel, spatial = list(module.channel.parameters()), list(module.spatial.parameters())
     params = channel + spatial
     if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):

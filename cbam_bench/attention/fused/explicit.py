@@ -1,5 +1,6 @@
-"""The fused CBAM done by hand for the compiled CPU path: the whole gate as one compiled call forward
-and one backward (gate_cpu.c, through gate_cpu.py), with the gradients written out.
+"""The fused CBAM done by hand: the whole gate as one compiled call forward and one backward on the
+CPU (gate_cpu.c, through gate_cpu.py), or a few Triton kernels each way on CUDA (gate_triton.py),
+with the gradients written out.
 
 recorded.py runs the channel MLP and the spatial convolution, norm and sigmoid through the gate
 modules under autograd, and calls torch.autograd.grad twice in the backward: two dozen operators
@@ -8,17 +9,20 @@ when called again at once: between two gates the backbone's convolutions have ta
 (measured per operator in a cifar_resnet20 step at batch 64, one thread). The same held for the
 Python around eight compiled calls per gate, each with the tensors it fills; so the passes run in
 one call each way, all they keep for the backward in one state tensor. The MLP's gradients are
-small matrix products kept in registers, the norm's two sums over the map.
+small matrix products kept in registers, the norm's two sums over the map. On a GPU each of those
+operators is a kernel, and inside a CUDA graph a kernel costs a few microseconds whatever its size.
 
 It applies (`gate_if_applies`) where the gate is built the way attention/ builds it
 (Linear, ReLU, Linear; the map convolution to one map; an affine BatchNorm2d, or the
-convolution's bias) in float32, and no hook watches those modules, whose hooks these calls would
-skip; everywhere else autograd.py's FusedCBAM runs recorded.py. Values, gradients and running
-statistics equal recorded.py's to float rounding (tests/test_fused_explicit.py).
+convolution's bias) with float32 parameters, and no hook watches those modules, whose hooks these
+calls would skip; everywhere else autograd.py's FusedCBAM runs recorded.py. Values, gradients and
+running statistics equal recorded.py's to float rounding (tests/test_fused_explicit.py,
+tests/test_fused_kernels.py).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -82,28 +86,33 @@ def _mode(bn: nn.BatchNorm2d | None) -> int:
 
 
 class CompiledCBAM(torch.autograd.Function):
-    """apply(x, gate, *params) -> F * Mc * Ms, `params` as gate_if_applies lists them."""
+    """apply(x, gate, backend, *params) -> F * Mc * Ms, `params` as gate_if_applies lists them;
+    `backend` the module whose forward and backward run the whole gate (gate_cpu, gate_triton)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, gate: gate_cpu.Gate, *params: torch.Tensor) -> torch.Tensor:
-        out, state = gate_cpu.forward(x, gate, params)
-        ctx.save_for_backward(x, state)
+    def forward(
+        ctx: Any, x: torch.Tensor, gate: gate_cpu.Gate, backend: ModuleType, *params: torch.Tensor
+    ) -> torch.Tensor:
+        out, saved = backend.forward(x, gate, params)
+        ctx.save_for_backward(x, *saved)
         # The parameters as the forward used them: torch.func.functional_call puts the module's
         # own back when the forward returns, and the backward must differentiate these.
-        ctx.gate, ctx.params = gate, params
+        ctx.gate, ctx.backend, ctx.params = gate, backend, params
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, state = ctx.saved_tensors
-        dx, grads = gate_cpu.backward(g.contiguous(), x, state, ctx.gate, ctx.params, ctx.needs_input_grad[0])
-        return (dx, None, *(d if want else None for d, want in zip(grads, ctx.needs_input_grad[2:])))
+        x, *saved = ctx.saved_tensors
+        dx, grads = ctx.backend.backward(g, x, tuple(saved), ctx.gate, ctx.params, ctx.needs_input_grad[0])
+        return (dx, None, None, *(d if want else None for d, want in zip(grads, ctx.needs_input_grad[3:])))
 
 
-def compiled_cbam(x: torch.Tensor, gate: gate_cpu.Gate, params: list[torch.Tensor]) -> torch.Tensor:
+def compiled_cbam(
+    x: torch.Tensor, gate: gate_cpu.Gate, params: list[torch.Tensor], backend: ModuleType = gate_cpu
+) -> torch.Tensor:
     """F * Mc * Ms for a gate gate_if_applies accepted; an autograd Function only when something
     needs a gradient (a norm in training moves its running statistics either way)."""
     if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):
-        return gate_cpu.forward(x, gate, params)[0]
-    return CompiledCBAM.apply(x, gate, *params)
+        return backend.forward(x, gate, params)[0]
+    return CompiledCBAM.apply(x, gate, backend, *params)

@@ -36,7 +36,7 @@ def _state_floats(n: int, c: int, hw: int, pools: int, hidden: int) -> int:
     return library().cbam_gate_state_floats(n, c, hw, pools, hidden)
 
 
-def _named(tensors: list, gate: Gate) -> tuple:
+def named(tensors: list, gate: Gate) -> tuple:
     """The parameters (or their gradients) in gate_if_applies' order, as W1, b1, W2, b2, the
     convolution's weight and bias, the norm's weight and bias: None for one the gate has not."""
     it = iter(tensors)
@@ -52,10 +52,11 @@ def _shape(x: torch.Tensor, gate: Gate) -> tuple:
     return n, c, h, w, len(gate.pooling), int(gate.pooling[0] == "max"), gate.hidden
 
 
-def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """F * Mc * Ms, and the state for `backward`; a norm in BATCH_STATS_KEPT moves its running statistics."""
+def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor]]:
+    """F * Mc * Ms, and what `backward` reads (the one state tensor); a norm in BATCH_STATS_KEPT
+    moves its running statistics."""
     n, c, h, w, pools, first_is_max, hidden = shape = _shape(x, gate)
-    w1, b1, w2, b2, conv_w, conv_b, norm_w, norm_b = _named(params, gate)
+    w1, b1, w2, b2, conv_w, conv_b, norm_w, norm_b = named(params, gate)
     norm, stats = gate.norm, (None, None, None, 0.0, 0.0)
     if norm is not None:
         momentum = -1.0 if norm.momentum is None else norm.momentum
@@ -65,17 +66,18 @@ def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[to
         "cbam_gate_forward", x, *shape, w1, b1, w2, b2, gate.kernel, conv_w, conv_b, gate.mode, norm_w, norm_b,
         *stats, state, out,
     )  # fmt: skip
-    return out, state
+    return out, (state,)
 
 
 def backward(
-    g: torch.Tensor, x: torch.Tensor, state: torch.Tensor, gate: Gate, params: list[torch.Tensor], want_dx: bool
+    g: torch.Tensor, x: torch.Tensor, saved: tuple[torch.Tensor], gate: Gate, params: list[torch.Tensor], want_dx: bool
 ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """dL/dx (None unless wanted) and the gradient of every parameter in `params`, from dL/d(output) `g`."""
-    w1, _, w2, _, conv_w, *_ = _named(params, gate)
+    (state,), g = saved, g.contiguous()
+    w1, _, w2, _, conv_w, *_ = named(params, gate)
     dx = torch.empty_like(x) if want_dx else None
     grads = [torch.empty_like(p) for p in params]
-    d_w1, d_b1, d_w2, d_b2, d_conv, d_conv_b, d_norm_w, d_norm_b = _named(grads, gate)
+    d_w1, d_b1, d_w2, d_b2, d_conv, d_conv_b, d_norm_w, d_norm_b = named(grads, gate)
     last = d_conv_b if gate.norm is None else d_norm_b
     call(
         "cbam_gate_backward", g, x, state, *_shape(x, gate), w1, w2, gate.kernel, conv_w, gate.mode, dx,

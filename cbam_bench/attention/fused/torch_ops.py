@@ -17,6 +17,16 @@ def map_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, torch.float32)
 
 
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels_last for a map stored so (and not also NCHW-contiguous), else NCHW: what an
+    output gradient is made contiguous in, so every pass reads it in x's order."""
+    return (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
+
+
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], x.shape[1], -1)
 

@@ -110,6 +110,29 @@ def gate_kernel(x, mc, ms, out, C, HW, W, sn, sc, sh, sw, on, oc, oh, ow, BC: tl
 
 
 @triton.jit
+def gate_norm_kernel(
+    x, mc, z, stats, norm_w, norm_b, ms, out, C, HW, W, sn, sc, sh, sw, on, oc, oh, ow,
+    HAS_NORM: tl.constexpr, BC: tl.constexpr, BHW: tl.constexpr,
+):  # fmt: skip
+    """The gating with Ms made here from z (normalised by stats and the norm's affine, or as it
+    is), stored once by the first block of channels for the backward."""
+    n, cb, hb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    c = cb * BC + tl.arange(0, BC)
+    hw = hb * BHW + tl.arange(0, BHW)
+    on_hw = hw < HW
+    logit = tl.load(z + n * HW + hw, mask=on_hw, other=0.0)
+    if HAS_NORM:
+        logit = (logit - tl.load(stats)) * tl.load(stats + 1) * tl.load(norm_w) + tl.load(norm_b)
+    s = tl.sigmoid(logit)
+    if cb == 0:
+        tl.store(ms + n * HW + hw, s, mask=on_hw)
+    inside = (c < C)[:, None] & on_hw[None, :]
+    v = tl.load(x + _offsets(n, c, hw, W, sn, sc, sh, sw), mask=inside, other=0.0).to(tl.float32)
+    v = v * tl.load(mc + n * C + c, mask=c < C, other=0.0)[:, None] * s[None, :]
+    tl.store(out + _offsets(n, c, hw, W, on, oc, oh, ow), v.to(out.dtype.element_ty), mask=inside)
+
+
+@triton.jit
 def grad_ms_kernel(
     g, x, mc, d_ms, C, HW, W, sn, sc, sh, sw, gn, gc, gh, gw, CHUNK, BC: tl.constexpr, BHW: tl.constexpr
 ):

@@ -17,6 +17,7 @@ from cbam_bench.attention.fused.triton_kernels import (
     describe_kernel,
     finish_kernel,
     gate_kernel,
+    gate_norm_kernel,
     grad_input_kernel,
     grad_mc_kernel,
     grad_ms_kernel,
@@ -72,8 +73,8 @@ def _partials(n: int, chunks: int, length: int, device: torch.device) -> tuple[t
     return sums, maxima, torch.empty(n, chunks, length, device=device, dtype=torch.int32)
 
 
-def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Average and max of every channel over its positions (in x's dtype), and each max's position."""
+def pool(x: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Average and max of every channel over its positions (in `dtype`, x's by default), and each max's position."""
     n, c, hw, w, bc, bhw = _grid_blocks(x)
     channel_blocks = triton.cdiv(c, bc)
     chunk, chunks = _chunks(hw, bhw, n * channel_blocks, x.device)
@@ -84,15 +85,17 @@ def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     else:
         avg, mx, where = (torch.empty(n, c, device=x.device, dtype=part.dtype) for part in parts)
         _finish(parts, (avg, mx, where), c, c)
-    return avg.to(x.dtype), mx.to(x.dtype), where
+    return avg.to(dtype or x.dtype), mx.to(dtype or x.dtype), where
 
 
-def describe(x: torch.Tensor, mc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
-    """Channel mean and max of x * mc as (N, 2, H, W) in x's dtype, and the channel of each max."""
+def describe(
+    x: torch.Tensor, mc: torch.Tensor, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor, None]:
+    """Channel mean and max of x * mc as (N, 2, H, W) in `dtype` (x's by default), and the channel of each max."""
     n, c, hw, w, bc, bhw = _grid_blocks(x)
     position_blocks = triton.cdiv(hw, bhw)
     chunk, chunks = _chunks(c, bc, n * position_blocks, x.device)
-    desc = torch.empty(n, 2, *x.shape[2:], device=x.device, dtype=x.dtype)
+    desc = torch.empty(n, 2, *x.shape[2:], device=x.device, dtype=dtype or x.dtype)
     where = torch.empty(n, hw, device=x.device, dtype=torch.int32)
     outs = (desc, desc[:, 1], where)
     parts, prow, arow = (outs, 2 * hw, hw) if chunks == 1 else (_partials(n, chunks, hw, x.device), *(chunks * hw,) * 2)
@@ -110,6 +113,28 @@ def gate(x: torch.Tensor, mc: torch.Tensor, ms: torch.Tensor, scratch: None) -> 
     out = torch.empty_like(x)
     grid = (n, triton.cdiv(c, bc), triton.cdiv(hw, bhw))
     gate_kernel[grid](x, mc.contiguous(), ms.contiguous(), out, c, hw, w, *_strides(x), *_strides(out), BC=bc, BHW=bhw)
+    return out
+
+
+def gate_normed(
+    x: torch.Tensor,
+    mc: torch.Tensor,
+    z: torch.Tensor,
+    stats: torch.Tensor,
+    norm_w: torch.Tensor | None,
+    norm_b: torch.Tensor | None,
+    ms: torch.Tensor,
+) -> torch.Tensor:
+    """F * Mc * Ms with Ms = sigmoid of z normalised (stats: mean, 1/std; no norm: z as it is),
+    written into `ms` (N, H * W) float32 on the way; the output in x's dtype and memory format."""
+    n, c, hw, w, bc, bhw = _grid_blocks(x)
+    out = torch.empty_like(x)
+    has_norm = norm_w is not None
+    grid = (n, triton.cdiv(c, bc), triton.cdiv(hw, bhw))
+    gate_norm_kernel[grid](
+        x, mc.contiguous(), z, stats, norm_w if has_norm else stats, norm_b if has_norm else stats, ms, out, c, hw, w,
+        *_strides(x), *_strides(out), HAS_NORM=has_norm, BC=bc, BHW=bhw,
+    )  # fmt: skip
     return out
 
 
