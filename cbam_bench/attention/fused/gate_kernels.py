@@ -19,7 +19,7 @@ import triton.language as tl
 
 @triton.jit
 def mlp_forward_kernel(
-    p0, p1, w1, b1, w2, b2, hidden, mc, N, C, Hd,
+    p0, p1, w1, b1, w2, b2, hidden, mc, N, C, Hd, pools,
     TWO: tl.constexpr, HAS_B1: tl.constexpr, HAS_B2: tl.constexpr, BC: tl.constexpr, HDP: tl.constexpr,
 ):  # fmt: skip
     """One image: hidden = relu(W1 v + b1) for each pooled vector v, Mc = sigmoid(W2 (sum of hidden) + P b2)."""
@@ -51,7 +51,7 @@ def mlp_forward_kernel(
         w = tl.load(w2 + c[:, None] * Hd + hd[None, :], mask=on_c[:, None] & on_hd[None, :], other=0.0)
         logit = tl.sum(w * h[None, :], axis=1)
         if HAS_B2:
-            logit += tl.load(b2 + c, mask=on_c, other=0.0) * (2.0 if TWO else 1.0)
+            logit += tl.load(b2 + c, mask=on_c, other=0.0) * pools  # each pooled vector's MLP adds b2
         tl.store(mc + n * C + c, tl.sigmoid(logit), mask=on_c)
 
 

@@ -38,6 +38,7 @@ def _channel_forward(pools: list[torch.Tensor], gate: Gate, params: list[torch.T
     mc = torch.empty(n, c, device=pools[0].device)
     gate_kernels.mlp_forward_kernel[(n,)](
         pools[0], pools[-1], w1, w1 if b1 is None else b1, w2, w2 if b2 is None else b2, hidden, mc, n, c, gate.hidden,
+        float(len(pools)),
         TWO=len(pools) == 2, HAS_B1=b1 is not None, HAS_B2=b2 is not None, BC=BLOCK_C, HDP=_hidden_block(gate.hidden),
     )  # fmt: skip
     return hidden, mc
