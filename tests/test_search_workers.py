@@ -323,3 +323,45 @@ def test_two_workers_never_train_one_network_twice(tmp_path: Path) -> None:
     for doc, err in runs:
         assert doc["target"] == 4 and doc["counts"]["finished"] == 4
         assert "the space holds 4 candidates, fewer than the 6 trials asked for" in err
+
+
+ASK_AT = """
+import sys, time
+import optuna
+from cbam_bench.search.storage import open_storage
+
+study = optuna.load_study(study_name="queue", storage=open_storage(sys.argv[1], 10))
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # both workers ask at the same moment
+print(study.ask().number)
+"""
+
+
+@pytest.mark.slow
+def test_two_workers_asking_at_once_never_get_the_same_queued_trial(tmp_path: Path) -> None:
+    # Optuna hands out a queued trial by reading WAITING and then writing RUNNING; on SQLite without
+    # BEGIN IMMEDIATE both workers read WAITING in 7 of 15 such pairs and ran the same trial twice.
+    from cbam_bench.search.storage import open_storage
+
+    for pair in range(5):
+        url = f"sqlite:///{tmp_path / f'queue{pair}.sqlite'}"
+        optuna.create_study(study_name="queue", storage=open_storage(url, 10)).enqueue_trial({"x": 1})
+        start = time.time() + 4.0  # after both have imported torch-free optuna and opened the storage
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", ASK_AT, url, str(start)],
+                cwd=ROOT,
+                env=environment(0.0),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        numbers = sorted(int(finish_plain(p)) for p in procs)
+        assert numbers == [0, 1], f"pair {pair}: both workers were handed trial {numbers[0]}"
+
+
+def finish_plain(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out.strip()
