@@ -18,6 +18,7 @@ import torch
 from test_train_step import ARCH  # the small CBAM network the graph tests train
 
 from cbam_bench.attention.factory import build_attention
+from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.schedule import param_groups
 from cbam_bench.spec import AttentionSpec, TrainSpec
 from cbam_bench.train import initial_model, train
@@ -56,10 +57,7 @@ def test_the_compiled_kernels_in_bfloat16_channels_last_are_as_close_to_float64_
 
 
 def _steps(fused: str, graphed: bool, batches: list) -> tuple[torch.Tensor, list[torch.Tensor], GraphedStep | None]:
-    model = initial_model(ARCH, seed=0).cuda().train()
-    for sub in model.modules():
-        if hasattr(sub, "fused"):
-            sub.fused = fused
+    model = set_fused(initial_model(ARCH, seed=0), fused).cuda().train()
     optimizer = graph_ready_optimizer(param_groups(model, 5e-4), 0.05, 0.9, True, torch.device("cuda"))
     step = GraphedStep(model, optimizer, None, 0.0) if graphed else plain_step(model, optimizer, None, 0.0)
     losses = torch.stack([step(x, y).clone() for x, y in batches])

@@ -11,15 +11,31 @@ explicit.gate_if_applies checks); maps keep their dtype and memory format.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import triton
 
 from cbam_bench.attention.fused import gate_kernels, torch_ops, triton_ops
 from cbam_bench.attention.fused.gate_cpu import BATCH_STATS, BATCH_STATS_KEPT, NO_NORM, Gate, named
+from cbam_bench.attention.fused.triton_ops import BLOCK_C, BLOCK_HW
 
-BLOCK_C = 32
-BLOCK_HW = 128
 BLOCK_PARTS = 1024  # partial results the norm's statistics read per step
+
+
+class Saved(NamedTuple):
+    """What the forward keeps for the backward (autograd saves it as a plain tuple of tensors)."""
+
+    avg: torch.Tensor  # the pooled vectors, (N, C) float32
+    mx: torch.Tensor
+    where_hw: torch.Tensor  # each channel's max position
+    hidden: torch.Tensor  # the MLP's hidden rows after the ReLU, (P, N, Hd)
+    mc: torch.Tensor  # (N, C) float32
+    desc: torch.Tensor  # (N, 2, H, W) float32
+    where_c: torch.Tensor  # each position's max channel
+    z: torch.Tensor  # the convolution's output, (N, H * W)
+    stats: torch.Tensor  # the norm's mean and 1/std
+    ms: torch.Tensor  # (N, H * W) float32
 
 
 def _hidden_block(hidden: int) -> int:
@@ -68,7 +84,7 @@ def _spatial_forward(desc: torch.Tensor, gate: Gate, params: list[torch.Tensor])
     return z, stats
 
 
-def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[torch.Tensor, tuple]:
+def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[torch.Tensor, Saved]:
     """F * Mc * Ms in x's dtype and memory format, and what `backward` reads."""
     avg, mx, where_hw = triton_ops.pool(x, torch.float32)
     pools = [avg if kind == "avg" else mx for kind in gate.pooling]
@@ -78,14 +94,14 @@ def forward(x: torch.Tensor, gate: Gate, params: list[torch.Tensor]) -> tuple[to
     *_, norm_w, norm_b = named(params, gate)
     ms = torch.empty_like(z)
     out = triton_ops.gate_normed(x, mc, z, stats, norm_w, norm_b, ms)
-    return out, (avg, mx, where_hw, hidden, mc, desc, where_c, z, stats, ms)
+    return out, Saved(avg, mx, where_hw, hidden, mc, desc, where_c, z, stats, ms)
 
 
 def _spatial_backward(
-    d_ms: torch.Tensor, saved: tuple, gate: Gate, params: list[torch.Tensor]
+    d_ms: torch.Tensor, saved: Saved, gate: Gate, params: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """dL/d(descriptor), the convolution's weight and bias gradients and the norm's (None where absent)."""
-    desc, z, stats, ms = saved[5], saved[7], saved[8], saved[9]
+    desc, z, stats, ms = saved.desc, saved.z, saved.stats, saved.ms
     *_, conv_w, conv_b, norm_w, _ = named(params, gate)
     n, _, h, w = desc.shape
     blocks, has_norm, batch = triton.cdiv(h * w, BLOCK_HW), *_norm_flags(gate)[:2]
@@ -104,9 +120,9 @@ def _spatial_backward(
     return d_desc, d_conv, (sums[:1].clone() if conv_b is not None else None), None, None
 
 
-def _channel_backward(d_mc: torch.Tensor, saved: tuple, gate: Gate, params: list[torch.Tensor]) -> tuple:
+def _channel_backward(d_mc: torch.Tensor, saved: Saved, gate: Gate, params: list[torch.Tensor]) -> tuple:
     """dL/d(each pooled vector) by kind, and the MLP's four gradients (None for a bias it has not)."""
-    avg, mx, _, hidden, mc = saved[:5]
+    avg, mx, hidden, mc = saved.avg, saved.mx, saved.hidden, saved.mc
     w1, b1, w2, b2, *_ = named(params, gate)
     pools = [avg if kind == "avg" else mx for kind in gate.pooling]
     n, c = mc.shape
@@ -129,7 +145,8 @@ def backward(
     g: torch.Tensor, x: torch.Tensor, saved: tuple, gate: Gate, params: list[torch.Tensor], want_dx: bool
 ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
     """dL/dx (None unless wanted) and the gradient of every parameter in `params`, from dL/d(output) `g`."""
-    avg, _, where_hw, _, mc, _, where_c, _, _, ms = saved
+    saved = Saved(*saved)
+    mc, ms, where_c = saved.mc, saved.ms, saved.where_c
     g = g.contiguous(memory_format=torch_ops.memory_format(x))
     n, _, h, w = x.shape
     d_ms, share = triton_ops.grad_ms(g, x, mc, ms.view(n, h, w))
@@ -138,8 +155,8 @@ def backward(
     d_pool, (d_w1, d_b1, d_w2, d_b2) = _channel_backward(d_mc, saved, gate, params)
     dx = None
     if want_dx:
-        d_pool = tuple(torch.zeros_like(avg) if d is None else d for d in d_pool)
-        dx = triton_ops.grad_input(g, mc, ms.view(n, h, w), d_desc, where_c, d_pool, where_hw)
+        d_pool = tuple(torch.zeros_like(mc) if d is None else d for d in d_pool)
+        dx = triton_ops.grad_input(g, mc, ms.view(n, h, w), d_desc, where_c, d_pool, saved.where_hw)
     grads = [d_w1, d_b1, d_w2, d_b2, d_conv, d_conv_b, d_norm_w, d_norm_b]
     built = [True, gate.biases[0], True, gate.biases[1], True, gate.biases[2], *(gate.norm is not None,) * 2]
     return dx, [d for d, present in zip(grads, built) if present]
