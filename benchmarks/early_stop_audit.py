@@ -5,7 +5,7 @@ First train every candidate to the end, with seeds, into a study of its own, e.g
     cbam-bench search default --no-early-stop --seeds 2 --study default-full
 
 then replay a rule (the default space's early_stop:, another's with --space, or --warmup /
---min-trials / --margin instead of its numbers) in several orders:
+--min-trials / --margin / --signal instead of its settings) in several orders:
 
     python benchmarks/early_stop_audit.py default-full --orders 5
 
@@ -20,8 +20,8 @@ import argparse
 import dataclasses
 
 from cbam_bench.records import load_records
-from cbam_bench.search.stop_audit import audit, protected
-from cbam_bench.space import EarlyStop, find_space, load_space
+from cbam_bench.search.stop_audit import audit, protected, replayable
+from cbam_bench.space import STOP_SIGNALS, EarlyStop, find_space, load_space
 from cbam_bench.storage import DEFAULT_STORAGE
 
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="instead of the space's warmup_epochs")
     parser.add_argument("--min-trials", type=int, help="instead of the space's min_trials")
     parser.add_argument("--margin", type=float, help="instead of the space's margin")
+    parser.add_argument("--signal", choices=STOP_SIGNALS, help="instead of the space's signal")
     parser.add_argument(
         "--search-seeds", type=int, help="seeds per trial of the search the rule serves (default: the space's)"
     )
@@ -43,20 +44,24 @@ def main() -> None:
     space = load_space(find_space(args.space))
     rule = space.early_stop or EarlyStop()
     seeds = args.search_seeds or space.seeds
-    given = {"warmup_epochs": args.warmup, "min_trials": args.min_trials, "margin": args.margin}
+    given = {"warmup_epochs": args.warmup, "min_trials": args.min_trials, "margin": args.margin, "signal": args.signal}
     rule = dataclasses.replace(rule, **{k: v for k, v in given.items() if v is not None})
+    if not replayable(study, rule):
+        parser.exit(2, f"error: study {study.name!r} has no trial with a stored {rule.signal} curve to replay\n")
     keep = sorted(protected(study))
     print(f"study {study.name}: {len(study.usable)} trials trained to the end; must never stop: {keep}")
-    print(f"rule: median rule, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}, margin {rule.margin}")
+    print(
+        f"rule: median rule on {rule.signal}, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}, margin {rule.margin}"
+    )
     print(f"time saved: of a search training {seeds} seed(s) per trial")
     print(f"{'order':>5}  {'time saved':>10}  {'stopped':>7}  false stops")
     runs = audit(study, rule, args.orders, args.seed, seeds)
     for i, r in enumerate(runs):
         false = ", ".join(f"#{n} at epoch {r.stopped[n]}" for n in r.false_stops) or "none"
         print(f"{i:>5}  {100 * r.saved:>9.1f}%  {len(r.stopped):>7}  {false}")
-    worst = min(r.saved for r in runs)
+    worst, mean = min(r.saved for r in runs), sum(r.saved for r in runs) / len(runs)
     print(
-        f"over {len(runs)} orders: time saved {100 * worst:.1f}% at worst; "
+        f"over {len(runs)} orders: time saved {100 * mean:.1f}% on average, {100 * worst:.1f}% at worst; "
         f"{sum(1 for r in runs if r.false_stops)} order(s) with a false stop"
     )
 

@@ -86,6 +86,7 @@ class TrialAttrs:
     constraints: list[float] | None = _key(VERDICT, "list")  # measure - budget per budget; <= 0 within
     reused_from: int | None = _key(OUTCOME, "int")
     curve: list[float] | None = _key(OUTCOME, "list")  # the first seed's validation score per epoch (top-1, or mAP)
+    loss_curve: list[float] | None = _key(OUTCOME, "list")  # the first seed's mean training loss per epoch
     stopped_at_epoch: int | None = _key(OUTCOME, "int")
     stopped_reason: str | None = _key(OUTCOME, "str")
     fail_reason: str | None = _key(OUTCOME, "str")

@@ -327,6 +327,25 @@ def test_early_stopping_prunes_and_can_be_turned_off(tmp_path: Path, search: Sea
     assert trials(unstopped, TrialState.PRUNED) == [] and len(trials(unstopped, TrialState.COMPLETE)) == 10
 
 
+def test_early_stopping_on_the_training_loss_stores_and_compares_loss_curves(tmp_path: Path, search: Search) -> None:
+    text = SPACE.replace("trials: 4", "trials: 10").replace("macs:min", "top5:max") + (
+        "  channel.reduction: [4, 8, 16]\nearly_stop: {warmup_epochs: 1, min_trials: 2, signal: loss}\n"
+    )
+    study = search(tmp_path, text)
+    done = trials(study, TrialState.COMPLETE)
+    for t in done:  # the fake's loss is (2 - final accuracy) / epoch
+        final = t.user_attrs["seed_accuracies"][0]
+        assert t.user_attrs["loss_curve"] == pytest.approx([(2 - final) / e for e in (1, 2, 3)])
+    pruned = trials(study, TrialState.PRUNED)
+    assert pruned, "some trial's loss is above the median"
+    for t in pruned:
+        epoch, losses = t.user_attrs["stopped_at_epoch"], t.user_attrs["loss_curve"]
+        assert len(losses) == len(t.user_attrs["curve"]) == epoch == 2
+        assert t.user_attrs["stopped_reason"].startswith(
+            f"training loss {losses[-1]:.4f} at epoch 2 is above the median"
+        )
+
+
 def test_one_objective_uses_optunas_pruner(tmp_path: Path, search: Search) -> None:
     text = SPACE.replace("[accuracy:max, macs:min]", "[accuracy:max]").replace("trials: 4", "trials: 8") + (
         "early_stop: {warmup_epochs: 1, min_trials: 2}\n"

@@ -391,6 +391,10 @@ params:
         ),
         (MINIMAL + "train: {dataset: cifar10}\n", "train.dataset: set the dataset at the top level"),
         (MINIMAL + "early_stop: {warmup_epochs: -1}\n", "early_stop.warmup_epochs: -1 is not allowed"),
+        (
+            MINIMAL + "early_stop: {signal: lr}\n",
+            "early_stop.signal: 'lr' is not allowed; allowed: accuracy, loss",
+        ),
         (MINIMAL + "latency: {device: tpu}\n", "latency.device: 'tpu' is not allowed; allowed: cpu, cuda"),
         (MINIMAL + "name: a b\n", "name: 'a b' is not allowed"),
         ("backbone: x\nbackbone: y\n", "not valid YAML at line 2, column 1: duplicate key 'backbone'"),

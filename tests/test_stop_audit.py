@@ -63,7 +63,8 @@ def test_audit_replays_the_number_order_then_seeded_shuffles() -> None:
 
 
 @pytest.mark.slow  # a search, then the script in a subprocess (~5 s)
-def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  # noqa: ANN001 - pytest's path
+@pytest.mark.parametrize("signal", [[], ["--signal", "loss"]])
+def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path, signal: list[str]) -> None:  # noqa: ANN001 - pytest's path
     import re
     import subprocess
     import sys
@@ -87,7 +88,7 @@ def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  #
     run_search(load_space(tmp_path / "full.yaml"), storage=storage, trainer=trainer, early_stop=False, heartbeat_s=2)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "early_stop_audit.py"
     done = subprocess.run(
-        [sys.executable, str(script), "full", "--storage", storage, "--orders", "3", "--min-trials", "1"],
+        [sys.executable, str(script), "full", "--storage", storage, "--orders", "3", "--min-trials", "1", *signal],
         capture_output=True,
         text=True,
         timeout=120,
@@ -97,7 +98,11 @@ def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path) -> None:  #
     assert "study full: 4 trials trained to the end" in done.stdout
     rows = re.findall(r"^\s+(\d)\s+([0-9.]+)%\s+(\d)\s+(.+)$", done.stdout, flags=re.M)
     assert [r[0] for r in rows] == ["0", "1", "2"] and all(0 <= float(r[1]) < 100 for r in rows)
-    assert re.search(r"over 3 orders: time saved [0-9.]+% at worst; \d order\(s\) with a false stop", done.stdout)
+    assert re.search(
+        r"over 3 orders: time saved [0-9.]+% on average, [0-9.]+% at worst; \d order\(s\) with a false stop",
+        done.stdout,
+    )
+    assert f"median rule on {signal[-1] if signal else 'accuracy'}," in done.stdout
 
 
 def test_the_margin_stops_only_trials_well_below_the_median() -> None:
@@ -152,3 +157,57 @@ def test_the_replay_never_stops_the_baseline_even_where_noise_makes_others_cheap
         ),
     )
     assert replay(plain, RULE, [0, 1, 2]).stopped == {1: 2, 2: 2}  # the same curves, no baseline: trial 1 stopped
+
+
+def test_the_loss_rule_stops_a_loss_above_the_median_by_more_than_the_margin() -> None:
+    from cbam_bench.search.early_stop import median_rule
+
+    class T:
+        def __init__(self, *losses: float) -> None:
+            self.user_attrs = {"curve": [0.1] * len(losses), "loss_curve": list(losses)}
+
+    earlier = [T(2.0, 1.0), T(2.1, 1.2), T(2.2, 1.4), T(2.3)]
+    rule = EarlyStop(warmup_epochs=1, min_trials=3, margin=0.1, signal="loss")
+    assert median_rule(earlier, 2, 1.0, rule) is None  # below the median 1.2: better
+    assert median_rule(earlier, 2, 1.3, rule) is None  # exactly the margin above
+    assert median_rule(earlier, 2, 1.31, rule) == (
+        "training loss 1.3100 at epoch 2 is more than 0.10 above the median 1.2000 of 3 earlier trials"
+    )
+    # the accuracy curve (0.1 everywhere) is not what this rule reads
+    assert median_rule(earlier, 2, 0.0, rule) is None
+
+
+def _with_losses(trial: TrialRecord, losses: list[float]) -> TrialRecord:
+    return dataclasses.replace(trial, attrs=trial.attrs | TrialAttrs(loss_curve=losses))
+
+
+def test_the_slow_starter_whose_loss_falls_fast_is_kept_by_the_loss_rule() -> None:
+    """Trial 2's validation accuracy lags at epoch 2, a false stop for the accuracy rule in this
+    order (the first test); its training loss is already the lowest, so the loss rule keeps it."""
+    losses = {0: [2.0, 1.5, 1.2], 1: [2.0, 1.4, 1.0], 2: [2.0, 1.1, 0.9]}
+    study = StudyRecords("loss", STUDY.objectives, tuple(_with_losses(t, losses[t.number]) for t in STUDY.trials))
+    assert replay(study, RULE, [0, 1, 2]).false_stops == (2,)
+    # epoch 2: trial 1 meets 0 (1.4 <= 1.5), trial 2 meets 0 and 1 (1.1 <= their median 1.45)
+    kept = replay(study, dataclasses.replace(RULE, signal="loss"), [0, 1, 2])
+    assert kept.stopped == {} and kept.false_stops == () and kept.saved == 0.0
+
+
+def test_a_trial_stopped_on_the_loss_is_met_later_with_its_curves_cut() -> None:
+    def trial(number: int, curve: list[float], losses: list[float]) -> TrialRecord:
+        return _with_losses(_trial(number, curve, 1), losses)
+
+    study = StudyRecords(
+        "cut",
+        STUDY.objectives,
+        (
+            trial(0, [0.5, 0.6, 0.7, 0.8], [2.0, 1.5, 1.2, 1.0]),
+            trial(1, [0.5, 0.6, 0.7, 0.75], [2.0, 1.7, 1.6, 1.5]),
+            trial(2, [0.3, 0.4, 0.5, 0.95], [2.0, 1.4, 1.3, 0.9]),
+        ),
+    )
+    r = replay(study, dataclasses.replace(RULE, signal="loss"), [0, 1, 2])
+    # trial 1 stops at epoch 2 (1.7 > 1.5). Trial 2 passes epoch 2 (1.4 <= median 1.6), but at epoch
+    # 3 only trial 0 has a value (trial 1's curves end at its stop): 1.3 > 1.2, stopped. Uncut,
+    # trial 1's 1.6 would have made the median 1.4 and kept it.
+    assert r.stopped == {1: 2, 2: 3} and r.false_stops == (1, 2)
+    assert r.saved == pytest.approx(3 / 12)  # 12 epochs of 1 s; 4 + 2 + 3 trained

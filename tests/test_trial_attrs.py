@@ -71,7 +71,14 @@ def test_key_lists_are_the_record_fields_by_group() -> None:
         "images_per_s",
     )
     assert keys("identity") == ("seeds", "archid", "arch", "summary")
-    assert keys("outcome") == ("reused_from", "curve", "stopped_at_epoch", "stopped_reason", "fail_reason")
+    assert keys("outcome") == (
+        "reused_from",
+        "curve",
+        "loss_curve",
+        "stopped_at_epoch",
+        "stopped_reason",
+        "fail_reason",
+    )
     # every metric a report can show or a search optimise is a numeric stored key
     assert set(METRICS) <= {name for name, kind in FIELDS.items() if kind == "number"}
     assert set(OBJECTIVE_METRICS) <= set(METRICS)

@@ -133,7 +133,7 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
             "early stop",
             "off"
             if es is None
-            else f"median rule after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it",
+            else f"median rule on {es.signal} after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it",
         ],
         [
             "training",

@@ -1,7 +1,7 @@
 """Is early stopping right? Replay the study's stopping rule on curves of trials trained to the end.
 
 Given a study whose trials all trained every epoch (`search --no-early-stop`), each trial's
-stored `curve` is what the rule would have seen. The replay visits the trials in an order, asks
+stored curves (`curve`, `loss_curve`) are what the rule would have seen. The replay visits the trials in an order, asks
 median_rule at every epoch before the last exactly as a search does (against the trials already
 visited, a stopped one with its curve cut at the epoch it stopped, and only those no costlier),
 and records where each would have stopped. Two figures per order: the share of training time the
@@ -11,6 +11,7 @@ its top 3 by accuracy. Orders matter, since the rule compares with earlier trial
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from types import SimpleNamespace
 
 from cbam_bench import pareto
 from cbam_bench.records import COST_METRICS, StudyRecords, TrialAttrs, TrialRecord
-from cbam_bench.search.early_stop import median_rule
+from cbam_bench.search.early_stop import median_rule, signal_curve
 from cbam_bench.space import EarlyStop
 
 TOP = 3  # the full training's most accurate trials that must never be stopped
@@ -40,6 +41,18 @@ def protected(study: StudyRecords) -> set[int]:
     return {t.number for t in pareto.pareto_front(study)} | {t.number for t in ranked[:TOP]}
 
 
+def replayable(study: StudyRecords, rule: EarlyStop) -> list[TrialRecord]:
+    """The study's trials that stored the curve the rule reads (a study trained before training
+    losses were kept has none for `signal: loss`)."""
+    return [t for t in study.usable if signal_curve(t.attrs, rule.signal)]
+
+
+def _cut(attrs: TrialAttrs, epoch: int) -> TrialAttrs:
+    """The trial as a later one meets it when it stopped after `epoch`: its curves end there."""
+    cut = {k: v[:epoch] for k in ("curve", "loss_curve") if (v := getattr(attrs, k)) is not None}
+    return dataclasses.replace(attrs, **cut)
+
+
 def _costs(study: StudyRecords, trial: TrialRecord) -> dict[str, float]:
     return {
         o.metric: v
@@ -55,26 +68,27 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int], seeds: in
     stored). The audit's study trains more seeds than a search may, to judge false stops on a mean;
     the time saved is the search's, and a stopped trial skips all but its first seed's later epochs.
     """
-    trials = {t.number: t for t in study.usable if t.attrs.curve}
+    trials = {t.number: t for t in replayable(study, rule)}
     seen: list[SimpleNamespace] = []
     stopped: dict[int, int] = {}
     used = total = 0.0
     for number in order:
         t = trials[number]
-        curve, costs = list(t.attrs.curve or []), _costs(study, t)
+        curve, costs = list(signal_curve(t.attrs, rule.signal) or []), _costs(study, t)
         stored_seeds = max(1, t.attrs.seeds or 1)
         searched = seeds or stored_seeds
-        kept = curve
+        kept = t.attrs
         for epoch in range(1, len(curve)):  # a search never stops a trial at its last epoch
             if median_rule(seen, epoch, curve[epoch - 1], rule, costs, baseline=t.attention_kind == "none"):
-                stopped[number], kept = epoch, curve[:epoch]
+                stopped[number] = epoch
+                kept = _cut(t.attrs, epoch)
                 break
-        # only the first seed is checked: a stopped trial trains len(kept) epochs of one seed;
+        # only the first seed is checked: a stopped trial trains its epochs up to the stop, one seed;
         # an epoch costs the trial's own stored training time per epoch (1 when none is stored)
         epoch_s = (t.attrs.train_s or stored_seeds * len(curve)) / (stored_seeds * len(curve))
         total += epoch_s * searched * len(curve)
-        used += epoch_s * (len(kept) if number in stopped else searched * len(curve))
-        seen.append(SimpleNamespace(user_attrs=(t.attrs | TrialAttrs(curve=kept)).to_user_attrs()))
+        used += epoch_s * (stopped[number] if number in stopped else searched * len(curve))
+        seen.append(SimpleNamespace(user_attrs=kept.to_user_attrs()))
     keep = protected(study)
     return Replay(
         tuple(order), stopped, 1 - used / total if total else 0.0, tuple(n for n in order if n in stopped and n in keep)
@@ -85,7 +99,7 @@ def audit(
     study: StudyRecords, rule: EarlyStop, orders: int = 5, seed: int = 0, seeds: int | None = None
 ) -> list[Replay]:
     """The replay in trial-number order, then in `orders - 1` shuffled orders (seeded); `seeds` as in replay."""
-    numbers = sorted(t.number for t in study.usable if t.attrs.curve)
+    numbers = sorted(t.number for t in replayable(study, rule))
     shuffle = random.Random(seed)
     out = [replay(study, rule, numbers, seeds)]
     for _ in range(orders - 1):

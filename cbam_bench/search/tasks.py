@@ -18,11 +18,13 @@ from cbam_bench.spec import ArchSpec
 @dataclass(frozen=True)
 class TaskSteps:
     """cheap: measures before training; score: an epoch report's validation value of a metric (the
-    curve, the pruner and early stopping read it); fold: the seeds' results as one set of measures;
-    untrained: what a candidate over budget records for the scores it never earned."""
+    curve, the pruner and early stopping read it); loss: its mean training loss (the loss curve);
+    fold: the seeds' results as one set of measures; untrained: what a candidate over budget
+    records for the scores it never earned."""
 
     cheap: Callable[[ArchSpec, LatencySetup, str], TrialAttrs]
     score: Callable[[Any, str], float]
+    loss: Callable[[Any], float]
     fold: Callable[[Sequence[Any]], TrialAttrs]
     untrained: TrialAttrs
 
@@ -40,12 +42,14 @@ STEPS = {
     "classification": TaskSteps(
         cheap=cheap_measures,
         score=_accuracy,
+        loss=lambda report: float(report.train_loss),
         fold=fold_seeds,
         untrained=TrialAttrs(accuracy=0.0, top5=0.0, accuracy_std=0.0, seed_accuracies=[], train_s=0.0),
     ),
     "detection": TaskSteps(
         cheap=functools.partial(cheap_measures, task="detection"),
         score=_map,
+        loss=lambda report: float(report.loss),
         fold=fold_detection,
         untrained=TrialAttrs(map=0.0, map50=0.0, seed_maps={}, train_s=0.0),
     ),

@@ -54,12 +54,24 @@ def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
         trial.set_user_attr(key, value)
 
 
+@dataclass
+class Curves:
+    """The first seed's per-epoch record: validation scores (what early stopping compares) and mean
+    training losses (smoother, kept so a stopping rule can be audited on them too)."""
+
+    scores: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+    def attrs(self) -> TrialAttrs:
+        return TrialAttrs(curve=list(self.scores), loss_curve=list(self.losses))
+
+
 def _values(ctx: TrialContext, measures: TrialAttrs) -> list[float]:
     return [float(getattr(measures, o.metric)) for o in ctx.plan.space.objectives]
 
 
 def _epoch_callback(
-    trial: optuna.Trial, ctx: TrialContext, seed_index: int, curve: list[float], costs: dict[str, float], arch: ArchSpec
+    trial: optuna.Trial, ctx: TrialContext, seed_index: int, curves: Curves, costs: dict[str, float], arch: ArchSpec
 ) -> Callable[[Any], None]:
     """Progress for every epoch; early stopping on the first seed (Optuna's pruner for one
     objective, the median rule for several)."""
@@ -67,25 +79,28 @@ def _epoch_callback(
     baseline = arch.attention.kind == "none"
     epochs = plan.train.epochs
     metric = plan.space.objectives[0].metric
-    score = STEPS[plan.space.task].score
+    steps = STEPS[plan.space.task]
+    score = steps.score
 
     def on_epoch(report: Any) -> None:
         primary = score(report, "")  # the task's primary score: top-1, or mAP@[.5:.95]
         ctx.observer.epoch(trial.number, seed_index, report.epoch, epochs, primary)
         if seed_index:
             return
-        curve.append(primary)
+        curves.scores.append(primary)
+        curves.losses.append(steps.loss(report))
         if not plan.multi_objective:  # Optuna's pruner, and the dashboard, read reported values
             trial.report(score(report, metric), report.epoch)
         if plan.early_stop is None or report.epoch >= epochs:
             return
         if plan.multi_objective:
             earlier = ctx.study.get_trials(deepcopy=False, states=FINISHED)
-            reason = median_rule(earlier, report.epoch, primary, plan.early_stop, costs, baseline=baseline)
+            value = curves.losses[-1] if plan.early_stop.signal == "loss" else primary
+            reason = median_rule(earlier, report.epoch, value, plan.early_stop, costs, baseline=baseline)
         else:
             reason = f"Optuna's median pruner stopped it at epoch {report.epoch}" if trial.should_prune() else None
         if reason:
-            store(trial, TrialAttrs(curve=curve, stopped_at_epoch=report.epoch, stopped_reason=reason))
+            store(trial, curves.attrs() | TrialAttrs(stopped_at_epoch=report.epoch, stopped_reason=reason))
             raise optuna.TrialPruned(reason)
 
     return on_epoch
@@ -148,7 +163,7 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
         return _values(ctx, cheap | untrained)
     if not plan.needs_training:
         return _values(ctx, cheap)
-    curve: list[float] = []
+    curves = Curves()
     costs = {
         o.metric: float(getattr(cheap, o.metric))
         for o in plan.space.objectives
@@ -157,7 +172,7 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext, arch: ArchSpec) -> list[flo
     results = []
     for k in range(plan.seeds):
         spec = dataclasses.replace(plan.train, seed=plan.train.seed + k)
-        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curve, costs, arch)))
+        results.append(ctx.trainer.train(arch, spec, on_epoch=_epoch_callback(trial, ctx, k, curves, costs, arch)))
     trained = steps.fold(results) | _keep_weights(trial, ctx, arch, results[0])
-    store(trial, trained | TrialAttrs(curve=curve))
+    store(trial, trained | curves.attrs())
     return _values(ctx, cheap | trained)

@@ -25,6 +25,7 @@ from cbam_bench.space.model import (
     MAX_TIMING_RUNS,
     MAX_TRIALS,
     SAMPLERS,
+    STOP_SIGNALS,
     ConfirmSetup,
     EarlyStop,
     LatencySetup,
@@ -244,7 +245,11 @@ class _Checker(ParamChecks):
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
             self.bad("early_stop.margin", f"{_show(margin)} is not allowed; allowed: a number in [0, 1)")
             margin = 0.0
-        return EarlyStop(warmup or 0, min_trials or 1, float(margin))
+        signal = fields.get("signal", EarlyStop.signal)
+        if signal not in STOP_SIGNALS:
+            self.bad("early_stop.signal", f"{_show(signal)} is not allowed; allowed: {allowed(STOP_SIGNALS)}")
+            signal = EarlyStop.signal
+        return EarlyStop(warmup or 0, min_trials or 1, float(margin), signal)
 
     def confirm(self, value: Any) -> ConfirmSetup:
         fields = self.mapping("confirm", value, [f.name for f in dataclasses.fields(ConfirmSetup)])

@@ -52,14 +52,20 @@ Choice = str | int | float | bool
 
 @dataclass(frozen=True)
 class EarlyStop:
-    """Stop a trial whose validation accuracy at epoch e is below the median of earlier trials at e
-    by more than `margin` (cbam_bench/search/early_stop.py)."""
+    """Stop a trial whose signal at epoch e is worse than the median of earlier trials at e by more
+    than `margin` (cbam_bench/search/early_stop.py)."""
 
     warmup_epochs: int = 1  # never stop at or before this epoch
     min_trials: int = 4  # earlier trials needed at an epoch before the median is trusted
-    # stop only when this far below the median (a fraction: 0.1 = 10 points of accuracy); early
-    # epochs are noisy enough that a trial just below it often ends on the front
+    # stop only when this far from the median (accuracy: a fraction, 0.1 = 10 points; loss: nats);
+    # early epochs are noisy enough that a trial just past it often ends on the front
     margin: float = 0.0
+    # what is compared: the validation score ("accuracy": top-1, or mAP), or the epoch's mean
+    # training loss ("loss"), which the audit found ranks the final accuracy better early on
+    signal: str = "accuracy"
+
+
+STOP_SIGNALS = ("accuracy", "loss")
 
 
 @dataclass(frozen=True)
