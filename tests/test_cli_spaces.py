@@ -62,6 +62,16 @@ def test_show_table_says_when_each_parameter_is_sampled() -> None:
     assert "spatial.kernel" in result.stdout and "kind is cbam with a spatial gate" in result.stdout
 
 
+def test_show_names_the_early_stop_rule_and_its_signal(tmp_path: Path) -> None:
+    path = tmp_path / "loss.yaml"
+    path.write_text(yaml.safe_dump({**VALID, "early_stop": {"warmup_epochs": 2, "signal": "loss"}}))
+    shown = invoke("spaces", "show", str(path))
+    assert shown.exit_code == 0, shown.output
+    assert "median rule on loss after epoch 2, once 4 trials reached it" in shown.stdout
+    doc = json.loads(invoke("spaces", "show", str(path), "--json").stdout)
+    assert doc["early_stop"] == {"warmup_epochs": 2, "min_trials": 4, "margin": 0.0, "signal": "loss"}
+
+
 def test_validate_valid_file_exits_0(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text(yaml.safe_dump(VALID))
