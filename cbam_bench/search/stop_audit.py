@@ -1,12 +1,13 @@
 """Is early stopping right? Replay the study's stopping rule on curves of trials trained to the end.
 
 Given a study whose trials all trained every epoch (`search --no-early-stop`), each trial's
-stored curves (`curve`, `loss_curve`) are what the rule would have seen. The replay visits the trials in an order, asks
-median_rule at every epoch before the last exactly as a search does (against the trials already
-visited, a stopped one with its curve cut at the epoch it stopped, and only those no costlier),
-and records where each would have stopped. Two figures per order: the share of training time the
-rule saves, and its false stops: stopped trials that the full training puts on the front or in
-its top 3 by accuracy. Orders matter, since the rule compares with earlier trials only.
+stored curves (`curve`, `loss_curve`) are what the rule would have seen. The replay visits the
+trials in an order, asks median_rule at every epoch before the last exactly as a search does
+(against the trials already visited, a stopped one with its curves cut at the epoch it stopped,
+and only those no costlier), and records where each would have stopped. Two figures per order:
+the share of training time the rule saves, and its false stops: stopped trials that the full
+training puts on the front or in its top 3 by accuracy. Orders matter, since the rule compares
+with earlier trials only.
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ def store(trial: optuna.Trial, attrs: TrialAttrs) -> None:
 
 @dataclass
 class Curves:
-    """The first seed's per-epoch record: validation scores (what early stopping compares) and mean
-    training losses (smoother, kept so a stopping rule can be audited on them too)."""
+    """The first seed's per-epoch record: validation scores and mean training losses, the two
+    signals early stopping can compare (EarlyStop.signal) and the audit replays."""
 
     scores: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
