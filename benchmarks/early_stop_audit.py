@@ -20,7 +20,7 @@ import argparse
 import dataclasses
 
 from cbam_bench.records import load_records
-from cbam_bench.search.stop_audit import audit, protected, replayable
+from cbam_bench.search.stop_audit import audit, early_ranking, protected, replayable
 from cbam_bench.space import STOP_SIGNALS, EarlyStop, find_space, load_space
 from cbam_bench.storage import DEFAULT_STORAGE
 
@@ -53,6 +53,8 @@ def main() -> None:
     print(
         f"rule: median rule on {rule.signal}, warmup_epochs {rule.warmup_epochs}, min_trials {rule.min_trials}, margin {rule.margin}"
     )
+    rho = ", ".join("-" if r is None else f"{r:.2f}" for r in early_ranking(study, rule.signal))
+    print(f"Spearman's rho of the {rule.signal} after each epoch with the final accuracy: {rho}")
     print(f"time saved: of a search training {seeds} seed(s) per trial")
     print(f"{'order':>5}  {'time saved':>10}  {'stopped':>7}  false stops")
     runs = audit(study, rule, args.orders, args.seed, seeds)

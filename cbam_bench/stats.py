@@ -109,3 +109,15 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
         return None
     tau = float(kendalltau(a, b).statistic)
     return None if math.isnan(tau) else tau
+
+
+def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation between two scores of the same items (scipy's, average ranks for
+    ties); None for fewer than three items or when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if len(a) != len(b):
+        raise ValueError("spearman_rho: both sides need one value per item")
+    if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return float(spearmanr(a, b).statistic)

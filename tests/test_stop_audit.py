@@ -8,7 +8,7 @@ import pytest
 
 from cbam_bench.metrics import Objective
 from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
-from cbam_bench.search.stop_audit import audit, protected, replay
+from cbam_bench.search.stop_audit import audit, early_ranking, protected, replay
 from cbam_bench.space import EarlyStop
 
 RULE = EarlyStop(warmup_epochs=1, min_trials=1)
@@ -211,3 +211,22 @@ def test_a_trial_stopped_on_the_loss_is_met_later_with_its_curves_cut() -> None:
     # trial 1's 1.6 would have made the median 1.4 and kept it.
     assert r.stopped == {1: 2, 2: 3} and r.false_stops == (1, 2)
     assert r.saved == pytest.approx(3 / 12)  # 12 epochs of 1 s; 4 + 2 + 3 trained
+
+
+def test_early_ranking_is_spearmans_rho_per_epoch_by_hand() -> None:
+    # Final accuracies 0.7, 0.9, 0.95 rank the trials 1, 2, 3. After epochs 1 and 2 the accuracy
+    # ranks them 2, 3, 1: d = (1, 1, -2), rho = 1 - 6 * 6 / (3 * (9 - 1)) = -0.5; epoch 3 is the end.
+    assert early_ranking(STUDY, "accuracy") == pytest.approx([-0.5, -0.5, 1.0])
+    losses = {0: [2.0, 1.5, 1.2], 1: [2.0, 1.4, 1.0], 2: [2.0, 1.1, 0.9]}
+    study = StudyRecords("loss", STUDY.objectives, tuple(_with_losses(t, losses[t.number]) for t in STUDY.trials))
+    # epoch 1: every loss 2.0, no ranking; after that the lowest loss is the most accurate trial
+    assert early_ranking(study, "loss") == [None, pytest.approx(1.0), pytest.approx(1.0)]
+
+
+def test_spearman_rho_by_hand_with_ties() -> None:
+    from cbam_bench.stats import spearman_rho
+
+    # ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): covariance 4.5, variances 4.5 and 5, rho = sqrt(0.9)
+    assert spearman_rho([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9**0.5)
+    assert spearman_rho([3, 2, 1], [0.1, 0.2, 0.3]) == pytest.approx(-1.0)
+    assert spearman_rho([1, 2], [1, 2]) is None and spearman_rho([1, 1, 1], [1, 2, 3]) is None

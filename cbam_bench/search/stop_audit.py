@@ -22,6 +22,7 @@ from cbam_bench import pareto
 from cbam_bench.records import COST_METRICS, StudyRecords, TrialAttrs, TrialRecord
 from cbam_bench.search.early_stop import median_rule, signal_curve
 from cbam_bench.space import EarlyStop
+from cbam_bench.stats import spearman_rho
 
 TOP = 3  # the full training's most accurate trials that must never be stopped
 
@@ -94,6 +95,17 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int], seeds: in
     return Replay(
         tuple(order), stopped, 1 - used / total if total else 0.0, tuple(n for n in order if n in stopped and n in keep)
     )
+
+
+def early_ranking(study: StudyRecords, signal: str) -> list[float | None]:
+    """Per epoch, Spearman's rho between the trials' `signal` then (a loss counted as its negative,
+    so 1 is a perfect ranking either way) and their final accuracy, the mean over seeds: how much
+    a rule reading that epoch can know. None where it is undefined (a constant column)."""
+    rows = [(c, t.attrs.accuracy) for t in study.usable if (c := signal_curve(t.attrs, signal)) and t.attrs.accuracy]
+    epochs = min((len(c) for c, _ in rows), default=0)
+    sign = -1.0 if signal == "loss" else 1.0
+    final = [accuracy for _, accuracy in rows]
+    return [spearman_rho([sign * c[e] for c, _ in rows], final) for e in range(epochs)]
 
 
 def audit(
