@@ -81,6 +81,17 @@ def _padded_bytes(maps: int, side: int) -> int:
     return 4 * maps * (side + K - 1) * ((side + 7) // 8 * 8 + K - 1)
 
 
+def _moved(stats: tuple[torch.Tensor, ...]) -> Callable[[], str | None]:
+    """A Case.problem: whether a norm's running statistics moved since now (a failed call must not)."""
+    before = [s.clone() for s in stats]
+
+    def problem() -> str | None:
+        same = all(torch.equal(s, b) for s, b in zip(stats, before))
+        return None if same else f"running statistics moved: {[s.tolist() for s in stats]}"
+
+    return problem
+
+
 def _calling(name: str, *args: object) -> Callable[[], None]:
     return lambda: cpu.call(name, *args)
 
@@ -95,12 +106,7 @@ def _conv_cases(side: int, new: Callable[..., torch.Tensor]) -> dict[str, Case]:
     two_x, two_g, two_dims = new(2, 2, small, small), new(2, 1, small, small), (2, 2, small, small, K)
     norm, d_norm, used = (torch.ones(1), torch.zeros(1)), (torch.empty(1), torch.empty(1)), torch.zeros(3).double()
     stats = (torch.full((1,), 0.3), torch.full((1,), 2.0), torch.tensor(5))
-    before = [s.clone() for s in stats]
-
-    def stats_moved() -> str | None:
-        same = all(torch.equal(s, b) for s, b in zip(stats, before))
-        return None if same else f"running statistics moved: {[s.item() for s in stats]}"
-
+    stats_moved = _moved(stats)
     kept, batch = gate_cpu.BATCH_STATS_KEPT, gate_cpu.BATCH_STATS
     forward = (x, 1, side, side, K, w, kept, *norm, *stats, 0.1, 1e-5, z, ms, used)
     backward = (d_ms, ms, z, x, 1, side, side, K, w, batch, used, dz, *d_norm, dx, dw)
@@ -146,11 +152,7 @@ def _gate_cases(side: int, new: Callable[..., torch.Tensor]) -> dict[str, Case]:
     state = new(cpu.library().cbam_gate_state_floats(1, 2, side * side, 2, gate.hidden))  # the warm-up fills it
     out, bn = torch.empty_like(x), gate.norm
     stats = (bn.running_mean, bn.running_var, bn.num_batches_tracked)
-    before = [s.clone() for s in stats]
-
-    def stats_moved() -> str | None:
-        return None if all(torch.equal(s, b) for s, b in zip(stats, before)) else "the norm's statistics moved"
-
+    stats_moved = _moved(stats)
     shape = (1, 2, side, side, 2, 0, gate.hidden)
     forward = (x, *shape, w1, b1, w2, b2, K, conv_w, None, gate.mode, norm_w, norm_b, *stats, bn.momentum, bn.eps)
     scratch = 4 * (4 * side * side + 4 * 2)  # gate_cpu.c's scratch_maps, rounding to whole lines aside

@@ -177,3 +177,23 @@ def test_parameters_swapped_in_by_functional_call_are_the_ones_used_and_differen
     for name, p in loaded.named_parameters():
         torch.testing.assert_close(swapped[name].grad, p.grad)
     assert all(p.grad is None for p in fused.parameters())
+
+
+@pytest.mark.parametrize(
+    ("spec", "absent"),
+    [
+        (AttentionSpec(kind="cbam"), {1: False, 3: False, 5: True, 6: False, 7: False}),
+        (AttentionSpec(kind="cbam", mlp_bias=False), {1: True, 3: True, 5: True, 6: False, 7: False}),
+        (AttentionSpec(kind="cbam", spatial_bn=False), {1: False, 3: False, 5: False, 6: True, 7: True}),
+    ],
+    ids=["default", "no-mlp-bias", "no-norm"],
+)
+def test_named_slots_follow_the_gate_and_listed_undoes_them(spec: AttentionSpec, absent: dict[int, bool]) -> None:
+    """W1, b1, W2, b2, conv weight, conv bias, norm weight, norm bias: a default CBAM's convolution
+    has no bias (the norm follows it), and without the norm it has one."""
+    module = build_attention(8, spec)
+    gate, params = explicit.gate_if_applies(module, torch.rand(2, 8, 5, 5))
+    slots = gate_cpu.named(params, gate)
+    assert len(slots) == 8 and all((slots[i] is None) == gone for i, gone in absent.items())
+    assert slots[0] is module.channel.mlp[0].weight and slots[4] is module.spatial.conv.weight
+    assert [id(p) for p in gate_cpu.listed(slots, gate)] == [id(p) for p in params]

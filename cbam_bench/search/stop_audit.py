@@ -101,7 +101,11 @@ def early_ranking(study: StudyRecords, signal: str) -> list[float | None]:
     """Per epoch, Spearman's rho between the trials' `signal` then (a loss counted as its negative,
     so 1 is a perfect ranking either way) and their final accuracy, the mean over seeds: how much
     a rule reading that epoch can know. None where it is undefined (a constant column)."""
-    rows = [(c, t.attrs.accuracy) for t in study.usable if (c := signal_curve(t.attrs, signal)) and t.attrs.accuracy]
+    rows = [
+        (c, t.attrs.accuracy)
+        for t in study.usable
+        if (c := signal_curve(t.attrs, signal)) and t.attrs.accuracy is not None
+    ]
     epochs = min((len(c) for c, _ in rows), default=0)
     sign = -1.0 if signal == "loss" else 1.0
     final = [accuracy for _, accuracy in rows]

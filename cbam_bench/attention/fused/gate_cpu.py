@@ -8,6 +8,7 @@ dL/dx and every parameter's gradient and fills them in one call.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -36,15 +37,23 @@ def _state_floats(n: int, c: int, hw: int, pools: int, hidden: int) -> int:
     return library().cbam_gate_state_floats(n, c, hw, pools, hidden)
 
 
-def named(tensors: list, gate: Gate) -> tuple:
+def _slots(gate: Gate) -> tuple[bool, ...]:
+    """Which of W1, b1, W2, b2, the convolution's weight and bias, the norm's weight and bias the
+    gate has: the one statement of gate_if_applies' parameter order."""
+    norm = gate.norm is not None
+    return True, gate.biases[0], True, gate.biases[1], True, gate.biases[2], norm, norm
+
+
+def named(tensors: Sequence, gate: Gate) -> tuple:
     """The parameters (or their gradients) in gate_if_applies' order, as W1, b1, W2, b2, the
     convolution's weight and bias, the norm's weight and bias: None for one the gate has not."""
     it = iter(tensors)
-    w1, b1 = next(it), next(it) if gate.biases[0] else None
-    w2, b2 = next(it), next(it) if gate.biases[1] else None
-    conv_w, conv_b = next(it), next(it) if gate.biases[2] else None
-    norm_w, norm_b = (next(it), next(it)) if gate.norm is not None else (None, None)
-    return w1, b1, w2, b2, conv_w, conv_b, norm_w, norm_b
+    return tuple(next(it) if present else None for present in _slots(gate))
+
+
+def listed(slots: Sequence, gate: Gate) -> list:
+    """named's inverse: of the eight slots, those the gate has, in gate_if_applies' order."""
+    return [value for value, present in zip(slots, _slots(gate)) if present]
 
 
 def _shape(x: torch.Tensor, gate: Gate) -> tuple:

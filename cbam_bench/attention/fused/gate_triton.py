@@ -17,7 +17,7 @@ import torch
 import triton
 
 from cbam_bench.attention.fused import gate_kernels, torch_ops, triton_ops
-from cbam_bench.attention.fused.gate_cpu import BATCH_STATS, BATCH_STATS_KEPT, NO_NORM, Gate, named
+from cbam_bench.attention.fused.gate_cpu import BATCH_STATS, BATCH_STATS_KEPT, NO_NORM, Gate, listed, named
 from cbam_bench.attention.fused.triton_ops import BLOCK_C, BLOCK_HW
 
 BLOCK_PARTS = 1024  # partial results the norm's statistics read per step
@@ -157,6 +157,4 @@ def backward(
     if want_dx:
         d_pool = tuple(torch.zeros_like(mc) if d is None else d for d in d_pool)
         dx = triton_ops.grad_input(g, mc, ms.view(n, h, w), d_desc, where_c, d_pool, saved.where_hw)
-    grads = [d_w1, d_b1, d_w2, d_b2, d_conv, d_conv_b, d_norm_w, d_norm_b]
-    built = [True, gate.biases[0], True, gate.biases[1], True, gate.biases[2], *(gate.norm is not None,) * 2]
-    return dx, [d for d, present in zip(grads, built) if present]
+    return dx, listed([d_w1, d_b1, d_w2, d_b2, d_conv, d_conv_b, d_norm_w, d_norm_b], gate)
