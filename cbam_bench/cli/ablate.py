@@ -118,7 +118,7 @@ def _print_tables(ablations: list) -> None:
     from cbam_bench.ablate_detection import verdict_lines as detection_lines
     from cbam_bench.ablation_order import verdict_lines
     from cbam_bench.report.ablation_detection import detection_ablation_table
-    from cbam_bench.report.tables import ablation_table
+    from cbam_bench.report.ablation_table import ablation_table
 
     console = output.stdout()
     for ablation in ablations:

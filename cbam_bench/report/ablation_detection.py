@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from cbam_bench.metrics import METRICS
+from cbam_bench.report.ablation_table import PAPER_ROW_COLUMNS, paper_row_cells
 from cbam_bench.report.format import DASH, cells, columns, conventions
-from cbam_bench.report.tables import PAPER_ROW_COLUMNS, paper_row_cells, rich_table
+from cbam_bench.report.tables import rich_table
 
 if TYPE_CHECKING:
     from cbam_bench.ablate_detection import DetectionAblation, DetectionRowResult
