@@ -69,7 +69,8 @@ class TrialAttrs:
     elementwise_ops: int | None = _key(CHEAP, "number", column=True)
     latency_ms: float | None = _key(CHEAP, "number", column=True)
     latency_p90_ms: float | None = _key(CHEAP, "number", column=True)
-    latency_ratio: float | None = _key(CHEAP, "number", column=True)
+    latency_ratio: float | None = _key(CHEAP, "number", column=True)  # median of paired rounds' ratios
+    latency_ratio_interval: list[float] | None = _key(CHEAP, "list")  # its 95 % [low, high]; [1, 1] without attention
     train_s: float | None = _key(TRAINED, "number", column=True)  # every seed's training, summed
     images_per_s: float | None = _key(TRAINED, "number", column=True)
     seed_accuracies: list[float] | None = _key(TRAINED, "list")

@@ -121,3 +121,39 @@ def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
     return float(spearmanr(a, b).statistic)
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """The median of repeated measurements and a distribution-free interval for it: two order
+    statistics chosen so the interval covers the true median with at least `level` probability,
+    whatever the distribution (a timing's tail is long and lopsided, so a t interval would not hold)."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+    level: float = LEVEL
+
+    def to_dict(self) -> dict[str, object]:
+        return {"median": self.median, "low": self.low, "high": self.high, "n": self.n, "level": self.level}
+
+
+def _order_rank(n: int, level: float) -> int | None:
+    """The largest k with P(Binomial(n, 1/2) < k) <= (1 - level) / 2: [x_(k), x_(n+1-k)] then covers the
+    median with at least `level` probability. None when n is too small for any such k."""
+    tail, below = (1 - level) / 2, 0.0
+    for k in range(1, n // 2 + 1):
+        below += math.comb(n, k - 1) / 2**n  # P(X <= k - 1)
+        if below > tail:
+            return k - 1 if k > 1 else None
+    return n // 2 or None
+
+
+def median_interval(values: Sequence[float], level: float = LEVEL) -> MedianInterval | None:
+    """The median with its order-statistic interval; None for fewer values than the level needs (six at 95 %)."""
+    ordered = sorted(values)
+    k = _order_rank(len(ordered), level)
+    if k is None:
+        return None
+    return MedianInterval(statistics.median(ordered), ordered[k - 1], ordered[len(ordered) - k], len(ordered), level)

@@ -1,12 +1,13 @@
-"""Uncertainty on a front: the seeds' 95 % interval of each trial's accuracy, and which front members
-the intervals do not resolve.
+"""Uncertainty on a front: the seeds' 95 % interval of each trial's accuracy, the timing's interval
+of its latency ratio, and which front members the intervals do not resolve.
 
 A trial trained with two or more seeds has a t interval for its mean accuracy (stats.mean_interval
-over `seed_accuracies`). A front member is "not resolved" when another usable trial dominates it
-within the intervals: that trial is no worse in every objective without an interval (costs are
-measured, not sampled) and, in each objective with one, its interval reaches the member's (for a
-maximised objective: its upper end is at least the member's lower end). The member may then be on
-the front only by the luck of its seeds.
+over `seed_accuracies`). A trial timed against the plain network stores a 95 % interval for the
+median of the rounds' ratios (`latency_ratio_interval`; exact, [1, 1], for the plain network). A
+front member is "not resolved" when another usable trial dominates it within the intervals: in
+each objective where both have an interval, the other's reaches the member's (for a maximised
+objective: its upper end is at least the member's lower end); in every other objective the other
+is no worse. The member may then be on the front only by the luck of its seeds or of its timing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.stats import MeanInterval, mean_interval
 
 INTERVAL_METRIC = "accuracy"  # the objective whose spread the seeds measure
+RATIO_METRIC = "latency_ratio"  # the objective whose spread the timing's rounds measure
 
 
 def trial_interval(trial: TrialRecord) -> MeanInterval | None:
@@ -25,16 +27,32 @@ def trial_interval(trial: TrialRecord) -> MeanInterval | None:
     return mean_interval([float(a) for a in runs]) if runs and len(runs) >= 2 else None
 
 
+def ratio_bounds(trial: TrialRecord) -> tuple[float, float] | None:
+    """The stored 95 % interval of the trial's latency ratio, if it has a well-formed one."""
+    bounds = trial.attrs.latency_ratio_interval
+    if bounds is None or len(bounds) != 2 or not all(isinstance(b, (int, float)) for b in bounds):
+        return None
+    low, high = float(bounds[0]), float(bounds[1])
+    return (low, high) if low <= high else None
+
+
+def _bounds(trial: TrialRecord, metric: str, intervals: dict[int, MeanInterval]) -> tuple[float, float] | None:
+    if metric == INTERVAL_METRIC:
+        iv = intervals.get(trial.number)
+        return None if iv is None else (iv.low, iv.high)
+    return ratio_bounds(trial) if metric == RATIO_METRIC else None
+
+
 def _could_dominate(
     other: TrialRecord, member: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]
 ) -> bool:
-    """Whether `other` dominates `member` once the accuracy intervals are allowed for."""
+    """Whether `other` dominates `member` once the intervals are allowed for."""
     if other.values is None or member.values is None:
         return False
     for i, o in enumerate(study.objectives):
-        a, b = intervals.get(other.number), intervals.get(member.number)
-        if o.metric == INTERVAL_METRIC and a is not None and b is not None:
-            reaches = a.high >= b.low if o.direction == "max" else a.low <= b.high
+        a, b = _bounds(other, o.metric, intervals), _bounds(member, o.metric, intervals)
+        if a is not None and b is not None:
+            reaches = a[1] >= b[0] if o.direction == "max" else a[0] <= b[1]
             if not reaches:
                 return False
         elif o.sign * other.values[i] > o.sign * member.values[i]:
@@ -49,11 +67,12 @@ def intervals_of(trials: Sequence[TrialRecord]) -> dict[int, MeanInterval]:
 def unresolved(study: StudyRecords, front: Sequence[TrialRecord]) -> dict[int, int]:
     """Front member number -> the first other usable trial that dominates it within the intervals.
 
-    Only members with an interval can be unresolved (one seed says nothing about spread)."""
+    Only members with an interval in some objective can be unresolved (one seed, one timing say
+    nothing about spread)."""
     intervals = intervals_of(study.usable)
     out: dict[int, int] = {}
     for member in front:
-        if member.number not in intervals:
+        if not any(_bounds(member, o.metric, intervals) for o in study.objectives):
             continue
         rival = next(
             (t for t in study.usable if t.number != member.number and _could_dominate(t, member, study, intervals)),

@@ -7,6 +7,7 @@ import mmap
 import pytest
 import torch
 
+from cbam_bench.measure import latency as latency_module
 from cbam_bench.measure.env import environment
 from cbam_bench.measure.latency import compare_latency, measure_latency, quantile
 from cbam_bench.measure.memory import track_peak_memory
@@ -50,9 +51,24 @@ def test_compare_latency_times_both_models_alike() -> None:
     cbam = build_model(
         ArchSpec("cifar_resnet20", width=0.5, input_size=16, attention=AttentionSpec(kind="cbam", reduction=4))
     )
-    a, b = compare_latency(small, cbam, (1, 3, 16, 16), warmup=2, repeats=10)
+    a, b, ratio = compare_latency(small, cbam, (1, 3, 16, 16), warmup=2, repeats=10)
     assert a.repeats == b.repeats == 10 and a.batch == b.batch == 1
     assert 0 < a.median_ms <= a.p90_ms and 0 < b.median_ms <= b.p90_ms
+    assert ratio is not None and ratio.n == 10 and 0 < ratio.low <= ratio.median <= ratio.high
+
+
+def test_the_ratio_is_the_median_of_the_rounds_ratios_with_their_order_statistics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Round i times A at 2 ms and B at (i + 1) ms, but the machine slows down in round 3: both take
+    # ten times as long there, which the pair's ratio does not see.
+    times = iter(t for i in range(10) for t in ((20.0, 10.0 * (i + 1)) if i == 3 else (2.0, i + 1.0)))
+    monkeypatch.setattr(latency_module, "_timer", lambda device: lambda fn: next(times))
+    _, _, ratio = compare_latency(torch.nn.Identity(), torch.nn.Identity(), (1, 4), warmup=0, repeats=10)
+    # The ratios are 0.5, 1, ..., 5; with 10 rounds the 95 % interval runs from the 2nd to the 9th.
+    assert (ratio.median, ratio.low, ratio.high, ratio.n) == (2.75, 1.0, 4.5, 10)
+    times = iter([2.0, 3.0] * 5)
+    assert compare_latency(torch.nn.Identity(), torch.nn.Identity(), (1, 4), warmup=0, repeats=5).ratio is None
 
 
 def test_compare_latency_alternates_the_models() -> None:

@@ -33,6 +33,7 @@ from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import EarlyStop, LatencySetup, load_space
 from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.stats import MedianInterval
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -143,6 +144,8 @@ def test_trials_store_every_measure_of_the_contract(tmp_path: Path, search: Sear
         assert t.user_attrs["latency_ratio"] > 0 and (t.user_attrs["latency_ratio"] == 1.0) == (
             arch.attention.kind == "none"
         )
+        # 2 timed rounds are too few for the ratio's interval; the plain network's is exact
+        assert t.user_attrs.get("latency_ratio_interval") == ([1.0, 1.0] if arch.attention.kind == "none" else None)
         assert t.user_attrs["env"].keys() == {
             "python",
             "torch",
@@ -249,23 +252,30 @@ def test_latency_ratio_is_taken_against_the_plain_network_timed_alternately(monk
 
     def fake_compare(model_a: torch.nn.Module, model_b: torch.nn.Module, shape: tuple[int, ...], **_: Any):
         calls.append((model_a, model_b))
-        return _latency(2.0), _latency(3.0)
+        return _latency(2.0), _latency(3.0), paired
 
     monkeypatch.setattr(latency_module, "compare_latency", fake_compare)
     monkeypatch.setattr(latency_module, "measure_latency", lambda model, shape, **_: _latency(1.5))
     arch = ArchSpec(
         "cifar_resnet20", width=0.25, num_classes=10, input_size=16, in_channels=1, attention=AttentionSpec(kind="cbam")
     )
+    paired = None  # under six rounds: no interval, and the ratio of the two medians
     measures = cheap_measures(arch, LatencySetup(repeats=5, warmup=1))
     # what reuse and retrain treat as known before training
     assert measures.to_user_attrs().keys() == {*COST_METRICS, "latency_setup"}
     assert (measures.latency_ms, measures.latency_p90_ms, measures.latency_ratio) == (3.0, pytest.approx(3.3), 1.5)
+    paired = MedianInterval(1.4, 1.3, 1.6, 50)  # enough rounds: the median of the pairs' ratios, with its interval
+    timed = cheap_measures(arch, LatencySetup(repeats=50, warmup=1))
+    assert (timed.latency_ratio, timed.latency_ratio_interval) == (1.4, [1.3, 1.6])
+    assert set(timed.to_user_attrs()) == {*COST_METRICS, "latency_setup", "latency_ratio_interval"}
+    calls.pop()
     ((plain, with_cbam),) = calls
     assert not any("attention" in name for name, _ in plain.named_modules())  # A: the same network, no attention
     assert any("attention" in name for name, _ in with_cbam.named_modules())
     assert sum(p.numel() for p in with_cbam.parameters()) == measures.params
     bare = cheap_measures(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), LatencySetup())
     assert (bare.latency_ms, bare.latency_ratio) == (1.5, 1.0) and len(calls) == 1  # nothing to compare with
+    assert bare.latency_ratio_interval == [1.0, 1.0]  # the plain network against itself: exact
 
 
 def test_median_rule_by_hand() -> None:

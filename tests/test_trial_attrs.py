@@ -295,7 +295,8 @@ def test_a_study_written_by_0_2_reads_unchanged(old_study: str) -> None:
 def test_a_0_2_trial_makes_the_json_item_the_0_2_builder_made(old_study: str) -> None:
     trained = load_records(old_study, "old").trials[0]
     item = trial_item(trained, rank=1)
-    # 0.2's report.summary.trial_item: identity, then each measure as stored (null when missing), then the rest
+    # 0.2's report.summary.trial_item (and one key added since): identity, then each measure as stored
+    # (null when missing), then the rest
     expected = {
         "trial": 0,
         "status": "complete",
@@ -305,6 +306,7 @@ def test_a_0_2_trial_makes_the_json_item_the_0_2_builder_made(old_study: str) ->
         "placement": "-",
         **{k: ({**NONE_CHEAP, **NONE_TRAINED}).get(k) for k in TRIAL_MEASURES},
         "seed_accuracies": NONE_TRAINED["seed_accuracies"],
+        "latency_ratio_interval": None,  # added after 0.2, null for a trial that has none
         "device": "cpu",
         "latency_setup": SETUP,
         "params_sampled": {"attention.kind": "none"},

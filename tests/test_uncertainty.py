@@ -74,3 +74,54 @@ def test_report_export_and_plot_carry_the_intervals(tmp_path: Path) -> None:
     headers, body, lines = paper_table(summary)
     assert "Acc. CI95 (%)" in headers and any("(not resolved: #1)" in row[-1] for row in body)
     assert plot_study(summary, tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
+
+
+RATIO_OBJECTIVES = (Objective("accuracy", "max"), Objective("latency_ratio", "min"))
+
+
+def _timed(number: int, accuracy: float, ratio: float, bounds: list[float] | None, kind: str = "cbam") -> TrialRecord:
+    attrs = TrialAttrs(
+        accuracy=accuracy,
+        seed_accuracies=[accuracy],
+        seeds=1,
+        latency_ratio=ratio,
+        latency_ratio_interval=bounds,
+        summary=kind,
+        arch={"attention": {"kind": kind}},
+        feasible=True,
+    )
+    return TrialRecord(number, "complete", (accuracy, ratio), attrs=attrs)
+
+
+def test_a_latency_ratio_within_another_trials_timing_interval_is_not_resolved() -> None:
+    plain = _timed(0, 0.90, 1.0, [1.0, 1.0], "none")
+    # X is on the front by its median ratio (1.05 below Y's 1.12), but Y is more accurate and its
+    # interval reaches down to 1.07, inside X's (up to 1.10): Y may be as cheap, so X is not resolved.
+    x, y = _timed(1, 0.92, 1.05, [1.01, 1.10]), _timed(2, 0.93, 1.12, [1.07, 1.17])
+    assert unresolved(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, y)), [plain, x, y]) == {1: 2}
+    # The plain network's ratio is exact, but X's interval reaching 1 says X may cost nothing extra;
+    # X is more accurate, so then it would dominate the plain network, which is not resolved either.
+    free = _timed(1, 0.92, 1.05, [1.00, 1.10])
+    assert unresolved(StudyRecords("r", RATIO_OBJECTIVES, (plain, free, y)), [plain, free, y]) == {0: 1, 1: 2}
+    # Y timed more tightly (from 1.11): it no longer reaches X's 1.10, and X is resolved.
+    tight = _timed(2, 0.93, 1.12, [1.11, 1.17])
+    assert unresolved(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, tight)), [plain, x, tight]) == {}
+    # Without stored intervals (one seed, a timing under six rounds) nothing is marked.
+    bare = [_timed(1, 0.92, 1.05, None), _timed(2, 0.93, 1.12, None)]
+    assert unresolved(StudyRecords("r", RATIO_OBJECTIVES, (plain, *bare)), [plain, *bare]) == {}
+
+
+def test_the_front_table_marks_it_and_json_carries_the_ratio_interval() -> None:
+    from rich.console import Console
+
+    from cbam_bench.report.tables import front_table
+
+    plain = _timed(0, 0.90, 1.0, [1.0, 1.0], "none")
+    x, y = _timed(1, 0.92, 1.05, [1.01, 1.10]), _timed(2, 0.93, 1.12, [1.07, 1.17])
+    console = Console(width=160, record=True)
+    console.print(front_table(summarize(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, y)))))
+    text = console.export_text()
+    assert "not resolved (#2)" in text and "the latency ratio's over the timed rounds" in text
+    assert "CI95 (%)" not in text  # one seed each: no accuracy interval; the ratio's is in --json
+    row = {i["trial"]: i for i in to_json(summarize(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, y))))["front"]}
+    assert row[1]["latency_ratio_interval"] == [1.01, 1.1] and row[1]["not_resolved_by"] == 2

@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from torch import nn
 from cbam_bench import collector
 from cbam_bench.attention.fused.dispatch import fused_setting
 from cbam_bench.measure.env import device_name
+from cbam_bench.stats import MedianInterval, median_interval
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,14 @@ def measure_latency(
     )
 
 
+class Comparison(NamedTuple):
+    """Two models timed alternately: each one's latency, and B's time over A's."""
+
+    a: Latency
+    b: Latency
+    ratio: MedianInterval | None  # median of the per-round ratios B / A with its 95 % interval; None under 6 rounds
+
+
 def compare_latency(
     model_a: nn.Module,
     model_b: nn.Module,
@@ -162,14 +172,17 @@ def compare_latency(
     channels_last: bool = False,
     warmup: int = 10,
     repeats: int = 50,
-) -> tuple[Latency, Latency]:
-    """Latency of two models timed alternately (A B A B ...), so machine drift hits both alike."""
+) -> Comparison:
+    """Latency of two models timed alternately (A B A B ...), so machine drift hits both alike, and
+    the ratio B / A from the rounds' pairs: a pair is timed within a few milliseconds, so the ratio
+    of each pair is what drift spares, and their spread gives the ratio an interval."""
     device = torch.device(device)
     model_a, x = _prepare(model_a, input_shape, device, dtype, channels_last)
     model_b, _ = _prepare(model_b, input_shape, device, dtype, channels_last)
     a_samples, b_samples = _interleaved_samples([model_a, model_b], x, device, warmup, repeats)
     cond = _conditions(input_shape, device, dtype, channels_last, warmup)
-    return (
+    return Comparison(
         _summarise(a_samples, **cond, fused=fused_setting(model_a)),
         _summarise(b_samples, **cond, fused=fused_setting(model_b)),
+        median_interval([b / a for a, b in zip(a_samples, b_samples)]),
     )

@@ -164,9 +164,11 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
         "Rank: dominance rank among complete trials within budget (1 = Pareto front).",
     ]
     if seeded:
+        lines.append("Acc. CI95: t interval of the mean over the trial's seeds.")
+    if seeded or summary.unresolved:
         lines.append(
-            "Acc. CI95: t interval of the mean over the trial's seeds; not resolved: another trial "
-            "dominates it within the intervals."
+            "Not resolved: another trial dominates it within the intervals (the accuracy's over the seeds, "
+            "the latency ratio's over the timed rounds)."
         )
     return headers, body, lines
 

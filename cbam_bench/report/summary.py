@@ -90,6 +90,7 @@ def trial_item(trial: TrialRecord, rank: int | None = None, keys: Sequence[str] 
         "placement": placement_label(trial.arch),
         **{name: getattr(stored, name) for name in TRIAL_MEASURES},
         "seed_accuracies": stored.seed_accuracies,
+        "latency_ratio_interval": stored.latency_ratio_interval,
         "device": trial.device,
         "latency_setup": trial.latency_setup,
         "params_sampled": trial.params,

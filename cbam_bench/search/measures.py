@@ -60,8 +60,9 @@ def cheap_measures(
 
     Latency is timed alternately with the same network without attention (A B A B), and their
     ratio is stored beside it: trials are timed minutes apart on a machine whose speed drifts, and
-    the ratio is what stays comparable between them. CBAM modules take the `fused` mode (the
-    training's), and the latency set-up records it.
+    the ratio is what stays comparable between them. It is the median of the rounds' ratios, with
+    its 95 % interval (under six repeats, too few for one, the ratio of the medians and no interval).
+    CBAM modules take the `fused` mode (the training's), and the latency set-up records it.
     """
     import torch
 
@@ -77,11 +78,12 @@ def cheap_measures(
     try:
         if arch.attention.kind == "none":
             latency = measure_latency(model, (setup.batch, *image), **timing)
-            ratio = 1.0
+            ratio, interval = 1.0, [1.0, 1.0]  # the plain network against itself: exact
         else:
             plain = _network(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), fused, task)
-            plain_latency, latency = compare_latency(plain, model, (setup.batch, *image), **timing)
-            ratio = latency.median_ms / plain_latency.median_ms
+            plain_latency, latency, paired = compare_latency(plain, model, (setup.batch, *image), **timing)
+            ratio, interval = (paired.median, [paired.low, paired.high]) if paired else (None, None)
+            ratio = ratio or latency.median_ms / plain_latency.median_ms
     finally:
         torch.set_num_threads(threads)
     conditions = latency.to_dict()
@@ -92,6 +94,7 @@ def cheap_measures(
         latency_ms=latency.median_ms,
         latency_p90_ms=latency.p90_ms,
         latency_ratio=ratio,
+        latency_ratio_interval=interval,
         latency_setup={
             k: conditions[k] for k in ("batch", "device", "dtype", "memory_format", "threads", "repeats", "fused")
         },
