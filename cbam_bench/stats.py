@@ -135,9 +135,6 @@ class MedianInterval:
     n: int
     level: float = LEVEL
 
-    def to_dict(self) -> dict[str, object]:
-        return {"median": self.median, "low": self.low, "high": self.high, "n": self.n, "level": self.level}
-
 
 def _order_rank(n: int, level: float) -> int | None:
     """The largest k with P(Binomial(n, 1/2) < k) <= (1 - level) / 2: [x_(k), x_(n+1-k)] then covers the

@@ -19,6 +19,11 @@ from cbam_bench.stats import MeanInterval, mean_interval
 
 INTERVAL_METRIC = "accuracy"  # the objective whose spread the seeds measure
 RATIO_METRIC = "latency_ratio"  # the objective whose spread the timing's rounds measure
+# What the "not resolved" mark means, as the tables' captions say it.
+UNRESOLVED_MEANING = (
+    "another trial dominates it within the intervals (the accuracy's over the seeds, the latency ratio's "
+    "over the timed rounds)"
+)
 
 
 def trial_interval(trial: TrialRecord) -> MeanInterval | None:

@@ -21,6 +21,7 @@ from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import DASH, caption, cells, columns, conventions, json_document, placement_label
 from cbam_bench.report.summary import StudySummary, trial_item
+from cbam_bench.uncertainty import UNRESOLVED_MEANING
 
 FORMATS = ("csv", "json", "md", "latex")
 # The file names each format is written under; an existing file is replaced only if it has one.
@@ -166,10 +167,7 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
     if seeded:
         lines.append("Acc. CI95: t interval of the mean over the trial's seeds.")
     if seeded or summary.unresolved:
-        lines.append(
-            "Not resolved: another trial dominates it within the intervals (the accuracy's over the seeds, "
-            "the latency ratio's over the timed rounds)."
-        )
+        lines.append(f"Not resolved: {UNRESOLVED_MEANING}.")
     return headers, body, lines
 
 

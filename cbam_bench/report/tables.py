@@ -17,6 +17,7 @@ from cbam_bench.records import TrialRecord
 from cbam_bench.report import plain
 from cbam_bench.report.format import DASH, caption, cells, column, columns, conventions, placement_label
 from cbam_bench.report.summary import StudySummary
+from cbam_bench.uncertainty import UNRESOLVED_MEANING
 
 # The terminal shows these, the study task's scores (detection: both mAPs) and any other objective
 # of the study; exports show every measure.
@@ -69,50 +70,28 @@ def _marks(summary: StudySummary, trial: TrialRecord) -> str:
     return ",".join(marks)
 
 
-def _interval_columns(summary: StudySummary) -> tuple[list[str], list[str]]:
-    """The accuracy's CI95 header where the front has one, and the caption lines for it and for the
-    "not resolved" mark (the latency ratio's interval stays in --json and exports: 80 columns)."""
-    headers, notes = [], []
-    if any(t.number in summary.intervals for t in summary.front):
-        headers.append("CI95 (%)")
-        notes.append("CI95: t interval of the mean accuracy over the seeds.")
-    if headers or summary.unresolved:
-        notes.append(
-            "not resolved: another trial dominates it within the intervals (the accuracy's over the seeds, "
-            "the latency ratio's over the timed rounds), so its place on the front may be luck."
-        )
-    return headers, notes
-
-
-def _interval_cells(summary: StudySummary, trial: TrialRecord, headers: list[str]) -> list[str]:
-    if not headers:
-        return []
-    iv = summary.intervals.get(trial.number)
-    return [DASH if iv is None else f"{100 * iv.low:.1f}-{100 * iv.high:.1f}"]
-
-
 def front_table(summary: StudySummary) -> Table:
     """The Pareto front, best first, knee and budget pick marked, units and conventions in the caption."""
     study = summary.study
     cols = columns(summary.front, _metrics(summary))
     objectives = ", ".join(str(o) for o in study.objectives)
     title = f"Pareto front of {study.name} ({objectives}): {len(summary.front)} of {len(study.usable)} complete trials"
-    interval_headers, interval_notes = _interval_columns(summary)
+    seeded = any(t.number in summary.intervals for t in summary.front)
+    notes = caption(summary.front, cols, study.objectives)
+    if seeded:
+        notes.append("CI95: t interval of the mean accuracy over the seeds.")
+    if seeded or summary.unresolved:  # the latency ratio's interval stays in --json and exports: 80 columns
+        notes.append(f"not resolved: {UNRESOLVED_MEANING}, so its place on the front may be luck.")
     table = rich_table(
         title,
-        ["#", "attention", "placement", *(c.header for c in cols), *interval_headers, ""],
+        ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
         3,
-        caption(summary.front, cols, study.objectives) + interval_notes,
+        notes,
     )
     for t in summary.front:
-        table.add_row(
-            str(t.number),
-            t.summary,
-            placement_label(t.arch),
-            *cells(t, cols),
-            *_interval_cells(summary, t, interval_headers),
-            _marks(summary, t),
-        )
+        iv = summary.intervals.get(t.number)
+        ci = [DASH if iv is None else f"{100 * iv.low:.1f}-{100 * iv.high:.1f}"] if seeded else []
+        table.add_row(str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, _marks(summary, t))
     return table
 
 
