@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -125,3 +126,30 @@ def test_the_front_table_marks_it_and_json_carries_the_ratio_interval() -> None:
     assert "CI95 (%)" not in text  # one seed each: no accuracy interval; the ratio's is in --json
     row = {i["trial"]: i for i in to_json(summarize(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, y))))["front"]}
     assert row[1]["latency_ratio_interval"] == [1.01, 1.1] and row[1]["not_resolved_by"] == 2
+
+
+def test_the_plot_draws_the_ratio_the_study_optimises_with_its_interval(tmp_path: Path) -> None:
+    from cbam_bench.report.plots import plot_metrics
+
+    def costed(t: TrialRecord) -> TrialRecord:
+        attrs = dataclasses.replace(t.attrs, macs=10**6 + t.number, latency_ms=1.0 + t.number)
+        return dataclasses.replace(t, attrs=attrs)
+
+    trials = tuple(
+        costed(t)
+        for t in (
+            _timed(0, 0.90, 1.0, [1.0, 1.0], "none"),
+            _timed(1, 0.92, 1.05, [1.01, 1.10]),
+            _timed(2, 0.93, 1.12, [1.07, 1.17]),
+        )
+    )
+    by_ratio = summarize(StudyRecords("r", RATIO_OBJECTIVES, trials))
+    assert plot_metrics(by_ratio) == ["macs", "latency_ratio"]  # the ratio instead of the noisier ms
+    for objectives, panels in (
+        ((*RATIO_OBJECTIVES, Objective("latency_ms", "min")), ["macs", "latency_ms", "latency_ratio"]),
+        (OBJECTIVES, ["macs", "latency_ms"]),  # a study that does not optimise the ratio: as before
+    ):
+        valued = tuple(dataclasses.replace(t, values=tuple(t.measure(o.metric) for o in objectives)) for t in trials)
+        assert plot_metrics(summarize(StudyRecords("r", objectives, valued))) == panels
+    assert plot_metrics(summarize(StudyRecords("r", RATIO_OBJECTIVES, ()))) == ["macs"]
+    assert plot_study(by_ratio, tmp_path / "ratio.png").read_bytes()[:4] == b"\x89PNG"  # horizontal error bars

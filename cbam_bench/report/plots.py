@@ -1,5 +1,6 @@
-"""Accuracy against MACs and against latency, as a PNG: the front labelled with its seeds' 95 %
-intervals as error bars (red: not resolved), the baseline marked.
+"""Accuracy against MACs and against latency (or the latency ratio the study optimises), as a PNG:
+the front labelled with its 95 % intervals as error bars (the seeds' on accuracy, the timed rounds'
+on the ratio; red: not resolved), the baseline marked.
 
 Drawn on a bare Figure with the Agg canvas, so no pyplot state, display or backend setting is
 involved, and written atomically like every other file.
@@ -15,10 +16,12 @@ from cbam_bench.files import write_png
 from cbam_bench.records import TrialRecord
 from cbam_bench.report.format import column, latency_setups
 from cbam_bench.report.summary import StudySummary
+from cbam_bench.uncertainty import RATIO_METRIC, ratio_bounds
 
 X_METRICS = {
     "macs": "MACs ({unit}): multiply-adds of conv and linear layers",
     "latency_ms": "latency (ms): median on {setup}",
+    "latency_ratio": "latency ratio to no attention, on {setup}",
 }
 
 
@@ -32,17 +35,21 @@ def _points(trials: Sequence[TrialRecord], metric: str, divisor: float) -> tuple
 
 
 def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], metric: str, divisor: float) -> None:
-    """95 % intervals of the front's mean accuracy (two or more seeds); unresolved members in red."""
+    """95 % intervals of the front's mean accuracy (two or more seeds) and, on the latency-ratio panel,
+    of each member's ratio (its timed rounds); unresolved members in red."""
     for t in shown:
         iv = summary.intervals.get(t.number)
-        x = t.measure(metric)
-        if iv is None or x is None:
+        bounds = ratio_bounds(t) if metric == RATIO_METRIC else None
+        x, y = t.measure(metric), t.attrs.accuracy
+        if (iv is None and bounds is None) or x is None or y is None:
             continue
+        x, y = x / divisor, 100 * (iv.mean if iv is not None else y)
         color = "tab:red" if t.number in summary.unresolved else "black"
         ax.errorbar(
-            [x / divisor],
-            [100 * iv.mean],
-            yerr=[[100 * (iv.mean - iv.low)], [100 * (iv.high - iv.mean)]],
+            [x],
+            [y],
+            yerr=None if iv is None else [[y - 100 * iv.low], [100 * iv.high - y]],
+            xerr=None if bounds is None else [[x - bounds[0] / divisor], [bounds[1] / divisor - x]],
             fmt="none",
             ecolor=color,
             elinewidth=1,
@@ -51,15 +58,28 @@ def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], me
         )
 
 
+def plot_metrics(summary: StudySummary) -> list[str]:
+    """The costs that get a panel: those the trials store, the latency ratio only where the study
+    optimises it, and then instead of the latency in ms unless that is an objective too (as the
+    front table does); MACs when nothing is stored yet."""
+    objectives = {o.metric for o in summary.study.objectives}
+    stored = [m for m in X_METRICS if any(t.measure(m) is not None for t in summary.study.usable)]
+    if RATIO_METRIC not in objectives:
+        stored = [m for m in stored if m != RATIO_METRIC]
+    elif "latency_ms" not in objectives and RATIO_METRIC in stored:
+        stored = [m for m in stored if m != "latency_ms"]
+    return stored or ["macs"]
+
+
 def plot_study(summary: StudySummary, path: str | Path) -> Path:
-    """Write the PNG and return its path; one panel per cost the trials store (MACs, latency)."""
+    """Write the PNG and return its path; one panel per cost of plot_metrics."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     study, front = summary.study, summary.front
     trials = study.usable
     numbers = {t.number for t in front}
-    metrics = [m for m in X_METRICS if any(t.measure(m) is not None for t in trials)] or ["macs"]
+    metrics = plot_metrics(summary)
     fig = Figure(figsize=(5.5 * len(metrics), 4.6), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
