@@ -153,3 +153,28 @@ def test_the_plot_draws_the_ratio_the_study_optimises_with_its_interval(tmp_path
         assert plot_metrics(summarize(StudyRecords("r", objectives, valued))) == panels
     assert plot_metrics(summarize(StudyRecords("r", RATIO_OBJECTIVES, ()))) == ["macs"]
     assert plot_study(by_ratio, tmp_path / "ratio.png").read_bytes()[:4] == b"\x89PNG"  # horizontal error bars
+
+
+def test_the_ratio_panel_draws_each_members_timing_interval_red_where_unresolved() -> None:
+    from cbam_bench.report.plots import _error_bars
+
+    class Axes:
+        def __init__(self) -> None:
+            self.bars: list[tuple[list[float], list[float], dict]] = []
+
+        def errorbar(self, x: list[float], y: list[float], **kw: object) -> None:
+            self.bars.append((x, y, kw))
+
+    plain = _timed(0, 0.90, 1.0, [1.0, 1.0], "none")
+    x, y = _timed(1, 0.92, 1.05, [1.01, 1.10]), _timed(2, 0.93, 1.12, [1.07, 1.17])
+    summary = summarize(StudyRecords("r", RATIO_OBJECTIVES, (plain, x, y)))
+    axes = Axes()
+    _error_bars(axes, summary, [x, y], "latency_ratio", 1.0)
+    (x1, y1, kw1), (x2, y2, kw2) = axes.bars
+    assert (x1, y1, kw1["yerr"], kw1["ecolor"]) == ([1.05], [92.0], None, "tab:red")  # not resolved (#2)
+    assert kw1["xerr"] == [[pytest.approx(0.04)], [pytest.approx(0.05)]]
+    assert (x2, kw2["xerr"], kw2["ecolor"]) == ([1.12], [[pytest.approx(0.05)], [pytest.approx(0.05)]], "black")
+    costed = [dataclasses.replace(t, attrs=dataclasses.replace(t.attrs, macs=10**6)) for t in (x, y)]
+    axes = Axes()
+    _error_bars(axes, summary, costed, "macs", 1.0)  # no interval on MACs, one seed: nothing to draw
+    assert axes.bars == []

@@ -154,7 +154,7 @@ def measure_latency(
     )
 
 
-class Comparison(NamedTuple):
+class PairedLatency(NamedTuple):
     """Two models timed alternately: each one's latency, and B's time over A's."""
 
     a: Latency
@@ -172,7 +172,7 @@ def compare_latency(
     channels_last: bool = False,
     warmup: int = 10,
     repeats: int = 50,
-) -> Comparison:
+) -> PairedLatency:
     """Latency of two models timed alternately (A B A B ...), so machine drift hits both alike, and
     the ratio B / A from the rounds' pairs: a pair is timed within a few milliseconds, so the ratio
     of each pair is what drift spares, and their spread gives the ratio an interval."""
@@ -181,7 +181,7 @@ def compare_latency(
     model_b, _ = _prepare(model_b, input_shape, device, dtype, channels_last)
     a_samples, b_samples = _interleaved_samples([model_a, model_b], x, device, warmup, repeats)
     cond = _conditions(input_shape, device, dtype, channels_last, warmup)
-    return Comparison(
+    return PairedLatency(
         _summarise(a_samples, **cond, fused=fused_setting(model_a)),
         _summarise(b_samples, **cond, fused=fused_setting(model_b)),
         median_interval([b / a for a, b in zip(a_samples, b_samples)]),

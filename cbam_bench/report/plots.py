@@ -43,7 +43,7 @@ def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], me
         x, y = t.measure(metric), t.attrs.accuracy
         if (iv is None and bounds is None) or x is None or y is None:
             continue
-        x, y = x / divisor, 100 * (iv.mean if iv is not None else y)
+        x, y = x / divisor, 100 * y
         color = "tab:red" if t.number in summary.unresolved else "black"
         ax.errorbar(
             [x],

@@ -82,8 +82,10 @@ def cheap_measures(
         else:
             plain = _network(dataclasses.replace(arch, attention=AttentionSpec(kind="none")), fused, task)
             plain_latency, latency, paired = compare_latency(plain, model, (setup.batch, *image), **timing)
-            ratio, interval = (paired.median, [paired.low, paired.high]) if paired else (None, None)
-            ratio = ratio or latency.median_ms / plain_latency.median_ms
+            if paired is None:  # too few rounds for an interval
+                ratio, interval = latency.median_ms / plain_latency.median_ms, None
+            else:
+                ratio, interval = paired.median, [paired.low, paired.high]
     finally:
         torch.set_num_threads(threads)
     conditions = latency.to_dict()
