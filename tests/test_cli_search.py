@@ -182,6 +182,18 @@ def test_trial_line_names_the_attention_and_where_it_sits() -> None:
     assert trial_line(trial, {}) == (
         "trial -1: se avg r4 @ 3/all/residual: accuracy 92.40 %, MACs 15.7M, params 276K, latency 3.31 ms, trained in 19.9 s"
     )
+    timed = create_trial(
+        state=TrialState.COMPLETE,
+        values=[0.924],
+        user_attrs=attrs | {"latency_ratio": 1.114, "latency_ratio_interval": [1.093, 1.150]},
+    )
+    assert ", latency 3.31 ms, ratio 1.11 (95 % 1.09-1.15), trained in" in trial_line(timed, {})
+    exact = create_trial(
+        state=TrialState.COMPLETE,
+        values=[0.9],
+        user_attrs=attrs | {"latency_ratio": 1.0, "latency_ratio_interval": [1.0, 1.0]},
+    )
+    assert ", latency 3.31 ms, ratio 1.00, trained in" in trial_line(exact, {})  # the plain network: exact
     plain = ArchSpec("cifar_resnet20")
     pruned = create_trial(
         state=TrialState.PRUNED, user_attrs={"summary": "none", "arch": plain.to_dict(), "stopped_reason": "why"}
