@@ -149,3 +149,19 @@ def rank_of(points: Sequence[Sequence[float]], index: int) -> int:
     point = array[index]
     above = array[(array <= point).all(axis=1) & (array < point).any(axis=1)]
     return 1 if len(above) == 0 else max(dominance_ranks(above)) + 1
+
+
+def dominated_by(candidates: Sequence[Sequence[float]], points: Sequence[Sequence[float]]) -> list[bool]:
+    """For each of `points`, whether some candidate dominates it. Only the candidates' own front is
+    compared: whatever a candidate dominates, a front member dominating that candidate does too."""
+    if len(points) == 0:
+        return []
+    array = np.asarray(points, dtype=float).reshape(len(points), -1)
+    if len(candidates) == 0:
+        return [False] * len(array)
+    pool = np.asarray(candidates, dtype=float).reshape(len(candidates), -1)
+    front = pool[nondominated(pool.tolist())]
+    out = np.zeros(len(array), dtype=bool)
+    for start in range(0, len(array), BLOCK):
+        out[start : start + BLOCK] = _dominated_by_any(front, array[start : start + BLOCK])
+    return out.tolist()

@@ -8,12 +8,16 @@ front member is "not resolved" when another usable trial dominates it within the
 each objective where both have an interval, the other's reaches the member's (for a maximised
 objective: its upper end is at least the member's lower end); in every other objective the other
 is no worse. The member may then be on the front only by the luck of its seeds or of its timing.
+
+The other way round, a trial off the front is "possibly on the front" when no trial dominates it
+for sure: with every interval at its far end (the dominator at its worst, the trial at its best).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cbam_bench.dominance import dominated_by
 from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.stats import MeanInterval, mean_interval
 
@@ -86,3 +90,30 @@ def unresolved(study: StudyRecords, front: Sequence[TrialRecord]) -> dict[int, i
         if rival is not None:
             out[member.number] = rival.number
     return out
+
+
+def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]) -> tuple[tuple, tuple]:
+    """The trial's best and worst case in every objective, minimised (its point where it has no interval)."""
+    best, worst = [], []
+    assert trial.values is not None
+    for o, value in zip(study.objectives, trial.values):
+        low, high = _bounds(trial, o.metric, intervals) or (value, value)
+        ends = sorted((o.sign * low, o.sign * high))
+        best.append(ends[0])
+        worst.append(ends[1])
+    return tuple(best), tuple(worst)
+
+
+def possibly_on_front(
+    study: StudyRecords, front: Sequence[TrialRecord], intervals: dict[int, MeanInterval] | None = None
+) -> list[int]:
+    """Numbers of the usable trials off the front that no trial dominates for sure: each at its best,
+    every other at its worst. Without intervals anywhere this is empty (the front is then exact).
+    `intervals`: the accuracy intervals if already computed (intervals_of)."""
+    on_front = {t.number for t in front}
+    trials = [t for t in study.usable if t.values is not None]
+    intervals = intervals_of(trials) if intervals is None else intervals
+    ends = {t.number: _ends(t, study, intervals) for t in trials}
+    off = [t for t in trials if t.number not in on_front]
+    surely = dominated_by([ends[t.number][1] for t in trials], [ends[t.number][0] for t in off])
+    return [t.number for t, dominated in zip(off, surely) if not dominated]

@@ -178,3 +178,63 @@ def test_the_ratio_panel_draws_each_members_timing_interval_red_where_unresolved
     axes = Axes()
     _error_bars(axes, summary, costed, "macs", 1.0)  # no interval on MACs, one seed: nothing to draw
     assert axes.bars == []
+
+
+def test_a_trial_off_the_front_that_nothing_surely_dominates_is_possibly_on_it() -> None:
+    from cbam_bench.dominance import dominated_by
+
+    # A make run's case: SE timed at 0.995 of the plain network knocks it off the front, but SE's
+    # interval reaches 1.05; at its worst SE is costlier than the plain network, which may be on the front.
+    plain = _timed(0, 0.917, 1.0, [1.0, 1.0], "none")
+    se = _timed(1, 0.946, 0.995, [0.95, 1.05], "se")
+    worse = _timed(2, 0.90, 1.30, [1.28, 1.33])  # below SE and costlier than its worst: surely dominated
+    study_ = StudyRecords("r", RATIO_OBJECTIVES, (plain, se, worse))
+    summary = summarize(study_)
+    assert [t.number for t in summary.front] == [1] and summary.possibly_on_front == [0]
+    assert to_json(summary)["possibly_on_front"] == [0]
+    rows = {r["trial"]: r for r in export_rows(summary)}
+    assert rows[0]["possibly_on_front"] is True and rows[2]["possibly_on_front"] is False
+    _, body, lines = paper_table(summary)
+    assert any(row[0] == "0" and row[-1].endswith("(possibly on the front)") for row in body)
+    # SE resolved below the plain network's cost: then it surely dominates it.
+    cheap = _timed(1, 0.946, 0.97, [0.95, 0.99], "se")
+    assert summarize(StudyRecords("r", RATIO_OBJECTIVES, (plain, cheap, worse))).possibly_on_front == []
+    # Without intervals the front is exact and nothing is possibly on it.
+    exact = [_timed(t.number, t.attrs.accuracy, t.attrs.latency_ratio, None) for t in (plain, se, worse)]
+    assert summarize(StudyRecords("r", RATIO_OBJECTIVES, tuple(exact))).possibly_on_front == []
+    # dominated_by compares against the candidates' front only, with the same answers as pair by pair.
+    assert dominated_by([(0, 0), (1, 1), (0, 2)], [(1, 1), (0, 0), (-1, 5), (0, 3)]) == [True, False, False, True]
+    assert dominated_by([], [(1, 1)]) == [False] and dominated_by([(0, 0)], []) == []
+
+
+def test_dominated_by_agrees_with_the_pairwise_definition_in_three_objectives() -> None:
+    import random
+
+    from cbam_bench.dominance import dominated_by
+    from cbam_bench.pareto import dominates
+
+    rng = random.Random(0)
+    candidates = [tuple(rng.randint(0, 9) for _ in range(3)) for _ in range(300)]
+    points = [tuple(rng.randint(0, 9) for _ in range(3)) for _ in range(600)]  # more than one block
+    expected = [any(dominates(c, p) for c in candidates) for p in points]
+    assert dominated_by(candidates, points) == expected and 0 < sum(expected) < len(points)
+
+
+def test_the_front_table_names_what_may_be_on_the_front_a_few_at_a_time() -> None:
+    from rich.console import Console
+
+    from cbam_bench.report.tables import front_table
+
+    plain = _timed(0, 0.917, 1.0, [1.0, 1.0], "none")
+    se = _timed(1, 0.946, 0.995, [0.95, 1.05], "se")
+    # seven more trials just below SE's accuracy, each within SE's timing interval
+    close = [_timed(n, 0.94, 1.0 + n / 1000, [0.96, 1.04]) for n in range(2, 9)]
+
+    def caption(*trials: TrialRecord) -> str:
+        console = Console(width=200, record=True)
+        console.print(front_table(summarize(StudyRecords("r", RATIO_OBJECTIVES, trials))))
+        return " ".join(console.export_text().split())
+
+    assert "Possibly on the front too, as no trial dominates it for sure: #0 (none)." in caption(plain, se)
+    text = caption(plain, se, *close)
+    assert "#0 (none), #2 (cbam), #3 (cbam), #4 (cbam), #5 (cbam) and 3 more (--json lists them)." in text

@@ -57,6 +57,7 @@ def _row(t: TrialRecord, rank: int | None, knee: int | None, summary: StudySumma
         summary.interval_item(t) if summary else {"accuracy_interval": None, "not_resolved_by": None}
     )
     item["on_front"] = rank == 1
+    item["possibly_on_front"] = summary is not None and t.number in summary.possibly_on_front
     item["knee"] = t.number == knee
     item["feasible"] = t.feasible if t.state == "complete" else None
     item["constraints"] = t.attrs.constraints
@@ -155,6 +156,8 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
         )
         if t.number in summary.unresolved:
             rank_text += f" (not resolved: #{summary.unresolved[t.number]})"
+        if t.number in summary.possibly_on_front:
+            rank_text += " (possibly on the front)"
         iv = summary.intervals.get(t.number)
         ci = [DASH if iv is None else f"{100 * iv.low:.2f}-{100 * iv.high:.2f}"] if seeded else []
         body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, rank_text])
@@ -168,6 +171,8 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
         lines.append("Acc. CI95: t interval of the mean over the trial's seeds.")
     if seeded or summary.unresolved:
         lines.append(f"Not resolved: {UNRESOLVED_MEANING}.")
+    if summary.possibly_on_front:
+        lines.append("Possibly on the front: off it, but no trial dominates it for sure within the intervals.")
     return headers, body, lines
 
 

@@ -16,7 +16,7 @@ from cbam_bench.metrics import METRICS, TASK_SCORES
 from cbam_bench.records import TRIAL_MEASURES, StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
 from cbam_bench.stats import MeanInterval
-from cbam_bench.uncertainty import intervals_of, unresolved
+from cbam_bench.uncertainty import intervals_of, possibly_on_front, unresolved
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class StudySummary:
     pick: TrialRecord | None
     intervals: dict[int, MeanInterval] = field(default_factory=dict)  # trial -> accuracy's 95 % interval (2+ seeds)
     unresolved: dict[int, int] = field(default_factory=dict)  # front member -> a trial dominating it within intervals
+    possibly_on_front: list[int] = field(default_factory=list)  # trials off the front no trial dominates for sure
 
     def interval_item(self, trial: TrialRecord) -> dict[str, Any]:
         """The JSON keys every front item and export row adds: the interval and the "not resolved" mark."""
@@ -60,6 +61,7 @@ def summarize(
     front = pareto.pareto_front(study)
     ref = pareto.reference_point(study, reference)
     volume = pareto.study_hypervolume(study, ref)
+    intervals = intervals_of(study.trials)
     return StudySummary(
         study=study,
         front=front,
@@ -69,8 +71,9 @@ def summarize(
         knee=pareto.knee_trial(study, front),
         budgets=dict(budgets or {}),
         pick=pareto.pick_under_budget(study.trials, budgets, TASK_SCORES[study.task][0]) if budgets else None,
-        intervals=intervals_of(study.trials),
+        intervals=intervals,
         unresolved=unresolved(study, front),
+        possibly_on_front=possibly_on_front(study, front, intervals),
     )
 
 
@@ -124,6 +127,7 @@ def to_json(summary: StudySummary, include_all: bool = False) -> dict[str, Any]:
             "reference_point": summary.reference,
             "normalized": summary.normalized_hypervolume,
         },
+        "possibly_on_front": summary.possibly_on_front,
         "knee": summary.knee.number if summary.knee else None,
         "budgets": summary.budgets,
         "pick": trial_item(summary.pick, summary.rank(summary.pick)) if summary.pick else None,

@@ -70,6 +70,16 @@ def _marks(summary: StudySummary, trial: TrialRecord) -> str:
     return ",".join(marks)
 
 
+LISTED = 5  # trials named in a caption; --json lists them all
+
+
+def _listed(summary: StudySummary) -> str:
+    numbers = summary.possibly_on_front
+    trials = [t for n in numbers[:LISTED] if (t := summary.study.trial(n)) is not None]
+    more = f" and {len(numbers) - LISTED} more (--json lists them)" if len(numbers) > LISTED else ""
+    return ", ".join(f"#{t.number} ({t.summary})" for t in trials) + more
+
+
 def front_table(summary: StudySummary) -> Table:
     """The Pareto front, best first, knee and budget pick marked, units and conventions in the caption."""
     study = summary.study
@@ -82,6 +92,8 @@ def front_table(summary: StudySummary) -> Table:
         notes.append("CI95: t interval of the mean accuracy over the seeds.")
     if seeded or summary.unresolved:  # the latency ratio's interval stays in --json and exports: 80 columns
         notes.append(f"not resolved: {UNRESOLVED_MEANING}, so its place on the front may be luck.")
+    if summary.possibly_on_front:
+        notes.append(f"Possibly on the front too, as no trial dominates it for sure: {_listed(summary)}.")
     table = rich_table(
         title,
         ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
