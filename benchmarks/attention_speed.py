@@ -24,7 +24,8 @@ ratios, so drift on a shared machine hits both alike:
 4. the whole CBAM gate at the shapes of `--gate-shapes`, beside its memory floor: a copy of as many
    bytes as the fused passes must move (forward: read F three times, write once; backward: read
    the gradient and F five times in all, write once; ten map-sized transfers, five copies);
-5. the training step with CBAM (plain and ours) against the same network without attention.
+5. the training step with CBAM (plain and ours) against the same network without attention,
+   with a 95 % interval for each median ratio from six rounds up (the rounds' order statistics).
 
     python benchmarks/attention_speed.py
     python benchmarks/attention_speed.py --model resnet18 --image-size 64 --in-channels 3 --batch-size 32
@@ -48,6 +49,7 @@ from cbam_bench.attention import cbam, channel, map_conv, spatial
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.device import reuse_freed_memory
 from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.stats import median_interval
 from cbam_bench.train import initial_model
 
 
@@ -221,6 +223,12 @@ def report_step_against_bare(arch: ArchSpec, batch: int, repeats: int, rounds: i
         f"  without {ms['none']:.1f} ms; with CBAM plain {ms['plain']:.1f} ms ({ratio(times, 'plain', 'none'):.3f}x), "
         f"ours {ms['ours']:.1f} ms ({ratio(times, 'ours', 'none'):.3f}x)"
     )
+    plain, ours = (median_interval([a / b for a, b in zip(times[top], times["none"])]) for top in ("plain", "ours"))
+    if plain is not None and ours is not None:  # six rounds or more
+        print(
+            f"  95 % intervals of those medians over {ours.n} rounds: plain {plain.low:.3f}-{plain.high:.3f}, "
+            f"ours {ours.low:.3f}-{ours.high:.3f}"
+        )
 
 
 def main() -> None:

@@ -232,3 +232,18 @@ def test_search_overhead_prints_seconds_per_trial(tmp_path: Path) -> None:
     out = run("search_overhead.py", "--sizes", "30", "--new", "3")
     median, worst, cpu, trials = figures(rf"sqlite\s+30 random\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out)
     assert 0 < median <= worst and cpu > 0 and trials == 2
+
+
+def test_attention_speed_gives_the_step_ratios_an_interval_from_six_rounds() -> None:
+    out = run(
+        "attention_speed.py",
+        *("--image-size", "8", "--batch-size", "2", "--repeats", "1", "--rounds", "6"),
+        *("--gate-shapes", "1x8x4x4"),
+    )
+    plain, ours = figures(rf"with CBAM plain {NUMBER} ms \({NUMBER}x\), ours {NUMBER} ms \({NUMBER}x\)", out)[1::2]
+    low_plain, high_plain, low_ours, high_ours = figures(
+        rf"95 % intervals of those medians over 6 rounds: plain {NUMBER}-{NUMBER}, ours {NUMBER}-{NUMBER}", out
+    )
+    # six rounds: the interval runs from the smallest to the largest ratio, around their median
+    assert low_plain <= plain + 0.001 and plain - 0.001 <= high_plain
+    assert low_ours <= ours + 0.001 and ours - 0.001 <= high_ours
