@@ -160,7 +160,7 @@ def dominated_by(candidates: Sequence[Sequence[float]], points: Sequence[Sequenc
     if len(candidates) == 0:
         return [False] * len(array)
     pool = np.asarray(candidates, dtype=float).reshape(len(candidates), -1)
-    front = pool[nondominated(pool.tolist())]
+    front = pool[nondominated(pool)]
     out = np.zeros(len(array), dtype=bool)
     for start in range(0, len(array), BLOCK):
         out[start : start + BLOCK] = _dominated_by_any(front, array[start : start + BLOCK])

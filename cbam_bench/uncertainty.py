@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cbam_bench.dominance import dominated_by
-from cbam_bench.records import StudyRecords, TrialRecord
+from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
 from cbam_bench.stats import MeanInterval, mean_interval
 
 INTERVAL_METRIC = "accuracy"  # the objective whose spread the seeds measure
@@ -36,9 +36,9 @@ def trial_interval(trial: TrialRecord) -> MeanInterval | None:
     return mean_interval([float(a) for a in runs]) if runs and len(runs) >= 2 else None
 
 
-def ratio_bounds(trial: TrialRecord) -> tuple[float, float] | None:
-    """The stored 95 % interval of the trial's latency ratio, if it has a well-formed one."""
-    bounds = trial.attrs.latency_ratio_interval
+def ratio_bounds(attrs: TrialAttrs) -> tuple[float, float] | None:
+    """The stored 95 % interval of a trial's latency ratio, if it has a well-formed one."""
+    bounds = attrs.latency_ratio_interval
     if bounds is None or len(bounds) != 2 or not all(isinstance(b, (int, float)) for b in bounds):
         return None
     low, high = float(bounds[0]), float(bounds[1])
@@ -49,7 +49,7 @@ def _bounds(trial: TrialRecord, metric: str, intervals: dict[int, MeanInterval])
     if metric == INTERVAL_METRIC:
         iv = intervals.get(trial.number)
         return None if iv is None else (iv.low, iv.high)
-    return ratio_bounds(trial) if metric == RATIO_METRIC else None
+    return ratio_bounds(trial.attrs) if metric == RATIO_METRIC else None
 
 
 def _could_dominate(
@@ -73,12 +73,14 @@ def intervals_of(trials: Sequence[TrialRecord]) -> dict[int, MeanInterval]:
     return {t.number: iv for t in trials if (iv := trial_interval(t)) is not None}
 
 
-def unresolved(study: StudyRecords, front: Sequence[TrialRecord]) -> dict[int, int]:
+def unresolved(
+    study: StudyRecords, front: Sequence[TrialRecord], intervals: dict[int, MeanInterval] | None = None
+) -> dict[int, int]:
     """Front member number -> the first other usable trial that dominates it within the intervals.
 
     Only members with an interval in some objective can be unresolved (one seed, one timing say
-    nothing about spread)."""
-    intervals = intervals_of(study.usable)
+    nothing about spread). `intervals`: the accuracy intervals if already computed (intervals_of)."""
+    intervals = intervals_of(study.usable) if intervals is None else intervals
     out: dict[int, int] = {}
     for member in front:
         if not any(_bounds(member, o.metric, intervals) for o in study.objectives):

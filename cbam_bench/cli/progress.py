@@ -34,13 +34,13 @@ def _accuracy(attrs: TrialAttrs) -> str:
 
 def _ratio(attrs: TrialAttrs) -> str:
     """The latency ratio with its interval, where stored: steadier between trials than the ms beside it."""
+    from cbam_bench.uncertainty import ratio_bounds
+
     if attrs.latency_ratio is None:
         return ""
-    bounds = attrs.latency_ratio_interval
-    spread = (
-        f" (95 % {bounds[0]:.2f}-{bounds[1]:.2f})" if bounds and len(bounds) == 2 and bounds[0] != bounds[1] else ""
-    )
-    return f", ratio {attrs.latency_ratio:.2f}{spread}"
+    bounds = ratio_bounds(attrs)
+    exact = bounds is None or bounds[0] == bounds[1]  # the plain network's [1, 1], or no interval
+    return f", ratio {attrs.latency_ratio:.2f}" + ("" if exact else f" (95 % {bounds[0]:.2f}-{bounds[1]:.2f})")
 
 
 def trial_line(trial: FrozenTrial, budgets: dict[str, float]) -> str:

@@ -39,7 +39,7 @@ def _error_bars(ax: Any, summary: StudySummary, shown: Sequence[TrialRecord], me
     of each member's ratio (its timed rounds); unresolved members in red."""
     for t in shown:
         iv = summary.intervals.get(t.number)
-        bounds = ratio_bounds(t) if metric == RATIO_METRIC else None
+        bounds = ratio_bounds(t.attrs) if metric == RATIO_METRIC else None
         x, y = t.measure(metric), t.attrs.accuracy
         if (iv is None and bounds is None) or x is None or y is None:
             continue

@@ -72,7 +72,7 @@ def summarize(
         budgets=dict(budgets or {}),
         pick=pareto.pick_under_budget(study.trials, budgets, TASK_SCORES[study.task][0]) if budgets else None,
         intervals=intervals,
-        unresolved=unresolved(study, front),
+        unresolved=unresolved(study, front, intervals),
         possibly_on_front=possibly_on_front(study, front, intervals),
     )
 
