@@ -4,13 +4,17 @@ of its latency ratio, and which front members the intervals do not resolve.
 A trial trained with two or more seeds has a t interval for its mean accuracy (stats.mean_interval
 over `seed_accuracies`). A trial timed against the plain network stores a 95 % interval for the
 median of the rounds' ratios (`latency_ratio_interval`; exact, [1, 1], for the plain network). A
-front member is "not resolved" when another usable trial dominates it within the intervals: in
-each objective where both have an interval, the other's reaches the member's (for a maximised
-objective: its upper end is at least the member's lower end); in every other objective the other
-is no worse. The member may then be on the front only by the luck of its seeds or of its timing.
+front member is "not resolved" when another usable trial dominates it within the intervals: the
+other at its best is no worse in any objective than the member at its worst (for a maximised
+objective: the other's upper end reaches the member's lower end), each trial at its own point in
+an objective where it has no interval. The member may then be on the front only by the luck of
+its seeds or of its timing, or of the other's.
 
 The other way round, a trial off the front is "possibly on the front" when no trial dominates it
-for sure: with every interval at its far end (the dominator at its worst, the trial at its best).
+for sure: the dominator at its worst, the trial at its best. Both marks read each trial's
+intervals the same way (`_ends`), so a trial that is not resolved against a rival is possibly on
+the front against it too. Where neither trial has an interval the marks say nothing: the front
+itself compares their points.
 """
 
 from __future__ import annotations
@@ -52,23 +56,6 @@ def _bounds(trial: TrialRecord, metric: str, intervals: dict[int, MeanInterval])
     return ratio_bounds(trial.attrs) if metric == RATIO_METRIC else None
 
 
-def _could_dominate(
-    other: TrialRecord, member: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]
-) -> bool:
-    """Whether `other` dominates `member` once the intervals are allowed for."""
-    if other.values is None or member.values is None:
-        return False
-    for i, o in enumerate(study.objectives):
-        a, b = _bounds(other, o.metric, intervals), _bounds(member, o.metric, intervals)
-        if a is not None and b is not None:
-            reaches = a[1] >= b[0] if o.direction == "max" else a[0] <= b[1]
-            if not reaches:
-                return False
-        elif o.sign * other.values[i] > o.sign * member.values[i]:
-            return False
-    return True
-
-
 def intervals_of(trials: Sequence[TrialRecord]) -> dict[int, MeanInterval]:
     return {t.number: iv for t in trials if (iv := trial_interval(t)) is not None}
 
@@ -78,15 +65,25 @@ def unresolved(
 ) -> dict[int, int]:
     """Front member number -> the first other usable trial that dominates it within the intervals.
 
-    Only members with an interval in some objective can be unresolved (one seed, one timing say
+    A pair where neither trial has an interval is left to the front (one seed, one timing say
     nothing about spread). `intervals`: the accuracy intervals if already computed (intervals_of)."""
-    intervals = intervals_of(study.usable) if intervals is None else intervals
+    trials = [t for t in study.usable if t.values is not None]
+    intervals = intervals_of(trials) if intervals is None else intervals
+    ends = {t.number: _ends(t, study, intervals) for t in trials}
+    spread = {t.number for t in trials if any(_bounds(t, o.metric, intervals) for o in study.objectives)}
     out: dict[int, int] = {}
     for member in front:
-        if not any(_bounds(member, o.metric, intervals) for o in study.objectives):
+        if member.number not in ends:
             continue
+        worst = ends[member.number][1]
         rival = next(
-            (t for t in study.usable if t.number != member.number and _could_dominate(t, member, study, intervals)),
+            (
+                t
+                for t in trials
+                if t.number != member.number
+                and (t.number in spread or member.number in spread)
+                and all(b <= w for b, w in zip(ends[t.number][0], worst))
+            ),
             None,
         )
         if rival is not None:

@@ -64,6 +64,20 @@ def test_a_member_another_dominates_within_the_intervals_is_not_resolved() -> No
     assert unresolved(study(*single), single) == {}
 
 
+def test_a_rivals_interval_counts_against_a_member_without_one() -> None:
+    # M, one seed at 0.93 with 3M MACs, is on the front by its point (A's mean is 0.91), but A is
+    # cheaper and its interval reaches 0.91 + 0.0248 = 0.9348 >= 0.93: A may be the more accurate,
+    # so M is not resolved, by A. At 0.94 A's interval no longer reaches it.
+    m = _trial(3, [0.93], 3e6)
+    assert 0.91 + HALF > 0.93 and unresolved(study(A, m), [A, m]) == {3: 0}
+    far = _trial(3, [0.94], 3e6)
+    assert 0.91 + HALF < 0.94 and unresolved(study(A, far), [A, far]) == {}
+    # And the other way: A, with its interval at its worst (0.885), against a one-seed rival that
+    # is cheaper at 0.89: the rival at its point dominates A at its worst, so A is not resolved.
+    cheap = _trial(4, [0.89], 1e6)
+    assert unresolved(study(A, cheap), [A, cheap]) == {0: 4}
+
+
 def test_report_export_and_plot_carry_the_intervals(tmp_path: Path) -> None:
     summary = summarize(study(A, B, C))
     doc = to_json(summary)
