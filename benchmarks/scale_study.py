@@ -8,7 +8,7 @@ bulk-inserted with SQLAlchemy Core into `trials`, `trial_values`, `trial_params`
 lays them out: states and value types by enum name, values and params as floats (a categorical
 param as its choice's index), attributes as JSON text.
 
-Every trial's user_attrs are written through the typed record (records.TrialAttrs), with the mix a
+Every trial's user_attrs are written through the typed record (trial_attrs.TrialAttrs), with the mix a
 long search leaves: complete, reused (a network met again copies its original's measures), over
 budget (never trained), pruned (stopped early, with a partial curve) and failed (with a reason).
 """
@@ -26,8 +26,8 @@ from typing import Any
 import optuna
 from optuna.distributions import CategoricalDistribution, distribution_to_json
 
-from cbam_bench.records import CHEAP, TRAINED, VERDICT, TrialAttrs, keys
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.trial_attrs import CHEAP, TRAINED, VERDICT, TrialAttrs, keys
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
 BUDGETS = {"latency_ms": 2.6}

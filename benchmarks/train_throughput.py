@@ -44,8 +44,9 @@ from cbam_bench.data.load import Data, load_data
 from cbam_bench.device import autocast_dtype, cudnn_autotune, memory_format_for, resolve_device
 from cbam_bench.measure.env import device_name
 from cbam_bench.schedule import param_groups
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import initial_model, train
+from cbam_bench.train_spec import TrainSpec
 from cbam_bench.train_step import plain_step
 
 

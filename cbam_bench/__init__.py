@@ -17,7 +17,7 @@ _EXPORTS = {
     "ArchSpec": "cbam_bench.spec",
     "AttentionSpec": "cbam_bench.spec",
     "PlacementSpec": "cbam_bench.spec",
-    "TrainSpec": "cbam_bench.spec",
+    "TrainSpec": "cbam_bench.train_spec",
     "build_model": "cbam_bench.models.build",
     "load_records": "cbam_bench.records",
     "pareto_front": "cbam_bench.pareto",

@@ -20,11 +20,12 @@ from cbam_bench.ablation_order import Ordering, Row, order_rows, verdict_lines
 from cbam_bench.errors import SpecError, allowed, check_int, did_you_mean
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.paper import ABLATION_SETUP, ABLATION_TITLES, ABLATIONS, DETECTION_TITLE
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.summary import trial_item
 from cbam_bench.space.task import detection_backbone_problem
 from cbam_bench.spec import MAX_EPOCHS, ArchSpec, AttentionSpec
 from cbam_bench.storage import DEFAULT_STORAGE
+from cbam_bench.trial_attrs import TrialAttrs
 
 if TYPE_CHECKING:
     from cbam_bench.search.observer import SearchObserver

@@ -15,8 +15,9 @@ from torch import nn
 from cbam_bench.errors import CbamBenchError, SpecError
 from cbam_bench.files import atomic_write
 from cbam_bench.models.build import build_model
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
 from cbam_bench.tensor_files import check_tensors, load_tensors
+from cbam_bench.train_spec import TrainSpec
 
 FORMAT = "cbam-bench-checkpoint"
 VERSION = 1

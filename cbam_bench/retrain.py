@@ -14,9 +14,11 @@ from typing import Any
 
 from cbam_bench.compare import parse_target
 from cbam_bench.errors import SpecError, StudyError
-from cbam_bench.records import COST_METRICS, StudyRecords, TrialRecord, load_records
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.records import StudyRecords, TrialRecord, load_records
+from cbam_bench.spec import ArchSpec
 from cbam_bench.storage import redact
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import COST_METRICS
 
 OPTION = "--from-trial"
 # TrainSpec fields that mean something only for one dataset (its image size and split sizes): a

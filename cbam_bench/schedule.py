@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 ONECYCLE_PEAK_AT = 0.3  # share of the steps spent rising to the peak (torch's OneCycleLR default)
 ONECYCLE_START = 1 / 25  # start and end, as fractions of the peak learning rate

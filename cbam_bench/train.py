@@ -30,7 +30,8 @@ from cbam_bench.divergence import TrainingError, advice, check_epoch, check_vali
 from cbam_bench.measure.memory import track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
 from cbam_bench.schedule import lr_factor, param_groups, warmup_steps
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
+from cbam_bench.train_spec import TrainSpec
 from cbam_bench.train_step import GraphedStep, Step, graph_ready_optimizer, plain_step, set_lr
 
 # How often the loss is checked for nan/inf: every step costs nothing on the CPU, but on a GPU each

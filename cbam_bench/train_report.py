@@ -16,8 +16,9 @@ from torch import nn
 
 from cbam_bench.measure.counting import Cost
 from cbam_bench.measure.latency import Latency
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
 from cbam_bench.train import EpochReport, TrainResult
+from cbam_bench.train_spec import TrainSpec
 
 CONVENTIONS = {
     "accuracy": "top-1 on the validation split, a fraction; test_accuracy on the test split, never used for selection",

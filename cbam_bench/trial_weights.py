@@ -19,8 +19,9 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 
 from cbam_bench.checkpoint import save_state
 from cbam_bench.errors import SpecError, StudyError, allowed
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
 from cbam_bench.storage import sqlite_file
+from cbam_bench.train_spec import TrainSpec
 
 if TYPE_CHECKING:
     from cbam_bench.records import TrialRecord

@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cbam_bench.dominance import dominated_by
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.stats import MeanInterval, mean_interval
+from cbam_bench.trial_attrs import TrialAttrs
 
 INTERVAL_METRIC = "accuracy"  # the objective whose spread the seeds measure
 RATIO_METRIC = "latency_ratio"  # the objective whose spread the timing's rounds measure

@@ -19,8 +19,9 @@ from cbam_bench.data import DatasetInfo
 from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.detection.train import DetectEpoch, DetectResult
 from cbam_bench.errors import DataError
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
 from cbam_bench.train import EpochReport, TrainingError, TrainResult
+from cbam_bench.train_spec import TrainSpec
 
 IMAGE_SIZE = 16
 KIND_BONUS = {"none": 0.0, "se": 0.05, "eca": 0.04, "cbam": 0.1}

@@ -16,7 +16,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from cbam_bench.data.fit import fit_arch
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.train_spec import TrainSpec
 
 OBJECTIVES = ("accuracy:max", "macs:min", "latency_ms:min")
 STATES = {

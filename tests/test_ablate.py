@@ -12,8 +12,9 @@ from cbam_bench.ablation_order import Row, order_rows, verdict_lines
 from cbam_bench.errors import SpecError
 from cbam_bench.metrics import Objective
 from cbam_bench.paper import ABLATIONS, AblationRow
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.trial_attrs import TrialAttrs
 
 T_975_DF4 = 2.7764451  # Student t, 97.5th percentile, 4 degrees of freedom
 # Three seeds at mean - 0.01, mean, mean + 0.01 on both sides: sd 0.01, df = 4, and the half-width

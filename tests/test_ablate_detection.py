@@ -19,9 +19,10 @@ from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.errors import SpecError
 from cbam_bench.metrics import Objective
 from cbam_bench.paper import DETECTION_ROWS
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.ablation_detection import detection_ablation_table
 from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.trial_attrs import TrialAttrs
 
 runner = CliRunner()
 T_975_1 = 12.706204736  # Student's t, 97.5th percentile, one degree of freedom (two seeds)

@@ -11,7 +11,8 @@ import torch
 from cbam_bench.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.train_spec import TrainSpec
 
 ARCH = ArchSpec(
     "cifar_resnet20",

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from cbam_bench.cli.app import app
 from cbam_bench.paper import ABLATIONS
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.stats import Sample, welch_interval
+from cbam_bench.train_spec import TrainSpec
 
 runner = CliRunner()
 TINY = ("--epochs", "1", "--seeds", "2")

@@ -15,7 +15,8 @@ from cbam_bench.cli.app import app
 from cbam_bench.data.fit import fit_arch
 from cbam_bench.inspect.figure import DPI, PANEL_INCHES, Column, grid_figure
 from cbam_bench.models.build import build_model
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.train_spec import TrainSpec
 
 runner = CliRunner()
 RECIPE = TrainSpec(image_size=16, train_images=32, val_images=24, device="cpu")

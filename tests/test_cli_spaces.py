@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cbam_bench.cli.app import app
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.space import PARAM_FIELDS, SAMPLERS, SPACES_DIR, space_names
+from cbam_bench.trial_attrs import BUDGET_METRICS
 
 runner = CliRunner()
 VALID = {

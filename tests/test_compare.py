@@ -7,8 +7,9 @@ from synthetic_studies import GPU_LATENCY, Fake, make_study
 
 from cbam_bench.compare import Entry, compare, find_baseline, parse_target, seed_sample, trial_entry
 from cbam_bench.errors import StudyError
-from cbam_bench.records import TrialAttrs, TrialRecord, records_from_study
+from cbam_bench.records import TrialRecord, records_from_study
 from cbam_bench.stats import Sample, welch_interval
+from cbam_bench.trial_attrs import TrialAttrs
 
 T_975_DF4 = 2.7764451  # Student t, 97.5th percentile, 4 degrees of freedom (printed tables: 2.776)
 

@@ -18,7 +18,7 @@ from cbam_bench.cli.app import app
 from cbam_bench.errors import StudyError
 from cbam_bench.interrupt import Interrupted
 from cbam_bench.metrics import Objective
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.confirmation import confirmation_lines
 from cbam_bench.search.confirm import run_confirm
 from cbam_bench.search.run import run_search
@@ -26,6 +26,7 @@ from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import load_space
 from cbam_bench.spec import ArchSpec
 from cbam_bench.stats import kendall_tau, mean_interval
+from cbam_bench.trial_attrs import TrialAttrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

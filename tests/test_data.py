@@ -17,7 +17,8 @@ from cbam_bench.data.digits import make_digits_clutter, source_digits, split_sou
 from cbam_bench.data.fit import dataset_info, fit_arch
 from cbam_bench.data.load import channel_stats, load_data
 from cbam_bench.errors import DataError, SpecError
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
+from cbam_bench.train_spec import TrainSpec
 
 SMALL = dict(image_size=16, train_images=300, val_images=100)
 

@@ -9,7 +9,7 @@ import torch
 
 from cbam_bench.data.digits import make_digits_clutter, source_digits, upscale
 from cbam_bench.data.load import load_data
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 SMALL = dict(image_size=16, train_images=300, val_images=100)
 # sha256 of images + labels per split for SMALL at seed 3, taken from the generator before boxes

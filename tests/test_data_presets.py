@@ -9,7 +9,7 @@ from cbam_bench.data.catalog import CLUTTER, DIGITS, DIGITS_HARD, RECIPES, Clutt
 from cbam_bench.data.digits import make_digits_clutter
 from cbam_bench.data.load import load_data
 from cbam_bench.errors import SpecError
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 SIZES = dict(image_size=16, train_images=60, val_images=20, seed=2)
 

@@ -20,8 +20,9 @@ from test_train_step import ARCH  # the small CBAM network the graph tests train
 from cbam_bench.attention.factory import build_attention
 from cbam_bench.attention.fused.dispatch import set_fused
 from cbam_bench.schedule import param_groups
-from cbam_bench.spec import AttentionSpec, TrainSpec
+from cbam_bench.spec import AttentionSpec
 from cbam_bench.train import initial_model, train
+from cbam_bench.train_spec import TrainSpec
 from cbam_bench.train_step import PLAIN_STEPS_BEFORE_CAPTURE, GraphedStep, graph_ready_optimizer, plain_step
 
 pytestmark = pytest.mark.skipif(

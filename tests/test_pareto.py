@@ -12,7 +12,8 @@ from synthetic_studies import Fake, make_study
 
 from cbam_bench import dominance, pareto
 from cbam_bench.errors import StudyError
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord, records_from_study
+from cbam_bench.records import StudyRecords, TrialRecord, records_from_study
+from cbam_bench.trial_attrs import TrialAttrs
 
 OBJECTIVE_SETS = [
     ("accuracy:max", "macs:min"),

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from cbam_bench.errors import StudyError
 from cbam_bench.retrain import parse_ref, stored_trial
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 from tests.synthetic_studies import TINY_ARCH, TINY_RECIPE, Fake, make_study, stored_recipe
 
 RECIPE, ARCH = TINY_RECIPE, TINY_ARCH

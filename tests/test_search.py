@@ -22,7 +22,7 @@ from cbam_bench.interrupt import Interrupted
 from cbam_bench.measure import latency as latency_module
 from cbam_bench.measure.latency import Latency
 from cbam_bench.pareto import pareto_front
-from cbam_bench.records import COST_METRICS, records_from_study
+from cbam_bench.records import records_from_study
 from cbam_bench.search.dedup import MAX_REASKS
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
@@ -32,8 +32,10 @@ from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_s
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import EarlyStop, LatencySetup, load_space
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.stats import MedianInterval
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import COST_METRICS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,7 +9,8 @@ import pytest
 from cbam_bench.cli.option_specs import arch_from_options, as_flag
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.train_spec import TrainSpec
 
 
 def test_arch_spec_json_round_trip() -> None:

@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 
 from cbam_bench.metrics import Objective
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.search.stop_audit import audit, early_ranking, protected, replay
 from cbam_bench.space import EarlyStop
+from cbam_bench.trial_attrs import TrialAttrs
 
 RULE = EarlyStop(warmup_epochs=1, min_trials=1)
 

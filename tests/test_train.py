@@ -15,8 +15,9 @@ from cbam_bench.divergence import EXPLODED_FACTOR, exploded_above
 from cbam_bench.errors import SpecError
 from cbam_bench.models.build import build_model
 from cbam_bench.schedule import lr_factor, param_groups, warmup_steps
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import EpochReport, TrainingError, evaluate, train
+from cbam_bench.train_spec import TrainSpec
 
 TINY = dict(image_size=16, train_images=256, val_images=128, batch_size=32, device="cpu")
 ARCH = ArchSpec("cifar_resnet20", width=0.5, attention=AttentionSpec(kind="cbam", reduction=4))

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from cbam_bench.schedule import param_groups
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
 from cbam_bench.train import initial_model, train
+from cbam_bench.train_spec import TrainSpec
 from cbam_bench.train_step import PLAIN_STEPS_BEFORE_CAPTURE, GraphedStep, graph_ready_optimizer, plain_step, set_lr
 
 ARCH = ArchSpec(

@@ -14,11 +14,12 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS
-from cbam_bench.records import BUDGET_METRICS, COST_METRICS, TRIAL_MEASURES, TrialAttrs, keys, load_records
+from cbam_bench.records import load_records
 from cbam_bench.report.summary import trial_item
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.slots import count_trials
 from cbam_bench.space import EarlyStop
+from cbam_bench.trial_attrs import BUDGET_METRICS, COST_METRICS, TRIAL_MEASURES, TrialAttrs, keys
 
 FIELDS = {f.name: f.metadata["kind"] for f in dataclasses.fields(TrialAttrs) if "kind" in f.metadata}
 FINITE = st.floats(allow_nan=False, allow_infinity=False)

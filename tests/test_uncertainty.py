@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from cbam_bench.metrics import Objective
-from cbam_bench.records import StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.export import export_rows, paper_table
 from cbam_bench.report.plots import plot_study
 from cbam_bench.report.summary import summarize, to_json
+from cbam_bench.trial_attrs import TrialAttrs
 from cbam_bench.uncertainty import trial_interval, unresolved
 
 OBJECTIVES = (Objective("accuracy", "max"), Objective("macs", "min"))

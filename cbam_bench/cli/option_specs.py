@@ -9,7 +9,8 @@ from typing import Any
 
 from cbam_bench.cli.options import ARCH_DEFAULTS, TRAIN_DEFAULTS
 from cbam_bench.errors import CbamBenchError, SpecError
-from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
+from cbam_bench.train_spec import TrainSpec
 
 # Spec keys as the user typed them on the command line.
 _FLAG_OF_KEY = {

@@ -16,16 +16,14 @@ from cbam_bench.spec import (
     BETWEEN_STAGES,
     BLOCK_POSITIONS,
     DESCRIPTORS,
-    DEVICES,
-    FUSED_MODES,
     KERNELS,
     ORDERS,
     POOLINGS,
     STRIDE_ON,
     AttentionSpec,
     PlacementSpec,
-    TrainSpec,
 )
+from cbam_bench.train_spec import DEVICES, FUSED_MODES, TrainSpec
 
 ARCH = "Architecture"
 ATT = "Attention"

@@ -38,7 +38,7 @@ from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.measure import BREAKDOWNS
 from cbam_bench.models.catalog import backbone_info
 from cbam_bench.paper import PAPER_STRIDE_ON
-from cbam_bench.spec import FUSED_MODES
+from cbam_bench.train_spec import FUSED_MODES
 
 if TYPE_CHECKING:
     from cbam_bench.measure.profile import Profile

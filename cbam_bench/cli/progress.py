@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.cli import output
-from cbam_bench.records import TrialAttrs
+from cbam_bench.trial_attrs import TrialAttrs
 
 if TYPE_CHECKING:
     import optuna

@@ -17,8 +17,9 @@ from cbam_bench.cli.study_options import (
 )
 from cbam_bench.metrics import METRICS, parse_limits
 from cbam_bench.outputs import check_png
-from cbam_bench.records import BUDGET_METRICS, StudyRecords
+from cbam_bench.records import StudyRecords
 from cbam_bench.storage import DEFAULT_STORAGE
+from cbam_bench.trial_attrs import BUDGET_METRICS
 
 EXAMPLES = """
 Examples:

@@ -20,7 +20,8 @@ from cbam_bench.data.catalog import (
     missing_cifar_file,
     recipe_of,
 )
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
+from cbam_bench.train_spec import TrainSpec
 
 
 def data_root(spec: TrainSpec) -> Path:

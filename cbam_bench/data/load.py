@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from cbam_bench.data.catalog import CIFAR, CLUTTER, IMAGEFOLDER, DatasetInfo, recipe_of
 from cbam_bench.data.fit import data_root, dataset_info
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 CACHE_SIZE = 2  # datasets kept per process; a search uses one, a comparison of two datasets two
 

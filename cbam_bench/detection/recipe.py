@@ -13,7 +13,8 @@ from typing import Any
 
 from cbam_bench.data.detect_catalog import check_detect_dataset
 from cbam_bench.errors import check_choice, check_int, check_number
-from cbam_bench.spec import DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_IMAGE_SIZE, MAX_IMAGES, MAX_SEED, PRECISIONS
+from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_IMAGE_SIZE, MAX_IMAGES, MAX_SEED
+from cbam_bench.train_spec import DEVICES, PRECISIONS
 
 DEFAULT_WIDTH = 0.5  # the detect command's backbone width when --width is not given
 # Backbone families whose stages a feature pyramid taps (models.catalog's family names).

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
+from cbam_bench.train_spec import TrainSpec
 
 
 @dataclass(frozen=True)

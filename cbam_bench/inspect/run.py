@@ -20,7 +20,7 @@ from cbam_bench.inspect.gradcam import BATCH, class_scores, grad_cam, stage_laye
 from cbam_bench.inspect.nets import check_fits
 from cbam_bench.inspect.network import Network
 from cbam_bench.inspect.scores import Estimate, box_shares, energy_shares, pointing_hits, t_mean, wilson
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 SPLITS = ("val", "test")
 # TrainSpec fields that belong to one dataset: another --dataset takes its own defaults for them.

@@ -13,9 +13,10 @@ from typing import Any
 
 from cbam_bench import pareto
 from cbam_bench.metrics import METRICS, TASK_SCORES
-from cbam_bench.records import TRIAL_MEASURES, StudyRecords, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
 from cbam_bench.stats import MeanInterval
+from cbam_bench.trial_attrs import TRIAL_MEASURES
 from cbam_bench.uncertainty import intervals_of, possibly_on_front, unresolved
 
 

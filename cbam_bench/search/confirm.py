@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from cbam_bench.confirmation import Confirmation, confirm_name, members, read
 from cbam_bench.errors import SpecError, StudyError, check_int
 from cbam_bench.interrupt import Interrupted, signal_of
-from cbam_bench.records import TrialAttrs, records_from_study
+from cbam_bench.records import records_from_study
 from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.run import failure_reason
 from cbam_bench.search.slots import Heartbeat, ask, fail_stale, trial_id
@@ -29,7 +29,9 @@ from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import store
 from cbam_bench.space.model import CONFIRM_EPOCH_FACTOR, MAX_SEEDS, MAX_TOP, ConfirmSetup
 from cbam_bench.space.task import TRAIN_SPECS
-from cbam_bench.spec import MAX_EPOCHS, ArchSpec, TrainSpec
+from cbam_bench.spec import MAX_EPOCHS, ArchSpec
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import TrialAttrs
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage

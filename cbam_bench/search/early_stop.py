@@ -24,9 +24,9 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cbam_bench.records import TrialAttrs
 from cbam_bench.search.finished import stored_attrs
 from cbam_bench.space import EarlyStop
+from cbam_bench.trial_attrs import TrialAttrs
 
 
 def _no_costlier(attrs: TrialAttrs, costs: Mapping[str, float]) -> bool:

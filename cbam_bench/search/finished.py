@@ -12,7 +12,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from cbam_bench.records import TrialAttrs
+from cbam_bench.trial_attrs import TrialAttrs
 
 # id(FrozenTrial) -> its parsed user_attrs; an entry leaves with its trial object (weakref.finalize),
 # so an id is never seen again for another object while its entry is here.

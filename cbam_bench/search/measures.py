@@ -1,5 +1,5 @@
 """What a trial measures: cheap measures taken before training, the environment, and the seeds'
-results folded into one set of measures, each as the stored record's fields (records.TrialAttrs)."""
+results folded into one set of measures, each as the stored record's fields (trial_attrs.TrialAttrs)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cbam_bench.records import TrialAttrs
 from cbam_bench.space import LatencySetup
-from cbam_bench.spec import ArchSpec, AttentionSpec, TrainSpec
+from cbam_bench.spec import ArchSpec, AttentionSpec
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import TrialAttrs
 
 if TYPE_CHECKING:
     from cbam_bench.detection.recipe import DetectSpec

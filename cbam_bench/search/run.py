@@ -21,7 +21,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cbam_bench.errors import CbamBenchError, SpaceError, SpecError
 from cbam_bench.interrupt import Interrupted, signal_of, sigterm_interrupts
-from cbam_bench.records import TrialAttrs
 from cbam_bench.search.dedup import MAX_REASKS, Candidates, duplicate_reason
 from cbam_bench.search.observer import SearchObserver
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
@@ -30,6 +29,7 @@ from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_basel
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import TrialContext, claim, evaluate, store
 from cbam_bench.space import LatencySetup, Space, count_candidates
+from cbam_bench.trial_attrs import TrialAttrs
 from cbam_bench.trial_weights import artifacts_folder, check_keep
 
 if TYPE_CHECKING:

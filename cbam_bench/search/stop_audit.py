@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from cbam_bench import pareto
-from cbam_bench.records import COST_METRICS, StudyRecords, TrialAttrs, TrialRecord
+from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.search.early_stop import median_rule, signal_curve
 from cbam_bench.space import EarlyStop
 from cbam_bench.stats import spearman_rho
+from cbam_bench.trial_attrs import COST_METRICS, TrialAttrs
 
 TOP = 3  # the full training's most accurate trials that must never be stopped
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.errors import SpecError, StudyError, allowed, check_int
-from cbam_bench.records import COST_METRICS
 from cbam_bench.space import MAX_SEEDS, MAX_TRIALS, SAMPLERS, EarlyStop, Space, default_trials
-from cbam_bench.spec import TrainSpec
 from cbam_bench.storage import check_study_name
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import COST_METRICS
 
 if TYPE_CHECKING:
     import optuna

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cbam_bench.records import TrialAttrs
 from cbam_bench.search.measures import cheap_measures, fold_detection, fold_seeds
 from cbam_bench.space import LatencySetup
 from cbam_bench.spec import ArchSpec
+from cbam_bench.trial_attrs import TrialAttrs
 
 
 @dataclass(frozen=True)

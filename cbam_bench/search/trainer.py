@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cbam_bench.errors import CbamBenchError
-from cbam_bench.spec import ArchSpec, TrainSpec
+from cbam_bench.spec import ArchSpec
+from cbam_bench.train_spec import TrainSpec
 
 TRAINER_ENV = "CBAM_BENCH_TRAINER"
 _NAMES = ("train", "fit_arch", "dataset_info")

@@ -1,7 +1,7 @@
 """One trial: sample a candidate, fit it to the data, claim its network, then rule it out or measure
 and train it.
 
-Every measure goes to the trial's user_attrs through the stored record (records.TrialAttrs), so
+Every measure goes to the trial's user_attrs through the stored record (trial_attrs.TrialAttrs), so
 reports never re-run anything. Cheap measures (params, MACs, element-wise ops, latency) come first and are
 cached by archid in this process; a candidate over a budget is recorded as infeasible (constraints
 > 0, accuracy 0) and never trained; a network that another trial holds is not measured at all
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from cbam_bench.records import COST_METRICS, TrialAttrs
 from cbam_bench.search.dedup import holder
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import environment
@@ -29,6 +28,7 @@ from cbam_bench.search.tasks import STEPS
 from cbam_bench.search.trainer import Trainer
 from cbam_bench.space import LatencySetup, suggest_arch
 from cbam_bench.spec import ArchSpec
+from cbam_bench.trial_attrs import COST_METRICS, TrialAttrs
 
 if TYPE_CHECKING:
     from cbam_bench.search.observer import SearchObserver

@@ -14,7 +14,6 @@ from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.errors import SpaceError, SpecError, allowed, did_you_mean
 from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, TASKS, Objective, task_objectives
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.records import BUDGET_METRICS
 from cbam_bench.space.check_base import is_number
 from cbam_bench.space.check_params import ParamChecks
 from cbam_bench.space.codec import show as _show
@@ -40,8 +39,10 @@ from cbam_bench.space.task import (
     make_train_spec,
     train_keys,
 )
-from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, AttentionSpec, TrainSpec
+from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, AttentionSpec
 from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
+from cbam_bench.train_spec import TrainSpec
+from cbam_bench.trial_attrs import BUDGET_METRICS
 
 _ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (

@@ -8,7 +8,7 @@ from typing import Any
 from cbam_bench.attention.registry import SPACE_KEYS, applies_when
 from cbam_bench.detection.recipe import DetectSpec
 from cbam_bench.metrics import Objective
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid", "gp")
 DEFAULT_TRIALS = 20

@@ -14,7 +14,7 @@ from cbam_bench.detection.recipe import DETECTION_FAMILIES, DetectSpec
 from cbam_bench.errors import SpecError, allowed
 from cbam_bench.metrics import TASK_SCORES, task_objectives
 from cbam_bench.models.catalog import backbone_info
-from cbam_bench.spec import TrainSpec
+from cbam_bench.train_spec import TrainSpec
 
 CLASSIFICATION, DETECTION = "classification", "detection"
 # The dataset of a space that names none, by task.

@@ -19,7 +19,7 @@ import torch
 
 from cbam_bench.attention.fused import cpu, torch_ops
 from cbam_bench.attention.map_conv import _operators_watched
-from cbam_bench.spec import FUSED_MODES
+from cbam_bench.train_spec import FUSED_MODES
 
 FUSED_POOLING = frozenset({"avg", "max"})
 FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
