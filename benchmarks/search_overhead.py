@@ -58,7 +58,7 @@ params:
 
 
 def stand_in_cheap(arch, setup, fused="auto"):  # noqa: ANN001, ANN201 - the signature of search.measures.cheap_measures
-    from cbam_bench.records import TrialAttrs
+    from cbam_bench.trial_attrs import TrialAttrs
 
     x = int(hashlib.sha256(arch.archid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return TrialAttrs(

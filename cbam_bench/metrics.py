@@ -114,7 +114,7 @@ def task_objectives(task: str) -> tuple[str, ...]:
 
 
 # What a user may cap with --budget (only what is known before training can rule a candidate out)
-# is cbam_bench.records.BUDGET_METRICS, derived from the stored record's fields.
+# is cbam_bench.trial_attrs.BUDGET_METRICS, derived from the stored record's fields.
 
 # Largest first: how counts are shown (1.5M) and read back (--budget params=1.5M).
 SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "K"))

@@ -51,7 +51,8 @@ def test_objectives_fall_back_to_metric_names_and_directions(tmp_path) -> None:
 
 
 def test_feasibility_comes_from_constraints_when_the_verdict_is_missing() -> None:
-    from cbam_bench.records import TrialAttrs, TrialRecord
+    from cbam_bench.records import TrialRecord
+    from cbam_bench.trial_attrs import TrialAttrs
 
     assert TrialRecord(0, "complete", (1.0,), attrs=TrialAttrs(constraints=[0.0, -2.0])).status == "complete"
     assert TrialRecord(0, "complete", (1.0,), attrs=TrialAttrs(constraints=[0.5])).status == "infeasible"
@@ -96,8 +97,9 @@ def test_text_that_is_not_a_url_is_refused() -> None:
 def test_latency_is_labelled_by_how_it_was_timed_not_the_training_device() -> None:
     from synthetic_studies import CPU_LATENCY, GPU_LATENCY
 
-    from cbam_bench.records import TrialAttrs, TrialRecord
+    from cbam_bench.records import TrialRecord
     from cbam_bench.report.format import conventions
+    from cbam_bench.trial_attrs import TrialAttrs
 
     gpu_trained = {"env": {"device": "NVIDIA H100"}}
     cpu_timed = TrialRecord(0, "complete", (0.9,), attrs=TrialAttrs(**gpu_trained, latency_setup=CPU_LATENCY))

@@ -91,9 +91,9 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
-def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str | None) -> None:
+def _totals_table(result: Profile) -> Any:
+    """The whole network's counts, with attention's part and share."""
     spec, total = result.spec, result.total
-    console = output.stdout()
     title = (
         f"{spec.backbone}"
         + (f" (width {spec.width:g})" if spec.width != 1.0 else "")
@@ -123,43 +123,58 @@ def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str
     caption = CAPTION
     if spec.stride_on == "1x1" and backbone_info(spec.backbone).bottleneck:
         caption += "\nBottleneck stride on the first 1x1 convolution (the paper's layout)."
-    console.print(output.table(title, ["", "network", "", "attention", "share"], rows, caption=caption))
+    return output.table(title, ["", "network", "", "attention", "share"], rows, caption=caption)
+
+
+def _rows_table(result: Profile) -> Any:
+    """The counts per stage or per block."""
+    columns = ["", "params", "attn params", "MACs", "attn MACs", "elem ops", "mods"]
+    body = [
+        [
+            r.name,
+            output.human(r.cost.params),
+            f"{output.human(r.cost.attention_params)} ({_share(r.cost.attention_params, r.cost.params)})",
+            output.human(r.cost.macs),
+            f"{output.human(r.cost.attention_macs)} ({_share(r.cost.attention_macs, r.cost.macs)})",
+            output.human(r.cost.elementwise_ops),
+            str(r.modules),
+        ]
+        for r in result.rows
+    ]
+    kind = "stage" if result.rows[0].name.startswith("stage") else "block"
+    return output.table(
+        f"By {kind}", columns, body, caption="(%): attention's share of the row; MACs in the paper's convention"
+    )
+
+
+def _reference_table(reference: dict[str, Any]) -> tuple[Any, str]:
+    """The paper's row beside ours, and the one-line verdict under it."""
+    gf = reference["paper_gflops"]
+    body = [
+        ["paper " + reference["table"], f"{reference['paper_params_m']:.2f}", "-" if gf is None else f"{gf:.3f}"],
+        ["cbam-bench", f"{reference['params_m']:.2f}", f"{reference['gflops']:.3f}"],
+        [
+            "difference",
+            f"{reference['diff_params_m']:+.2f}",
+            "-" if reference["diff_gflops"] is None else f"{reference['diff_gflops']:+.3f}",
+        ],
+    ]
+    verdict = "matches the paper to the printed digit" if reference["match"] else "differs from the paper"
+    note = f"{reference['row']}: {verdict}"
+    if reference["stride_on"] != PAPER_STRIDE_ON:
+        note += f"; the paper counted --stride-on {PAPER_STRIDE_ON}, this is {reference['stride_on']}"
+    table = output.table(f"Reference: {reference['row']}", ["", "Param. (M)", "GFLOPs (= G MACs)"], body)
+    return table, note
+
+
+def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str | None) -> None:
+    console = output.stdout()
+    console.print(_totals_table(result))
     if result.rows:
-        columns = ["", "params", "attn params", "MACs", "attn MACs", "elem ops", "mods"]
-        body = [
-            [
-                r.name,
-                output.human(r.cost.params),
-                f"{output.human(r.cost.attention_params)} ({_share(r.cost.attention_params, r.cost.params)})",
-                output.human(r.cost.macs),
-                f"{output.human(r.cost.attention_macs)} ({_share(r.cost.attention_macs, r.cost.macs)})",
-                output.human(r.cost.elementwise_ops),
-                str(r.modules),
-            ]
-            for r in result.rows
-        ]
-        kind = "stage" if result.rows[0].name.startswith("stage") else "block"
-        console.print(
-            output.table(
-                f"By {kind}", columns, body, caption="(%): attention's share of the row; MACs in the paper's convention"
-            )
-        )
+        console.print(_rows_table(result))
     if reference is not None:
-        gf = reference["paper_gflops"]
-        body = [
-            ["paper " + reference["table"], f"{reference['paper_params_m']:.2f}", "-" if gf is None else f"{gf:.3f}"],
-            ["cbam-bench", f"{reference['params_m']:.2f}", f"{reference['gflops']:.3f}"],
-            [
-                "difference",
-                f"{reference['diff_params_m']:+.2f}",
-                "-" if reference["diff_gflops"] is None else f"{reference['diff_gflops']:+.3f}",
-            ],
-        ]
-        verdict = "matches the paper to the printed digit" if reference["match"] else "differs from the paper"
-        note = f"{reference['row']}: {verdict}"
-        if reference["stride_on"] != PAPER_STRIDE_ON:
-            note += f"; the paper counted --stride-on {PAPER_STRIDE_ON}, this is {reference['stride_on']}"
-        console.print(output.table(f"Reference: {reference['row']}", ["", "Param. (M)", "GFLOPs (= G MACs)"], body))
+        table, note = _reference_table(reference)
+        console.print(table)
         console.print(note)
     if result.latency is not None:
         lat = result.latency

@@ -54,7 +54,8 @@ from cbam_bench.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from cbam_bench.retrain import StoredTrial
-    from cbam_bench.spec import ArchSpec, TrainSpec
+    from cbam_bench.spec import ArchSpec
+    from cbam_bench.train_spec import TrainSpec
 
 EXAMPLES = """
 Examples:
@@ -176,6 +177,26 @@ def _start_weights(
             raise SpecError("--weights-from-trial", f"{stored.ref}: {exc.reason}") from None
 
 
+def _fit_and_load(arch: ArchSpec, spec: TrainSpec, download: bool) -> ArchSpec:
+    """The network fitted to the dataset, once its files are there (fetched first with
+    --download); a missing file or folder fails here, as a flag error, before anything is built."""
+    from cbam_bench.data.fit import fit_arch
+    from cbam_bench.data.load import download as fetch
+    from cbam_bench.data.load import load_data
+    from cbam_bench.device import resolve_device
+
+    try:
+        torch_device = resolve_device(spec.device)
+        if download:
+            fetch(spec)
+        fitted = fit_arch(arch, spec)
+        data = load_data(spec, torch_device)  # the trainer loads the same data again, from the cache
+    except CbamBenchError as exc:
+        raise as_flag(exc) from None
+    _warn_odd_batch(spec, len(data.train))
+    return fitted
+
+
 @reports_errors
 def train(
     model: TrainModelArg = None,
@@ -241,10 +262,6 @@ def train(
     study's training recipe unless options here say otherwise, and sets its stored accuracy beside the new one.
     """
     from cbam_bench.checkpoint import save_checkpoint
-    from cbam_bench.data.fit import fit_arch
-    from cbam_bench.data.load import download as fetch
-    from cbam_bench.data.load import load_data
-    from cbam_bench.device import resolve_device
     from cbam_bench.train_report import train_and_measure
 
     _check_weights_options(weights_from_trial, from_trial, weights)
@@ -283,15 +300,7 @@ def train(
         fused=fused,
     )
     _check_save_path(save, storage, force)
-    try:
-        torch_device = resolve_device(spec.device)
-        if download:
-            fetch(spec)
-        fitted = fit_arch(arch, spec)  # missing files fail here, before anything is built
-        data = load_data(spec, torch_device)  # kept for the trainer: it loads the same data from the cache
-    except CbamBenchError as exc:
-        raise as_flag(exc) from None
-    _warn_odd_batch(spec, len(data.train))
+    fitted = _fit_and_load(arch, spec, download)
     for note in stored.notes if stored is not None else ():
         output.stderr().print(f"note: {note}", markup=False, soft_wrap=True)
 

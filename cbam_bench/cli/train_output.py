@@ -11,9 +11,10 @@ from cbam_bench.cli import output
 
 if TYPE_CHECKING:
     from cbam_bench.retrain import StoredTrial
-    from cbam_bench.spec import ArchSpec, TrainSpec
+    from cbam_bench.spec import ArchSpec
     from cbam_bench.train import EpochReport, TrainResult
     from cbam_bench.train_report import TrainReport
+    from cbam_bench.train_spec import TrainSpec
 
 
 def _percent(x: float | None) -> str:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from cbam_bench.search.trainer import Trainer
-    from cbam_bench.spec import TrainSpec
+    from cbam_bench.train_spec import TrainSpec
 
 MAX_REASKS = 3
 HOLDERS = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
