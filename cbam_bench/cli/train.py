@@ -7,15 +7,14 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.option_specs import arch_from_options, as_flag, train_spec_from_options
+from cbam_bench.cli.option_specs import as_flag, train_spec_from_options
 from cbam_bench.cli.options import (
-    TRAIN_DEFAULTS,
     AttentionOpt,
     BatchSizeOpt,
     BlocksOpt,
@@ -48,6 +47,7 @@ from cbam_bench.cli.study_options import (
     StorageOpt,
 )
 from cbam_bench.cli.train_output import epoch_progress, render
+from cbam_bench.cli.train_request import network_and_recipe
 from cbam_bench.errors import CbamBenchError, SpecError, allowed
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.storage import DEFAULT_STORAGE
@@ -85,48 +85,6 @@ FromTrialOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _refuse_with_trial(model: str | None, arch_options: dict[str, object]) -> None:
-    """--from-trial retrains the stored network as it is: naming another one is bad input."""
-    if model is not None:
-        raise SpecError(
-            "MODEL",
-            f"{model!r} is not allowed with --from-trial (the trial names its network); allowed: one or the other",
-        )
-    given = [flag for flag, value in arch_options.items() if value is not None]
-    if given:
-        raise SpecError(
-            ", ".join(given),
-            "not allowed with --from-trial (the trial's architecture is retrained as "
-            "stored); allowed with it: training and data options such as --epochs, --dataset, --lr",
-        )
-
-
-def _network_and_recipe(
-    model: str | None, from_trial: str | None, storage: str, dataset: str | None, arch_options: dict[str, Any]
-) -> tuple[ArchSpec, TrainSpec, StoredTrial | None]:
-    """The network and the recipe to start from: the options' and the defaults, or a stored trial's
-    and its study's (`arch_options` by arch_from_options' names; with a trial, none may be given)."""
-    from cbam_bench.measure.profile import default_stride_on
-    from cbam_bench.retrain import stored_trial
-
-    if from_trial is not None:
-        _refuse_with_trial(model, {"--" + name.replace("_", "-"): value for name, value in arch_options.items()})
-        stored = stored_trial(storage, from_trial)
-        return stored.arch, _stored_recipe(stored, dataset), stored
-    if model is None:
-        raise SpecError("MODEL", f"missing; allowed: a backbone ({allowed(BACKBONES)}), or --from-trial STUDY:N")
-    options = arch_options | {"stride_on": arch_options["stride_on"] or default_stride_on(False)}
-    return arch_from_options(model, **options, input_size=None, num_classes=None), TRAIN_DEFAULTS, None
-
-
-def _stored_recipe(stored: StoredTrial, dataset: str | None) -> TrainSpec:
-    """The study's recipe, on --dataset when given; errors name the option."""
-    try:
-        return stored.recipe_on(dataset)
-    except CbamBenchError as exc:
-        raise as_flag(exc) from None
 
 
 def _check_save_path(save: str | None, storage: str, force: bool) -> None:
@@ -265,7 +223,7 @@ def train(
     from cbam_bench.train_report import train_and_measure
 
     _check_weights_options(weights_from_trial, from_trial, weights)
-    arch, recipe, stored = _network_and_recipe(
+    arch, recipe, stored = network_and_recipe(
         model,
         from_trial,
         storage,
