@@ -11,15 +11,17 @@ an objective where it has no interval. The member may then be on the front only 
 its seeds or of its timing, or of the other's.
 
 The other way round, a trial off the front is "possibly on the front" when no trial dominates it
-for sure: the dominator at its worst, the trial at its best. Both marks read each trial's
-intervals the same way (`_ends`), so a trial that is not resolved against a rival is possibly on
-the front against it too. Where neither trial has an interval the marks say nothing: the front
-itself compares their points.
+for sure: the dominator at its worst, the trial at its best. Both marks read each trial's best
+and worst ends the same way, computed once for both (`trial_ends`). Where neither trial of a pair
+has an interval the marks say nothing: the front itself compares their points.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
 
 from cbam_bench.dominance import dominated_by
 from cbam_bench.records import StudyRecords, TrialRecord
@@ -61,38 +63,7 @@ def intervals_of(trials: Sequence[TrialRecord]) -> dict[int, MeanInterval]:
     return {t.number: iv for t in trials if (iv := trial_interval(t)) is not None}
 
 
-def unresolved(
-    study: StudyRecords, front: Sequence[TrialRecord], intervals: dict[int, MeanInterval] | None = None
-) -> dict[int, int]:
-    """Front member number -> the first other usable trial that dominates it within the intervals.
-
-    A pair where neither trial has an interval is left to the front (one seed, one timing say
-    nothing about spread). `intervals`: the accuracy intervals if already computed (intervals_of)."""
-    trials = [t for t in study.usable if t.values is not None]
-    intervals = intervals_of(trials) if intervals is None else intervals
-    ends = {t.number: _ends(t, study, intervals) for t in trials}
-    spread = {t.number for t in trials if any(_bounds(t, o.metric, intervals) for o in study.objectives)}
-    out: dict[int, int] = {}
-    for member in front:
-        if member.number not in ends:
-            continue
-        worst = ends[member.number][1]
-        rival = next(
-            (
-                t
-                for t in trials
-                if t.number != member.number
-                and (t.number in spread or member.number in spread)
-                and all(b <= w for b, w in zip(ends[t.number][0], worst))
-            ),
-            None,
-        )
-        if rival is not None:
-            out[member.number] = rival.number
-    return out
-
-
-def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]) -> tuple[tuple, tuple]:
+def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]) -> tuple[list, list]:
     """The trial's best and worst case in every objective, minimised (its point where it has no interval)."""
     best, worst = [], []
     assert trial.values is not None
@@ -101,19 +72,70 @@ def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInte
         ends = sorted((o.sign * low, o.sign * high))
         best.append(ends[0])
         worst.append(ends[1])
-    return tuple(best), tuple(worst)
+    return best, worst
+
+
+class Ends(NamedTuple):
+    """Every usable trial's best and worst case, minimised, in study order: what both marks compare."""
+
+    numbers: list[int]
+    best: np.ndarray  # trials x objectives
+    worst: np.ndarray
+    spread: np.ndarray  # whether the trial has an interval in some objective
+
+
+def trial_ends(study: StudyRecords, intervals: dict[int, MeanInterval] | None = None) -> Ends:
+    """The ends of every usable trial; `intervals`: the accuracy intervals if already computed."""
+    trials = [t for t in study.usable if t.values is not None]
+    intervals = intervals_of(trials) if intervals is None else intervals
+    pairs = [_ends(t, study, intervals) for t in trials]
+    shape = (len(trials), len(study.objectives))
+    return Ends(
+        numbers=[t.number for t in trials],
+        best=np.array([b for b, _ in pairs], dtype=float).reshape(shape),
+        worst=np.array([w for _, w in pairs], dtype=float).reshape(shape),
+        spread=np.array([any(_bounds(t, o.metric, intervals) for o in study.objectives) for t in trials], dtype=bool),
+    )
+
+
+def unresolved(
+    study: StudyRecords,
+    front: Sequence[TrialRecord],
+    intervals: dict[int, MeanInterval] | None = None,
+    ends: Ends | None = None,
+) -> dict[int, int]:
+    """Front member number -> the first other usable trial that dominates it within the intervals.
+
+    A pair where neither trial has an interval is left to the front (one seed, one timing say
+    nothing about spread). `intervals`, `ends`: as trial_ends computes them, if already done."""
+    ends = trial_ends(study, intervals) if ends is None else ends
+    index = {number: i for i, number in enumerate(ends.numbers)}
+    out: dict[int, int] = {}
+    for member in front:
+        i = index.get(member.number)
+        if i is None:
+            continue
+        beats = (ends.best <= ends.worst[i]).all(axis=1)
+        beats[i] = False
+        if not ends.spread[i]:
+            beats &= ends.spread
+        hits = np.flatnonzero(beats)
+        if hits.size:
+            out[member.number] = ends.numbers[hits[0]]
+    return out
 
 
 def possibly_on_front(
-    study: StudyRecords, front: Sequence[TrialRecord], intervals: dict[int, MeanInterval] | None = None
+    study: StudyRecords,
+    front: Sequence[TrialRecord],
+    intervals: dict[int, MeanInterval] | None = None,
+    ends: Ends | None = None,
 ) -> list[int]:
     """Numbers of the usable trials off the front that no trial dominates for sure: each at its best,
     every other at its worst. Without intervals anywhere this is empty (the front is then exact).
-    `intervals`: the accuracy intervals if already computed (intervals_of)."""
+    `intervals`, `ends`: as trial_ends computes them, if already done."""
+    ends = trial_ends(study, intervals) if ends is None else ends
     on_front = {t.number for t in front}
-    trials = [t for t in study.usable if t.values is not None]
-    intervals = intervals_of(trials) if intervals is None else intervals
-    ends = {t.number: _ends(t, study, intervals) for t in trials}
-    off = [t for t in trials if t.number not in on_front]
-    surely = dominated_by([ends[t.number][1] for t in trials], [ends[t.number][0] for t in off])
-    return [t.number for t, dominated in zip(off, surely) if not dominated]
+    off = [i for i, number in enumerate(ends.numbers) if number not in on_front]
+    surely = dominated_by(ends.worst, ends.best[off])
+    return [ends.numbers[i] for i, dominated in zip(off, surely) if not dominated]

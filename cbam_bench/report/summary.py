@@ -17,7 +17,7 @@ from cbam_bench.records import StudyRecords, TrialRecord
 from cbam_bench.report.format import conventions, placement_label
 from cbam_bench.stats import MeanInterval
 from cbam_bench.trial_attrs import TRIAL_MEASURES
-from cbam_bench.uncertainty import intervals_of, possibly_on_front, unresolved
+from cbam_bench.uncertainty import intervals_of, possibly_on_front, trial_ends, unresolved
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ def summarize(
     ref = pareto.reference_point(study, reference)
     volume = pareto.study_hypervolume(study, ref)
     intervals = intervals_of(study.trials)
+    ends = trial_ends(study, intervals)
     return StudySummary(
         study=study,
         front=front,
@@ -73,8 +74,8 @@ def summarize(
         budgets=dict(budgets or {}),
         pick=pareto.pick_under_budget(study.trials, budgets, TASK_SCORES[study.task][0]) if budgets else None,
         intervals=intervals,
-        unresolved=unresolved(study, front, intervals),
-        possibly_on_front=possibly_on_front(study, front, intervals),
+        unresolved=unresolved(study, front, ends=ends),
+        possibly_on_front=possibly_on_front(study, front, ends=ends),
     )
 
 
