@@ -63,16 +63,19 @@ def intervals_of(trials: Sequence[TrialRecord]) -> dict[int, MeanInterval]:
     return {t.number: iv for t in trials if (iv := trial_interval(t)) is not None}
 
 
-def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]) -> tuple[list, list]:
-    """The trial's best and worst case in every objective, minimised (its point where it has no interval)."""
-    best, worst = [], []
+def _ends(trial: TrialRecord, study: StudyRecords, intervals: dict[int, MeanInterval]) -> tuple[list, list, bool]:
+    """The trial's best and worst case in every objective, minimised (its point where it has no
+    interval), and whether it has an interval in any (an exact one, [1, 1], counts)."""
+    best, worst, spread = [], [], False
     assert trial.values is not None
     for o, value in zip(study.objectives, trial.values):
-        low, high = _bounds(trial, o.metric, intervals) or (value, value)
+        bounds = _bounds(trial, o.metric, intervals)
+        spread = spread or bounds is not None
+        low, high = bounds or (value, value)
         ends = sorted((o.sign * low, o.sign * high))
         best.append(ends[0])
         worst.append(ends[1])
-    return best, worst
+    return best, worst, spread
 
 
 class Ends(NamedTuple):
@@ -88,27 +91,22 @@ def trial_ends(study: StudyRecords, intervals: dict[int, MeanInterval] | None = 
     """The ends of every usable trial; `intervals`: the accuracy intervals if already computed."""
     trials = [t for t in study.usable if t.values is not None]
     intervals = intervals_of(trials) if intervals is None else intervals
-    pairs = [_ends(t, study, intervals) for t in trials]
+    each = [_ends(t, study, intervals) for t in trials]
     shape = (len(trials), len(study.objectives))
     return Ends(
         numbers=[t.number for t in trials],
-        best=np.array([b for b, _ in pairs], dtype=float).reshape(shape),
-        worst=np.array([w for _, w in pairs], dtype=float).reshape(shape),
-        spread=np.array([any(_bounds(t, o.metric, intervals) for o in study.objectives) for t in trials], dtype=bool),
+        best=np.array([b for b, _, _ in each], dtype=float).reshape(shape),
+        worst=np.array([w for _, w, _ in each], dtype=float).reshape(shape),
+        spread=np.array([s for _, _, s in each], dtype=bool),
     )
 
 
-def unresolved(
-    study: StudyRecords,
-    front: Sequence[TrialRecord],
-    intervals: dict[int, MeanInterval] | None = None,
-    ends: Ends | None = None,
-) -> dict[int, int]:
+def unresolved(study: StudyRecords, front: Sequence[TrialRecord], ends: Ends | None = None) -> dict[int, int]:
     """Front member number -> the first other usable trial that dominates it within the intervals.
 
     A pair where neither trial has an interval is left to the front (one seed, one timing say
-    nothing about spread). `intervals`, `ends`: as trial_ends computes them, if already done."""
-    ends = trial_ends(study, intervals) if ends is None else ends
+    nothing about spread). `ends`: trial_ends(study), if already computed."""
+    ends = trial_ends(study) if ends is None else ends
     index = {number: i for i, number in enumerate(ends.numbers)}
     out: dict[int, int] = {}
     for member in front:
@@ -125,16 +123,11 @@ def unresolved(
     return out
 
 
-def possibly_on_front(
-    study: StudyRecords,
-    front: Sequence[TrialRecord],
-    intervals: dict[int, MeanInterval] | None = None,
-    ends: Ends | None = None,
-) -> list[int]:
+def possibly_on_front(study: StudyRecords, front: Sequence[TrialRecord], ends: Ends | None = None) -> list[int]:
     """Numbers of the usable trials off the front that no trial dominates for sure: each at its best,
     every other at its worst. Without intervals anywhere this is empty (the front is then exact).
-    `intervals`, `ends`: as trial_ends computes them, if already done."""
-    ends = trial_ends(study, intervals) if ends is None else ends
+    `ends`: trial_ends(study), if already computed."""
+    ends = trial_ends(study) if ends is None else ends
     on_front = {t.number for t in front}
     off = [i for i, number in enumerate(ends.numbers) if number not in on_front]
     surely = dominated_by(ends.worst, ends.best[off])
