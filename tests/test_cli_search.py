@@ -152,6 +152,16 @@ def test_help_ends_with_examples() -> None:
     assert result.exit_code == 0 and "cbam-bench search placement --trials 40" in result.stdout
 
 
+def test_help_rewraps_the_docstring_to_the_terminal() -> None:
+    """The docstring wraps at the source's width; at a wide terminal a paragraph is one line."""
+    result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "200"})
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert any(
+        line.startswith("Running the same command again resumes") and line.endswith("finished trials.")
+        for line in lines
+    )
+
+
 def test_trial_line_names_the_attention_and_where_it_sits() -> None:
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial

@@ -57,6 +57,9 @@ def human(n: float, unit: str = "") -> str:
 
 
 def add_examples(command: Callable[..., Any], examples: str) -> None:
-    """Put a command's examples under its docstring for --help. The docstring is dedented first: its
-    first line has no indent and the rest do, and Typer shows such a text with the indents kept."""
-    command.__doc__ = inspect.cleandoc(command.__doc__ or "") + "\n" + examples
+    """Put a command's examples under its docstring for --help. The docstring's paragraphs become one
+    line each: Typer keeps a docstring's line breaks (and a dedent would be needed for its indents),
+    so a paragraph wrapped at the source's width would show ragged at the terminal's."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    prose = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    command.__doc__ = prose + "\n" + examples
