@@ -164,7 +164,7 @@ def test_latency_ratio_stands_in_for_latency_and_the_table_fits_80_columns(db) -
     # Drift between trials made the no-attention network look slower than CBAM in ms; the ratio puts
     # it where it belongs, so all three are on the front (accuracy up, ratio up).
     assert "3 of 3 complete trials" in out and "Lat. ratio: median latency over that of the same network" in out
-    rows = [line.split() for line in out.splitlines() if re.match(r" [0-9] ", line)]
+    rows = [line.split() for line in out.splitlines() if re.match(r"[0-9] ", line)]
     assert [(row[0], row[1], row[-1]) for row in rows] == [
         ("1", "cbam", "1.60"),
         ("2", "se", "knee"),

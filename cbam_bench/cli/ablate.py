@@ -123,7 +123,7 @@ def _print_tables(ablations: list) -> None:
     console = output.stdout()
     for ablation in ablations:
         detection = isinstance(ablation, DetectionAblation)
-        console.print(detection_ablation_table(ablation) if detection else ablation_table(ablation))
+        output.print_table(console, detection_ablation_table(ablation) if detection else ablation_table(ablation))
         for line in detection_lines(list(ablation.rows)) if detection else verdict_lines(ablation.ordering):
             console.print(line, markup=False, soft_wrap=True)
         console.print()

@@ -117,7 +117,7 @@ def _show(
     from cbam_bench.report.tables import compare_table
 
     console = output.stdout()
-    console.print(compare_table(comparisons))
+    output.print_table(console, compare_table(comparisons))
     for c in comparisons:
         for note in c.notes:
             console.print(f"{c.entry.ref}: {note}", markup=False)

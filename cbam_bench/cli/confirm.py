@@ -70,7 +70,7 @@ def show(confirmation: Confirmation) -> None:
     from cbam_bench.report.confirmation import confirmation_lines, confirmation_table
 
     console = output.stdout()
-    console.print(confirmation_table(confirmation))
+    output.print_table(console, confirmation_table(confirmation))
     for line in confirmation_lines(confirmation):
         console.print(line, markup=False, soft_wrap=True)
 

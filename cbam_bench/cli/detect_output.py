@@ -47,14 +47,9 @@ def render_detection(
         ["training time", f"{sum(result.epoch_seconds):.1f} s over {len(result.epoch_seconds)} epochs", ""],
     ]
     console = output.stdout()
-    console.print(
-        output.table(
-            f"detect {arch.backbone} + {arch.attention.summary()}",
-            ["", "val", "test"],
-            rows,
-            caption="mAP in %, pycocotools COCOeval (bbox); MACs at the evaluation proposal budget",
-        )
-    )
+    caption = "mAP in %, pycocotools COCOeval (bbox); MACs at the evaluation proposal budget"
+    title = f"detect {arch.backbone} + {arch.attention.summary()}"
+    output.print_table(console, output.table(title, ["", "val", "test"], rows, caption=caption))
     run = result.extras
     console.print(
         f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation images of "

@@ -135,7 +135,7 @@ def inspect(
         title, ["network", "accuracy", "pointing game", "energy in box"], table_rows(result), caption=caption
     )
     table.columns[0].no_wrap = False  # long attention summaries wrap rather than push the numbers off
-    console.print(table)
+    output.print_table(console, table)
     for line in delta_lines(result):
         console.print(line, markup=False, soft_wrap=True)
     if out is not None:

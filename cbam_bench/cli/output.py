@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from cbam_bench.metrics import SI_PREFIXES
 from cbam_bench.report.format import json_document, json_safe
+from cbam_bench.report.tables import rich_table
 
 
 def stdout() -> Console:
@@ -38,14 +42,77 @@ def print_json(obj: Any) -> None:
         sys.stdout.write(chunk)
 
 
-def table(title: str, columns: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
-    """A right-aligned numeric table; the first column (a name) is left-aligned."""
-    t = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
-    for i, col in enumerate(columns):
-        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+def table(
+    title: str, columns: list[str], rows: list[list[str]], caption: str | None = None, wrap: Sequence[str] = ()
+) -> Table:
+    """A right-aligned numeric table in the reports' style; the first column (a name) and the text
+    columns in `wrap` (which wrap at spaces on a narrow terminal, see print_table) are left-aligned."""
+    t = rich_table(title, columns, 1, [caption] if caption else [], wrap=wrap)
     for row in rows:
         t.add_row(*row)
     return t
+
+
+COMFORTABLE = 16  # a wrapping column narrower than this reads as a stack of single words
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print a table without losing a character. Where it is wider than the terminal, Rich would crop
+    its unwrappable cells (numbers, placement labels) or drop whole columns. Here the table narrows in
+    steps (column_widths), and one still too wide at its narrowest is printed wider than the
+    terminal, which wraps a long line but loses nothing. Title and caption wrap at the terminal's
+    width, not the table's. The table is set up for this one print: its widths are fixed here."""
+    title, caption = table.title, table.caption
+    table.title = table.caption = None
+    if title:
+        console.print(Text(str(title), style="table.title"))
+    _fitted(console, table).print(table)
+    if caption:
+        console.print(Text(str(caption), style="table.caption"))
+
+
+def _fitted(console: Console, table: Table) -> Console:
+    """Fix the columns' widths to fit the console, and return the console to print on: this one, or a
+    wider one where even the narrowest layout does not fit."""
+    wide = console.options.update_width(10**6)
+    columns = table.columns
+    cells = [[Measurement.get(console, wide, cell) for cell in column.cells] for column in columns]
+    heads = [Measurement.get(console, wide, column.header) for column in columns]
+    natural = [max([h.maximum, *(m.maximum for m in c)]) for h, c in zip(heads, cells, strict=True)]
+    extra = Measurement.get(console, wide, table).maximum - sum(natural)  # cell padding and dividers
+    if sum(natural) + extra <= console.width:
+        return console
+    floor = [
+        max([h.minimum, *((m.maximum if col.no_wrap else m.minimum) for m in c)])
+        for col, h, c in zip(columns, heads, cells, strict=True)
+    ]
+    widths = column_widths(natural, floor, [not col.no_wrap for col in columns], console.width - extra)
+    for col, width in zip(columns, widths, strict=True):
+        col.width, col.no_wrap = width, False  # every unwrappable cell fits its width: only headers wrap
+    if sum(widths) + extra <= console.width:
+        return console
+    return Console(file=console.file, width=sum(widths) + extra, highlight=False, soft_wrap=False)
+
+
+def column_widths(natural: list[int], floor: list[int], wraps: list[bool], room: int) -> list[int]:
+    """Narrow a table as little as the room needs: first the wrapping columns (names, notes), down to
+    a comfortable width; then the headers over unwrappable cells (numbers), all of them wrapped to
+    their longest word ("Params (K)" over two lines), the room they free going back to the wrapping
+    columns; last the wrapping columns down to their longest word."""
+    comfortable = [max(f, min(n, COMFORTABLE)) if w else n for n, f, w in zip(natural, floor, wraps, strict=True)]
+    if sum(comfortable) <= room:
+        return _widen(comfortable, natural, room)
+    headers_in = [c if w else f for c, f, w in zip(comfortable, floor, wraps, strict=True)]
+    if sum(headers_in) <= room:
+        return _widen(headers_in, [n if w else f for n, f, w in zip(natural, floor, wraps, strict=True)], room)
+    return _widen(floor, headers_in, room) if sum(floor) <= room else floor
+
+
+def _widen(widths: list[int], wider: list[int], room: int) -> list[int]:
+    """Share the room left over among the columns that have a wider width, in proportion."""
+    slack = sum(wider) - sum(widths)
+    share = min(1.0, (room - sum(widths)) / slack) if slack > 0 else 0.0
+    return [w + math.floor(share * (x - w)) for w, x in zip(widths, wider, strict=True)]
 
 
 def human(n: float, unit: str = "") -> str:

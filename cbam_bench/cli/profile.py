@@ -169,12 +169,12 @@ def _reference_table(reference: dict[str, Any]) -> tuple[Any, str]:
 
 def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str | None) -> None:
     console = output.stdout()
-    console.print(_totals_table(result))
+    output.print_table(console, _totals_table(result))
     if result.rows:
-        console.print(_rows_table(result))
+        output.print_table(console, _rows_table(result))
     if reference is not None:
         table, note = _reference_table(reference)
-        console.print(table)
+        output.print_table(console, table)
         console.print(note)
     if result.latency is not None:
         lat = result.latency

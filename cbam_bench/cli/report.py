@@ -105,7 +105,7 @@ def _show(
         return
     console = output.stdout()
     if summary.front:
-        console.print(front_table(summary))
+        output.print_table(console, front_table(summary))
     if all_trials:
         console.file.write(trials_table(summary, console.width))
     for line in summary_lines(summary):

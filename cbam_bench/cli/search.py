@@ -69,7 +69,7 @@ def _render(summary: StudySummary, counts: Counts, storage: str, target: int, co
     study = summary.study
     console = output.stdout()
     if summary.front:
-        console.print(front_table(summary))
+        output.print_table(console, front_table(summary))
     else:
         console.print("Pareto front: no feasible complete trial yet.", markup=False)
     trained = counts.complete - counts.infeasible - counts.reused

@@ -73,14 +73,9 @@ def list_spaces(json: JsonOpt = False) -> None:
         for s in spaces
     ]
     columns = ["space", "backbone", "objectives", "budgets", "sampler", "trials", "candidates"]
-    output.stdout().print(
-        output.table(
-            "Search spaces",
-            columns,
-            rows,
-            caption=f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters.",
-        )
-    )
+    caption = f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters."
+    table = output.table("Search spaces", columns, rows, caption=caption, wrap=("objectives", "budgets"))
+    output.print_table(output.stdout(), table)
 
 
 @app.command("show")
@@ -149,8 +144,14 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
     rows = [
         [k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()
     ]
-    console.print(output.table("Parameters", ["parameter", "choices", "sampled when"], rows))
-    console.print(output.table("Attention kinds", ["kind", "what it is"], [[k, v] for k, v in kinds.items()]))
+    params = output.table(
+        "Parameters", ["parameter", "choices", "sampled when"], rows, wrap=("choices", "sampled when")
+    )
+    output.print_table(console, params)
+    kinds_table = output.table(
+        "Attention kinds", ["kind", "what it is"], [[k, v] for k, v in kinds.items()], wrap=("what it is",)
+    )
+    output.print_table(console, kinds_table)
 
 
 @app.command("validate")

@@ -150,6 +150,6 @@ def render(report: TrainReport, saved: str | None, stored: StoredTrial | None = 
     if saved:
         notes.append(f"Saved to {saved}: weights, ArchSpec and TrainSpec (cbam_bench.checkpoint.load_checkpoint).")
     console = output.stdout()
-    console.print(output.table(f"train {arch.backbone} + {arch.attention.summary()}", columns, rows))
+    output.print_table(console, output.table(f"train {arch.backbone} + {arch.attention.summary()}", columns, rows))
     for note in notes:
         console.print(note, markup=False)

@@ -23,28 +23,35 @@ from cbam_bench.uncertainty import UNRESOLVED_MEANING
 # of the study; exports show every measure.
 TABLE_METRICS = ("params", "macs", "latency_ms")
 TABLE_SCORES = {"classification": ("accuracy",), "detection": ("map", "map50")}
-WRAPPING = ("attention", "placement", "note", "paper's row")
+# The unnamed last column of a front: knee, budget pick, "not resolved (#N)".
+MARKS = ""
+# Text columns that wrap at spaces when the terminal is narrow (cli.output.print_table). A placement
+# label has no space, so it is kept whole rather than cut as "all/all/resid" over "ual".
+WRAPPING = ("attention", "note", "paper's row", MARKS)
 
 
-def rich_table(title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str]) -> Table:
-    """A table in the reports' style: the first `text_columns` left, numbers right, the caption below."""
+def rich_table(
+    title: str, headers: Sequence[str], text_columns: int, caption_lines: Sequence[str], wrap: Sequence[str] = WRAPPING
+) -> Table:
+    """A table in the tool's style: the first `text_columns` and those in `wrap` left, numbers right,
+    the caption below."""
     table = Table(
         title=title,
-        caption="\n".join(caption_lines),
+        caption="\n".join(["", *caption_lines]) if caption_lines else None,
         caption_justify="left",
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        show_edge=False,  # its blank edges cost two of 80 columns; a blank line opens the caption instead
         pad_edge=False,
         collapse_padding=True,
     )
     for i, header in enumerate(headers):
-        wraps = header in WRAPPING
+        wraps = header in wrap
         table.add_column(
             header,
             justify="left" if i < text_columns or wraps else "right",
             no_wrap=not wraps,
             overflow="fold",
-            min_width=10 if wraps else None,
             max_width=40 if header == "note" else None,
         )
     return table
@@ -67,7 +74,7 @@ def _marks(summary: StudySummary, trial: TrialRecord) -> str:
         marks.append("pick")
     if trial.number in summary.unresolved:
         marks.append(f"not resolved (#{summary.unresolved[trial.number]})")
-    return ",".join(marks)
+    return ", ".join(marks)
 
 
 LISTED = 5  # trials named in a caption; --json lists them all
@@ -96,7 +103,7 @@ def front_table(summary: StudySummary) -> Table:
         notes.append(f"Possibly on the front too, as no trial dominates it for sure: {_listed(summary)}.")
     table = rich_table(
         title,
-        ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), ""],
+        ["#", "attention", "placement", *(c.header for c in cols), *(["CI95 (%)"] if seeded else []), MARKS],
         3,
         notes,
     )
