@@ -45,6 +45,7 @@ class Comparison:
     notes: tuple[str, ...] = ()
     is_baseline: bool = False
     score: str = "accuracy"
+    latency_from: str | None = None  # the measure delta["latency_pct"] compares (see latency_change)
 
 
 def parse_target(text: str) -> tuple[str, int | None]:
@@ -123,6 +124,17 @@ def _pct(value: float | None, base: float | None) -> float | None:
     return 100.0 * (value / base - 1.0)
 
 
+def latency_change(a: TrialRecord, b: TrialRecord) -> tuple[float | None, str]:
+    """Latency of a relative to b, in %, and the measure it comes from. Two trials of one network
+    each store their latency over that network's without attention, timed alternately with it
+    (latency_ratio, 1 without attention): their ratio cancels the drift that two medians in ms,
+    timed minutes or machines apart, carry. Otherwise the medians in ms."""
+    ra, rb = a.measure("latency_ratio"), b.measure("latency_ratio")
+    if ra is not None and rb is not None and network_key(a) == network_key(b):
+        return _pct(ra, rb), "latency_ratio"
+    return _pct(a.measure("latency_ms"), b.measure("latency_ms")), "latency_ms"
+
+
 def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     """Deltas of entry against baseline, and a Welch interval when both have two or more seeds."""
     score = TASK_SCORES[entry.study.task][0]
@@ -138,10 +150,10 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     a, b = entry.trial, baseline.trial
     notes: list[str] = []
     acc, base_acc = a.measure(score), b.measure(score)
-    latency = _pct(a.measure("latency_ms"), b.measure("latency_ms"))
+    latency, latency_from = latency_change(a, b)
     where_a, where_b = a.latency_label, b.latency_label
     if where_a and where_b and where_a != where_b:
-        latency = None
+        latency, latency_from = None, None
         notes.append(f"latency not compared: timed on {where_a} and on {where_b}")
     if entry.study.dataset and baseline.study.dataset and entry.study.dataset != baseline.study.dataset:
         notes.append(f"different datasets: {entry.study.dataset} and {baseline.study.dataset}")
@@ -156,7 +168,7 @@ def compare(entry: Entry, baseline: Entry | None) -> Comparison:
     if sa and sb:
         interval = welch_interval(sa[0], sb[0])
         source = sa[1] if sa[1] == sb[1] else f"{sa[1]} / {sb[1]}"
-    return Comparison(entry, baseline, delta, interval, source, tuple(notes), score=score)
+    return Comparison(entry, baseline, delta, interval, source, tuple(notes), score=score, latency_from=latency_from)
 
 
 def resolve(targets: list[str], studies: dict[str, StudyRecords]) -> list[Entry]:

@@ -242,7 +242,9 @@ def test_compare_a_front_against_the_no_attention_trial(db) -> None:
     assert cbam["delta"]["accuracy"] == pytest.approx(0.08)
     assert cbam["delta"]["macs_pct"] == pytest.approx(0.5)
     assert cbam["delta"]["params_pct"] == pytest.approx(600 / 270)
-    assert cbam["delta"]["latency_pct"] == pytest.approx(100.0)
+    # Timed alternately with the plain network, CBAM took 1.6 times as long (2.0 against 1.0 ms in
+    # medians timed apart): the change is the ratio's.
+    assert cbam["delta"]["latency_pct"] == pytest.approx(60.0) and cbam["latency_from"] == "latency_ratio"
     # Both sides: 3 seeds with sd 0.01, so se = sqrt(2 * 0.0001 / 3) and df = 4.
     half = T_975_DF4 * (2 * 0.0001 / 3) ** 0.5
     ci = cbam["ci95"]
@@ -278,6 +280,8 @@ def test_compare_table(db) -> None:
         "[+5.73, +10.27]",
         "40.20",
         "(+0.5%)",
+        "Lat. ratio",  # every row's latency change comes from the ratios, so the column shows them
+        "(+60.0%)",
         "95% Welch t interval of Δ acc from per-seed accuracies",
         "here: cpu, 1 thread, batch 1, float32",
     ):

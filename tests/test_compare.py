@@ -58,10 +58,12 @@ def test_seed_sample_prefers_per_seed_accuracies_then_mean_and_std() -> None:
 def study():
     fakes = [
         Fake(kind="none", macs=40e6, params=250e3, latency_ms=2.0, seed_accuracies=(0.86, 0.88, 0.90)),
-        Fake(kind="cbam", macs=41e6, params=275e3, latency_ms=2.5, seed_accuracies=(0.90, 0.92, 0.94)),
+        Fake(
+            kind="cbam", macs=41e6, params=275e3, latency_ms=2.5, latency_ratio=1.25, seed_accuracies=(0.90, 0.92, 0.94)
+        ),
         Fake(kind="cbam", reduction=4, macs=42e6, params=300e3, latency_ms=3.0, accuracy=0.95),
         Fake(kind="none", backbone="cifar_resnet32", macs=70e6, seed_accuracies=(0.9, 0.91)),
-        Fake(kind="se", latency_ms=2.2, device="cuda:0 (NVIDIA H100)", seed_accuracies=(0.9, 0.91)),
+        Fake(kind="se", latency_ms=2.2, latency_ratio=1.1, device="cuda:0 (NVIDIA H100)", seed_accuracies=(0.9, 0.91)),
         Fake(status="pruned", kind="se"),
         Fake(kind="se", reduction=8, latency_ms=0.5, latency_setup=GPU_LATENCY, seed_accuracies=(0.9, 0.91)),
         Fake(kind="none", latency_ms=1.0, device="cuda:0 (NVIDIA H100)", latency_setup=None),
@@ -79,9 +81,30 @@ def test_deltas_and_interval_against_the_no_attention_trial(study) -> None:
     assert c.delta["accuracy"] == pytest.approx(0.04)
     assert c.delta["macs_pct"] == pytest.approx(2.5)
     assert c.delta["params_pct"] == pytest.approx(10.0)
-    assert c.delta["latency_pct"] == pytest.approx(25.0)
+    assert c.delta["latency_pct"] == pytest.approx(25.0) and c.latency_from == "latency_ratio"
     assert c.interval_source == "seed_accuracies"
     assert (round(c.interval.low, 4), round(c.interval.high, 4)) == (-0.0053, 0.0853)
+
+
+def test_latency_of_one_network_is_compared_by_its_ratios_where_the_medians_drifted() -> None:
+    """The SE trial was timed while the machine was slower (3 ms against the plain trial's 2), but
+    alternately with its own plain twin: 1.1 times it. Its change is +10 %, not +50 %. Against another
+    network (a wider one here) the ratios have different references: the medians in ms it is."""
+    study = records_from_study(
+        make_study(
+            [
+                Fake(kind="none", latency_ms=2.0, latency_ratio=1.0),
+                Fake(kind="se", latency_ms=3.0, latency_ratio=1.1),
+                Fake(kind="none", backbone="cifar_resnet32", latency_ms=4.0, latency_ratio=1.0),
+            ],
+            name="s",
+        )
+    )
+    se = Entry(study, study.trial(1))
+    same = compare(se, Entry(study, study.trial(0)))
+    assert same.delta["latency_pct"] == pytest.approx(10.0) and same.latency_from == "latency_ratio"
+    other = compare(se, Entry(study, study.trial(2)))
+    assert other.delta["latency_pct"] == pytest.approx(-25.0) and other.latency_from == "latency_ms"
 
 
 def test_one_seed_gives_deltas_but_no_interval(study) -> None:

@@ -45,6 +45,7 @@ COMPARED = (
     "macs",
     "params",
     "latency_ms",
+    "latency_ratio",
     "device",
     "latency_setup",
 )
@@ -61,6 +62,7 @@ def _row(c: Comparison) -> dict[str, Any]:
         "delta": c.delta or None,
         "ci95": c.interval.to_dict() if c.interval else None,
         "ci_source": c.interval_source,
+        "latency_from": c.latency_from,
         "notes": list(c.notes),
     }
 
@@ -131,8 +133,10 @@ def _conventions() -> dict[str, str]:
         "delta.map": "detection studies: difference of validation COCO mAP@[.5:.95], as a fraction",
         "delta.macs_pct": "MACs relative to the baseline, in %; " + METRICS["macs"].convention,
         "delta.params_pct": "parameters relative to the baseline, in %",
-        "delta.latency_pct": "latency relative to the baseline, in %; null when the two were timed under "
-        "different latency set-ups (device, threads, batch, dtype)",
+        "delta.latency_pct": "latency relative to the baseline, in %, from latency_from: latency_ratio (each "
+        "timed alternately with the network without attention) where both are the same network and have one, "
+        "else latency_ms; null when the two were timed under different latency set-ups (device, threads, "
+        "batch, dtype)",
         "ci95": "95% Welch t interval of delta.accuracy (delta.map) from per-seed accuracies (mAPs); "
         "null with fewer than two seeds a side",
     }

@@ -158,12 +158,21 @@ _COMPARED_SCORE = {
 }
 
 
+def _compared_latency(comparisons: Sequence[Comparison]) -> str:
+    """The latency column: the ratio where every row's change comes from it (so the column and the
+    changes agree), else the median in ms."""
+    rows = [c for c in comparisons if not c.is_baseline and c.delta.get("latency_pct") is not None]
+    ratios = all(c.entry.trial.measure("latency_ratio") is not None for c in comparisons)
+    return "latency_ratio" if rows and ratios and all(c.latency_from == "latency_ratio" for c in rows) else "latency_ms"
+
+
 def compare_table(comparisons: Sequence[Comparison]) -> Table:
     """Each entry with its measures and, in brackets, their change against its baseline."""
     trials = [c.entry.trial for c in comparisons]
     score = comparisons[0].score if comparisons else "accuracy"
     short, what, runs = _COMPARED_SCORE[score]
-    cols = {m: column(m, [t.measure(m) for t in trials]) for m in (score, "macs", "params", "latency_ms")}
+    latency = _compared_latency(comparisons)
+    cols = {m: column(m, [t.measure(m) for t in trials]) for m in (score, "macs", "params", latency)}
     baselines = {c.baseline.ref for c in comparisons if c.baseline} | {
         c.entry.ref for c in comparisons if c.is_baseline
     }
@@ -177,13 +186,18 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         cols[score].header,
         f"Δ {short} (pp)",
         *(["CI95 (pp)", "excl. 0"] if seeded else []),
-        *(cols[m].header for m in ("macs", "params", "latency_ms")),
+        *(cols[m].header for m in ("macs", "params", latency)),
     ]
     sources = sorted({c.interval_source for c in comparisons if c.interval_source})
     lines = [
         f"{METRICS[score].label}: {what}, mean over seeds. Δ {short}: its change in percentage points. (+x%): "
         "change of MACs, params and latency relative to the baseline.",
-        f"MACs: {METRICS['macs'].convention}. Latency: {conventions(trials, ['latency_ms'])['latency_ms']}.",
+        f"MACs: {METRICS['macs'].convention}. {METRICS[latency].label}: {conventions(trials, [latency])[latency]}.",
+        *(
+            []
+            if latency == "latency_ratio" or not any(c.latency_from == "latency_ratio" for c in comparisons)
+            else ["(+x%) of latency: from the latency ratios where a row and its baseline have one (drift cancels)."]
+        ),
         f"CI95: 95% Welch t interval of Δ {short} from per-seed {runs}"
         + (f" ({', '.join(sources)})" if sources else "")
         + ", shown when both sides have two or more seeds; "
@@ -217,7 +231,7 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
             ),
             with_delta("macs", t, d.get("macs_pct")),
             with_delta("params", t, d.get("params_pct")),
-            with_delta("latency_ms", t, d.get("latency_pct")),
+            with_delta(latency, t, d.get("latency_pct")),
         )
     return table
 
