@@ -10,7 +10,8 @@ from synthetic_studies import Fake, make_study
 from typer.testing import CliRunner
 
 from cbam_bench.cli.app import app
-from cbam_bench.cli.output import COMFORTABLE, column_widths, print_table, table
+from cbam_bench.cli.output import print_table, table
+from cbam_bench.report.widths import COMFORTABLE, column_widths
 
 runner = CliRunner()
 # One unwrappable column of natural width 5 (floor 5), a name of 30 (longest word 8), and a number

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from rich.text import Text
 from cbam_bench.metrics import SI_PREFIXES
 from cbam_bench.report.format import json_document, json_safe
 from cbam_bench.report.tables import rich_table
+from cbam_bench.report.widths import column_widths
 
 
 def stdout() -> Console:
@@ -51,9 +51,6 @@ def table(
     for row in rows:
         t.add_row(*row)
     return t
-
-
-COMFORTABLE = 16  # a wrapping column narrower than this reads as a stack of single words
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -92,27 +89,6 @@ def _fitted(console: Console, table: Table) -> Console:
     if sum(widths) + extra <= console.width:
         return console
     return Console(file=console.file, width=sum(widths) + extra, highlight=False, soft_wrap=False)
-
-
-def column_widths(natural: list[int], floor: list[int], wraps: list[bool], room: int) -> list[int]:
-    """Narrow a table as little as the room needs: first the wrapping columns (names, notes), down to
-    a comfortable width; then the headers over unwrappable cells (numbers), all of them wrapped to
-    their longest word ("Params (K)" over two lines), the room they free going back to the wrapping
-    columns; last the wrapping columns down to their longest word."""
-    comfortable = [max(f, min(n, COMFORTABLE)) if w else n for n, f, w in zip(natural, floor, wraps, strict=True)]
-    if sum(comfortable) <= room:
-        return _widen(comfortable, natural, room)
-    headers_in = [c if w else f for c, f, w in zip(comfortable, floor, wraps, strict=True)]
-    if sum(headers_in) <= room:
-        return _widen(headers_in, [n if w else f for n, f, w in zip(natural, floor, wraps, strict=True)], room)
-    return _widen(floor, headers_in, room) if sum(floor) <= room else floor
-
-
-def _widen(widths: list[int], wider: list[int], room: int) -> list[int]:
-    """Share the room left over among the columns that have a wider width, in proportion."""
-    slack = sum(wider) - sum(widths)
-    share = min(1.0, (room - sum(widths)) / slack) if slack > 0 else 0.0
-    return [w + math.floor(share * (x - w)) for w, x in zip(widths, wider, strict=True)]
 
 
 def human(n: float, unit: str = "") -> str:

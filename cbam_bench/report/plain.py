@@ -3,7 +3,7 @@
 Rich measures and renders every cell as its own renderable, about a millisecond a cell: `report
 --all` on a study of 10,000 trials spent 40 s drawing its table. This draws the same kind of
 table (title, header, a rule, right-aligned numbers, long labels wrapped, the caption below) with
-string operations alone, narrowing the wrapping columns until the table fits the terminal.
+string operations alone, its columns narrowed as the Rich tables' are (report.widths).
 """
 
 from __future__ import annotations
@@ -11,22 +11,32 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
+from cbam_bench.report.widths import column_widths
+
 GAP = "  "
-MIN_WRAP = 10  # a wrapping column is never narrower (the Rich tables' min_width)
+
+
+def _longest_word(texts: Sequence[str]) -> int:
+    """The longest word among texts; a text no longer than the longest so far is not split."""
+    longest = 0
+    for text in texts:
+        if len(text) > longest:
+            longest = max([longest, *(len(word) for word in text.split())])
+    return longest
 
 
 def _widths(headers: Sequence[str], rows: Sequence[Sequence[str]], wrapping: set[int], width: int) -> list[int]:
-    """Each column's natural width; the widest wrapping one is narrowed first while the table is too wide."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    excess = 1 + sum(widths) + len(GAP) * (len(widths) - 1) - width
-    while excess > 0:
-        narrowable = [i for i in wrapping if widths[i] > MIN_WRAP]
-        if not narrowable:
-            break
-        widest = max(narrowable, key=lambda i: (widths[i], -i))
-        widths[widest] -= 1
-        excess -= 1
-    return widths
+    """Each column's natural width, narrowed to the terminal's by report.widths: a header, or a
+    wrapping column's cells, never below their longest word; other cells never below their width."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(headers)
+    widest = [max(map(len, cells), default=0) for cells in columns]
+    natural = [max(len(h), w) for h, w in zip(headers, widest, strict=True)]
+    floor = [
+        max(_longest_word([h]), _longest_word(cells) if i in wrapping else w)
+        for i, (h, cells, w) in enumerate(zip(headers, columns, widest, strict=True))
+    ]
+    room = width - len(GAP) * (len(headers) - 1)
+    return column_widths(natural, floor, [i in wrapping for i in range(len(headers))], room)
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -44,7 +54,7 @@ def _lines(cells: Sequence[str], widths: Sequence[int], right: set[int], wrappin
     for k in range(max(len(p) for p in parts)):
         pieces = [(p[k] if k < len(p) else "") for p in parts]
         line = GAP.join(s.rjust(w) if i in right else s.ljust(w) for i, (s, w) in enumerate(zip(pieces, widths)))
-        out.append((" " + line).rstrip())
+        out.append(line.rstrip())
     return out
 
 
@@ -62,9 +72,8 @@ def render(
     widths = _widths(headers, rows, wrapping, width)
     lines = [
         title,
-        "",
-        *_lines(headers, widths, right, wrapping),
-        " " + "─" * (sum(widths) + len(GAP) * (len(widths) - 1)),
+        *_lines(headers, widths, right, set(range(len(headers)))),  # any header may wrap
+        "─" * (sum(widths) + len(GAP) * (len(widths) - 1)),
     ]
     for row in rows:
         lines.extend(_lines(row, widths, right, wrapping))
