@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.table import Table
 
 from cbam_bench.confirmation import Confirmation
 from cbam_bench.metrics import METRICS
 from cbam_bench.report.format import DASH, placement_label
+from cbam_bench.report.tables import WRAPPING, rich_table
 
 
 def _pct(value: float) -> str:
@@ -24,17 +24,9 @@ def score_word(c: Confirmation) -> str:
 def confirmation_table(c: Confirmation) -> Table:
     """One row per member: its search accuracy, each confirmed run, mean ± std and the 95 % interval."""
     title = f"Confirmation of {c.study.name}: {c.epochs} epochs x {c.seeds} seed(s) ({score_word(c)}, %)"
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        caption="CI95: t interval for the mean over the confirmation's seeds.",
-        caption_justify="left",
-    )
-    for i, header in enumerate(("#", "attention", "placement", "search", "runs", "confirmed", "CI95")):
-        table.add_column(header, justify="left" if i < 3 else "right")
+    headers = ("#", "attention", "placement", "search", "runs", "confirmed", "CI95")
+    caption = ["CI95: t interval for the mean over the confirmation's seeds."]
+    table = rich_table(title, headers, 3, caption, wrap=(*WRAPPING, "runs"))  # one seed's run to a line, if need be
     for m in c.confirmed:
         iv = m.interval
         runs = " ".join(_pct(m.runs[s]) for s in sorted(m.runs)) or DASH
