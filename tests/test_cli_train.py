@@ -60,8 +60,9 @@ def test_json_has_the_contract_keys_and_nothing_else_on_stdout(tmp_path: Path) -
 
 
 def test_summary_table_for_people() -> None:
-    result = invoke("train", "cifar_resnet20", "--width", "0.5", *QUICK)
+    result = invoke("train", "cifar_resnet20", "--width", "0.5", "--attention", "se", "--stages", "3", *QUICK)
     assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("train cifar_resnet20 + se avg r16 @ 3/all/residual\n")  # what and where
     for label in (
         "accuracy (val top-1)",
         "top-5 (val)",

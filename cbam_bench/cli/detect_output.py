@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.cli import output
+from cbam_bench.report.format import attention_label
 
 if TYPE_CHECKING:
     from cbam_bench.detection.recipe import DetectSpec
@@ -48,7 +49,7 @@ def render_detection(
     ]
     console = output.stdout()
     caption = "mAP in %, pycocotools COCOeval (bbox); MACs at the evaluation proposal budget"
-    title = f"detect {arch.backbone} + {arch.attention.summary()}"
+    title = f"detect {arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}"
     output.print_table(console, output.table(title, ["", "val", "test"], rows, caption=caption))
     run = result.extras
     console.print(

@@ -48,12 +48,9 @@ def trial_line(trial: FrozenTrial, budgets: dict[str, float]) -> str:
     from optuna.trial import TrialState
 
     attrs = TrialAttrs.from_user_attrs(trial.user_attrs)
-    from cbam_bench.report.format import DASH, placement_label
+    from cbam_bench.report.format import attention_label
 
-    where = placement_label(attrs.arch or {})
-    head = f"trial {trial.number}: {'?' if attrs.summary is None else attrs.summary}" + (
-        f" @ {where}" if where != DASH else ""
-    )
+    head = f"trial {trial.number}: {attention_label(attrs.summary, attrs.arch or {})}"
     if trial.state == TrialState.FAIL:
         return f"{head}: failed: {'no reason recorded' if attrs.fail_reason is None else attrs.fail_reason}"
     if trial.state == TrialState.PRUNED:

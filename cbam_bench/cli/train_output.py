@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.cli import output
+from cbam_bench.report.format import attention_label
 
 if TYPE_CHECKING:
     from cbam_bench.retrain import StoredTrial
@@ -135,7 +136,7 @@ def render(report: TrainReport, saved: str | None, stored: StoredTrial | None = 
         columns = ["", "this run", f"stored {stored.ref}"]
         rows = [row + [old] for row, old in zip(rows, _stored_column(stored))]
     notes = [
-        f"{arch.backbone} + {arch.attention.summary()}, archid {arch.archid}, "
+        f"{arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}, archid {arch.archid}, "
         f"input {arch.in_channels}x{arch.input_size}x{arch.input_size}, {arch.num_classes} classes.",
         f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation"
         + (f", {run['test_images']:,} test" if run["test_images"] else "")
@@ -150,6 +151,7 @@ def render(report: TrainReport, saved: str | None, stored: StoredTrial | None = 
     if saved:
         notes.append(f"Saved to {saved}: weights, ArchSpec and TrainSpec (cbam_bench.checkpoint.load_checkpoint).")
     console = output.stdout()
-    output.print_table(console, output.table(f"train {arch.backbone} + {arch.attention.summary()}", columns, rows))
+    title = f"train {arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}"
+    output.print_table(console, output.table(title, columns, rows))
     for note in notes:
         console.print(note, markup=False)

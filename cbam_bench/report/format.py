@@ -124,6 +124,12 @@ def placement_label(arch: dict[str, Any]) -> str:
     return f"{where}/{placement.get('blocks', 'all')}/{placement.get('position', '?')}"
 
 
+def attention_label(summary: str | None, arch: dict[str, Any]) -> str:
+    """'cbam avg+max r16 k7 c-s @ 3/all/residual': what the attention is and where it sits."""
+    where = placement_label(arch)
+    return ("?" if summary is None else summary) + (f" @ {where}" if where != DASH else "")
+
+
 def latency_setups(trials: Iterable[TrialRecord]) -> list[str]:
     """The distinct conditions the trials' latencies were timed under (see TrialRecord.latency_label)."""
     return sorted({label for t in trials if (label := t.latency_label)})
