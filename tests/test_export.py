@@ -137,6 +137,23 @@ def test_markdown_is_a_pipe_table_with_units_in_its_caption(summary, tmp_path) -
         assert needle in caption
 
 
+def test_paper_tables_show_every_objective_and_leave_duplicate_proposals_out(tmp_path) -> None:
+    fakes = [
+        Fake(kind="none", latency_ratio=1.0),
+        Fake(kind="se", latency_ratio=1.08),
+        Fake(status="fail", kind="se", latency_ratio=1.08, reused_from=1),  # the sampler asked for SE again
+    ]
+    study = records_from_study(make_study(fakes, name="r", objectives=("accuracy:max", "latency_ratio:min")))
+    summary = summarize(study)
+    text = export(summary, "md", tmp_path / "r.md").read_text()
+    lines = table_lines(text)
+    header = cells(lines[0])
+    assert header[-3:] == ["Latency (ms)", "Lat. ratio", "Rank"]  # the front is over the ratio
+    assert sorted(int(cells(line)[0]) for line in lines[2:]) == [0, 1]
+    assert "Study r (digits-clutter, cifar_resnet20): 2 trials (1 duplicate proposal left out)." in text
+    assert [t.number for t in export_module.exported(summary, "csv")] == [0, 1, 2]  # CSV keeps it
+
+
 def test_latex_is_a_booktabs_table_with_escaped_text(summary, tmp_path) -> None:
     text = export(summary, "latex", tmp_path / "s.tex").read_text()
     lines = text.splitlines()

@@ -50,13 +50,14 @@ def export(
     from cbam_bench import collector
     from cbam_bench.records import load_records
     from cbam_bench.report.export import export as write_export
+    from cbam_bench.report.export import exported
     from cbam_bench.report.summary import summarize
 
     records = load_records(storage, study)
     with collector.frozen():
         summary = summarize(records)
         path = write_export(summary, fmt, out, front_only=front)
-    rows = len(summary.front) if front else len(summary.study.trials)
+    rows = len(exported(summary, fmt, front))
     output.stderr().print(f"wrote {path}: {fmt}, {rows} trials{' (the front)' if front else ''}", markup=False)
 
 

@@ -52,6 +52,13 @@ def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord
     return sorted(trials, key=key)
 
 
+def exported(summary: StudySummary, fmt: str, front_only: bool = False) -> list[TrialRecord]:
+    """The trials a file of fmt holds, in order. A duplicate proposal is the sampler's bookkeeping,
+    not a network with measures: the papers' tables (md, latex) leave it out, CSV and JSON keep it."""
+    trials = ordered(summary, front_only)
+    return trials if fmt in ("csv", "json") else [t for t in trials if t.status != "duplicate"]
+
+
 def _row(t: TrialRecord, rank: int | None, knee: int | None, summary: StudySummary | None = None) -> dict[str, Any]:
     item = trial_item(t, rank) | (
         summary.interval_item(t) if summary else {"accuracy_interval": None, "not_resolved_by": None}
@@ -136,8 +143,12 @@ def json_chunks(summary: StudySummary, front_only: bool = False) -> Iterator[str
 def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
     """Headers, cells and caption sentences shared by the Markdown and LaTeX tables."""
     study = summary.study
-    trials = ordered(summary, front_only)
-    cols = columns(trials, (*TASK_SCORES[study.task], *PAPER_COSTS))
+    everything = ordered(summary, front_only)
+    trials = exported(summary, "md", front_only)
+    shown = (*TASK_SCORES[study.task], *PAPER_COSTS)
+    # Any other objective of the study (latency_ratio in the default one) too: the front is over it.
+    objectives = [o.metric for o in study.objectives if o.metric in METRICS and o.metric not in shown]
+    cols = columns(trials, (*shown, *objectives))
     knee = summary.knee.number if summary.knee else None
     seeded = any(t.number in summary.intervals for t in trials)
     headers = [
@@ -162,8 +173,10 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
         ci = [DASH if iv is None else f"{100 * iv.low:.2f}-{100 * iv.high:.2f}"] if seeded else []
         body.append([str(t.number), t.summary, placement_label(t.arch), *cells(t, cols), *ci, rank_text])
     where = ", ".join(x for x in (study.dataset, study.backbone) if x)
+    left_out = len(everything) - len(trials)
+    dropped = f" ({left_out} duplicate proposal{'s' if left_out > 1 else ''} left out)" if left_out else ""
     lines = [
-        f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials.",
+        f"Study {study.name}" + (f" ({where})" if where else "") + f": {len(trials)} trials{dropped}.",
         *caption(trials, cols, study.objectives),
         "Rank: dominance rank among complete trials within budget (1 = Pareto front).",
     ]
