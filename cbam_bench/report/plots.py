@@ -121,7 +121,9 @@ def plot_study(summary: StudySummary, path: str | Path) -> Path:
         ax.margins(x=0.12, y=0.08)
         if not trials:
             ax.text(0.5, 0.5, "no complete trials yet", transform=ax.transAxes, ha="center", va="center")
-    axes[0].legend(fontsize=7, loc="lower right")
+    # Below the panels, not inside one, where it hid the points in its corner (constrained layout
+    # makes room for an "outside" legend, matplotlib >= 3.7).
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=7, frameon=False)
     objectives = ", ".join(str(o) for o in study.objectives)
     fig.suptitle(
         f"{study.name}: {len(front)} on the front ({objectives}) of {len(trials)} complete trials", fontsize=10
