@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 from synthetic_studies import GPU_LATENCY, Fake, make_study
 
-from cbam_bench.compare import Entry, compare, find_baseline, parse_target, seed_sample, trial_entry
+from cbam_bench.compare import Entry, compare, compare_all, find_baseline, parse_target, seed_sample, trial_entry
 from cbam_bench.errors import StudyError
 from cbam_bench.records import TrialRecord, records_from_study
+from cbam_bench.report.tables import compare_table
 from cbam_bench.stats import Sample, welch_interval
 from cbam_bench.trial_attrs import TrialAttrs
 
@@ -147,3 +151,22 @@ def test_targets_and_trial_errors(study) -> None:
         trial_entry(study, 9, "s:9")
     with pytest.raises(StudyError, match=r"^s:5: trial 5 is pruned; allowed: complete trials within budget$"):
         trial_entry(study, 5, "s:5")
+
+
+def test_a_table_mixing_ratio_and_ms_changes_shows_ms_and_says_which_rows_used_the_ratio() -> None:
+    fakes = [
+        Fake(kind="none", latency_ms=2.0, latency_ratio=1.0),
+        Fake(kind="se", latency_ms=3.0, latency_ratio=1.1),
+        Fake(kind="none", backbone="cifar_resnet32", latency_ms=4.0, latency_ratio=None),
+        Fake(kind="se", backbone="cifar_resnet32", latency_ms=5.0, latency_ratio=None),
+    ]
+    study = records_from_study(make_study(fakes, name="s"))
+    rows = compare_all([Entry(study, t) for t in study.usable])
+    by_trial = {c.entry.trial.number: c for c in rows}
+    assert by_trial[1].delta["latency_pct"] == pytest.approx(10.0) and by_trial[1].latency_from == "latency_ratio"
+    assert by_trial[3].delta["latency_pct"] == pytest.approx(25.0) and by_trial[3].latency_from == "latency_ms"
+    out = io.StringIO()
+    Console(file=out, width=200).print(compare_table(rows))
+    text = out.getvalue()
+    assert "Latency (ms)" in text and "Lat. ratio" not in text.split("\n\n")[0]
+    assert "(+x%) of latency: from the latency ratios where a row and its baseline have one" in text
