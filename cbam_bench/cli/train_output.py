@@ -135,8 +135,9 @@ def render(report: TrainReport, saved: str | None, stored: StoredTrial | None = 
     if stored is not None:
         columns = ["", "this run", f"stored {stored.ref}"]
         rows = [row + [old] for row, old in zip(rows, _stored_column(stored))]
+    network = f"{arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}"
     notes = [
-        f"{arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}, archid {arch.archid}, "
+        f"{network}, archid {arch.archid}, "
         f"input {arch.in_channels}x{arch.input_size}x{arch.input_size}, {arch.num_classes} classes.",
         f"{spec.dataset}: {run['train_images']:,} training, {run['val_images']:,} validation"
         + (f", {run['test_images']:,} test" if run["test_images"] else "")
@@ -151,7 +152,6 @@ def render(report: TrainReport, saved: str | None, stored: StoredTrial | None = 
     if saved:
         notes.append(f"Saved to {saved}: weights, ArchSpec and TrainSpec (cbam_bench.checkpoint.load_checkpoint).")
     console = output.stdout()
-    title = f"train {arch.backbone} + {attention_label(arch.attention.summary(), arch.to_dict())}"
-    output.print_table(console, output.table(title, columns, rows))
+    output.print_table(console, output.table(f"train {network}", columns, rows))
     for note in notes:
         console.print(note, markup=False)

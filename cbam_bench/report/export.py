@@ -53,10 +53,15 @@ def ordered(summary: StudySummary, front_only: bool = False) -> list[TrialRecord
 
 
 def exported(summary: StudySummary, fmt: str, front_only: bool = False) -> list[TrialRecord]:
-    """The trials a file of fmt holds, in order. A duplicate proposal is the sampler's bookkeeping,
-    not a network with measures: the papers' tables (md, latex) leave it out, CSV and JSON keep it."""
+    """The trials a file of fmt holds, in order: every one in CSV and JSON, _in_paper_tables in md, latex."""
     trials = ordered(summary, front_only)
-    return trials if fmt in ("csv", "json") else [t for t in trials if t.status != "duplicate"]
+    return trials if fmt in ("csv", "json") else _in_paper_tables(trials)
+
+
+def _in_paper_tables(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """A duplicate proposal is the sampler's bookkeeping, not a network with measures: a paper's
+    table leaves it out."""
+    return [t for t in trials if t.status != "duplicate"]
 
 
 def _row(t: TrialRecord, rank: int | None, knee: int | None, summary: StudySummary | None = None) -> dict[str, Any]:
@@ -144,7 +149,7 @@ def paper_table(summary: StudySummary, front_only: bool = False) -> tuple[list[s
     """Headers, cells and caption sentences shared by the Markdown and LaTeX tables."""
     study = summary.study
     everything = ordered(summary, front_only)
-    trials = exported(summary, "md", front_only)
+    trials = _in_paper_tables(everything)
     shown = (*TASK_SCORES[study.task], *PAPER_COSTS)
     # Any other objective of the study (latency_ratio in the default one) too: the front is over it.
     objectives = [o.metric for o in study.objectives if o.metric in METRICS and o.metric not in shown]
