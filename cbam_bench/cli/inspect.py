@@ -9,14 +9,14 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import (
-    DataDirOpt,
-    DatasetOpt,
-)
 from cbam_bench.cli.study_options import (
     ForceOpt,
     JsonOpt,
     StorageOpt,
+)
+from cbam_bench.cli.train_options import (
+    DataDirOpt,
+    DatasetOpt,
 )
 from cbam_bench.errors import SpecError
 from cbam_bench.outputs import check_png

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from cbam_bench.cli.options import ARCH_DEFAULTS, TRAIN_DEFAULTS
+from cbam_bench.cli.options import ARCH_DEFAULTS
+from cbam_bench.cli.train_options import TRAIN_DEFAULTS
 from cbam_bench.errors import CbamBenchError, SpecError
 from cbam_bench.spec import ArchSpec, AttentionSpec, PlacementSpec
 from cbam_bench.train_spec import TrainSpec

@@ -1,4 +1,5 @@
-"""Option types shared by several commands, defined once, with the defaults their help shows.
+"""The architecture option types shared by several commands, defined once, with the defaults
+their help shows; the data and training options are cli/train_options.py.
 
 What the given options build (an ArchSpec, a TrainSpec) is cli/option_specs.py."""
 
@@ -9,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from cbam_bench.attention.registry import ATTENTION_KINDS
-from cbam_bench.data.catalog import DATASET_NAMES, DEFAULT_DATA_DIR, RECIPES
 from cbam_bench.errors import allowed, integer_range
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.spec import (
@@ -23,18 +23,10 @@ from cbam_bench.spec import (
     AttentionSpec,
     PlacementSpec,
 )
-from cbam_bench.train_spec import DEVICES, FUSED_MODES, TrainSpec
 
 ARCH = "Architecture"
 ATT = "Attention"
 PLACE = "Placement"
-DATA = "Data"
-TRAIN = "Training"
-_SIZES = ", ".join(f"{recipe.image_size} {name}" for name, recipe in RECIPES.items())
-# The training defaults shown in --help come from TrainSpec, the one place they are set.
-TRAIN_DEFAULTS = TrainSpec()
-# train --from-trial takes what these options leave out from the study's stored recipe.
-_STUDYS = "; with --from-trial: the study's"
 # The architecture options' defaults: a backbone without attention and, for a module that is asked
 # for, AttentionSpec's and PlacementSpec's own settings (the paper's CBAM). The options themselves
 # default to None, meaning these, so that a command can tell an option given from one left out.
@@ -209,108 +201,6 @@ WeightsOpt = Annotated[
         "--weights",
         help="Backbone state_dict file (torchvision's names) to load; attention starts fresh.",
         rich_help_panel=ARCH,
-        show_default=False,
-    ),
-]
-FusedOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--fused",
-        help=f"CBAM's fused gates: {allowed(FUSED_MODES)}; auto: fused where measured faster (the CPU), off: the plain formula (default: {TRAIN_DEFAULTS.fused}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-
-DatasetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dataset",
-        "-d",
-        help=f"Dataset: {allowed(DATASET_NAMES)}; PATH holds train/CLASS/* and val/CLASS/* (default: {TRAIN_DEFAULTS.dataset}{_STUDYS}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DataDirOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--data-dir",
-        help=f"Folder of downloaded datasets and decoded caches (default ./{DEFAULT_DATA_DIR}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-DownloadOpt = Annotated[
-    bool,
-    typer.Option(
-        "--download",
-        help="Fetch CIFAR into --data-dir first if it is not there (needs the network).",
-        rich_help_panel=DATA,
-    ),
-]
-ImageSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--image-size",
-        help=f"Image side in pixels (default: {_SIZES}{_STUDYS}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-TrainImagesOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--train-images",
-        help=f"Training images: how many digits-clutter generates, or at most this many of another dataset (default: the dataset's{_STUDYS}).",
-        rich_help_panel=DATA,
-        show_default=False,
-    ),
-]
-EpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--epochs",
-        "-e",
-        help=f"Passes over the training split (default: {TRAIN_DEFAULTS.epochs}{_STUDYS}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-BatchSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        "-b",
-        help=f"Training batch size (default: {TRAIN_DEFAULTS.batch_size}{_STUDYS}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-LrOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--lr",
-        help=f"Peak learning rate of SGD, after warm-up (default: {TRAIN_DEFAULTS.lr:g}{_STUDYS}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--seed",
-        help=f"Seed of initialisation, batch order and augmentation (default: {TRAIN_DEFAULTS.seed}{_STUDYS}).",
-        rich_help_panel=TRAIN,
-        show_default=False,
-    ),
-]
-DeviceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--device",
-        help=f"Where to train and time: {allowed(DEVICES)}; auto: the GPU if there is one (default: {TRAIN_DEFAULTS.device}).",
-        rich_help_panel=TRAIN,
         show_default=False,
     ),
 ]

@@ -9,10 +9,7 @@ import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.options import (
-    FusedOpt,
-    ranged,
-)
+from cbam_bench.cli.options import ranged
 from cbam_bench.cli.progress import SearchDisplay
 from cbam_bench.cli.study_options import (
     JsonOpt,
@@ -22,6 +19,7 @@ from cbam_bench.cli.study_options import (
     SpaceSeedsOpt,
     StorageOpt,
 )
+from cbam_bench.cli.train_options import FusedOpt
 from cbam_bench.errors import allowed, check_int
 from cbam_bench.search.storage import HEARTBEAT_S, MAX_HEARTBEAT_S
 from cbam_bench.space import MAX_TRIALS, SAMPLERS

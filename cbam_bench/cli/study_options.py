@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cbam_bench.cli.options import TRAIN, ranged
+from cbam_bench.cli.options import ranged
+from cbam_bench.cli.train_options import TRAIN
 from cbam_bench.space.model import MAX_SEEDS
 from cbam_bench.spec import MAX_EPOCHS
 from cbam_bench.storage import DEFAULT_STORAGE

@@ -16,28 +16,17 @@ from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.option_specs import as_flag, train_spec_from_options
 from cbam_bench.cli.options import (
     AttentionOpt,
-    BatchSizeOpt,
     BlocksOpt,
     BnMomentumOpt,
-    DataDirOpt,
-    DatasetOpt,
     DescriptorOpt,
-    DeviceOpt,
-    DownloadOpt,
-    EpochsOpt,
-    FusedOpt,
-    ImageSizeOpt,
     KernelOpt,
-    LrOpt,
     MinHiddenOpt,
     OrderOpt,
     PoolingOpt,
     PositionOpt,
     ReductionOpt,
-    SeedOpt,
     StagesOpt,
     StrideOnOpt,
-    TrainImagesOpt,
     WeightsOpt,
     WidthOpt,
 )
@@ -45,6 +34,19 @@ from cbam_bench.cli.study_options import (
     ForceOpt,
     JsonOpt,
     StorageOpt,
+)
+from cbam_bench.cli.train_options import (
+    BatchSizeOpt,
+    DataDirOpt,
+    DatasetOpt,
+    DeviceOpt,
+    DownloadOpt,
+    EpochsOpt,
+    FusedOpt,
+    ImageSizeOpt,
+    LrOpt,
+    SeedOpt,
+    TrainImagesOpt,
 )
 from cbam_bench.cli.train_output import epoch_progress, render
 from cbam_bench.cli.train_request import network_and_recipe

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cbam_bench.cli.option_specs import arch_from_options, as_flag
-from cbam_bench.cli.options import TRAIN_DEFAULTS
+from cbam_bench.cli.train_options import TRAIN_DEFAULTS
 from cbam_bench.errors import CbamBenchError, SpecError, allowed
 from cbam_bench.models.catalog import BACKBONES
 
