@@ -11,12 +11,10 @@ from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
 from cbam_bench.cli.option_specs import arch_from_options
 from cbam_bench.cli.options import (
-    TRAIN_DEFAULTS,
     AttentionOpt,
     BlocksOpt,
     BnMomentumOpt,
     DescriptorOpt,
-    FusedOpt,
     KernelOpt,
     MinHiddenOpt,
     ModelArg,
@@ -33,6 +31,10 @@ from cbam_bench.cli.options import (
 from cbam_bench.cli.profile_detection import TASKS, parse_input_size, profile_detection
 from cbam_bench.cli.study_options import (
     JsonOpt,
+)
+from cbam_bench.cli.train_options import (
+    TRAIN_DEFAULTS,
+    FusedOpt,
 )
 from cbam_bench.errors import SpecError, allowed, check_choice
 from cbam_bench.measure import BREAKDOWNS
@@ -187,6 +189,37 @@ def _render(result: Profile, reference: dict[str, Any] | None, weights_note: str
         console.print(weights_note)
 
 
+def _check_choices(reference: str | None, fused: str | None, task: str) -> None:
+    if reference not in (None, "paper"):
+        raise SpecError("--reference", f"{reference!r} is not allowed; allowed: paper")
+    check_choice("--fused", fused or TRAIN_DEFAULTS.fused, FUSED_MODES)
+    if task not in TASKS:
+        raise SpecError("--task", f"{task!r} is not allowed; allowed: {allowed(TASKS)}")
+
+
+def _json_doc(result: Profile, reference: dict[str, Any] | None) -> dict[str, Any]:
+    """--json: the counts with their conventions, the rows, the paper's row and the latency where asked."""
+    spec = result.spec
+    doc: dict[str, Any] = {
+        "model": spec.backbone,
+        "archid": spec.archid,
+        "arch": spec.to_dict(),
+        "input_shape": list(result.input_shape),
+        "attention_modules": result.modules,
+        **asdict(result.total),
+        "conventions": CONVENTIONS,
+    }
+    if result.rows:
+        doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **asdict(r.cost)} for r in result.rows]
+    if reference is not None:
+        doc["reference"] = reference
+    if result.latency is not None:
+        doc["latency_ms"] = result.latency.median_ms
+        doc["latency_p90_ms"] = result.latency.p90_ms
+        doc["latency"] = result.latency.to_dict()
+    return doc
+
+
 @reports_errors
 def profile(
     model: ModelArg,
@@ -233,11 +266,7 @@ def profile(
     from cbam_bench.measure.profile import profile as run_profile
     from cbam_bench.models.build import build_model, load_backbone_weights
 
-    if reference not in (None, "paper"):
-        raise SpecError("--reference", f"{reference!r} is not allowed; allowed: paper")
-    check_choice("--fused", fused or TRAIN_DEFAULTS.fused, FUSED_MODES)
-    if task not in TASKS:
-        raise SpecError("--task", f"{task!r} is not allowed; allowed: {allowed(TASKS)}")
+    _check_choices(reference, fused, task)
     size = parse_input_size(input_size, task)
     spec = arch_from_options(
         model,
@@ -272,24 +301,7 @@ def profile(
     result = run_profile(spec, by=by, latency=latency, fused=fused or TRAIN_DEFAULTS.fused)
     ref = _reference_dict(result, ref_row) if ref_row is not None else None
     if json:
-        doc: dict[str, Any] = {
-            "model": spec.backbone,
-            "archid": spec.archid,
-            "arch": spec.to_dict(),
-            "input_shape": list(result.input_shape),
-            "attention_modules": result.modules,
-            **asdict(result.total),
-            "conventions": CONVENTIONS,
-        }
-        if result.rows:
-            doc["rows"] = [{"name": r.name, "attention_modules": r.modules, **asdict(r.cost)} for r in result.rows]
-        if ref is not None:
-            doc["reference"] = ref
-        if result.latency is not None:
-            doc["latency_ms"] = result.latency.median_ms
-            doc["latency_p90_ms"] = result.latency.p90_ms
-            doc["latency"] = result.latency.to_dict()
-        output.print_json(doc)
+        output.print_json(_json_doc(result, ref))
         return
     _render(result, ref, weights_note)
 
