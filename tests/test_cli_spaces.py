@@ -72,6 +72,23 @@ def test_show_names_the_early_stop_rule_and_its_signal(tmp_path: Path) -> None:
     assert doc["early_stop"] == {"warmup_epochs": 2, "min_trials": 4, "margin": 0.0, "signal": "loss"}
 
 
+def test_show_states_the_margin_and_wraps_a_long_setting_under_itself(tmp_path: Path) -> None:
+    path = tmp_path / "margin.yaml"
+    path.write_text(yaml.safe_dump({**VALID, "early_stop": {"warmup_epochs": 4, "min_trials": 3, "margin": 0.05}}))
+    shown = runner.invoke(app, ["spaces", "show", str(path)], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  early stop"))
+    value = lines[start][len("  early stop") :].strip()
+    rest = []
+    for line in lines[start + 1 :]:
+        if line[:14].strip():  # the next key
+            break
+        rest.append(line.strip())
+    assert " ".join([value, *rest]).endswith("stopping only past the median by more than 0.05")
+    assert rest and all(len(line) <= 80 for line in lines[start : start + 1 + len(rest)])
+
+
 def test_validate_valid_file_exits_0(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text(yaml.safe_dump(VALID))

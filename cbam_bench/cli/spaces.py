@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+import textwrap
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cbam_bench.cli import output
 from cbam_bench.cli.errors import reports_errors
-from cbam_bench.cli.study_options import (
-    JsonOpt,
-)
+from cbam_bench.cli.study_options import JsonOpt
+
+if TYPE_CHECKING:
+    from cbam_bench.space import Space
 
 app = typer.Typer(
     help="List, show and validate search-space files (YAML; schema in search_spaces/README.md).",
@@ -19,6 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+_KEY_WIDTH = 11  # the longest keys ('early stop', 'objectives') and a space
 SpaceArg = Annotated[
     str, typer.Argument(help="A shipped space's name, or the path of a YAML file.", show_default=False)
 ]
@@ -78,6 +81,35 @@ def list_spaces(json: JsonOpt = False) -> None:
     output.print_table(output.stdout(), table)
 
 
+def _settings(loaded: Space, overview: dict[str, Any]) -> list[list[str]]:
+    """`spaces show`'s key / value lines, as a user reads the file: every setting, defaults filled in."""
+    es = loaded.early_stop
+    return [
+        ["file", loaded.path],
+        ["task", loaded.task],
+        ["backbone", loaded.backbone],
+        ["dataset", loaded.dataset],
+        ["objectives", ", ".join(overview["objectives"])],
+        ["budgets", ", ".join(f"{k} <= {v:g}" for k, v in loaded.budgets.items()) or "-"],
+        ["sampler", f"{loaded.sampler} (seed {loaded.seed})"],
+        ["trials", f"{overview['trials']} ({overview['candidates']} candidates)"],
+        ["seeds", str(loaded.seeds)],
+        [
+            "early stop",
+            "off"
+            if es is None
+            else f"median rule on {es.signal} after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it"
+            + (f", stopping only past the median by more than {es.margin:g}" if es.margin else ""),
+        ],
+        [
+            "training",
+            f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, "
+            + getattr(loaded.train, "schedule", "warm-up then cosine (detection)"),
+        ],
+        ["latency", f"batch {loaded.latency.batch} on {loaded.latency.device}, median of {loaded.latency.repeats}"],
+    ]
+
+
 @app.command("show")
 @reports_errors
 def show(space: SpaceArg, json: JsonOpt = False) -> None:
@@ -113,34 +145,14 @@ def show(space: SpaceArg, json: JsonOpt = False) -> None:
             }
         )
         return
-    es = loaded.early_stop
-    settings = [
-        ["file", loaded.path],
-        ["task", loaded.task],
-        ["backbone", loaded.backbone],
-        ["dataset", loaded.dataset],
-        ["objectives", ", ".join(overview["objectives"])],
-        ["budgets", ", ".join(f"{k} <= {v:g}" for k, v in loaded.budgets.items()) or "-"],
-        ["sampler", f"{loaded.sampler} (seed {loaded.seed})"],
-        ["trials", f"{overview['trials']} ({overview['candidates']} candidates)"],
-        ["seeds", str(loaded.seeds)],
-        [
-            "early stop",
-            "off"
-            if es is None
-            else f"median rule on {es.signal} after epoch {es.warmup_epochs}, once {es.min_trials} trials reached it",
-        ],
-        [
-            "training",
-            f"{loaded.train.epochs} epochs, batch {loaded.train.batch_size}, lr {loaded.train.lr:g}, "
-            + getattr(loaded.train, "schedule", "warm-up then cosine (detection)"),
-        ],
-        ["latency", f"batch {loaded.latency.batch} on {loaded.latency.device}, median of {loaded.latency.repeats}"],
-    ]
+    settings = _settings(loaded, overview)
     console = output.stdout()
     console.print(f"{loaded.name}: {loaded.description}".rstrip(": "), markup=False, highlight=False)
+    # A long value wraps under itself, not under the keys.
+    indent = " " * (2 + _KEY_WIDTH + 1)
     for key, value in settings:
-        console.print(f"  {key:<11} {value}", markup=False, highlight=False)
+        lines = textwrap.wrap(value, max(20, console.width - len(indent)), break_on_hyphens=False) or [""]
+        console.print(f"  {key:<{_KEY_WIDTH}} " + f"\n{indent}".join(lines), markup=False, highlight=False)
     rows = [
         [k, ", ".join(str(c) for c in v), APPLIES_WHEN[k] if len(v) > 1 else "fixed"] for k, v in loaded.params.items()
     ]
