@@ -5,7 +5,6 @@ The checker carries on past a problem, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,12 @@ from cbam_bench.metrics import METRICS, OBJECTIVE_METRICS, TASKS, Objective, tas
 from cbam_bench.models.catalog import BACKBONES
 from cbam_bench.space.check_base import is_number
 from cbam_bench.space.check_params import ParamChecks
+from cbam_bench.space.check_settings import SettingChecks
 from cbam_bench.space.codec import show as _show
 from cbam_bench.space.model import (
-    LATENCY_DEVICES,
     MAX_SEEDS,
-    MAX_THREADS,
-    MAX_TIMING_RUNS,
     MAX_TRIALS,
     SAMPLERS,
-    STOP_SIGNALS,
-    ConfirmSetup,
-    EarlyStop,
-    LatencySetup,
     Space,
 )
 from cbam_bench.space.task import (
@@ -39,12 +32,11 @@ from cbam_bench.space.task import (
     make_train_spec,
     train_keys,
 )
-from cbam_bench.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED, AttentionSpec
+from cbam_bench.spec import MAX_SEED
 from cbam_bench.storage import STUDY_NAME, STUDY_NAME_RULE
 from cbam_bench.train_spec import TrainSpec
 from cbam_bench.trial_attrs import BUDGET_METRICS
 
-_ATTENTION_FIELDS = [f.name for f in dataclasses.fields(AttentionSpec)]
 _TOP_KEYS = (
     "name",
     "description",
@@ -74,12 +66,13 @@ def check_space(path: Path, data: Any) -> Space:
     return space
 
 
-class _Checker(ParamChecks):
+class _Checker(ParamChecks, SettingChecks):
     """The checks of a whole file: its top-level keys, and the recipe, objectives and budgets they name."""
 
     # -- the whole file -----------------------------------------------------------------------
 
-    def space(self, data: Any) -> Space | None:
+    def top(self, data: Any) -> dict[str, Any] | None:
+        """The file's top-level mapping with its required keys, or None (reported) if it is not one."""
         if data is None:
             self.bad("file", "is empty; a space needs at least backbone, objectives and params")
             return None
@@ -92,23 +85,38 @@ class _Checker(ParamChecks):
         for key in ("backbone", "objectives", "params"):
             if key not in top:
                 self.bad(key, "is required")
-        name = self.name(top.get("name", self.path.stem))
-        description = top.get("description", "")
-        if not isinstance(description, str):
-            self.bad("description", f"must be text; got {_show(description)}")
-        task = self.task(top.get("task", TASKS[0]))
-        backbone = self.backbone(top.get("backbone"), task)
-        dataset = top.get("dataset", DEFAULT_DATASETS[task])
-        if not isinstance(dataset, str) or not dataset:
-            self.bad("dataset", f"must be a dataset name such as digits-clutter or cifar10; got {_show(dataset)}")
-        objectives = self.objectives(top["objectives"], task) if "objectives" in top else ()
-        budgets = self.budgets(top.get("budgets", {}))
-        sampler = top.get("sampler", "tpe")
-        if sampler not in SAMPLERS:
+        return top
+
+    def description(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            self.bad("description", f"must be text; got {_show(value)}")
+        return value
+
+    def dataset(self, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            self.bad("dataset", f"must be a dataset name such as digits-clutter or cifar10; got {_show(value)}")
+        return value
+
+    def sampler(self, value: Any) -> Any:
+        if value not in SAMPLERS:
             self.bad(
                 "sampler",
-                f"{_show(sampler)} is not allowed{did_you_mean(str(sampler), SAMPLERS)}; allowed: {allowed(SAMPLERS)}",
+                f"{_show(value)} is not allowed{did_you_mean(str(value), SAMPLERS)}; allowed: {allowed(SAMPLERS)}",
             )
+        return value
+
+    def space(self, data: Any) -> Space | None:
+        top = self.top(data)
+        if top is None:
+            return None
+        name = self.name(top.get("name", self.path.stem))
+        description = self.description(top.get("description", ""))
+        task = self.task(top.get("task", TASKS[0]))
+        backbone = self.backbone(top.get("backbone"), task)
+        dataset = self.dataset(top.get("dataset", DEFAULT_DATASETS[task]))
+        objectives = self.objectives(top["objectives"], task) if "objectives" in top else ()
+        budgets = self.budgets(top.get("budgets", {}))
+        sampler = self.sampler(top.get("sampler", "tpe"))
         seed = self.integer("seed", top.get("seed", 0), 0, MAX_SEED)
         trials = self.integer("trials", top["trials"], 1, MAX_TRIALS) if "trials" in top else None
         seeds = self.integer("seeds", top.get("seeds", 1), 1, MAX_SEEDS)
@@ -225,52 +233,6 @@ class _Checker(ParamChecks):
             else:
                 self.bad(key, f"{_show(limit)} is not allowed; allowed: a number > 0 (the maximum)")
         return out
-
-    def early_stop(self, value: Any) -> EarlyStop | None:
-        if value is False:
-            return None
-        if value is True:
-            return EarlyStop()
-        names = [f.name for f in dataclasses.fields(EarlyStop)]
-        if not isinstance(value, dict):
-            self.bad("early_stop", f"must be true, false or a mapping with {allowed(names)}; got {_show(value)}")
-            return None
-        fields = self.mapping("early_stop", value, names)
-        warmup = self.integer(
-            "early_stop.warmup_epochs", fields.get("warmup_epochs", EarlyStop.warmup_epochs), 0, MAX_EPOCHS
-        )
-        min_trials = self.integer(
-            "early_stop.min_trials", fields.get("min_trials", EarlyStop.min_trials), 1, MAX_TRIALS
-        )
-        margin = fields.get("margin", EarlyStop.margin)
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
-            self.bad("early_stop.margin", f"{_show(margin)} is not allowed; allowed: a number in [0, 1)")
-            margin = 0.0
-        signal = fields.get("signal", EarlyStop.signal)
-        if signal not in STOP_SIGNALS:
-            self.bad("early_stop.signal", f"{_show(signal)} is not allowed; allowed: {allowed(STOP_SIGNALS)}")
-            signal = EarlyStop.signal
-        return EarlyStop(warmup or 0, min_trials or 1, float(margin), signal)
-
-    def confirm(self, value: Any) -> ConfirmSetup:
-        fields = self.mapping("confirm", value, [f.name for f in dataclasses.fields(ConfirmSetup)])
-        epochs = self.integer("confirm.epochs", fields["epochs"], 1, MAX_EPOCHS) if "epochs" in fields else None
-        seeds = self.integer("confirm.seeds", fields.get("seeds", ConfirmSetup.seeds), 1, MAX_SEEDS)
-        return ConfirmSetup(epochs, seeds or ConfirmSetup.seeds)
-
-    def latency(self, value: Any) -> LatencySetup | None:
-        names = [f.name for f in dataclasses.fields(LatencySetup)]
-        fields = self.mapping("latency", value, names)
-        device = fields.get("device", LatencySetup.device)
-        if device not in LATENCY_DEVICES:
-            self.bad("latency.device", f"{_show(device)} is not allowed; allowed: {allowed(LATENCY_DEVICES)}")
-        batch = self.integer("latency.batch", fields.get("batch", LatencySetup.batch), 1, MAX_BATCH)
-        warmup = self.integer("latency.warmup", fields.get("warmup", LatencySetup.warmup), 0, MAX_TIMING_RUNS)
-        repeats = self.integer("latency.repeats", fields.get("repeats", LatencySetup.repeats), 1, MAX_TIMING_RUNS)
-        threads = self.integer("latency.threads", fields.get("threads", LatencySetup.threads), 1, MAX_THREADS)
-        if batch is None or warmup is None or repeats is None or threads is None or device not in LATENCY_DEVICES:
-            return None
-        return LatencySetup(device=device, batch=batch, warmup=warmup, repeats=repeats, threads=threads)
 
     def train(self, value: Any, dataset: str, task: str) -> TrainSpec | DetectSpec | None:
         names = train_keys(task)
