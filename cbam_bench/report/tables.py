@@ -166,11 +166,34 @@ def _compared_latency(comparisons: Sequence[Comparison]) -> str:
     return "latency_ratio" if rows and ratios and all(c.latency_from == "latency_ratio" for c in rows) else "latency_ms"
 
 
+def _compare_caption(comparisons: Sequence[Comparison], score: str, latency: str, seeded: bool) -> list[str]:
+    """What compare_table's columns mean: the score, the changes, the latency's source and the intervals."""
+    short, what, runs = _COMPARED_SCORE[score]
+    trials = [c.entry.trial for c in comparisons]
+    sources = sorted({c.interval_source for c in comparisons if c.interval_source})
+    return [
+        f"{METRICS[score].label}: {what}, mean over seeds. Δ {short}: its change in percentage points. (+x%): "
+        "change of MACs, params and latency relative to the baseline.",
+        f"MACs: {METRICS['macs'].convention}. {METRICS[latency].label}: {conventions(trials, [latency])[latency]}.",
+        *(
+            []
+            if latency == "latency_ratio" or not any(c.latency_from == "latency_ratio" for c in comparisons)
+            else ["(+x%) of latency: from the latency ratios where a row and its baseline have one (drift cancels)."]
+        ),
+        f"CI95: 95% Welch t interval of Δ {short} from per-seed {runs}"
+        + (f" ({', '.join(sources)})" if sources else "")
+        + ", shown when both sides have two or more seeds; "
+        "excl. 0: the interval excludes 0, so the difference is resolved."
+        if seeded
+        else f"One seed per trial: no confidence interval of Δ {short} (search with --seeds 2 or more).",
+    ]
+
+
 def compare_table(comparisons: Sequence[Comparison]) -> Table:
     """Each entry with its measures and, in brackets, their change against its baseline."""
     trials = [c.entry.trial for c in comparisons]
     score = comparisons[0].score if comparisons else "accuracy"
-    short, what, runs = _COMPARED_SCORE[score]
+    short = _COMPARED_SCORE[score][0]
     latency = _compared_latency(comparisons)
     cols = {m: column(m, [t.measure(m) for t in trials]) for m in (score, "macs", "params", latency)}
     baselines = {c.baseline.ref for c in comparisons if c.baseline} | {
@@ -188,23 +211,7 @@ def compare_table(comparisons: Sequence[Comparison]) -> Table:
         *(["CI95 (pp)", "excl. 0"] if seeded else []),
         *(cols[m].header for m in ("macs", "params", latency)),
     ]
-    sources = sorted({c.interval_source for c in comparisons if c.interval_source})
-    lines = [
-        f"{METRICS[score].label}: {what}, mean over seeds. Δ {short}: its change in percentage points. (+x%): "
-        "change of MACs, params and latency relative to the baseline.",
-        f"MACs: {METRICS['macs'].convention}. {METRICS[latency].label}: {conventions(trials, [latency])[latency]}.",
-        *(
-            []
-            if latency == "latency_ratio" or not any(c.latency_from == "latency_ratio" for c in comparisons)
-            else ["(+x%) of latency: from the latency ratios where a row and its baseline have one (drift cancels)."]
-        ),
-        f"CI95: 95% Welch t interval of Δ {short} from per-seed {runs}"
-        + (f" ({', '.join(sources)})" if sources else "")
-        + ", shown when both sides have two or more seeds; "
-        "excl. 0: the interval excludes 0, so the difference is resolved."
-        if seeded
-        else f"One seed per trial: no confidence interval of Δ {short} (search with --seeds 2 or more).",
-    ]
+    lines = _compare_caption(comparisons, score, latency, seeded)
     title = "Comparison against " + (f"baseline {next(iter(baselines))}" if shared else "each row's baseline (vs)")
     table = rich_table(title, headers, 3 if shared else 4, lines)
 
