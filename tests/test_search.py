@@ -26,8 +26,9 @@ from cbam_bench.records import records_from_study
 from cbam_bench.search.dedup import MAX_REASKS
 from cbam_bench.search.early_stop import median_rule
 from cbam_bench.search.measures import cheap_measures
+from cbam_bench.search.reasons import INTERRUPTED
 from cbam_bench.search.retries import MAX_RETRIES
-from cbam_bench.search.run import INTERRUPTED, MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
+from cbam_bench.search.run import MAX_FAILURES_IN_A_ROW, SearchObserver, run_search
 from cbam_bench.search.slots import LIVE, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import open_storage
 from cbam_bench.search.trainer import Trainer

@@ -21,7 +21,7 @@ from cbam_bench.errors import SpecError, StudyError, check_int
 from cbam_bench.interrupt import Interrupted, signal_of
 from cbam_bench.records import records_from_study
 from cbam_bench.search.observer import SearchObserver
-from cbam_bench.search.run import failure_reason
+from cbam_bench.search.reasons import failure_reason
 from cbam_bench.search.slots import Heartbeat, ask, fail_stale, trial_id
 from cbam_bench.search.storage import HEARTBEAT_S, open_storage
 from cbam_bench.search.tasks import STEPS

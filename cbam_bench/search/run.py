@@ -10,7 +10,6 @@ N is at most the number of candidates the space holds.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -19,16 +18,18 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from cbam_bench.errors import CbamBenchError, SpaceError, SpecError
+from cbam_bench.errors import CbamBenchError
 from cbam_bench.interrupt import Interrupted, signal_of, sigterm_interrupts
 from cbam_bench.search.dedup import MAX_REASKS, Candidates, duplicate_reason
 from cbam_bench.search.observer import SearchObserver
+from cbam_bench.search.preflight import check_latency_device, check_train_device, within_space
+from cbam_bench.search.reasons import failure_reason, interrupted_reason
 from cbam_bench.search.slots import Counts, Heartbeat, ask, count_trials, fail_stale, holds_slot, release, trial_id
 from cbam_bench.search.storage import DEFAULT_STORAGE, HEARTBEAT_S, open_storage, parse_url, redact
-from cbam_bench.search.study import Plan, make_plan, make_sampler, missing_baseline, open_study
+from cbam_bench.search.study import make_plan, make_sampler, missing_baseline, open_study
 from cbam_bench.search.trainer import Trainer, default_trainer
 from cbam_bench.search.trial import TrialContext, claim, evaluate, store
-from cbam_bench.space import LatencySetup, Space, count_candidates
+from cbam_bench.space import LatencySetup, Space
 from cbam_bench.trial_attrs import TrialAttrs
 from cbam_bench.trial_weights import artifacts_folder, check_keep
 
@@ -36,24 +37,7 @@ if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
 MAX_FAILURES_IN_A_ROW = 10
-_REASON_CHARS = 500
 Outcome = tuple[TrialState, list[float] | None, str | None]  # state, objective values, reason
-
-
-def interrupted_reason(signum: int) -> str:
-    """The fail_reason of a trial stopped by Ctrl-C (KeyboardInterrupt) or another signal (SIGTERM)."""
-    name = "KeyboardInterrupt" if signum == signal.SIGINT else signal.Signals(signum).name
-    return f"interrupted ({name}); queued again"
-
-
-INTERRUPTED = interrupted_reason(signal.SIGINT)
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One line: the exception's type and the first line of its message."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
 
 
 def _free_accelerator_memory() -> None:
@@ -205,38 +189,6 @@ def _work(ctx: TrialContext, storage: RDBStorage, heartbeat_s: int, candidates: 
             )
 
 
-def _within_space(plan: Plan, observer: SearchObserver) -> Plan:
-    """At most one trial per candidate: a space with fewer than asked stops when all are done."""
-    held = count_candidates(plan.space)
-    if plan.trials <= held:
-        return plan
-    observer.note(
-        f"{plan.space.path}: the space holds {held} candidates, fewer than the {plan.trials} trials asked "
-        f"for; the study stops when all {held} are done"
-    )
-    return dataclasses.replace(plan, trials=held)
-
-
-def _check_latency_device(space: Space) -> None:
-    import torch
-
-    if space.latency.device == "cuda" and not torch.cuda.is_available():
-        raise SpaceError(
-            f"{space.path}: latency.device: cuda is not available on this machine; "
-            "run this space on a GPU machine, or measure latency on the cpu"
-        )
-
-
-def _check_train_device(plan: Plan, option_given: bool) -> None:
-    """A device that is not here is refused before the study is created or a trial is taken."""
-    from cbam_bench.device import resolve_device
-
-    try:
-        resolve_device(plan.train.device)
-    except SpecError as exc:
-        raise exc.rekeyed("--device" if option_given else f"{plan.space.path}: train.device") from None
-
-
 def run_search(
     space: Space,
     *,
@@ -280,15 +232,15 @@ def run_search(
         fused=fused,
     )
     parse_url(storage)
-    _check_train_device(plan, device is not None)
-    _check_latency_device(space)
+    check_train_device(plan, device is not None)
+    check_latency_device(space)
     weights = artifacts_folder(storage, artifacts) if check_keep(keep_weights) == "all" else None
     trainer = trainer or default_trainer(space.task)
     trainer.dataset_info(plan.train)
     store = open_storage(storage, heartbeat_s)
     study = open_study(store, plan, redact(storage))
     observer = observer or SearchObserver()
-    plan = _within_space(plan, observer)
+    plan = within_space(plan, observer)
     ctx = TrialContext(
         plan=plan,
         trainer=trainer,
