@@ -85,3 +85,22 @@ def test_a_seeded_front_at_80_columns_loses_no_cell(tmp_path) -> None:
     for cell in ("88.00 ± 1.00", "85.00 ± 1.00", "80.00 ± 1.00", "85.5-90.5", "all/all/residual", "knee"):
         assert cell in out, cell
     assert "…" not in out
+
+
+def test_results_on_stdout_end_no_line_with_spaces(tmp_path) -> None:
+    """Rich pads a table's last column and leaves a space where it wraps a title or a caption; a
+    file or a diff of the output carried them."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    make_study(
+        [Fake(kind="none", accuracy=0.80, latency_ms=1.0), Fake(kind="cbam", accuracy=0.88, latency_ms=2.0)],
+        storage=url,
+        name="a-study-whose-title-wraps-at-forty-columns",
+        objectives=("accuracy:max", "latency_ms:min"),
+    )
+    result = runner.invoke(
+        app, ["report", "a-study-whose-title-wraps-at-forty-columns", "--storage", url], env={"COLUMNS": "40"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Pareto front of") and not lines[1].startswith("#")  # the title wrapped
+    assert [line for line in lines if line.endswith(" ")] == []

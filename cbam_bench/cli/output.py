@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -19,9 +20,26 @@ from cbam_bench.report.tables import rich_table
 from cbam_bench.report.widths import column_widths
 
 
+class _TrimmedLines:
+    """A stream that drops the spaces Rich leaves at the ends of lines (a wrapped title's, a table's
+    padded last column), which a file or a diff of the output would otherwise carry."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_LINE_END_SPACES.sub("\n", text))
+
+    def __getattr__(self, name: str) -> Any:  # isatty, flush, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
+_LINE_END_SPACES = re.compile(r" +\n")
+
+
 def stdout() -> Console:
     """Console for results; created per call so redirected streams (tests, pipes) are honoured."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    return Console(file=_TrimmedLines(sys.stdout), highlight=False, soft_wrap=False)
 
 
 def stderr() -> Console:
