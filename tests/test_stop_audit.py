@@ -8,7 +8,7 @@ import pytest
 
 from cbam_bench.metrics import Objective
 from cbam_bench.records import StudyRecords, TrialRecord
-from cbam_bench.search.stop_audit import audit, early_ranking, protected, replay
+from cbam_bench.search.stop_audit import audit, ceiling, early_ranking, protected, replay
 from cbam_bench.space import EarlyStop
 from cbam_bench.trial_attrs import TrialAttrs
 
@@ -54,6 +54,21 @@ def test_time_saved_is_the_searchs_when_it_trains_fewer_seeds_than_the_audit() -
     # a 1-seed search: 9 epochs, 1 saved, as in the first test
     assert replay(two, RULE, [0, 1, 2], seeds=1).saved == pytest.approx(1 / 9)
     assert audit(two, RULE, orders=1, seeds=1)[0].saved == pytest.approx(1 / 9)
+
+
+def test_the_ceiling_stops_every_trial_but_the_protected_and_the_baseline() -> None:
+    # 3: costly and least accurate, neither on the front nor in the top 3; 4: a second, slower
+    # no-attention network, also unprotected, which a search never stops
+    def of(kind: str, t: TrialRecord) -> TrialRecord:
+        return dataclasses.replace(t, attrs=t.attrs | TrialAttrs(arch={"attention": {"kind": kind}}))
+
+    extra = (of("cbam", _trial(3, [0.2, 0.3, 0.5], 3, train_s=6.0)), of("none", _trial(4, [0.1, 0.2, 0.4], 4)))
+    study = StudyRecords("t", STUDY.objectives, (*STUDY.trials, *extra))
+    assert protected(study) == {0, 1, 2}
+    # 5 trials: 3 epochs of 1 s each, trial 3 3 epochs of 2 s: 18 s in all; stopping trial 3 after
+    # epoch 1 saves 4 s, after epoch 2 saves 2 s
+    assert ceiling(study, "accuracy") == pytest.approx([4 / 18, 2 / 18])
+    assert ceiling(STUDY, "accuracy") == [0.0, 0.0]  # everyone protected
 
 
 def test_audit_replays_the_number_order_then_seeded_shuffles() -> None:
@@ -104,6 +119,11 @@ def test_the_audit_script_reads_a_study_trained_to_the_end(tmp_path, signal: lis
         done.stdout,
     )
     assert f"median rule on {signal[-1] if signal else 'accuracy'}," in done.stdout
+    assert re.search(
+        r"the most any rule saves with no false stop, .* the baseline: after epoch 1: [0-9.]+%, after epoch 2: [0-9.]+%$",
+        done.stdout,
+        flags=re.M,
+    )
 
 
 def test_the_margin_stops_only_trials_well_below_the_median() -> None:

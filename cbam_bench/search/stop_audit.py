@@ -64,6 +64,31 @@ def _costs(study: StudyRecords, trial: TrialRecord) -> dict[str, float]:
     }
 
 
+def _cost(t: TrialRecord, epochs: int, seeds: int | None, stop: int | None) -> tuple[float, float]:
+    """The training time a search spends on the trial when it stops after epoch `stop` (None: not
+    stopped), and when it trains it to the end; `seeds` as in replay. Only the first seed is
+    checked, so a stopped trial trains its epochs up to the stop, one seed. An epoch costs the
+    trial's own stored training time per epoch (1 when none is stored)."""
+    stored = max(1, t.attrs.seeds or 1)
+    searched = seeds or stored
+    epoch_s = (t.attrs.train_s or stored * epochs) / (stored * epochs)
+    return epoch_s * (searched * epochs if stop is None else stop), epoch_s * searched * epochs
+
+
+def ceiling(study: StudyRecords, signal: str, seeds: int | None = None) -> list[float]:
+    """Per epoch e before the last, the share of training time saved by an oracle that stops, after
+    epoch e, every trial that is neither protected nor the no-attention baseline, and no other: the
+    most that any rule stopping there can save without a false stop, whatever it reads."""
+    keep = protected(study)
+    trials = [(t, len(c)) for t in study.usable if (c := signal_curve(t.attrs, signal))]
+    out = []
+    for e in range(1, min((n for _, n in trials), default=0)):
+        costs = [_cost(t, n, seeds, None if t.number in keep or t.attention_kind == "none" else e) for t, n in trials]
+        total = sum(whole for _, whole in costs)
+        out.append(1 - sum(spent for spent, _ in costs) / total if total else 0.0)
+    return out
+
+
 def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int], seeds: int | None = None) -> Replay:
     """The rule replayed on the study's trained curves, visiting trials in `order` (trial numbers).
 
@@ -78,19 +103,14 @@ def replay(study: StudyRecords, rule: EarlyStop, order: Sequence[int], seeds: in
     for number in order:
         t = trials[number]
         curve, costs = list(signal_curve(t.attrs, rule.signal) or []), _costs(study, t)
-        stored_seeds = max(1, t.attrs.seeds or 1)
-        searched = seeds or stored_seeds
         kept = t.attrs
         for epoch in range(1, len(curve)):  # a search never stops a trial at its last epoch
             if median_rule(seen, epoch, curve[epoch - 1], rule, costs, baseline=t.attention_kind == "none"):
                 stopped[number] = epoch
                 kept = _cut(t.attrs, epoch)
                 break
-        # only the first seed is checked: a stopped trial trains its epochs up to the stop, one seed;
-        # an epoch costs the trial's own stored training time per epoch (1 when none is stored)
-        epoch_s = (t.attrs.train_s or stored_seeds * len(curve)) / (stored_seeds * len(curve))
-        total += epoch_s * searched * len(curve)
-        used += epoch_s * (stopped[number] if number in stopped else searched * len(curve))
+        spent, whole = _cost(t, len(curve), seeds, stopped.get(number))
+        used, total = used + spent, total + whole
         seen.append(SimpleNamespace(user_attrs=kept.to_user_attrs()))
     keep = protected(study)
     return Replay(
