@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 
 from cbam_bench.cli.app import app
 from cbam_bench.models.catalog import BACKBONES
-from cbam_bench.space import PARAM_FIELDS, SAMPLERS, SPACES_DIR, space_names
+from cbam_bench.space import (
+    PARAM_FIELDS,
+    SAMPLERS,
+    SPACES_DIR,
+    count_candidates,
+    default_trials,
+    load_space,
+    space_names,
+)
 from cbam_bench.trial_attrs import BUDGET_METRICS
 
 runner = CliRunner()
@@ -43,6 +51,14 @@ def test_list_json_has_every_shipped_space() -> None:
 def test_list_table_names_the_folder() -> None:
     result = invoke("spaces", "list")
     assert result.exit_code == 0 and "paper-arrangement" in result.stdout and str(SPACES_DIR) in result.stdout
+
+
+def test_list_table_fits_80_columns_and_counts_trials_of_candidates() -> None:
+    result = runner.invoke(app, ["spaces", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    default = load_space(SPACES_DIR / "default.yaml")
+    assert f"{default_trials(default)} of {count_candidates(default)}" in result.stdout
 
 
 def test_show_json_lists_parameters_and_variants() -> None:

@@ -68,16 +68,18 @@ def list_spaces(json: JsonOpt = False) -> None:
             s["name"],
             s["backbone"],
             ", ".join(o.split(":")[0] for o in s["objectives"]),
-            ", ".join(f"{k}<={v:g}" for k, v in s["budgets"].items()) or "-",
-            s["sampler"],
-            str(s["trials"]),
-            str(s["candidates"]),
+            ", ".join(f"{k} <= {v:g}" for k, v in s["budgets"].items()) or "-",
+            f"{s['trials']} of {s['candidates']}",
         ]
         for s in spaces
     ]
-    columns = ["space", "backbone", "objectives", "budgets", "sampler", "trials", "candidates"]
-    caption = f"In {SPACES_DIR.resolve()}. candidates: distinct settings of the sampled parameters."
-    table = output.table("Search spaces", columns, rows, caption=caption, wrap=("objectives", "budgets"))
+    columns = ["space", "backbone", "objectives", "budgets", "trials"]
+    caption = (
+        f"In {SPACES_DIR.resolve()}. trials: how many a search runs by default, of the candidates "
+        "(distinct settings of the sampled parameters). The sampler and every other setting: "
+        "cbam-bench spaces show SPACE."
+    )
+    table = output.table("Search spaces", columns, rows, caption=caption, wrap=("objectives", "budgets", "trials"))
     output.print_table(output.stdout(), table)
 
 
