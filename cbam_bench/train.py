@@ -27,7 +27,7 @@ from cbam_bench.data.fit import fit_arch
 from cbam_bench.data.load import Data, Split, load_data
 from cbam_bench.device import autocast_dtype, cudnn_autotune, memory_format_for, resolve_device, reuse_freed_memory
 from cbam_bench.divergence import TrainingError, advice, check_epoch, check_validation, first_non_finite
-from cbam_bench.measure.memory import track_peak_memory
+from cbam_bench.measure.memory import PeakMemory, track_peak_memory
 from cbam_bench.models.build import build_model, load_backbone_weights
 from cbam_bench.schedule import lr_factor, param_groups, warmup_steps
 from cbam_bench.spec import ArchSpec
@@ -199,6 +199,26 @@ def _step_function(model: nn.Module, plan: _Plan, spec: TrainSpec) -> tuple[Step
     return plain_step(model, optimizer, plan.amp, spec.label_smoothing), optimizer
 
 
+def _extras(
+    spec: TrainSpec, plan: _Plan, data: Data, memory: PeakMemory, graphed: GraphedStep | None
+) -> dict[str, Any]:
+    """How the run went: TrainResult.extras, stored with every trial."""
+    return {
+        "device": str(plan.device),
+        "precision": "bf16" if plan.amp is torch.bfloat16 else "fp32",
+        "memory_format": "channels_last" if plan.memory_format is torch.channels_last else "contiguous",
+        "fused": spec.fused,
+        "steps_per_epoch": plan.steps,
+        "batch_size": plan.batch,
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "test_images": None if data.test is None else len(data.test),
+        "peak_memory_method": memory.method,
+        "cuda_graph": None if graphed is None else graphed.replaying,
+        **({"cuda_graph_fallback": graphed.fallback} if graphed is not None and graphed.fallback else {}),
+    }
+
+
 def train_model(
     arch: ArchSpec,
     spec: TrainSpec,
@@ -251,20 +271,7 @@ def train_model(
         images_per_s=statistics.median(plan.steps * plan.batch / s for s in epoch_seconds),
         wall_s=time.perf_counter() - start,
         peak_memory_bytes=memory.bytes,
-        extras={
-            "device": str(device),
-            "precision": "bf16" if plan.amp is torch.bfloat16 else "fp32",
-            "memory_format": "channels_last" if plan.memory_format is torch.channels_last else "contiguous",
-            "fused": spec.fused,
-            "steps_per_epoch": plan.steps,
-            "batch_size": plan.batch,
-            "train_images": len(data.train),
-            "val_images": len(data.val),
-            "test_images": None if data.test is None else len(data.test),
-            "peak_memory_method": memory.method,
-            "cuda_graph": None if graphed is None else graphed.replaying,
-            **({"cuda_graph_fallback": graphed.fallback} if graphed is not None and graphed.fallback else {}),
-        },
+        extras=_extras(spec, plan, data, memory, graphed),
     )
     return model.eval(), result
 
